@@ -1,0 +1,82 @@
+# oponn — build, run, test.
+#
+#   make            build the library, the executables and the unit tests
+#   make run        install what is missing, build, start the local stack, load data
+#   make stop       stop what `make run` started
+#   make test       the whole suite through prove (unit, ASan/UBSan unit, integration)
+#   make fuzz       libFuzzer targets, bounded (FUZZ_SECONDS each)
+#   make perf       load tests; writes perf/REPORT.md
+#
+# Layout: lib/*.c -> build/liboponn.a; each fcgi/*.c is one executable
+# build/<name>; each t/unit/*.c is one TAP program build/t/unit/<name>.
+
+CC      ?= cc
+BUILD   ?= build
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -fno-strict-aliasing
+PKGS    := libmongoc-1.0 libbson-1.0 hiredis libcjson libcurl fcgi
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CPPFLAGS += -Ilib -It $(PKG_CFLAGS) -MMD -MP
+# libunistring ships no pkg-config file in Debian 12.
+LDLIBS  += $(PKG_LIBS) -lunistring -lm
+
+ifeq ($(SAN),1)
+CFLAGS  += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+endif
+
+LIB_SRC  := $(wildcard lib/*.c)
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+BIN_SRC  := $(wildcard fcgi/*.c)
+BINS     := $(BIN_SRC:fcgi/%.c=$(BUILD)/%)
+UNIT_SRC := $(wildcard t/unit/*.c)
+UNITS    := $(UNIT_SRC:t/unit/%.c=$(BUILD)/t/unit/%)
+
+.PHONY: all deps run stop test test-unit test-asan test-integration fuzz perf clean format
+all: $(BUILD)/liboponn.a $(BINS) $(UNITS)
+
+deps:
+	@etc/install-deps.sh
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/liboponn.a: $(LIB_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(BUILD)/%: $(BUILD)/fcgi/%.o $(BUILD)/liboponn.a
+	$(CC) $(LDFLAGS) $< $(BUILD)/liboponn.a $(LDLIBS) -o $@
+
+$(BUILD)/t/unit/%: $(BUILD)/t/unit/%.o $(BUILD)/liboponn.a
+	$(CC) $(LDFLAGS) $< $(BUILD)/liboponn.a $(LDLIBS) -o $@
+
+run: deps all
+	@etc/stack.sh start
+
+stop:
+	@etc/stack.sh stop
+
+# Unit tests twice: the normal build and an AddressSanitizer/UBSan build.
+# Integration tests (t/*.t) start their own services on free loopback ports.
+PROVE ?= prove
+test: deps all
+	$(MAKE) --no-print-directory BUILD=build/asan SAN=1 all
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+	  $(PROVE) $(PROVE_FLAGS) $(UNITS) $(UNITS:$(BUILD)/%=build/asan/%) t/*.t
+
+test-unit: all
+	$(PROVE) $(PROVE_FLAGS) $(UNITS)
+
+test-integration: all
+	$(PROVE) $(PROVE_FLAGS) t/*.t
+
+clean:
+	rm -rf $(BUILD)
+
+format:
+	clang-format -i lib/*.c lib/*.h fcgi/*.c t/unit/*.c t/*.h
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

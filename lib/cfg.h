@@ -1,0 +1,76 @@
+/*
+ * cfg.h — every knob of oponn, in one table.
+ *
+ * Each knob is an environment variable with a default. Adding a knob is one
+ * line in CFG_KNOBS below; cfg_load() reads and checks them all, and
+ * `oponn config` prints the table that README.md's configuration section is
+ * checked against (t/unit/cfg_readme.c). Shell scripts (etc/stack.sh) read
+ * the same variables with the same defaults.
+ *
+ * X(type, field, ENV_NAME, default, min, max, help)
+ *   type STR: const char * (NULL when the default is NULL and unset)
+ *   type INT: long long, checked against [min, max]
+ */
+#ifndef OPONN_CFG_H
+#define OPONN_CFG_H
+
+#include "err.h"
+
+#define CFG_KNOBS(X)                                                                               \
+    X(INT, http_port, "OPONN_HTTP_PORT", "8080", 1, 65535,                                         \
+      "TCP port nginx listens on (`make run`)")                                                    \
+    X(STR, http_listen, "OPONN_HTTP_LISTEN", "127.0.0.1", 0, 0,                                    \
+      "address nginx listens on (`make run`); 0.0.0.0 to expose it")                               \
+    X(INT, workers, "OPONN_WORKERS", "0", 0, 1024,                                                 \
+      "FastCGI worker processes; 0 = number of cores")                                             \
+    X(INT, worker_max_requests, "OPONN_WORKER_MAX_REQUESTS", "0", 0, 1000000000,                   \
+      "requests a worker serves before it exits and is replaced; 0 = never")                       \
+    X(INT, backlog, "OPONN_BACKLOG", "1024", 1, 65535, "listen backlog of the FastCGI socket")     \
+    X(STR, run_dir, "OPONN_RUN_DIR", "run", 0, 0,                                                  \
+      "directory for sockets, pid files, logs and local data (`make run`)")                        \
+    X(STR, socket_path, "OPONN_SOCKET", NULL, 0, 0,                                                \
+      "FastCGI unix socket; default `$OPONN_RUN_DIR/oponn.sock`")                                  \
+    X(STR, schema_path, "OPONN_SCHEMA", "schema/schema.graphql", 0, 0,                             \
+      "GraphQL SDL parsed at worker start")                                                        \
+    X(STR, mongodb_uri, "MONGODB_URI", NULL, 0, 0,                                                 \
+      "MongoDB/Atlas URI; unset = a local mongod if on PATH, else the dev stand-in")               \
+    X(STR, mongodb_db, "OPONN_MONGODB_DB", "oponn", 0, 0, "database name")                         \
+    X(INT, mongo_connect_timeout_ms, "OPONN_MONGO_CONNECT_TIMEOUT_MS", "2000", 1, 600000,          \
+      "MongoDB connect timeout")                                                                   \
+    X(INT, mongo_selection_timeout_ms, "OPONN_MONGO_SELECTION_TIMEOUT_MS", "2000", 1, 600000,      \
+      "MongoDB server-selection timeout (how long a request waits for a down MongoDB)")            \
+    X(INT, mongo_socket_timeout_ms, "OPONN_MONGO_SOCKET_TIMEOUT_MS", "5000", 1, 600000,            \
+      "MongoDB socket (per operation) timeout")                                                    \
+    X(STR, redis_url, "OPONN_REDIS_URL", "redis://127.0.0.1:6379", 0, 0,                           \
+      "Redis: redis://host:port[/db] or unix:///path/to/socket")                                   \
+    X(INT, redis_port, "OPONN_REDIS_PORT", "6389", 1, 65535,                                       \
+      "port of the Redis that `make run` starts (sets OPONN_REDIS_URL)")                           \
+    X(INT, redis_timeout_ms, "OPONN_REDIS_TIMEOUT_MS", "200", 1, 60000,                            \
+      "Redis connect and command timeout")                                                         \
+    X(STR, write_token, "OPONN_WRITE_TOKEN", NULL, 0, 0,                                           \
+      "bearer token mutations need; unset = every mutation refused")                               \
+    X(INT, max_body_bytes, "OPONN_MAX_BODY_BYTES", "1048576", 1024, 1073741824,                    \
+      "largest request body (413 above)")
+
+#define CFG__FIELD_STR(f) const char *f;
+#define CFG__FIELD_INT(f) long long f;
+#define CFG__FIELD(type, f, env, def, min, max, help) CFG__FIELD_##type(f)
+
+typedef struct {
+    CFG_KNOBS(CFG__FIELD)
+} cfg_t;
+
+/* Reads every knob from the environment. On a bad value returns -1 with a
+ * message naming the variable, the value and what is allowed. */
+int cfg_load(cfg_t *cfg, err_t *e);
+
+typedef struct {
+    const char *env;
+    const char *def; /* NULL: no default */
+    const char *help;
+} cfg_knob_t;
+
+/* The knob table, for `oponn config` and the README check. */
+const cfg_knob_t *cfg_knobs(size_t *count);
+
+#endif

@@ -1,0 +1,49 @@
+/*
+ * err.h — the one error type of oponn.
+ *
+ * Every function that can fail returns 0 on success and -1 on failure and
+ * fills an err_t: a code (the API.md `extensions.code` it maps to) and a
+ * message a person can act on. Library code never prints or exits; the
+ * executable that handles the error decides how it is shown.
+ */
+#ifndef OPONN_ERR_H
+#define OPONN_ERR_H
+
+#include <stddef.h>
+
+typedef enum {
+    ERR_OK = 0,
+    ERR_PARSE,       /* GRAPHQL_PARSE_FAILED */
+    ERR_VALIDATION,  /* GRAPHQL_VALIDATION_FAILED */
+    ERR_BAD_INPUT,   /* BAD_USER_INPUT */
+    ERR_NOT_FOUND,   /* NOT_FOUND */
+    ERR_NAME_TAKEN,  /* BOOKSTORE_NAME_TAKEN */
+    ERR_FK,          /* FOREIGN_KEY_VIOLATION */
+    ERR_HAS_BOOKS,   /* BOOKSTORE_HAS_BOOKS */
+    ERR_TOO_COMPLEX, /* QUERY_TOO_COMPLEX */
+    ERR_UNAUTH,      /* UNAUTHENTICATED */
+    ERR_UNAVAILABLE, /* UNAVAILABLE: a dependency is down */
+    ERR_INTERNAL,    /* INTERNAL: never shown with details */
+    ERR__COUNT
+} err_code_t;
+
+typedef struct {
+    err_code_t code;
+    char msg[512];
+} err_t;
+
+/* Fills *e (when e is not NULL) and returns -1, so callers can write
+ * `return err_set(e, ERR_BAD_INPUT, "id %s is not valid", id);`. */
+int err_set(err_t *e, err_code_t code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Prefixes the message already in *e with context ("loading schema: ...").
+ * Returns -1. */
+int err_wrap(err_t *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+void err_clear(err_t *e);
+
+/* The API.md name of a code, e.g. "BAD_USER_INPUT". Never NULL. */
+const char *err_code_name(err_code_t code);
+
+#endif

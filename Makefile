@@ -32,9 +32,12 @@ BIN_SRC  := $(wildcard fcgi/*.c)
 BINS     := $(BIN_SRC:fcgi/%.c=$(BUILD)/%)
 UNIT_SRC := $(wildcard t/unit/*.c)
 UNITS    := $(UNIT_SRC:t/unit/%.c=$(BUILD)/t/unit/%)
+# Helper programs that integration tests (t/*.t) drive; not TAP themselves.
+PROG_SRC := $(wildcard t/prog/*.c)
+PROGS    := $(PROG_SRC:t/prog/%.c=$(BUILD)/t/prog/%)
 
 .PHONY: all deps run stop test test-unit test-asan test-integration fuzz perf clean format
-all: $(BUILD)/liboponn.a $(BINS) $(UNITS)
+all: $(BUILD)/liboponn.a $(BINS) $(UNITS) $(PROGS)
 
 deps:
 	@etc/install-deps.sh
@@ -51,6 +54,9 @@ $(BUILD)/%: $(BUILD)/fcgi/%.o $(BUILD)/liboponn.a
 	$(CC) $(LDFLAGS) $< $(BUILD)/liboponn.a $(LDLIBS) -o $@
 
 $(BUILD)/t/unit/%: $(BUILD)/t/unit/%.o $(BUILD)/liboponn.a
+	$(CC) $(LDFLAGS) $< $(BUILD)/liboponn.a $(LDLIBS) -o $@
+
+$(BUILD)/t/prog/%: $(BUILD)/t/prog/%.o $(BUILD)/liboponn.a
 	$(CC) $(LDFLAGS) $< $(BUILD)/liboponn.a $(LDLIBS) -o $@
 
 run: deps all

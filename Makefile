@@ -30,6 +30,8 @@ LIB_SRC  := $(wildcard lib/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 BIN_SRC  := $(wildcard fcgi/*.c)
 BINS     := $(BIN_SRC:fcgi/%.c=$(BUILD)/%)
+# The admin CLI's subcommands (fcgi/cmd/*.c) are linked into build/oponn only.
+CMD_OBJ  := $(patsubst %.c,$(BUILD)/%.o,$(wildcard fcgi/cmd/*.c))
 UNIT_SRC := $(wildcard t/unit/*.c)
 UNITS    := $(UNIT_SRC:t/unit/%.c=$(BUILD)/t/unit/%)
 # Helper programs that integration tests (t/*.t) drive; not TAP themselves.
@@ -49,6 +51,9 @@ $(BUILD)/%.o: %.c
 $(BUILD)/liboponn.a: $(LIB_OBJ)
 	@rm -f $@
 	$(AR) rcs $@ $^
+
+$(BUILD)/oponn: $(BUILD)/fcgi/oponn.o $(CMD_OBJ) $(BUILD)/liboponn.a
+	$(CC) $(LDFLAGS) $< $(CMD_OBJ) $(BUILD)/liboponn.a $(LDLIBS) -o $@
 
 $(BUILD)/%: $(BUILD)/fcgi/%.o $(BUILD)/liboponn.a
 	$(CC) $(LDFLAGS) $< $(BUILD)/liboponn.a $(LDLIBS) -o $@
@@ -83,6 +88,6 @@ clean:
 	rm -rf $(BUILD)
 
 format:
-	clang-format -i lib/*.c lib/*.h fcgi/*.c t/unit/*.c t/*.h
+	clang-format -i lib/*.c lib/*.h fcgi/*.c fcgi/cmd/*.[ch] t/unit/*.c t/prog/*.c t/*.h
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

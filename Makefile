@@ -42,6 +42,9 @@ PROGS    := $(PROG_SRC:t/prog/%.c=$(BUILD)/t/prog/%)
 PERF_SRC := $(wildcard perf/*.c)
 PERF_BINS := $(PERF_SRC:perf/%.c=$(BUILD)/perf/%)
 
+# Keep objects of executables (make would delete them as intermediates).
+.SECONDARY:
+
 .PHONY: all deps run stop test test-unit test-asan test-integration fuzz perf clean format
 all: $(BUILD)/liboponn.a $(BINS) $(UNITS) $(PROGS) $(PERF_BINS)
 

@@ -148,7 +148,7 @@ def dup_key_error(ns, index_name, key_pattern, values):
     msg = 'E11000 duplicate key error collection: %s index: %s dup key: { %s }' % (
         ns, index_name, shown)
     return DuplicateKeyError(msg, 11000, {
-        'keyPattern': dict(key_pattern),
+        'errmsg': msg, 'keyPattern': dict(key_pattern),
         'keyValue': {k: (None if v is _MISSING else v) for (k, _), v in zip(key_pattern, values)}})
 
 
@@ -594,7 +594,7 @@ def error_parts(e):
         return e.code, str(e), e.extra
     if isinstance(e, DuplicateKeyError):
         d = e.details or {}
-        return 11000, str(e), {k: d[k] for k in ('keyPattern', 'keyValue') if k in d}
+        return 11000, d.get('errmsg', str(e)), {k: d[k] for k in ('keyPattern', 'keyValue') if k in d}
     if isinstance(e, OperationFailure):
         return e.code or 2, str(e), {}
     if isinstance(e, NotImplementedError):

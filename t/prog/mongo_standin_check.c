@@ -59,8 +59,7 @@ static int check__find_count(mongoc_collection_t *c, const bson_t *filter, const
     mongoc_cursor_t *cur = mongoc_collection_find_with_opts(c, filter, opts, NULL);
     const bson_t *d;
     int n = 0;
-    while (mongoc_cursor_next(cur, &d))
-        n++;
+    while (mongoc_cursor_next(cur, &d)) n++;
     memset(err, 0, sizeof *err);
     mongoc_cursor_error(cur, err);
     mongoc_cursor_destroy(cur);
@@ -140,10 +139,10 @@ static void check_unique_index(void)
 {
     mongoc_collection_t *c = check__coll("uniq");
     bson_error_t e = {0};
-    bson_t *cmd = BCON_NEW("createIndexes", "uniq", "indexes", "[", "{", "key", "{", "email",
-                           BCON_INT32(1), "}", "name", "email_1", "unique", BCON_BOOL(true), "}",
-                           "{", "key", "{", "a", BCON_INT32(1), "b", BCON_INT32(-1), "}", "name",
-                           "a_1_b_-1", "}", "]");
+    bson_t *cmd =
+        BCON_NEW("createIndexes", "uniq", "indexes", "[", "{", "key", "{", "email", BCON_INT32(1),
+                 "}", "name", "email_1", "unique", BCON_BOOL(true), "}", "{", "key", "{", "a",
+                 BCON_INT32(1), "b", BCON_INT32(-1), "}", "name", "a_1_b_-1", "}", "]");
     ok(mongoc_collection_write_command_with_opts(c, cmd, NULL, NULL, &e),
        "createIndexes unique + compound (%s)", e.message);
     bson_destroy(cmd);
@@ -160,8 +159,7 @@ static void check_unique_index(void)
     mongoc_cursor_t *cur = mongoc_collection_find_indexes_with_opts(c, NULL);
     const bson_t *ix;
     int n = 0;
-    while (mongoc_cursor_next(cur, &ix))
-        n++;
+    while (mongoc_cursor_next(cur, &ix)) n++;
     mongoc_cursor_destroy(cur);
     check_int(n, 3, "listIndexes: _id_, email_1, a_1_b_-1");
     mongoc_collection_destroy(c);
@@ -173,12 +171,10 @@ static void check_in_sort_getmore(void)
     bson_error_t e = {0};
     enum { N = 500 };
     bson_t *docs[N];
-    for (int i = 0; i < N; i++)
-        docs[i] = BCON_NEW("_id", BCON_INT32(i), "g", BCON_INT32(i % 5));
+    for (int i = 0; i < N; i++) docs[i] = BCON_NEW("_id", BCON_INT32(i), "g", BCON_INT32(i % 5));
     ok(mongoc_collection_insert_many(c, (const bson_t **)docs, N, NULL, NULL, &e),
        "insert_many %d (%s)", N, e.message);
-    for (int i = 0; i < N; i++)
-        bson_destroy(docs[i]);
+    for (int i = 0; i < N; i++) bson_destroy(docs[i]);
 
     bson_t *f = BCON_NEW("g", "{", "$in", "[", BCON_INT32(1), BCON_INT32(3), "]", "}");
     bson_t *o = BCON_NEW("sort", "{", "_id", BCON_INT32(-1), "}");
@@ -261,12 +257,12 @@ static void check_aggregate(void)
         mongoc_collection_insert_one(books, d, NULL, NULL, &e);
         bson_destroy(d);
     }
-    bson_t *p = BCON_NEW(
-        "pipeline", "[", "{", "$match", "{", "pages", "{", "$gte", BCON_INT32(20), "}", "}", "}",
-        "{", "$lookup", "{", "from", "authors", "localField", "author", "foreignField", "_id", "as",
-        "a", "}", "}", "{", "$unwind", "$a", "}", "{", "$group", "{", "_id", "$a.name", "total",
-        "{", "$sum", "$pages", "}", "titles", "{", "$push", "$_id", "}", "first", "{", "$first",
-        "$_id", "}", "}", "}", "{", "$sort", "{", "_id", BCON_INT32(1), "}", "}", "]");
+    bson_t *p = BCON_NEW("pipeline", "[", "{", "$match", "{", "pages", "{", "$gte", BCON_INT32(20),
+                         "}", "}", "}", "{", "$lookup", "{", "from", "authors", "localField",
+                         "author", "foreignField", "_id", "as", "a", "}", "}", "{", "$unwind", "$a",
+                         "}", "{", "$group", "{", "_id", "$a.name", "total", "{", "$sum", "$pages",
+                         "}", "titles", "{", "$push", "$_id", "}", "first", "{", "$first", "$_id",
+                         "}", "}", "}", "{", "$sort", "{", "_id", BCON_INT32(1), "}", "}", "]");
     mongoc_cursor_t *cur = mongoc_collection_aggregate(books, MONGOC_QUERY_NONE, p, NULL, NULL);
     const bson_t *d;
     int n = 0;
@@ -302,8 +298,7 @@ static void check_transactions(void)
     bson_t opts = BSON_INITIALIZER;
     mongoc_client_session_t *s = mongoc_client_start_session(check__client, NULL, &e);
     ok(s != NULL, "start session (%s)", e.message);
-    if (!s)
-        return;
+    if (!s) return;
     bool started = mongoc_client_session_start_transaction(s, NULL, &e);
     bool ins = false;
     if (started) {
@@ -340,8 +335,7 @@ static void check_collation(void)
     bool refused = e.code != 0 && strstr(e.message, "collation") != NULL;
     ok(refused || (n == 1 && e.code == 0), "collation honoured (n=%d) or refused (%d: %s)", n,
        e.code, e.code ? e.message : "-");
-    if (check__standin)
-        ok(refused, "stand-in refuses collation loudly");
+    if (check__standin) ok(refused, "stand-in refuses collation loudly");
     bson_destroy(f);
     bson_destroy(o);
     mongoc_collection_destroy(c);
@@ -449,8 +443,7 @@ int main(int argc, char **argv)
     check_transactions();
     check_collation();
     check_unknown_command();
-    if (bench > 0)
-        check_bench(bench);
+    if (bench > 0) check_bench(bench);
 
     ok(mongoc_database_drop(check__db, &e), "drop test database (%s)", e.message);
     mongoc_database_destroy(check__db);

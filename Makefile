@@ -42,11 +42,22 @@ PROGS    := $(PROG_SRC:t/prog/%.c=$(BUILD)/t/prog/%)
 PERF_SRC := $(wildcard perf/*.c)
 PERF_BINS := $(PERF_SRC:perf/%.c=$(BUILD)/perf/%)
 
+# GraphiQL, served by nginx as static files at GET /graphql (Accept: text/html)
+# and /graphiql/*: our page (etc/graphiql/) plus the npm packages' prebuilt
+# bundles, copied from node_modules (installed by `make deps`). Never a CDN.
+GRAPHIQL_DIR := $(BUILD)/graphiql
+GRAPHIQL_NPM := node_modules/react/umd/react.production.min.js \
+                node_modules/react-dom/umd/react-dom.production.min.js \
+                node_modules/graphiql/graphiql.min.js \
+                node_modules/graphiql/graphiql.min.css
+GRAPHIQL_OURS := $(wildcard etc/graphiql/*)
+GRAPHIQL_FILES := $(addprefix $(GRAPHIQL_DIR)/,$(notdir $(GRAPHIQL_NPM) $(GRAPHIQL_OURS)))
+
 # Keep objects of executables (make would delete them as intermediates).
 .SECONDARY:
 
-.PHONY: all deps run stop test test-unit test-asan test-integration fuzz perf clean format
-all: $(BUILD)/liboponn.a $(BINS) $(UNITS) $(PROGS) $(PERF_BINS)
+.PHONY: all deps run stop test test-unit test-asan test-integration fuzz perf clean format graphiql
+all: $(BUILD)/liboponn.a $(BINS) $(UNITS) $(PROGS) $(PERF_BINS) graphiql
 
 deps:
 	@etc/install-deps.sh
@@ -73,6 +84,31 @@ $(BUILD)/perf/%: $(BUILD)/perf/%.o $(BUILD)/liboponn.a
 
 $(BUILD)/t/prog/%: $(BUILD)/t/prog/%.o $(BUILD)/liboponn.a
 	$(CC) $(LDFLAGS) $< $(BUILD)/liboponn.a $(LDLIBS) -o $@
+
+# Without node_modules (a plain `make` before `make deps`) the page is skipped
+# with a note; `make run` and `make test` install the packages first.
+graphiql:
+	@if [ -f node_modules/graphiql/graphiql.min.js ]; then \
+	  $(MAKE) --no-print-directory $(GRAPHIQL_FILES); \
+	else \
+	  echo "graphiql: node_modules missing, page not built (run: make deps)" >&2; \
+	fi
+
+$(GRAPHIQL_DIR)/%: etc/graphiql/%
+	@mkdir -p $(dir $@)
+	cp $< $@
+
+$(GRAPHIQL_DIR)/%: node_modules/react/umd/%
+	@mkdir -p $(dir $@)
+	cp $< $@
+
+$(GRAPHIQL_DIR)/%: node_modules/react-dom/umd/%
+	@mkdir -p $(dir $@)
+	cp $< $@
+
+$(GRAPHIQL_DIR)/%: node_modules/graphiql/%
+	@mkdir -p $(dir $@)
+	cp $< $@
 
 run: deps all
 	@/usr/bin/python3 etc/stack.py start

@@ -326,6 +326,8 @@ class Stack:
             "@USER_LINE@": user,
             "@RUN_DIR@": self.run_dir,
             "@ROOT@": ROOT,
+            # GraphiQL's static files, copied there by `make` (Makefile: graphiql).
+            "@GRAPHIQL_DIR@": os.path.join(self.build_dir, "graphiql"),
             "@LISTEN@": os.environ.get("OPONN_HTTP_LISTEN", "127.0.0.1"),
             "@HTTP_PORT@": str(self.http_port),
             "@SOCKET@": self.socket_path,

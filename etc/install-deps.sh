@@ -14,7 +14,7 @@ RUNTIME_PKGS=(
   libfcgi0ldbl libhiredis0.14 libmongoc-1.0-0 libbson-1.0-0 libcurl4 libcjson1
   libunistring2 ca-certificates curl python3
 )
-# What building and testing need on top.
+# What building and testing need on top (chromium: the GraphiQL browser test).
 BUILD_PKGS=(
   build-essential pkg-config make
   libfcgi-dev libhiredis-dev libmongoc-dev libbson-dev libcurl4-openssl-dev
@@ -22,6 +22,7 @@ BUILD_PKGS=(
   python3-mockupdb python3-mongomock
   clang libclang-rt-14-dev valgrind
   wrk gnuplot-nox jq perl git
+  chromium
 )
 # Node.js for the npm tooling: Debian's nodejs+npm, unless a node with npm is
 # already present (a machine image may ship its own build; the two conflict).

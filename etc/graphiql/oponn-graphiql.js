@@ -12,12 +12,14 @@
   'use strict';
 
   var EXAMPLE_QUERY = [
-    '# Welcome to oponn. Press the run button (or Ctrl-Enter) to run this query:',
-    '# the first three bookstores, each with two of its books.',
+    '# Welcome to oponn. Run this query with the',
+    '# \u25B6 button or Ctrl-Enter: three bookstores,',
+    '# two books each.',
     '#',
-    '# Mutations need the write token that `make run` printed. Open "Headers"',
-    '# below and enter:  {"Authorization": "Bearer <token>"}',
-    '# It is kept in this tab only, never stored by the page.',
+    '# Mutations need the write token printed by',
+    '# `make run`: open Headers below and enter',
+    '#   {"Authorization": "Bearer <token>"}',
+    '# (kept in this tab only, never stored).',
     '',
     '{',
     '  bookstores(first: 3) {',

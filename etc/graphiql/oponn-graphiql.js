@@ -51,6 +51,25 @@
     url: window.location.origin + '/graphql'
   });
 
+  // GraphiQL's history keeps each run's headers in localStorage even with
+  // shouldPersistHeaders false; this storage drops them (token never on disk).
+  var storage = {
+    getItem: function (k) { return localStorage.getItem(k); },
+    removeItem: function (k) { localStorage.removeItem(k); },
+    clear: function () { localStorage.clear(); },
+    get length() { return localStorage.length; },
+    setItem: function (k, v) {
+      if (/:(queries|favorites)$/.test(k)) {
+        try {
+          var parsed = JSON.parse(v);
+          (parsed.queries || []).forEach(function (q) { delete q.headers; });
+          v = JSON.stringify(parsed);
+        } catch (e) { /* not ours to fix: store as given */ }
+      }
+      localStorage.setItem(k, v);
+    }
+  };
+
   var root = ReactDOM.createRoot(document.getElementById('graphiql'));
   root.render(
     React.createElement(GraphiQL, {
@@ -61,6 +80,7 @@
       operationName: params.get('operationName') || undefined,
       defaultHeaders: '',
       shouldPersistHeaders: false,
+      storage: storage,
       defaultEditorToolsVisibility: 'headers',
       isHeadersEditorEnabled: true
     })

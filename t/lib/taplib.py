@@ -88,3 +88,28 @@ def gql(s, query, variables=None, headers=None, token=None):
         return status, json.loads(raw), raw
     except ValueError:
         return status, None, raw
+
+
+NODE_MODULES = os.path.join(ROOT, "node_modules")
+
+
+def run_node(t, script, args, timeout=180):
+    """Runs a Node.js test helper (t/lib/*.mjs) that prints one JSON object a
+    line, {"ok": bool, "name": str, "diag": str?} or {"skip": str}, and reports
+    each as a TAP test through t. Returns the parsed lines."""
+    import subprocess
+    p = subprocess.run(["node", os.path.join(HERE, script)] + list(args), cwd=ROOT,
+                       capture_output=True, text=True, timeout=timeout)
+    lines = []
+    for line in p.stdout.splitlines():
+        try:
+            r = json.loads(line)
+        except ValueError:
+            t.diag(line)
+            continue
+        lines.append(r)
+        if "name" in r:
+            t.ok(r.get("ok"), r["name"], r.get("diag"))
+    t.ok(p.returncode == 0, "%s exited 0" % script,
+         "exit %d\n%s" % (p.returncode, p.stderr[-3000:]))
+    return lines

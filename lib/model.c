@@ -647,3 +647,51 @@ void fruit_patch_append(const fruit_t *p, model_mask_t mask, bson_t *set, bson_t
 {
     model__patch_append(&model__fruit, p, mask, set, unset);
 }
+
+static size_t model__member_size(const model__field_t *f)
+{
+    switch (f->type) {
+    case MT_ID:
+    case MT_STR:
+        return sizeof(const char *);
+    case MT_STRS:
+        return sizeof(const char **);
+    case MT_INT:
+    case MT_VERSION:
+    case MT_TIME:
+        return sizeof(int64_t);
+    case MT_DBL:
+        return sizeof(double);
+    case MT_KIND:
+        return sizeof(fruit_kind_t);
+    }
+    return 0;
+}
+
+static void model__patch_apply(const model__table_t *t, void *dst, const void *p, model_mask_t mask)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        const model__field_t *f = &t->fields[i];
+        if (!(f->flags & MF_WRITABLE) || !(mask & MODEL_BIT(i))) continue;
+        memcpy((char *)dst + f->off, (const char *)p + f->off, model__member_size(f));
+        if (f->type == MT_STRS)
+            memcpy(AT(dst, f->off2, size_t), CAT(p, f->off2, size_t), sizeof(size_t));
+        if (f->type == MT_INT || f->type == MT_DBL)
+            *AT(dst, f->off2, bool) = *CAT(p, f->off2, bool);
+    }
+}
+
+void book_patch_apply(book_t *dst, const book_t *p, model_mask_t mask)
+{
+    model__patch_apply(&model__book, dst, p, mask);
+}
+
+void bookstore_patch_apply(bookstore_t *dst, const bookstore_t *p, model_mask_t mask)
+{
+    model__patch_apply(&model__bookstore, dst, p, mask);
+}
+
+void fruit_patch_apply(fruit_t *dst, const fruit_t *p, model_mask_t mask)
+{
+    model__patch_apply(&model__fruit, dst, p, mask);
+}

@@ -177,4 +177,11 @@ void book_patch_append(const book_t *p, model_mask_t mask, bson_t *set, bson_t *
 void bookstore_patch_append(const bookstore_t *p, model_mask_t mask, bson_t *set, bson_t *unset);
 void fruit_patch_append(const fruit_t *p, model_mask_t mask, bson_t *set, bson_t *unset);
 
+/* Copies the fields a patch sets into dst (pointers are shared, not
+ * copied): the record as it will be after the update, for callers that must
+ * know it without reading it back (and for the cache's patching). */
+void book_patch_apply(book_t *dst, const book_t *p, model_mask_t mask);
+void bookstore_patch_apply(bookstore_t *dst, const bookstore_t *p, model_mask_t mask);
+void fruit_patch_apply(fruit_t *dst, const fruit_t *p, model_mask_t mask);
+
 #endif

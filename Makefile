@@ -38,8 +38,15 @@ UNITS    := $(UNIT_SRC:t/unit/%.c=$(BUILD)/t/unit/%)
 PROG_SRC := $(wildcard t/prog/*.c)
 PROGS    := $(PROG_SRC:t/prog/%.c=$(BUILD)/t/prog/%)
 
+# Load-test helpers (perf/*.c): each one is an executable build/perf/<name>.
+PERF_SRC := $(wildcard perf/*.c)
+PERF_BINS := $(PERF_SRC:perf/%.c=$(BUILD)/perf/%)
+
+# Keep objects of executables (make would delete them as intermediates).
+.SECONDARY:
+
 .PHONY: all deps run stop test test-unit test-asan test-integration fuzz perf clean format
-all: $(BUILD)/liboponn.a $(BINS) $(UNITS) $(PROGS)
+all: $(BUILD)/liboponn.a $(BINS) $(UNITS) $(PROGS) $(PERF_BINS)
 
 deps:
 	@etc/install-deps.sh
@@ -61,14 +68,17 @@ $(BUILD)/%: $(BUILD)/fcgi/%.o $(BUILD)/liboponn.a
 $(BUILD)/t/unit/%: $(BUILD)/t/unit/%.o $(BUILD)/liboponn.a
 	$(CC) $(LDFLAGS) $< $(BUILD)/liboponn.a $(LDLIBS) -o $@
 
+$(BUILD)/perf/%: $(BUILD)/perf/%.o $(BUILD)/liboponn.a
+	$(CC) $(LDFLAGS) $< $(BUILD)/liboponn.a $(LDLIBS) -o $@
+
 $(BUILD)/t/prog/%: $(BUILD)/t/prog/%.o $(BUILD)/liboponn.a
 	$(CC) $(LDFLAGS) $< $(BUILD)/liboponn.a $(LDLIBS) -o $@
 
 run: deps all
-	@etc/stack.sh start
+	@/usr/bin/python3 etc/stack.py start
 
 stop:
-	@etc/stack.sh stop
+	@/usr/bin/python3 etc/stack.py stop
 
 # Unit tests twice: the normal build and an AddressSanitizer/UBSan build.
 # Integration tests (t/*.t) start their own services on free loopback ports.
@@ -91,3 +101,9 @@ format:
 	clang-format -i lib/*.c lib/*.h fcgi/*.c fcgi/cmd/*.[ch] t/unit/*.c t/prog/*.c t/*.h
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# Rewrites README.md's configuration table from lib/cfg.h.
+readme-config: $(BUILD)/oponn
+	@/usr/bin/python3 -c 'import re,subprocess,sys; p="README.md"; s=open(p).read(); \
+	t=subprocess.run(["$(BUILD)/oponn","config","--markdown"],capture_output=True,text=True,check=True).stdout; \
+	open(p,"w").write(re.sub(r"<!-- config:begin -->.*<!-- config:end -->","<!-- config:begin -->\n"+t+"<!-- config:end -->",s,flags=re.S))'

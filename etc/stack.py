@@ -114,17 +114,22 @@ class Stack:
     `make run` passes OPONN_HTTP_PORT and OPONN_REDIS_PORT."""
 
     def __init__(self, run_dir, http_port=None, redis_port=None, workers=None,
-                 build_dir=None, env=None, mongo_uri=None, quiet=True):
+                 build_dir=None, env=None, mongo_uri=None, quiet=True,
+                 default_http_port=None, default_redis_port=None, worker=None):
         self.run_dir = os.path.abspath(run_dir)
         self.build_dir = os.path.abspath(build_dir or os.path.join(ROOT, "build"))
         self.extra_env = dict(env or {})
         self.quiet = quiet
         self.state = self._load_state()
-        self.http_port = int(http_port or self.state.get("http_port") or free_port())
-        self.redis_port = int(redis_port or self.state.get("redis_port") or free_port())
+        self.http_port = int(http_port or self.state.get("http_port")
+                             or default_http_port or free_port())
+        self.redis_port = int(redis_port or self.state.get("redis_port")
+                              or default_redis_port or free_port())
         self.workers = int(workers or os.environ.get("OPONN_WORKERS") or 0) or os.cpu_count() or 1
         self.mongo_uri = mongo_uri or os.environ.get("MONGODB_URI") or self.state.get("mongo_uri")
         self.socket_path = os.path.join(self.run_dir, "oponn.sock")
+        # The FastCGI program the pool runs (perf swaps in a constant one).
+        self.worker = worker or os.path.join(self.build_dir, "oponn-worker")
         self.procs = {}
 
     # ----- state kept in the run directory, so `stop` and a second `start` know
@@ -240,7 +245,13 @@ class Stack:
         self._save_state()
         return self
 
+    def _check_port_free(self, port, knob):
+        if port_open(port):
+            raise RuntimeError("port %d is already in use (another server?): choose another "
+                               "with %s=<port>" % (port, knob))
+
     def start_redis(self):
+        self._check_port_free(self.redis_port, "OPONN_REDIS_PORT")
         data = self._path("redis")
         os.makedirs(data, exist_ok=True)
         argv = ["redis-server", "--port", str(self.redis_port), "--bind", "127.0.0.1",
@@ -283,7 +294,7 @@ class Stack:
         self._log("%s on 127.0.0.1:%d" % (what, port))
 
     def start_pool(self):
-        worker = os.path.join(self.build_dir, "oponn-worker")
+        worker = self.worker
         if not os.access(worker, os.X_OK):
             raise RuntimeError("%s is missing: run `make` first" % worker)
         if os.path.exists(self.socket_path):
@@ -321,7 +332,13 @@ class Stack:
             "@MAX_BODY@": os.environ.get("OPONN_MAX_BODY_BYTES", "1048576"),
             "@NGINX_WORKERS@": os.environ.get("OPONN_NGINX_WORKERS", "1"),
             "@ACCESS_LOG@": os.environ.get("OPONN_NGINX_ACCESS_LOG", "off"),
+            "@UPSTREAM_KEEPALIVE@": "",
+            "@KEEP_CONN@": "",
         }
+        keepalive = int(os.environ.get("OPONN_NGINX_KEEPALIVE", "0"))
+        if keepalive > 0:
+            subst["@UPSTREAM_KEEPALIVE@"] = "keepalive %d;" % keepalive
+            subst["@KEEP_CONN@"] = "fastcgi_keep_conn on;"
         for k, v in subst.items():
             conf = conf.replace(k, v)
         path = os.path.join(nginx_dir, "nginx.conf")
@@ -330,6 +347,7 @@ class Stack:
         return path
 
     def start_nginx(self):
+        self._check_port_free(self.http_port, "OPONN_HTTP_PORT")
         conf = self.render_nginx_conf()
         test = subprocess.run(["nginx", "-t", "-q", "-p", self._path("nginx"), "-c", conf],
                               capture_output=True, text=True)
@@ -426,22 +444,46 @@ def cleanup_on_signals(stack):
         signal.signal(s, handler)
 
 
+# Steps run after the services are up (schema migration, sample data); other
+# modules append to this list. Each takes the Stack and raises on failure.
+post_start_hooks = []
+
+
 def main():
     ap = argparse.ArgumentParser(description="Start or stop oponn's local stack.")
     ap.add_argument("command", choices=["start", "stop", "status", "env"])
     ap.add_argument("--run-dir", default=os.environ.get("OPONN_RUN_DIR", os.path.join(ROOT, "run")))
     args = ap.parse_args()
 
-    st = Stack(args.run_dir,
-               http_port=os.environ.get("OPONN_HTTP_PORT", "8080"),
-               redis_port=os.environ.get("OPONN_REDIS_PORT", "6389"),
-               quiet=False)
+    # An explicit variable wins; else the ports of the stack already running
+    # in this run directory; else the documented defaults.
+    st = Stack(args.run_dir, http_port=os.environ.get("OPONN_HTTP_PORT"),
+               redis_port=os.environ.get("OPONN_REDIS_PORT"), quiet=False,
+               default_http_port=8080, default_redis_port=6389)
     if args.command == "start":
+        already = all(st.running(n) for n in SERVICES if n != "mongo" or not st.mongo_uri)
         try:
             st.start()
-        except RuntimeError as e:
+            for hook in post_start_hooks:
+                hook(st)
+        except (RuntimeError, subprocess.CalledProcessError) as e:
             print("stack: %s" % e, file=sys.stderr)
             return 1
+        token_note = "" if os.environ.get("OPONN_WRITE_TOKEN") else \
+            "   (generated; kept in %s)" % st._path("write-token")
+        print("""
+oponn is %s
+  GraphQL      %s          (POST JSON, or GET ?query=)
+  health       %s/healthz
+  metrics      %s/metrics          (loopback only)
+  write token  %s%s
+               mutations need: Authorization: Bearer <token>
+  try it       curl -s -X POST %s -H 'content-type: application/json' \\
+                 -d '{"query":"{ __typename }"}'
+  logs         %s/logs/
+  stop         make stop
+""" % ("already running" if already else "running", st.url, st.base_url, st.base_url,
+       st.write_token(), token_note, st.url, st.run_dir))
         return 0
     if args.command == "stop":
         st.stop()

@@ -12,16 +12,26 @@
 #include "cache_conn.h"
 #include "cfg.h"
 #include "err.h"
+#include "gql.h"
 #include "http.h"
+#include "repo.h"
+#include "resolvers.h"
 #include "store.h"
 
-typedef struct {
+typedef struct app {
     cfg_t cfg;
     store_t *store;
     cache_conn_t *redis;
+    gql_schema_t *schema;       /* parsed from cfg.schema_path at start */
+    gql_resolvers_t *resolvers; /* resolvers.c's table bound to the schema */
+    gql_limits_t limits;
+    repo_t repo; /* re-begun for every request */
+    resolvers_ctx_t rctx;
+    uint64_t redis_base; /* round trips before the current request */
 } app_t;
 
-/* Reads the configuration and makes the connections' handles (connecting is
+/* Reads the configuration, parses the schema (an invalid SDL is an error
+ * naming file:line:column) and makes the connections' handles (connecting is
  * lazy). On failure everything made so far is freed. Caller frees with
  * app_close(). */
 int app_open(app_t *app, err_t *e);

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 # Runs last: no process started by a test is still alive. Every test stack
 # lives in a temporary directory named oponn-t-*, which appears in the command
-# line or the working directory of everything it starts.
+# line of what it starts, and runs its services from this checkout (their
+# working directory), so stacks of other checkouts on the machine are not ours.
 import os
 import sys
 
@@ -17,7 +18,8 @@ for pid in filter(str.isdigit, os.listdir("/proc")):
         cwd = os.readlink("/proc/%s/cwd" % pid)
     except OSError:
         continue
-    if int(pid) != os.getpid() and ("oponn-t-" in cmd or "/oponn-t-" in cwd):
+    ours = cwd == taplib.ROOT or cwd.startswith(taplib.ROOT + "/")
+    if int(pid) != os.getpid() and ours and "oponn-t-" in cmd:
         left.append("%s %s" % (pid, cmd.strip()))
 t.is_(left, [], "no test process left behind")
 t.done()

@@ -192,14 +192,9 @@ static uint64_t ingest__fnv1a(const char *s, uint64_t h)
     return h;
 }
 
-size_t ingest_assign(const book_t *b, const char *work_key, size_t n_stores)
+size_t ingest_assign(const char *natural_key, size_t n_stores)
 {
-    uint64_t h = 14695981039346656037ULL;
-    if (b->isbn) {
-        h = ingest__fnv1a(b->isbn, ingest__fnv1a("isbn:", h));
-    } else {
-        h = ingest__fnv1a(work_key ? work_key : "", ingest__fnv1a("ol:", h));
-    }
+    uint64_t h = ingest__fnv1a(natural_key, 14695981039346656037ULL);
     return n_stores ? (size_t)(h % n_stores) : 0;
 }
 

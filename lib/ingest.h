@@ -83,11 +83,11 @@ int ingest_stores_parse(arena_t *a, const char *body, size_t len, bookstore_t **
 
 /* The assignment rule: the stores are ordered by name_key (distinct keys
  * only), and a book goes to store number FNV-1a-64(natural key) mod count,
- * where the natural key is "isbn:<isbn>" or "ol:<work key>". It depends
- * only on the book and the set of stores, not on page order or timing, so
- * a re-run assigns every book to the same store. stores[] must be sorted by
- * name_key and distinct (ingest_stores_order does that). */
-size_t ingest_assign(const book_t *b, const char *work_key, size_t n_stores);
+ * the natural key being repo_book_natural_key() ("isbn:<isbn>" or
+ * "ol:<work key>"). It depends only on the book and the set of stores, not
+ * on page order or timing, so a re-run assigns every book to the same store.
+ * The stores must be sorted by name_key and distinct (ingest_stores_order). */
+size_t ingest_assign(const char *natural_key, size_t n_stores);
 /* Sorts by name_key and drops repeated keys; returns the new count. */
 size_t ingest_stores_order(bookstore_t **stores, size_t n);
 

@@ -93,6 +93,15 @@ int repo_bookstores_ensure(repo_t *r, const bookstore_t *in, size_t n, bookstore
 
 /* ---- books */
 
+const char *repo_book_natural_key(arena_t *a, const book_t *b, const char *work_key)
+{
+    char isbn[14];
+    if (b->isbn && book_isbn_normalize(b->isbn, isbn, NULL) == 0) {
+        return arena_printf(a, "isbn:%s", isbn);
+    }
+    return b->isbn == NULL && work_key ? arena_printf(a, "ol:%s", work_key) : NULL;
+}
+
 typedef struct {
     const char *key;
     book_t *book; /* stored version, NULL = new */
@@ -153,13 +162,13 @@ int repo_books_upsert(repo_t *r, const book_t *in, const char *const *work_keys,
     for (size_t i = 0; i < n; i++) {
         books[i] = in[i];
         char isbn[14];
-        if (in[i].isbn && book_isbn_normalize(in[i].isbn, isbn, e) == 0) {
-            books[i].isbn = arena_strdup(r->arena, isbn);
-            keys[i] = arena_printf(r->arena, "isbn:%s", isbn);
-        } else if (in[i].isbn == NULL && work_keys && work_keys[i]) {
-            keys[i] = arena_printf(r->arena, "ol:%s", work_keys[i]);
-        } else {
-            return err_set(e, ERR_BAD_INPUT, "book %zu: neither a valid ISBN nor a work key", i);
+        if (in[i].isbn && book_isbn_normalize(in[i].isbn, isbn, e) != 0) {
+            return err_wrap(e, "book %zu", i);
+        }
+        if (in[i].isbn) books[i].isbn = arena_strdup(r->arena, isbn);
+        keys[i] = repo_book_natural_key(r->arena, &books[i], work_keys ? work_keys[i] : NULL);
+        if (keys[i] == NULL) {
+            return err_set(e, ERR_BAD_INPUT, "book %zu: neither an ISBN nor a work key", i);
         }
     }
     size_t u;

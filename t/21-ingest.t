@@ -17,7 +17,7 @@ from fixture_server import FixtureServer, FIXTURES  # noqa: E402
 import pymongo  # noqa: E402
 
 t = taplib.Tap()
-OPONN = os.path.join(taplib.ROOT, "build", "oponn")
+OPONN = os.environ.get("OPONN_BIN") or os.path.join(taplib.ROOT, "build", "oponn")
 PAGE = 10
 FAST = ["--page-size", str(PAGE), "--pages", "5", "--retries", "2", "--backoff-ms", "20"]
 

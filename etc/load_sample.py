@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """etc/load_sample.py — loads oponn's sample data set, offline.
 
-`make run` calls load_sample(stack.env()) (`from load_sample import load_sample`) once the stack is up (or run it by
+`make run` calls load_sample(stack.env()) once the stack is up
+(`from load_sample import load_sample`, etc/ on sys.path), or run it by
 hand: `etc/load_sample.py` uses the environment of the stack in
 $OPONN_RUN_DIR, default run/). It applies the MongoDB schema (`oponn
 migrate`), then runs `oponn ingest` against the fixture Open Library server

@@ -11,6 +11,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 import taplib  # noqa: E402
+import pymongo  # noqa: E402
 
 PROG = os.path.join(taplib.ROOT, "build", "t", "prog", "repo_check")
 
@@ -27,14 +28,17 @@ def relay(t, out):
 
 t = taplib.Tap()
 with taplib.stack(services=("mongo",)) as s:
-    env = dict(s.env(), OPONN_MONGODB_DB="repo_check")
+    # Databases of this run only (MONGODB_URI may be a real, shared MongoDB).
+    dbs = ["t20_%d_%d" % (os.getpid(), i) for i in range(3)]
+    client = pymongo.MongoClient(s.mongo_uri)
+    env = dict(s.env(), OPONN_MONGODB_DB=dbs[2])
     r = subprocess.run([os.path.join(taplib.ROOT, "build", "oponn"), "migrate"], env=env,
                        capture_output=True, text=True, cwd=taplib.ROOT)
     t.is_(r.returncode, 0, "oponn migrate" + (": " + r.stderr.strip() if r.returncode else ""))
     # The normal build, and the ASan/UBSan one when `make test` has built it.
     asan = os.path.join(taplib.ROOT, "build", "asan", "t", "prog", "repo_check")
     for i, prog in enumerate([PROG] + ([asan] if os.access(asan, os.X_OK) else [])):
-        e = dict(env, OPONN_MONGODB_DB="repo_check_%d" % i)
+        e = dict(env, OPONN_MONGODB_DB=dbs[i])
         subprocess.run([os.path.join(taplib.ROOT, "build", "oponn"), "migrate"], env=e,
                        capture_output=True, cwd=taplib.ROOT)
         r = subprocess.run([prog, "all"], env=e, capture_output=True, text=True, timeout=300)
@@ -54,4 +58,6 @@ with taplib.stack(services=("mongo",)) as s:
         t.ok(len(won) == 1 and len(lost) == 1 and lost[0][1] == "BOOKSTORE_NAME_TAKEN"
              and lost[0][2] == won[0][1],
              "race %d: exactly one create wins, the other names the winner" % i, outs)
+    for db in dbs:
+        client.drop_database(db)
 t.done()

@@ -62,7 +62,12 @@ def fnv1a(s):
 
 
 class Run:
+    dbs = []
+
     def __init__(self, stack, fx, db):
+        # Databases of this run only (MONGODB_URI may be a real, shared MongoDB).
+        db = "t21_%d_%s" % (os.getpid(), db)
+        Run.dbs.append(db)
         self.env = dict(stack.env(), OPONN_MONGODB_DB=db)
         self.fx = fx
         self.db = pymongo.MongoClient(stack.mongo_uri)[db]
@@ -214,4 +219,6 @@ with taplib.stack(services=("mongo",)) as s, FixtureServer() as fx:
                        capture_output=True, text=True)
     t.ok(r.returncode == 1 and "bookstores (/nonexistent.json)" in r.stderr,
          "missing bookstore file: exit 1 naming it", r.stderr)
+    for db in Run.dbs:
+        run.db.client.drop_database(db)
 t.done()

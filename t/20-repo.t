@@ -58,6 +58,13 @@ with taplib.stack(services=("mongo",)) as s:
         t.ok(len(won) == 1 and len(lost) == 1 and lost[0][1] == "BOOKSTORE_NAME_TAKEN"
              and lost[0][2] == won[0][1],
              "race %d: exactly one create wins, the other names the winner" % i, outs)
+    # MongoDB down: every repository call is UNAVAILABLE with a message, quickly.
+    closed = taplib._stack.free_port()
+    e = dict(env, MONGODB_URI="mongodb://127.0.0.1:%d/?serverSelectionTimeoutMS=300" % closed)
+    r = subprocess.run([PROG, "down"], env=e, capture_output=True, text=True, timeout=60)
+    relay(t, r.stdout)
+    t.is_(r.returncode, 0, "repo_check down exits 0")
+
     for db in dbs:
         client.drop_database(db)
 t.done()

@@ -6,6 +6,7 @@
  *   repo_check all            every check below, on a migrated empty database
  *   repo_check race NAME      create bookstore NAME: prints "won <id>" (exit 0)
  *                             or "taken <code> <existing id>" (exit 1)
+ *   repo_check down           MONGODB_URI points at nothing: every call UNAVAILABLE
  */
 #include "repo.h"
 #include "tap.h"
@@ -442,6 +443,18 @@ int main(int argc, char **argv)
             printf("taken %s %s\n", err_code_name(e.code), R.conflict_id);
             rc = 1;
         }
+    } else if (argc == 2 && strcmp(argv[1], "down") == 0) {
+        book_t *b;
+        bookstore_t in = {.name = "Down"}, *out;
+        repo_book_store_t res[1];
+        const char *id = "x";
+        check_code(repo_book_get(&R, "x", &b, &e), e, ERR_UNAVAILABLE, "read: %s", e.msg);
+        check_code(repo_bookstore_create(&R, &in, &out, &e), e, ERR_UNAVAILABLE, "write: %s",
+                   e.msg);
+        check_code(repo_bookstores_for_books(&R, &id, 1, res, &e), e, ERR_UNAVAILABLE,
+                   "batch lookup: %s", e.msg);
+        ok(strstr(e.msg, "MongoDB unreachable") != NULL, "the message says MongoDB is unreachable");
+        rc = tap_done();
     } else {
         check_bookstores();
         check_books();

@@ -152,10 +152,43 @@ def dup_key_error(ns, index_name, key_pattern, values):
         'keyValue': {k: (None if v is _MISSING else v) for (k, _), v in zip(key_pattern, values)}})
 
 
+def _skey(v):
+    # How mongomock keys its store: documents as _id become hashdicts.
+    return mongomock.helpers.hashdict(v) if isinstance(v, dict) else v
+
+
+def _ukey(doc, keys):
+    return tuple(None if v is _MISSING else v for v in (_dot(doc, k) for k, _ in keys))
+
+
+# id(mongomock index dict) -> (that dict, {key tuple: set of _id}). A hint, not
+# the truth: deletes and rolled-back updates leave stale _ids behind, so every
+# hit is re-checked against the stored document. It is complete because every
+# insert and every modifying update passes through _ensure_uniques, which adds
+# the document's key once it is accepted.
+_unique_hashes = {}
+
+
+def _unique_hash(store, index):
+    entry = _unique_hashes.get(id(index))
+    if entry is None:
+        h = {}
+        for doc in store.documents:
+            try:
+                h.setdefault(_ukey(doc, index['key']), set()).add(_skey(doc['_id']))
+            except TypeError:
+                pass  # an unhashable key never equals a hashable one
+        entry = _unique_hashes[id(index)] = (index, h)  # keeps id(index) unique
+    return entry[1]
+
+
 def _ensure_uniques(self, new_data):
-    """mongomock's check, but comparing key tuples (no per-document filter
-    parse) and naming the index and key in the error as mongod does."""
-    for name, index in self._store.indexes.items():
+    """mongomock's check through a hash of each unique index instead of a
+    collection scan per write, naming the index and key as mongod does.
+    Keys are compared as whole values (an array is one key, not one per
+    element as in mongod's multikey indexes)."""
+    store = self._store
+    for name, index in store.indexes.items():
         if not index.get('unique'):
             continue
         keys = index['key']
@@ -165,16 +198,29 @@ def _ensure_uniques(self, new_data):
         pfe = index.get('partialFilterExpression')
         if pfe is not None and not filter_applies(pfe, new_data):
             continue
-        want = tuple(None if v is _MISSING else v for v in vals)
-        for doc in self._store.documents:
-            if doc is new_data or (pfe is not None and not filter_applies(pfe, doc)):
+        want = _ukey(new_data, keys)
+        try:
+            ids = _unique_hash(store, index).setdefault(want, set())
+        except TypeError:  # unhashable key (a document or array): scan
+            ids = None
+        for doc in (store.documents if ids is None else
+                    [store._documents.get(i) for i in list(ids)]):
+            if doc is None or doc is new_data:
                 continue
-            if tuple(None if v is _MISSING else v for v in (_dot(doc, k) for k, _ in keys)) == want:
+            if _ukey(doc, keys) != want:
+                if ids is not None:
+                    ids.discard(_skey(doc['_id']))  # stale hint
+            elif pfe is None or filter_applies(pfe, doc):
                 raise dup_key_error(self.full_name, name, keys, vals)
+        if ids is not None:
+            ids.add(_skey(new_data['_id']))
 
 
 Collection._iter_documents = _iter_documents
 Collection._ensure_uniques = _ensure_uniques
+# mockupdb formats repr(request) for its (disabled) verbose log on every
+# request: half the cost of a find by _id. Nothing here prints requests.
+mockupdb.Request.__repr__ = mockupdb.OpQuery.__repr__ = lambda self: type(self).__name__
 
 
 # --- the server -----------------------------------------------------------------
@@ -188,7 +234,7 @@ class Standin:
         self.colls = {}  # (db, name) -> mongomock Collection, reused
         self.options = {}  # (db, name) -> create/collMod options (validator, ...)
         self.cursors = {}  # id -> {'ns', 'docs', 'pos', 'used'}
-        self.started = time.time()
+        self.started = self.swept = time.time()
         self.server = None
 
     # -- helpers
@@ -219,8 +265,10 @@ class Standin:
 
     def cursor_reply(self, ns, docs, batch_size, single_batch=False):
         now = time.time()
-        for cid in [c for c, s in self.cursors.items() if now - s['used'] > CURSOR_IDLE_SECONDS]:
-            del self.cursors[cid]
+        if now - self.swept > 60:  # forget cursors a client abandoned
+            self.swept = now
+            for cid in [c for c, s in self.cursors.items() if now - s['used'] > CURSOR_IDLE_SECONDS]:
+                del self.cursors[cid]
         cur = {'ns': ns, 'docs': docs, 'pos': 0, 'used': now}
         n = DEFAULT_FIRST_BATCH if batch_size is None else int(batch_size)
         first = self.batch(cur, n)
@@ -646,20 +694,18 @@ def save_snapshot(st, path):
             dbs.setdefault(db, {})[name] = {
                 'options': st.options.get((db, name), {}), 'indexes': ixs,
                 'documents': list(coll._store.documents)}
-    tmp = '%s.tmp.%d' % (path, os.getpid())
-    with open(tmp, 'w', encoding='utf-8') as f:
-        f.write(json_util.dumps({'format': SNAPSHOT_FORMAT, 'databases': dbs},
-                                json_options=json_util.CANONICAL_JSON_OPTIONS))
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    write_atomically(path, json_util.dumps({'format': SNAPSHOT_FORMAT, 'databases': dbs},
+                                           json_options=json_util.CANONICAL_JSON_OPTIONS))
     return sum(len(c['documents']) for d in dbs.values() for c in d.values())
 
 
 def write_atomically(path, text):
+    """Readers see the old file or the whole new one, never a partial one."""
     tmp = '%s.tmp.%d' % (path, os.getpid())
-    with open(tmp, 'w') as f:
+    with open(tmp, 'w', encoding='utf-8') as f:
         f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
     os.replace(tmp, path)
 
 
@@ -675,7 +721,12 @@ def main():
     st = Standin()
     ndocs = 0
     if args.data_file and os.path.exists(args.data_file):
-        ndocs = load_snapshot(st, args.data_file)
+        try:
+            ndocs = load_snapshot(st, args.data_file)
+        except (OSError, ValueError, KeyError, TypeError, OperationFailure) as e:
+            log('cannot load %s (%s: %s); move it away to start empty'
+                % (args.data_file, type(e).__name__, e))
+            return 1
     server = st.server = mockupdb.MockupDB(port=args.port, request_timeout=int(1e6))
     server._address = (args.host, args.port)  # MockupDB binds "localhost" otherwise
     server.autoresponds(st.handle)
@@ -692,12 +743,17 @@ def main():
         pass
     # Hold mockupdb's lock: no request is half-applied while we save.
     server._lock.acquire()
-    saved = save_snapshot(st, args.data_file) if args.data_file else 0
-    log('stopped (%d documents saved%s)' % (saved, ' to ' + args.data_file if args.data_file
-                                             else ''))
+    status = 0
+    try:
+        saved = save_snapshot(st, args.data_file) if args.data_file else 0
+        log('stopped (%d documents saved%s)' % (saved, ' to ' + args.data_file
+                                                 if args.data_file else ''))
+    except (OSError, TypeError, ValueError) as e:
+        log('stopped, but saving %s failed: %s: %s' % (args.data_file, type(e).__name__, e))
+        status = 1
     # os._exit: mockupdb's atexit hook would join every client thread for 10 s.
-    os._exit(0)
+    os._exit(status)
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

@@ -219,6 +219,25 @@ with taplib.stack(services=("mongo",)) as s, FixtureServer() as fx:
                        capture_output=True, text=True)
     t.ok(r.returncode == 1 and "bookstores (/nonexistent.json)" in r.stderr,
          "missing bookstore file: exit 1 naming it", r.stderr)
+    # The ASan/UBSan build of oponn (when `make test` built it): a full run,
+    # the re-run and a failed page, exit statuses intact (a leak would change them).
+    asan = os.path.join(taplib.ROOT, "build", "asan", "oponn")
+    if os.access(asan, os.X_OK) and not os.environ.get("OPONN_BIN"):
+        OPONN = asan
+        run = Run(s, fx, "ingest_asan")
+        r1 = run.ingest("--fruit", "5")
+        r2 = run.ingest("--fruit", "5")
+        fx.fault("badutf8", page=2)
+        run3 = Run(s, fx, "ingest_asan_fail")
+        r3 = run3.ingest()
+        fx.fault(None)
+        t.ok(r1.returncode == 0 and summary(r1, "") == (29, 0) and r2.returncode == 0
+             and summary(r2, "") == (0, 0) and r3.returncode == 1
+             and "page 2: response is not valid UTF-8" in r3.stderr,
+             "ASan build: full run, no-op re-run, failed page", r1.stderr[-800:] + r3.stderr[-800:])
+        run.content_is(32, "ASan build")
+        run3.content_is(10, "ASan build, failed page 2")
+
     for db in Run.dbs:
         run.db.client.drop_database(db)
 t.done()

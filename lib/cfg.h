@@ -73,6 +73,8 @@
       "nginx access_log setting (`make run`), e.g. a file path")                                   \
     X(INT, worker_retries, "OPONN_WORKER_RETRIES", "100", 1, 1000000,                              \
       "multiwatch: restarts of a worker that keeps dying within 10 s before giving up")            \
+    X(INT, load_sample, "OPONN_LOAD_SAMPLE", "1", 0, 1,                                            \
+      "`make run` migrates and loads the sample data set (idempotent); 0 = skip")                  \
     X(INT, max_body_bytes, "OPONN_MAX_BODY_BYTES", "1048576", 1024, 1073741824,                    \
       "largest request body (413 above)")
 

@@ -444,9 +444,23 @@ def cleanup_on_signals(stack):
         signal.signal(s, handler)
 
 
-# Steps run after the services are up (schema migration, sample data); other
-# modules append to this list. Each takes the Stack and raises on failure.
-post_start_hooks = []
+def load_sample_hook(st):
+    """`make run`: migrate and load the sample data set (idempotent: a second
+    run changes nothing). OPONN_LOAD_SAMPLE=0 skips it, e.g. with an Atlas URI
+    whose database should stay as it is."""
+    if os.environ.get("OPONN_LOAD_SAMPLE", "1") == "0":
+        return
+    from load_sample import load_sample
+    print("stack: migrating and loading the sample data set", file=sys.stderr)
+    try:
+        load_sample(st.env(), build_dir=st.build_dir, quiet=True)
+    except RuntimeError as e:
+        raise RuntimeError("loading the sample data failed: %s" % e)
+
+
+# Steps run after the services are up; each takes the Stack and raises
+# RuntimeError on failure.
+post_start_hooks = [load_sample_hook]
 
 
 def main():

@@ -85,6 +85,10 @@ static int repo__strcmp_p(const void *a, const void *b)
 const char **repo__distinct(repo_t *r, const char *const *v, size_t n, size_t *out_n)
 {
     const char **u = arena_alloc(r->arena, (n ? n : 1) * sizeof *u);
+    if (n == 0) {
+        *out_n = 0;
+        return u;
+    }
     memcpy(u, v, n * sizeof *u);
     qsort(u, n, sizeof *u, repo__strcmp_p);
     size_t k = 0;
@@ -179,7 +183,7 @@ int repo__get_many(repo_t *r, const char *coll, const char *const *ids, size_t n
     int rc = repo__find(r, coll, &filter, NULL, (int64_t)u, &c, e);
     bson_destroy(&filter);
     if (rc != 0) return -1;
-    qsort(c.items, c.n, sizeof *c.items, repo__item_cmp);
+    if (c.n > 1) qsort(c.items, c.n, sizeof *c.items, repo__item_cmp);
     for (size_t i = 0; i < n; i++) {
         size_t lo = 0, hi = c.n;
         while (lo < hi) {

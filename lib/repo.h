@@ -164,6 +164,10 @@ typedef struct {
  * name_key equals that of in[i]. Two commands. */
 int repo_bookstores_ensure(repo_t *r, const bookstore_t *in, size_t n, bookstore_t **out,
                            repo_upsert_counts_t *c, err_t *e);
+/* The natural key of a book (arena): "isbn:<normalized isbn>" when it has
+ * an ISBN, else "ol:<work_key>"; NULL when it has neither. */
+const char *repo_book_natural_key(arena_t *a, const book_t *b, const char *work_key);
+
 /* Upserts books by natural key: "isbn:<isbn>" when the book has one, else
  * "ol:<work_keys[i]>". New keys are inserted, changed records updated
  * (version + 1), identical ones left alone, so a re-run writes nothing.

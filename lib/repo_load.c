@@ -11,6 +11,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Adds "insert doc unless a document with field == value exists" to b. */
+static void load__insert_if_absent(store_bulk_t *b, const char *field, const char *value,
+                                   const bson_t *doc)
+{
+    bson_t q = BSON_INITIALIZER, u = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&q, field, value);
+    BSON_APPEND_DOCUMENT(&u, "$setOnInsert", doc);
+    store_bulk_update_one(b, &q, &u, true);
+    bson_destroy(&q);
+    bson_destroy(&u);
+}
+
 /* ---- bookstores */
 
 typedef struct {
@@ -61,14 +73,10 @@ int repo_bookstores_ensure(repo_t *r, const bookstore_t *in, size_t n, bookstore
         s.name_key = keys[i];
         s.version = 1;
         s.created_at = s.updated_at = now;
-        bson_t q = BSON_INITIALIZER, u = BSON_INITIALIZER, soi;
-        BSON_APPEND_UTF8(&q, "name_key", keys[i]);
-        BSON_APPEND_DOCUMENT_BEGIN(&u, "$setOnInsert", &soi);
-        bookstore_to_bson(&s, &soi);
-        bson_append_document_end(&u, &soi);
-        store_bulk_update_one(b, &q, &u, true);
-        bson_destroy(&q);
-        bson_destroy(&u);
+        bson_t doc = BSON_INITIALIZER;
+        bookstore_to_bson(&s, &doc);
+        load__insert_if_absent(b, "name_key", keys[i], &doc);
+        bson_destroy(&doc);
     }
     store_bulk_result_t res;
     if (store_bulk_run(b, &res, NULL, e) != 0) return -1;
@@ -92,6 +100,15 @@ int repo_bookstores_ensure(repo_t *r, const bookstore_t *in, size_t n, bookstore
 }
 
 /* ---- books */
+
+const char *repo_book_natural_key(arena_t *a, const book_t *b, const char *work_key)
+{
+    char isbn[14];
+    if (b->isbn && book_isbn_normalize(b->isbn, isbn, NULL) == 0) {
+        return arena_printf(a, "isbn:%s", isbn);
+    }
+    return b->isbn == NULL && work_key ? arena_printf(a, "ol:%s", work_key) : NULL;
+}
 
 typedef struct {
     const char *key;
@@ -153,13 +170,13 @@ int repo_books_upsert(repo_t *r, const book_t *in, const char *const *work_keys,
     for (size_t i = 0; i < n; i++) {
         books[i] = in[i];
         char isbn[14];
-        if (in[i].isbn && book_isbn_normalize(in[i].isbn, isbn, e) == 0) {
-            books[i].isbn = arena_strdup(r->arena, isbn);
-            keys[i] = arena_printf(r->arena, "isbn:%s", isbn);
-        } else if (in[i].isbn == NULL && work_keys && work_keys[i]) {
-            keys[i] = arena_printf(r->arena, "ol:%s", work_keys[i]);
-        } else {
-            return err_set(e, ERR_BAD_INPUT, "book %zu: neither a valid ISBN nor a work key", i);
+        if (in[i].isbn && book_isbn_normalize(in[i].isbn, isbn, e) != 0) {
+            return err_wrap(e, "book %zu", i);
+        }
+        if (in[i].isbn) books[i].isbn = arena_strdup(r->arena, isbn);
+        keys[i] = repo_book_natural_key(r->arena, &books[i], work_keys ? work_keys[i] : NULL);
+        if (keys[i] == NULL) {
+            return err_set(e, ERR_BAD_INPUT, "book %zu: neither an ISBN nor a work key", i);
         }
     }
     size_t u;
@@ -191,13 +208,11 @@ int repo_books_upsert(repo_t *r, const book_t *in, const char *const *work_keys,
             nb.id = repo__new_id(r);
             nb.version = 1;
             nb.created_at = nb.updated_at = now;
-            bson_t soi;
-            BSON_APPEND_UTF8(&q, "nkey", keys[i]);
-            BSON_APPEND_DOCUMENT_BEGIN(&upd, "$setOnInsert", &soi);
-            book_to_bson(&nb, &soi);
-            BSON_APPEND_UTF8(&soi, "nkey", keys[i]);
-            bson_append_document_end(&upd, &soi);
-            store_bulk_update_one(b, &q, &upd, true);
+            bson_t doc = BSON_INITIALIZER;
+            book_to_bson(&nb, &doc);
+            BSON_APPEND_UTF8(&doc, "nkey", keys[i]);
+            load__insert_if_absent(b, "nkey", keys[i], &doc);
+            bson_destroy(&doc);
         } else if (!load__same(x->book, &books[i])) {
             bson_t set = BSON_INITIALIZER, unset = BSON_INITIALIZER;
             book_patch_append(&books[i], LOAD__BOOK_FIELDS, &set, &unset);
@@ -238,14 +253,10 @@ int repo_fruit_seed(repo_t *r, fruit_kind_t kind, const fruit_t *in, size_t n,
         f.kind = kind;
         f.version = 1;
         f.created_at = f.updated_at = now;
-        bson_t q = BSON_INITIALIZER, u = BSON_INITIALIZER, soi;
-        BSON_APPEND_UTF8(&q, "_id", f.id);
-        BSON_APPEND_DOCUMENT_BEGIN(&u, "$setOnInsert", &soi);
-        fruit_to_bson(&f, &soi);
-        bson_append_document_end(&u, &soi);
-        store_bulk_update_one(b, &q, &u, true);
-        bson_destroy(&q);
-        bson_destroy(&u);
+        bson_t doc = BSON_INITIALIZER;
+        fruit_to_bson(&f, &doc);
+        load__insert_if_absent(b, "_id", f.id, &doc);
+        bson_destroy(&doc);
     }
     store_bulk_result_t res;
     if (store_bulk_run(b, &res, NULL, e) != 0) return -1;

@@ -224,7 +224,7 @@ int store_find_and_modify(store_t *s, const char *coll, const bson_t *query, con
         bson_iter_document(&it, &len, &data);
         bson_t v;
         if (bson_init_static(&v, data, len)) {
-            bson_copy_to_excluding_noinit(&v, out, "", NULL);
+            bson_concat(out, &v);
             *found = true;
         }
     }

@@ -772,13 +772,16 @@ static gql_ast_sel_t *gql__parse_selection(gql__parser_t *ps)
         if (gql_lex_next(lx)) return NULL;
         if (lx->tok.kind == GQL_TOK_NAME && !gql_peek_keyword(lx, "on")) {
             s->kind = GQL_SEL_SPREAD;
+            s->name_loc = lx->tok.loc;
             if (gql_parse_name(lx, &s->name)) return NULL;
             if (gql_parse_directives(lx, false, &s->dirs, &s->ndirs)) return NULL;
             return s;
         }
         s->kind = GQL_SEL_INLINE;
         if (gql_peek_keyword(lx, "on")) {
-            if (gql_lex_next(lx) || gql_parse_name(lx, &s->type_cond)) return NULL;
+            if (gql_lex_next(lx)) return NULL;
+            s->tc_loc = lx->tok.loc;
+            if (gql_parse_name(lx, &s->type_cond)) return NULL;
         }
         if (gql_parse_directives(lx, false, &s->dirs, &s->ndirs)) return NULL;
         s->selset = gql__parse_selset(ps);
@@ -877,6 +880,7 @@ static int gql__parse_definition(gql__parser_t *ps, gql_ast_def_t *d)
                     : lx->tok.p[0] == 'm' ? GQL_OP_MUTATION
                                           : GQL_OP_SUBSCRIPTION;
             if (gql_lex_next(lx)) return -1;
+            d->name_loc = lx->tok.loc;
             if (lx->tok.kind == GQL_TOK_NAME && gql_parse_name(lx, &d->name)) return -1;
             if (gql__parse_vardefs(lx, d)) return -1;
             if (gql_parse_directives(lx, false, &d->dirs, &d->ndirs)) return -1;
@@ -887,8 +891,11 @@ static int gql__parse_definition(gql__parser_t *ps, gql_ast_def_t *d)
             d->kind = GQL_DEF_FRAGMENT;
             if (gql_lex_next(lx)) return -1;
             if (gql_peek_keyword(lx, "on")) return gql__unexpected(lx);
+            d->name_loc = lx->tok.loc;
             if (gql_parse_name(lx, &d->name)) return -1;
-            if (gql__expect_keyword(lx, "on") || gql_parse_name(lx, &d->type_cond)) return -1;
+            if (gql__expect_keyword(lx, "on")) return -1;
+            d->tc_loc = lx->tok.loc;
+            if (gql_parse_name(lx, &d->type_cond)) return -1;
             if (gql_parse_directives(lx, false, &d->dirs, &d->ndirs)) return -1;
             d->selset = gql__parse_selset(ps);
             return d->selset ? 0 : -1;

@@ -343,7 +343,10 @@ static int gql__directive(gql__build_t *b, const gql_sdl_def_t *d, gql_directive
     if (gql__ivalues(b, d->args, d->nargs, &out->args)) return -1;
     for (uint32_t i = 0; i < d->nitems; i++)
         for (int k = 0; k < GQL_DL__COUNT; k++)
-            if (gql_name_eq(d->items[i].name, gql_dl_names[k])) out->locations |= 1u << k;
+            if (gql_name_eq(d->items[i].name, gql_dl_names[k]) && !(out->locations & (1u << k))) {
+                out->locations |= 1u << k;
+                out->loc_order[out->nlocs++] = (uint8_t)k;
+            }
     return 0;
 }
 
@@ -575,6 +578,7 @@ static int gql__build(gql__build_t *b, const char *sdl, size_t len)
         metas[i]->owner = NULL;
         s->all_fields[s->nfields_total++] = metas[i];
     }
+    s->ntype_slots = b->nall;
     for (uint32_t i = 0; i < b->nall; i++) b->all[i]->sdl = NULL;
     return 0;
 }

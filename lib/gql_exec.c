@@ -200,6 +200,8 @@ static void gql__limits_walk(gql__lim_t *l, const gql_ast_selset_t *ss, int dept
                         if (t->kind == GQL_TR_LIST) list = true;
                 long m = list ? mult * 10 : mult;
                 if (m > 1000000000L) m = 1000000000L;
+                /* introspection is bounded by the schema (and its depth rule) */
+                if (gql_name_eq(s->name, "__schema") || gql_name_eq(s->name, "__type")) m = 0;
                 gql__limits_walk(l, s->selset, depth + 1, m, frag_depth);
             }
         } else if (s->kind == GQL_SEL_INLINE) {

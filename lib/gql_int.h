@@ -14,6 +14,9 @@
 
 struct gql_sdl_def;
 
+/* Locations kept per error (graphql-js lists every node involved). */
+#define GQL_MAX_ERROR_LOCS 16
+
 /* Nesting limit of the parser (selection sets, values, type references). */
 #define GQL_MAX_NESTING 256
 
@@ -422,7 +425,7 @@ typedef struct gql_error gql_error_t;
 struct gql_error {
     err_code_t code;
     const char *msg;
-    gql_loc_t locs[4];
+    gql_loc_t locs[GQL_MAX_ERROR_LOCS];
     uint32_t nlocs;
     const char *path_json; /* JSON array text or NULL */
     gql_error_t *next;

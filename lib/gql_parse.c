@@ -266,11 +266,6 @@ static int gql__lex_string(gql_lexer_t *lx, const char *start)
             run = p;
             continue;
         }
-        if (c < 0x20 && c != '\t') {
-            buf_free(&b);
-            return gql__err_at(lx, p, "Invalid character within String: %s.",
-                               gql__char_desc(lx, p));
-        }
         if (c >= 0x80) {
             int n = gql__utf8_len(p, lx->end);
             if (n == 0) {
@@ -386,11 +381,6 @@ static int gql__lex_block_string(gql_lexer_t *lx, const char *start)
             p += (p + 1 < lx->end && p[1] == '\n') ? 2 : 1;
             gql__newline(lx, p);
             continue;
-        }
-        if (c < 0x20 && c != '\t') {
-            buf_free(&b);
-            return gql__err_at(lx, p, "Invalid character within String: %s.",
-                               gql__char_desc(lx, p));
         }
         if (c >= 0x80) {
             int n = gql__utf8_len(p, lx->end);
@@ -676,13 +666,13 @@ gql_ast_value_t *gql_parse_value(gql_lexer_t *lx, bool is_const)
             if (gql_lex_next(lx) || gql_parse_name(lx, &v->s)) return NULL;
             break;
         }
-        /* graphql-js reports the name after "$" as unexpected */
-        if (gql_lex_next(lx)) return NULL;
-        if (lx->tok.kind == GQL_TOK_NAME) {
-            gql_parse_error(lx, lx->tok.loc, "Unexpected variable \"$%.*s\" in constant value.",
-                            (int)lx->tok.len, lx->tok.p);
-        } else {
-            gql__unexpected(lx);
+        {
+            gql_loc_t dollar = lx->tok.loc;
+            if (gql_lex_next(lx)) return NULL;
+            if (lx->tok.kind == GQL_TOK_NAME)
+                gql_parse_error(lx, dollar, "Unexpected variable \"$%.*s\" in constant value.",
+                                (int)lx->tok.len, lx->tok.p);
+            else gql__unexpected(lx);
         }
         return NULL;
     default:

@@ -33,7 +33,7 @@ gql_error_t *gql_errors_add(gql_errors_t *es, err_code_t code, const gql_loc_t *
     va_end(ap);
     e->code = code;
     e->msg = arena_strdup(es->arena, msg);
-    if (nlocs > 4) nlocs = 4;
+    if (nlocs > GQL_MAX_ERROR_LOCS) nlocs = GQL_MAX_ERROR_LOCS;
     for (uint32_t i = 0; i < nlocs; i++) e->locs[i] = locs[i];
     e->nlocs = nlocs;
     if (es->tail) es->tail->next = e;
@@ -606,7 +606,7 @@ typedef struct {
 typedef struct {
     gql_name_t key;
     const char *reason;
-    gql_loc_t locs1[8], locs2[8];
+    gql_loc_t locs1[GQL_MAX_ERROR_LOCS], locs2[GQL_MAX_ERROR_LOCS];
     uint32_t n1, n2;
 } gql__conflict_t;
 
@@ -805,8 +805,10 @@ static bool gql__find_conflict(gql__ovl_t *o, bool parent_mutex, gql_name_t key,
                 gql__conflict_t *c = &sub.items[i];
                 buf_printf(&r, "%ssubfields \"%.*s\" conflict because %s", i ? " and " : "",
                            (int)c->key.len, c->key.p, c->reason);
-                for (uint32_t k = 0; k < c->n1 && out->n1 < 8; k++) out->locs1[out->n1++] = c->locs1[k];
-                for (uint32_t k = 0; k < c->n2 && out->n2 < 8; k++) out->locs2[out->n2++] = c->locs2[k];
+                for (uint32_t k = 0; k < c->n1 && out->n1 < GQL_MAX_ERROR_LOCS; k++)
+                    out->locs1[out->n1++] = c->locs1[k];
+                for (uint32_t k = 0; k < c->n2 && out->n2 < GQL_MAX_ERROR_LOCS; k++)
+                    out->locs2[out->n2++] = c->locs2[k];
             }
             out->reason = arena_strndup(v->a, r.data, r.len);
             buf_free(&r);
@@ -884,10 +886,10 @@ static void gql__overlap_selset(gql__ovl_t *o, const gql_type_t *parent, gql_ast
     }
     for (uint32_t i = 0; i < cs.n; i++) {
         gql__conflict_t *c = &cs.items[i];
-        gql_loc_t l[4];
+        gql_loc_t l[2 * GQL_MAX_ERROR_LOCS];
         uint32_t n = 0;
-        for (uint32_t k = 0; k < c->n1 && n < 4; k++) l[n++] = c->locs1[k];
-        for (uint32_t k = 0; k < c->n2 && n < 4; k++) l[n++] = c->locs2[k];
+        for (uint32_t k = 0; k < c->n1; k++) l[n++] = c->locs1[k];
+        for (uint32_t k = 0; k < c->n2; k++) l[n++] = c->locs2[k];
         GQL__VERR(v, l, n,
                   "Fields \"%.*s\" conflict because %s. Use different aliases on the fields to "
                   "fetch both if this was intentional.",
@@ -1030,7 +1032,10 @@ uint32_t gql_validate(const gql_schema_t *s, gql_doc_t *doc, gql_errors_t *es)
                 if (f == NULL) continue;
                 uint32_t fi = gql__frag_idx(&v, f);
                 if (reach[fi]) continue;
-                reach[fi] = used[fi] = true;
+                reach[fi] = true;
+                for (uint32_t k2 = 0; k2 < doc->ndefs; k2++) /* by name, as graphql-js */
+                    if (doc->defs[k2].kind == GQL_DEF_FRAGMENT && gql_names_eq(doc->defs[k2].name, f->name))
+                        used[k2] = true;
                 stack[sp++] = fi;
             }
         }
@@ -1043,9 +1048,8 @@ uint32_t gql_validate(const gql_schema_t *s, gql_doc_t *doc, gql_errors_t *es)
                 const gql_ast_vardef_t *vd = NULL;
                 for (uint32_t j = 0; j < op->nvars; j++)
                     if (gql_names_eq(op->vars[j].name, us->name)) {
-                        vd = &op->vars[j];
+                        if (vd == NULL) vd = &op->vars[j];
                         var_used[j] = true;
-                        break;
                     }
                 if (vd == NULL) {
                     gql_loc_t l[2] = {us->loc, op->loc};

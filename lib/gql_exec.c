@@ -363,7 +363,7 @@ static int gql__from_ast(gql__co_t *c, const gql_ast_value_t *v, const gql_typer
     }
     /* scalars */
     if (!nt->builtin) return gql__untyped(c, v, out);
-    const char *txt = arena_strndup(c->a, v->s.p, v->s.len);
+    const char *txt = v->s.p ? arena_strndup(c->a, v->s.p, v->s.len) : "";
     if (nt == c->s->t_int) {
         if (v->kind != GQL_AV_INT) return gql__co_fail(c, "Int cannot represent a non-integer value");
         errno = 0;

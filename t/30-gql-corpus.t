@@ -9,21 +9,25 @@ import json, os, subprocess, sys
 
 root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 gql = os.path.join(root, "t", "gql")
-runner = os.environ.get("GQL_RUN", os.path.join(root, "build", "t", "prog", "gql_run"))
+runners = [os.environ.get("GQL_RUN", os.path.join(root, "build", "t", "prog", "gql_run"))]
+asan = os.path.join(root, "build", "asan", "t", "prog", "gql_run")
+if "GQL_RUN" not in os.environ and os.path.exists(asan):
+    runners.append(asan)   # the same corpus under ASan/UBSan
 cases = sorted(f for f in os.listdir(os.path.join(gql, "corpus")) if f.endswith(".graphql"))
 only = sys.argv[1:]
 if only: cases = [c for c in cases if any(o in c for o in only)]
 
-proc = subprocess.run([runner, os.path.join(gql, "schema.graphql"), os.path.join(gql, "data.json")]
+def run(runner):
+  proc = subprocess.run([runner, os.path.join(gql, "schema.graphql"), os.path.join(gql, "data.json")]
                       + [os.path.join(gql, "corpus", c) for c in cases],
-                      capture_output=True, text=True, timeout=300)
-if proc.returncode != 0:
-    print("1..1\nnot ok 1 - gql_run failed: %s" % proc.stderr.strip()[:2000])
-    sys.exit(1)
-ours = {}
-for line in proc.stdout.splitlines():
+                      capture_output=True, text=True, timeout=600)
+  if proc.returncode != 0 or proc.stderr.strip():
+    return None, "%s exited %d: %s" % (runner, proc.returncode, proc.stderr.strip()[:3000])
+  res = {}
+  for line in proc.stdout.splitlines():
     r = json.loads(line)
-    ours[r["case"]] = r
+    res[r["case"]] = r
+  return res, None
 
 def locs(errors):
     return sorted({(l["line"], l["column"]) for e in errors for l in e.get("locations", [])})
@@ -42,6 +46,7 @@ def same(a, b):
     return a == b
 
 def check(case):
+    global ours
     exp = json.load(open(os.path.join(gql, "expected", case[:-8] + ".json")))
     r = ours.get(case)
     if r is None: return "no output"
@@ -68,10 +73,17 @@ def check(case):
         return "errors differ:\n#   ours %s\n#   want %s" % (err_paths(gerr), err_paths(want.get("errors", [])))
     return None
 
-print("1..%d" % len(cases))
-failed = 0
-for i, c in enumerate(cases, 1):
-    why = check(c)
-    print(("ok %d - %s" % (i, c)) if why is None else ("not ok %d - %s\n#   %s" % (i, c, why)))
-    failed += why is not None
+print("1..%d" % (len(cases) * len(runners) + len(runners)))
+failed, n = 0, 0
+for runner in runners:
+    ours, err = run(runner)
+    n += 1
+    print(("ok %d - %s ran cleanly" % (n, runner)) if err is None else ("not ok %d - %s" % (n, err.replace("\n", "\n# "))))
+    failed += err is not None
+    ours = ours or {}
+    for c in cases:
+        n += 1
+        why = check(c)
+        print(("ok %d - %s" % (n, c)) if why is None else ("not ok %d - %s\n#   %s" % (n, c, why)))
+        failed += why is not None
 sys.exit(1 if failed else 0)

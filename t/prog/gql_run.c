@@ -2,7 +2,7 @@
  * gql_run.c — runs GraphQL documents against a schema with static JSON data,
  * for the conformance corpus (t/30-gql-corpus.t) and by hand.
  *
- *   gql_run SCHEMA.graphql DATA.json CASE.graphql...
+ *   gql_run SCHEMA.graphql DATA.json|- CASE.graphql...
  *
  * Prints one JSON line per case: {"case":..., "status":0|1, "response":{...}}
  * (status 1 = request error, HTTP 400). A case file may start with comment
@@ -124,7 +124,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s:%s\n", argv[1], e.msg);
         return 1;
     }
-    char *data = slurp(argv[2], &len);
+    char *data = strcmp(argv[2], "-") == 0 ? strdup("{}") : slurp(argv[2], &len);
     cJSON *root = data ? cJSON_Parse(data) : NULL;
     if (root == NULL) {
         fprintf(stderr, "%s: cannot read JSON\n", argv[2]);

@@ -107,3 +107,30 @@ readme-config: $(BUILD)/oponn
 	@/usr/bin/python3 -c 'import re,subprocess,sys; p="README.md"; s=open(p).read(); \
 	t=subprocess.run(["$(BUILD)/oponn","config","--markdown"],capture_output=True,text=True,check=True).stdout; \
 	open(p,"w").write(re.sub(r"<!-- config:begin -->.*<!-- config:end -->","<!-- config:begin -->\n"+t+"<!-- config:end -->",s,flags=re.S))'
+
+# ---- GraphQL engine: microbenchmark and fuzzing ------------------------------------------
+# `make bench-gql`: parse+validate+execute ops/s on one core (perf/gql_bench.c).
+BENCH_SECONDS ?= 3
+.PHONY: bench-gql
+bench-gql: $(BUILD)/perf/gql_bench
+	$(BUILD)/perf/gql_bench schema/schema.graphql $(BENCH_SECONDS)
+
+# `make fuzz`: each fuzz/*.c is a libFuzzer target built with clang and
+# ASan/UBSan, run FUZZ_SECONDS (default 60) from its seeds. A crash leaves
+# fuzz/out/crash-*; copy it to fuzz/regress/<target>/ so `make test` replays it.
+FUZZ_SECONDS ?= 60
+FUZZ_CC ?= clang
+FUZZ_SRC := $(wildcard fuzz/*.c)
+FUZZ_BINS := $(FUZZ_SRC:fuzz/%.c=build/fuzz/%)
+build/fuzz/%: fuzz/%.c $(LIB_SRC) $(wildcard lib/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) -g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
+	  -Ilib $(PKG_CFLAGS) $< $(LIB_SRC) $(LDLIBS) -o $@
+fuzz: $(FUZZ_BINS)
+	@for t in $(FUZZ_SRC:fuzz/%.c=%); do \
+	  mkdir -p fuzz/out/$$t fuzz/regress/$$t; \
+	  echo "fuzz: $$t for $(FUZZ_SECONDS)s"; \
+	  build/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -timeout=10 -rss_limit_mb=2048 \
+	    -dict=fuzz/$$t.dict -artifact_prefix=fuzz/out/ -print_final_stats=1 \
+	    fuzz/out/$$t fuzz/regress/$$t $$(cat fuzz/$$t.seeds 2>/dev/null) || exit 1; \
+	done

@@ -14,6 +14,9 @@
 
 struct gql_sdl_def;
 
+/* Locations kept per error (graphql-js lists every node involved). */
+#define GQL_MAX_ERROR_LOCS 16
+
 /* Nesting limit of the parser (selection sets, values, type references). */
 #define GQL_MAX_NESTING 256
 
@@ -133,6 +136,7 @@ typedef struct {
     gql_ast_sel_t **items;
     uint32_t n;
     gql_loc_t loc;
+    void *overlap_cache; /* validation's fields-and-fragment-names of this set */
 } gql_ast_selset_t;
 
 typedef enum { GQL_SEL_FIELD, GQL_SEL_SPREAD, GQL_SEL_INLINE } gql_sel_kind_t;
@@ -143,6 +147,8 @@ struct gql_ast_sel {
     gql_name_t alias; /* len 0 when none */
     gql_name_t name;  /* field name or fragment name */
     gql_name_t type_cond; /* inline fragment; len 0 when none */
+    gql_loc_t name_loc;   /* of the spread's fragment name */
+    gql_loc_t tc_loc;     /* of type_cond */
     gql_ast_arg_t *args;
     uint32_t nargs;
     gql_ast_dir_t *dirs;
@@ -172,6 +178,8 @@ typedef struct {
     gql_loc_t loc;
     gql_op_t op;     /* operations */
     gql_name_t name; /* len 0 for an anonymous operation */
+    gql_loc_t name_loc;
+    gql_loc_t tc_loc;
     gql_ast_vardef_t *vars;
     uint32_t nvars;
     gql_name_t type_cond; /* fragments */
@@ -335,6 +343,8 @@ typedef struct {
     gql_ivalue_t *args;
     uint32_t nargs;
     uint32_t locations; /* bit set of GQL_DL_* */
+    uint8_t loc_order[32]; /* bit numbers in declaration order (introspection) */
+    uint32_t nlocs;
     bool repeatable;
     bool builtin;
 } gql_directive_t;
@@ -374,6 +384,7 @@ struct gql_schema {
     gql_type_t *query, *mutation, *subscription;
     const char *desc;
     uint32_t nfields_total; /* field ids 0..nfields_total-1 */
+    uint32_t ntype_slots;   /* type ids (gql_type_t.index) 0..ntype_slots-1 */
     gql_field_t **all_fields;
     /* built-in types the engine uses directly */
     gql_type_t *t_string, *t_int, *t_float, *t_boolean, *t_id;
@@ -414,7 +425,7 @@ typedef struct gql_error gql_error_t;
 struct gql_error {
     err_code_t code;
     const char *msg;
-    gql_loc_t locs[4];
+    gql_loc_t locs[GQL_MAX_ERROR_LOCS];
     uint32_t nlocs;
     const char *path_json; /* JSON array text or NULL */
     gql_error_t *next;
@@ -442,6 +453,8 @@ const gql_field_t *gql_field_lookup(const gql_schema_t *s, const gql_type_t *t, 
 /* Introspection (gql_introspect.c): the built-in resolver for a field of an
  * introspection type or a meta field, or NULL. */
 gql_resolve_fn gql_introspect_resolver(const gql_schema_t *s, const gql_field_t *f);
+/* The schema a resolver call runs against (for the introspection resolvers). */
+const gql_schema_t *gql_call_schema(const gql_call_t *call);
 /* SDL text of the introspection types, parsed into every schema. */
 extern const char gql_introspection_sdl[];
 

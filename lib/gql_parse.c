@@ -266,11 +266,6 @@ static int gql__lex_string(gql_lexer_t *lx, const char *start)
             run = p;
             continue;
         }
-        if (c < 0x20 && c != '\t') {
-            buf_free(&b);
-            return gql__err_at(lx, p, "Invalid character within String: %s.",
-                               gql__char_desc(lx, p));
-        }
         if (c >= 0x80) {
             int n = gql__utf8_len(p, lx->end);
             if (n == 0) {
@@ -386,11 +381,6 @@ static int gql__lex_block_string(gql_lexer_t *lx, const char *start)
             p += (p + 1 < lx->end && p[1] == '\n') ? 2 : 1;
             gql__newline(lx, p);
             continue;
-        }
-        if (c < 0x20 && c != '\t') {
-            buf_free(&b);
-            return gql__err_at(lx, p, "Invalid character within String: %s.",
-                               gql__char_desc(lx, p));
         }
         if (c >= 0x80) {
             int n = gql__utf8_len(p, lx->end);
@@ -676,13 +666,13 @@ gql_ast_value_t *gql_parse_value(gql_lexer_t *lx, bool is_const)
             if (gql_lex_next(lx) || gql_parse_name(lx, &v->s)) return NULL;
             break;
         }
-        /* graphql-js reports the name after "$" as unexpected */
-        if (gql_lex_next(lx)) return NULL;
-        if (lx->tok.kind == GQL_TOK_NAME) {
-            gql_parse_error(lx, lx->tok.loc, "Unexpected variable \"$%.*s\" in constant value.",
-                            (int)lx->tok.len, lx->tok.p);
-        } else {
-            gql__unexpected(lx);
+        {
+            gql_loc_t dollar = lx->tok.loc;
+            if (gql_lex_next(lx)) return NULL;
+            if (lx->tok.kind == GQL_TOK_NAME)
+                gql_parse_error(lx, dollar, "Unexpected variable \"$%.*s\" in constant value.",
+                                (int)lx->tok.len, lx->tok.p);
+            else gql__unexpected(lx);
         }
         return NULL;
     default:
@@ -772,13 +762,16 @@ static gql_ast_sel_t *gql__parse_selection(gql__parser_t *ps)
         if (gql_lex_next(lx)) return NULL;
         if (lx->tok.kind == GQL_TOK_NAME && !gql_peek_keyword(lx, "on")) {
             s->kind = GQL_SEL_SPREAD;
+            s->name_loc = lx->tok.loc;
             if (gql_parse_name(lx, &s->name)) return NULL;
             if (gql_parse_directives(lx, false, &s->dirs, &s->ndirs)) return NULL;
             return s;
         }
         s->kind = GQL_SEL_INLINE;
         if (gql_peek_keyword(lx, "on")) {
-            if (gql_lex_next(lx) || gql_parse_name(lx, &s->type_cond)) return NULL;
+            if (gql_lex_next(lx)) return NULL;
+            s->tc_loc = lx->tok.loc;
+            if (gql_parse_name(lx, &s->type_cond)) return NULL;
         }
         if (gql_parse_directives(lx, false, &s->dirs, &s->ndirs)) return NULL;
         s->selset = gql__parse_selset(ps);
@@ -877,6 +870,7 @@ static int gql__parse_definition(gql__parser_t *ps, gql_ast_def_t *d)
                     : lx->tok.p[0] == 'm' ? GQL_OP_MUTATION
                                           : GQL_OP_SUBSCRIPTION;
             if (gql_lex_next(lx)) return -1;
+            d->name_loc = lx->tok.loc;
             if (lx->tok.kind == GQL_TOK_NAME && gql_parse_name(lx, &d->name)) return -1;
             if (gql__parse_vardefs(lx, d)) return -1;
             if (gql_parse_directives(lx, false, &d->dirs, &d->ndirs)) return -1;
@@ -887,8 +881,11 @@ static int gql__parse_definition(gql__parser_t *ps, gql_ast_def_t *d)
             d->kind = GQL_DEF_FRAGMENT;
             if (gql_lex_next(lx)) return -1;
             if (gql_peek_keyword(lx, "on")) return gql__unexpected(lx);
+            d->name_loc = lx->tok.loc;
             if (gql_parse_name(lx, &d->name)) return -1;
-            if (gql__expect_keyword(lx, "on") || gql_parse_name(lx, &d->type_cond)) return -1;
+            if (gql__expect_keyword(lx, "on")) return -1;
+            d->tc_loc = lx->tok.loc;
+            if (gql_parse_name(lx, &d->type_cond)) return -1;
             if (gql_parse_directives(lx, false, &d->dirs, &d->ndirs)) return -1;
             d->selset = gql__parse_selset(ps);
             return d->selset ? 0 : -1;

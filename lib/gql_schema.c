@@ -343,7 +343,10 @@ static int gql__directive(gql__build_t *b, const gql_sdl_def_t *d, gql_directive
     if (gql__ivalues(b, d->args, d->nargs, &out->args)) return -1;
     for (uint32_t i = 0; i < d->nitems; i++)
         for (int k = 0; k < GQL_DL__COUNT; k++)
-            if (gql_name_eq(d->items[i].name, gql_dl_names[k])) out->locations |= 1u << k;
+            if (gql_name_eq(d->items[i].name, gql_dl_names[k]) && !(out->locations & (1u << k))) {
+                out->locations |= 1u << k;
+                out->loc_order[out->nlocs++] = (uint8_t)k;
+            }
     return 0;
 }
 
@@ -525,7 +528,24 @@ static int gql__build(gql__build_t *b, const char *sdl, size_t len)
     for (uint32_t i = 0; i < b->nall; i++)
         if (strcmp(b->all[i]->name, "__Meta") == 0) meta = b->all[i];
     seen[meta->index] = true;
-    for (uint32_t i = 0; i < b->nall && !b->all[i]->builtin; i++) gql__collect(s, b->all[i], seen);
+    /* every document type is in graphql-js's set before the walk, so only
+     * the built-in types each one references are added right after it */
+    uint32_t nuser = 0;
+    while (nuser < b->nall && !b->all[nuser]->builtin) seen[b->all[nuser++]->index] = true;
+    for (uint32_t i = 0; i < nuser; i++) {
+        gql_type_t *t = b->all[i];
+        s->order[s->norder++] = t;
+        if (t->kind == GQL_T_OBJECT || t->kind == GQL_T_INTERFACE) {
+            for (uint32_t j = 0; j < t->nfields; j++) {
+                gql__collect(s, gql_typeref_named(t->fields[j].type), seen);
+                for (uint32_t k = 0; k < t->fields[j].nargs; k++)
+                    gql__collect(s, gql_typeref_named(t->fields[j].args[k].type), seen);
+            }
+        } else if (t->kind == GQL_T_INPUT) {
+            for (uint32_t j = 0; j < t->nifields; j++)
+                gql__collect(s, gql_typeref_named(t->ifields[j].type), seen);
+        }
+    }
     for (uint32_t i = 0; i < s->ndirs; i++)
         for (uint32_t j = 0; j < s->dirs[i].nargs; j++)
             gql__collect(s, gql_typeref_named(s->dirs[i].args[j].type), seen);
@@ -575,6 +595,7 @@ static int gql__build(gql__build_t *b, const char *sdl, size_t len)
         metas[i]->owner = NULL;
         s->all_fields[s->nfields_total++] = metas[i];
     }
+    s->ntype_slots = b->nall;
     for (uint32_t i = 0; i < b->nall; i++) b->all[i]->sdl = NULL;
     return 0;
 }

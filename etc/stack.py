@@ -117,7 +117,9 @@ class Stack:
                  build_dir=None, env=None, mongo_uri=None, quiet=True,
                  default_http_port=None, default_redis_port=None, worker=None):
         self.run_dir = os.path.abspath(run_dir)
-        self.build_dir = os.path.abspath(build_dir or os.path.join(ROOT, "build"))
+        # OPONN_BUILD_DIR=build/asan runs the stack on the sanitizer build.
+        self.build_dir = os.path.abspath(build_dir or os.environ.get("OPONN_BUILD_DIR")
+                                         or os.path.join(ROOT, "build"))
         self.extra_env = dict(env or {})
         self.quiet = quiet
         self.state = self._load_state()

@@ -29,8 +29,9 @@ typedef struct gql_resolvers gql_resolvers_t;
 
 /* ---- schema ---------------------------------------------------------------- */
 
-/* Parses SDL and builds a schema. On failure returns -1 and e->msg says
- * "line:column: what is wrong". The caller frees *out with gql_schema_free. */
+/* Parses SDL and builds a schema (which keeps its own copy of the text). On
+ * failure returns -1 and e->msg says "line:column: what is wrong". The caller
+ * frees *out with gql_schema_free. */
 int gql_schema_load(const char *sdl, size_t len, gql_schema_t **out, err_t *e);
 void gql_schema_free(gql_schema_t *s);
 

@@ -30,6 +30,8 @@ LIB_SRC  := $(wildcard lib/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 BIN_SRC  := $(wildcard fcgi/*.c)
 BINS     := $(BIN_SRC:fcgi/%.c=$(BUILD)/%)
+# The admin CLI's subcommands (fcgi/cmd/*.c) are linked into build/oponn only.
+CMD_OBJ  := $(patsubst %.c,$(BUILD)/%.o,$(wildcard fcgi/cmd/*.c))
 UNIT_SRC := $(wildcard t/unit/*.c)
 UNITS    := $(UNIT_SRC:t/unit/%.c=$(BUILD)/t/unit/%)
 # Helper programs that integration tests (t/*.t) drive; not TAP themselves.
@@ -50,6 +52,9 @@ $(BUILD)/liboponn.a: $(LIB_OBJ)
 	@rm -f $@
 	$(AR) rcs $@ $^
 
+$(BUILD)/oponn: $(BUILD)/fcgi/oponn.o $(CMD_OBJ) $(BUILD)/liboponn.a
+	$(CC) $(LDFLAGS) $< $(CMD_OBJ) $(BUILD)/liboponn.a $(LDLIBS) -o $@
+
 $(BUILD)/%: $(BUILD)/fcgi/%.o $(BUILD)/liboponn.a
 	$(CC) $(LDFLAGS) $< $(BUILD)/liboponn.a $(LDLIBS) -o $@
 
@@ -60,10 +65,10 @@ $(BUILD)/t/prog/%: $(BUILD)/t/prog/%.o $(BUILD)/liboponn.a
 	$(CC) $(LDFLAGS) $< $(BUILD)/liboponn.a $(LDLIBS) -o $@
 
 run: deps all
-	@etc/stack.sh start
+	@/usr/bin/python3 etc/stack.py start
 
 stop:
-	@etc/stack.sh stop
+	@/usr/bin/python3 etc/stack.py stop
 
 # Unit tests twice: the normal build and an AddressSanitizer/UBSan build.
 # Integration tests (t/*.t) start their own services on free loopback ports.
@@ -83,6 +88,12 @@ clean:
 	rm -rf $(BUILD)
 
 format:
-	clang-format -i lib/*.c lib/*.h fcgi/*.c t/unit/*.c t/*.h
+	clang-format -i lib/*.c lib/*.h fcgi/*.c fcgi/cmd/*.[ch] t/unit/*.c t/prog/*.c t/*.h
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# Rewrites README.md's configuration table from lib/cfg.h.
+readme-config: $(BUILD)/oponn
+	@/usr/bin/python3 -c 'import re,subprocess,sys; p="README.md"; s=open(p).read(); \
+	t=subprocess.run(["$(BUILD)/oponn","config","--markdown"],capture_output=True,text=True,check=True).stdout; \
+	open(p,"w").write(re.sub(r"<!-- config:begin -->.*<!-- config:end -->","<!-- config:begin -->\n"+t+"<!-- config:end -->",s,flags=re.S))'

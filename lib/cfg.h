@@ -52,8 +52,8 @@
     X(INT, max_body_bytes, "OPONN_MAX_BODY_BYTES", "1048576", 1024, 1073741824,                    \
       "largest request body (413 above)")
 
-#define CFG__FIELD_STR(f) const char *f;
-#define CFG__FIELD_INT(f) long long f;
+#define CFG__FIELD_STR(f)                             const char *f;
+#define CFG__FIELD_INT(f)                             long long f;
 #define CFG__FIELD(type, f, env, def, min, max, help) CFG__FIELD_##type(f)
 
 typedef struct {

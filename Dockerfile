@@ -27,7 +27,7 @@ RUN /tmp/install-deps.sh --runtime \
     && chown oponn:oponn /run/oponn
 COPY --from=build /src/build/oponn-worker /src/build/oponn-writer /src/build/oponn /usr/local/bin/
 COPY --from=build /src/schema /usr/local/share/oponn/schema
-COPY infra/docker/nginx.conf.in /usr/local/share/oponn/nginx.conf.in
+COPY etc/nginx /usr/local/share/oponn/etc/nginx
 COPY infra/docker/oponn-container /usr/local/bin/oponn-container
 
 ENV OPONN_SCHEMA=/usr/local/share/oponn/schema/schema.graphql \

@@ -30,8 +30,8 @@ if not os.access(os.path.join(ROOT, "build", "oponn-worker"), os.X_OK):
     print("1..0 # SKIP build/oponn-worker missing (run make)")
     sys.exit(0)
 
-tmp = tempfile.mkdtemp(prefix="oponn-t73-")
-prefix = os.path.join(tmp, "prefix")
+tmp = None  # set once the MongoDB endpoint is up; removed at the end
+prefix = None
 http_port, redis_port = free_port(), free_port()
 services = ["nginx", "writer", "pool", "redis"]  # stop order
 
@@ -64,6 +64,8 @@ def playbook(extra_vars_file):
 # The MongoDB endpoint comes from the local stack (MONGODB_URI if set, else
 # the development stand-in): ansible does not provision MongoDB (Atlas).
 with taplib.stack(services=("mongo",)) as mongo:
+    tmp = tempfile.mkdtemp(prefix="oponn-t73-")
+    prefix = os.path.join(tmp, "prefix")
     try:
         token = secrets.token_hex(16)
         user = getpass.getuser()
@@ -121,6 +123,6 @@ with taplib.stack(services=("mongo",)) as mongo:
         for name in services:
             if os.path.exists(os.path.join(prefix, "libexec", "run-" + name)):
                 subprocess.run([helper, "stop", name], capture_output=True, timeout=60)
+        shutil.rmtree(tmp, ignore_errors=True)
     t.ok(not port_open(http_port) and not port_open(redis_port), "teardown: nginx and Redis stopped")
-    shutil.rmtree(tmp, ignore_errors=True)
 t.done()

@@ -118,6 +118,35 @@ with taplib.stack(services=("mongo",)) as mongo:
         recap = [ln for ln in r2.stdout.splitlines() if ln.startswith("localhost")]
         t.ok(r2.returncode == 0 and recap and "changed=0" in recap[-1],
              "second run changes nothing (idempotent)", "\n".join(recap) + r2.stdout[-2000:])
+
+        # A tuning change: nginx -t, then reload; still serving.
+        nginx_pid = open(os.path.join(prefix, "run", "nginx.pid")).read().strip()
+        extra.update(oponn_nginx_keepalive=4, oponn_nginx_worker_connections=512)
+        with open(vars_file, "w") as f:
+            json.dump(extra, f)
+        r3 = playbook(vars_file)
+        with open(os.path.join(prefix, "etc", "nginx.conf")) as f:
+            conf = f.read()
+        t.ok(r3.returncode == 0 and "RUNNING HANDLER [oponn_nginx : Reload nginx]" in r3.stdout
+             and "keepalive 4;" in conf and "worker_connections 512;" in conf,
+             "changed knobs: config rewritten, nginx -t and reload ran",
+             "\n".join(ln for ln in r3.stdout.splitlines() if "HANDLER" in ln or "changed" in ln))
+        status, _ = http("POST", "/graphql", json.dumps({"query": "{ __typename }"}).encode(),
+                         {"content-type": "application/json"})
+        t.ok(status == 200 and open(os.path.join(prefix, "run", "nginx.pid")).read().strip() == nginx_pid,
+             "reloaded in place (same master) and still answering")
+
+        # A config nginx rejects never replaces the running one.
+        extra.update(oponn_nginx_worker_processes="lots")
+        with open(vars_file, "w") as f:
+            json.dump(extra, f)
+        r4 = playbook(vars_file)
+        with open(os.path.join(prefix, "etc", "nginx.conf")) as f:
+            after = f.read()
+        status, _ = http("GET", "/healthz")
+        t.ok(r4.returncode != 0 and "failed to validate" in r4.stdout + r4.stderr and after == conf and status == 200,
+             "a config failing nginx -t is refused; the old one keeps serving",
+             (r4.stdout + r4.stderr)[-2000:])
     finally:
         helper = os.path.join(prefix, "bin", "oponn-service")
         for name in services:

@@ -64,6 +64,59 @@ try:
     t.ok(h.index("nginx -t") < h.index("-s reload"), "nginx handler runs nginx -t before the reload")
     with open(os.path.join(ANSIBLE, "roles", "oponn_nginx", "tasks", "main.yml")) as f:
         t.ok("validate: /usr/sbin/nginx -t" in f.read(), "nginx config is validated with nginx -t before it is installed")
+
+    # systemd units (oponn_service_manager=systemd cannot run here: systemd is
+    # not pid 1): render each role's unit from the same template and service
+    # definition the roles use, and have systemd-analyze verify them.
+    if not shutil.which("systemd-analyze"):
+        t.ok(True, "# SKIP systemd-analyze not installed")
+    else:
+        roles_dir = os.path.join(ANSIBLE, "roles")
+        prefix = os.path.join(tmp, "prefix")
+        os.makedirs(os.path.join(prefix, "libexec"))
+        services = {"redis": "oponn_redis_service", "pool": "oponn_pool_service",
+                    "writer": "oponn_writer_service", "nginx": "oponn_nginx_service"}
+        for name in services:
+            p = os.path.join(prefix, "libexec", "run-" + name)
+            with open(p, "w") as f:
+                f.write("#!/bin/sh\n")
+            os.chmod(p, 0o755)
+        play = os.path.join(tmp, "units.yml")
+        with open(play, "w") as f:
+            f.write('''- hosts: localhost
+  connection: local
+  gather_facts: false
+  vars_files:
+    - %(r)s/oponn_common/defaults/main.yml
+    - %(r)s/oponn_app/defaults/main.yml
+    - %(r)s/oponn_app/vars/main.yml
+    - %(r)s/oponn_redis/vars/main.yml
+    - %(r)s/oponn_nginx/vars/main.yml
+  tasks:
+    - ansible.builtin.template:
+        src: %(r)s/oponn_common/templates/oponn.service.j2
+        dest: %(t)s/oponn-{{ oponn_svc.name }}.service
+        mode: "0644"
+      loop: [%(svcs)s]
+      loop_control:
+        loop_var: oponn_svc
+''' % {"r": roles_dir, "t": tmp,
+       "svcs": ", ".join("'{{ %s }}'" % v for v in services.values())})
+        r = run(["ansible-playbook", "-i", "localhost,", "-e", "oponn_prefix=" + prefix, play], cwd=tmp)
+        units = [os.path.join(tmp, "oponn-%s.service" % n) for n in services]
+        t.ok(r.returncode == 0 and all(os.path.exists(u) for u in units), "systemd units render",
+             r.stdout[-2000:] + r.stderr[-2000:])
+        if all(os.path.exists(u) for u in units):
+            v = subprocess.run(["systemd-analyze", "verify"] + units, capture_output=True, text=True, timeout=60)
+            t.ok(v.returncode == 0 and v.stderr.strip() == "", "systemd-analyze verify: units clean", v.stderr)
+            with open(units[3]) as f:
+                nginx_unit = f.read()
+            t.ok(re.search(r"^ExecReload=/usr/sbin/nginx -t .*\nExecReload=/usr/sbin/nginx .*-s reload$", nginx_unit, re.M)
+                 and "User=" not in nginx_unit, "oponn-nginx: reload runs nginx -t first; master starts as root")
+            with open(units[1]) as f:
+                pool_unit = f.read()
+            t.ok("User=oponn\n" in pool_unit and "After=network-online.target oponn-redis.service" in pool_unit,
+                 "oponn-pool runs as oponn, after the local Redis")
 finally:
     shutil.rmtree(tmp, ignore_errors=True)
 t.done()

@@ -38,8 +38,15 @@ UNITS    := $(UNIT_SRC:t/unit/%.c=$(BUILD)/t/unit/%)
 PROG_SRC := $(wildcard t/prog/*.c)
 PROGS    := $(PROG_SRC:t/prog/%.c=$(BUILD)/t/prog/%)
 
+# Load-test helpers (perf/*.c): each one is an executable build/perf/<name>.
+PERF_SRC := $(wildcard perf/*.c)
+PERF_BINS := $(PERF_SRC:perf/%.c=$(BUILD)/perf/%)
+
+# Keep objects of executables (make would delete them as intermediates).
+.SECONDARY:
+
 .PHONY: all deps run stop test test-unit test-asan test-integration fuzz perf clean format
-all: $(BUILD)/liboponn.a $(BINS) $(UNITS) $(PROGS)
+all: $(BUILD)/liboponn.a $(BINS) $(UNITS) $(PROGS) $(PERF_BINS)
 
 deps:
 	@etc/install-deps.sh
@@ -59,6 +66,9 @@ $(BUILD)/%: $(BUILD)/fcgi/%.o $(BUILD)/liboponn.a
 	$(CC) $(LDFLAGS) $< $(BUILD)/liboponn.a $(LDLIBS) -o $@
 
 $(BUILD)/t/unit/%: $(BUILD)/t/unit/%.o $(BUILD)/liboponn.a
+	$(CC) $(LDFLAGS) $< $(BUILD)/liboponn.a $(LDLIBS) -o $@
+
+$(BUILD)/perf/%: $(BUILD)/perf/%.o $(BUILD)/liboponn.a
 	$(CC) $(LDFLAGS) $< $(BUILD)/liboponn.a $(LDLIBS) -o $@
 
 $(BUILD)/t/prog/%: $(BUILD)/t/prog/%.o $(BUILD)/liboponn.a

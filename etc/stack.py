@@ -115,7 +115,7 @@ class Stack:
 
     def __init__(self, run_dir, http_port=None, redis_port=None, workers=None,
                  build_dir=None, env=None, mongo_uri=None, quiet=True,
-                 default_http_port=None, default_redis_port=None):
+                 default_http_port=None, default_redis_port=None, worker=None):
         self.run_dir = os.path.abspath(run_dir)
         self.build_dir = os.path.abspath(build_dir or os.path.join(ROOT, "build"))
         self.extra_env = dict(env or {})
@@ -128,6 +128,8 @@ class Stack:
         self.workers = int(workers or os.environ.get("OPONN_WORKERS") or 0) or os.cpu_count() or 1
         self.mongo_uri = mongo_uri or os.environ.get("MONGODB_URI") or self.state.get("mongo_uri")
         self.socket_path = os.path.join(self.run_dir, "oponn.sock")
+        # The FastCGI program the pool runs (perf swaps in a constant one).
+        self.worker = worker or os.path.join(self.build_dir, "oponn-worker")
         self.procs = {}
 
     # ----- state kept in the run directory, so `stop` and a second `start` know
@@ -292,7 +294,7 @@ class Stack:
         self._log("%s on 127.0.0.1:%d" % (what, port))
 
     def start_pool(self):
-        worker = os.path.join(self.build_dir, "oponn-worker")
+        worker = self.worker
         if not os.access(worker, os.X_OK):
             raise RuntimeError("%s is missing: run `make` first" % worker)
         if os.path.exists(self.socket_path):
@@ -330,7 +332,13 @@ class Stack:
             "@MAX_BODY@": os.environ.get("OPONN_MAX_BODY_BYTES", "1048576"),
             "@NGINX_WORKERS@": os.environ.get("OPONN_NGINX_WORKERS", "1"),
             "@ACCESS_LOG@": os.environ.get("OPONN_NGINX_ACCESS_LOG", "off"),
+            "@UPSTREAM_KEEPALIVE@": "",
+            "@KEEP_CONN@": "",
         }
+        keepalive = int(os.environ.get("OPONN_NGINX_KEEPALIVE", "0"))
+        if keepalive > 0:
+            subst["@UPSTREAM_KEEPALIVE@"] = "keepalive %d;" % keepalive
+            subst["@KEEP_CONN@"] = "fastcgi_keep_conn on;"
         for k, v in subst.items():
             conf = conf.replace(k, v)
         path = os.path.join(nginx_dir, "nginx.conf")

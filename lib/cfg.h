@@ -49,6 +49,14 @@
       "Redis connect and command timeout")                                                         \
     X(STR, write_token, "OPONN_WRITE_TOKEN", NULL, 0, 0,                                           \
       "bearer token mutations need; unset = every mutation refused")                               \
+    X(INT, nginx_workers, "OPONN_NGINX_WORKERS", "1", 1, 64,                                       \
+      "nginx worker_processes (`make run`)")                                                       \
+    X(INT, nginx_keepalive, "OPONN_NGINX_KEEPALIVE", "0", 0, 1024,                                 \
+      "FastCGI connections nginx keeps open to the pool; 0 = none (see README: pool)")             \
+    X(STR, nginx_access_log, "OPONN_NGINX_ACCESS_LOG", "off", 0, 0,                                \
+      "nginx access_log setting (`make run`), e.g. a file path")                                   \
+    X(INT, worker_retries, "OPONN_WORKER_RETRIES", "100", 1, 1000000,                              \
+      "multiwatch: restarts of a worker that keeps dying within 10 s before giving up")            \
     X(INT, max_body_bytes, "OPONN_MAX_BODY_BYTES", "1048576", 1024, 1073741824,                    \
       "largest request body (413 above)")
 

@@ -114,6 +114,14 @@ t.ok(schema_env.startswith("/usr/local/share/oponn/schema/") and "COPY --from=bu
      and "COPY etc/nginx /usr/local/share/oponn/etc/nginx" in df,
      "OPONN_SCHEMA and the nginx template are where the Dockerfile copies them")
 
+# The container renders etc/nginx/oponn.conf.in itself (sed): it must fill
+# every variable the template has.
+tpl_vars = set(re.findall(r"@[A-Z_]+@", "\n".join(ln for ln in read("etc", "nginx", "oponn.conf.in").splitlines()
+                                                 if not ln.lstrip().startswith("#"))))
+entry_src = read("infra", "docker", "oponn-container")
+t.is_(sorted(v for v in tpl_vars if "s|%s|" % v not in entry_src), [],
+      "oponn-container fills every @VAR@ of etc/nginx/oponn.conf.in")
+
 # ---- the entrypoint, for real ---------------------------------------------------------------------
 entry = os.path.join(ROOT, "infra", "docker", "oponn-container")
 cmds = {c["Name"]: c["Command"] for c in td["ContainerDefinitions"]}
@@ -124,7 +132,7 @@ if not os.access(os.path.join(ROOT, "build", "oponn-worker"), os.X_OK):
     t.ok(False, "build/oponn-worker exists (run make)")
     t.done()
 
-with taplib.stack(services=("redis", "mongo")) as s, tempfile.TemporaryDirectory() as d:
+with taplib.stack(services=("redis", "mongo")) as s, tempfile.TemporaryDirectory(prefix="oponn-t-71-") as d:
     port = free_port()
     cenv = dict(os.environ, **{k: v for k, v in s.env().items() if k in ("OPONN_REDIS_URL", "MONGODB_URI")})
     cenv.update(OPONN_BIN_DIR=os.path.join(ROOT, "build"), OPONN_SHARE_DIR=ROOT,

@@ -17,7 +17,7 @@ import taplib  # noqa: E402
 
 t = taplib.Tap()
 ANSIBLE = os.path.join(ROOT, "ansible")
-tmp = tempfile.mkdtemp(prefix="oponn-t72-")
+tmp = tempfile.mkdtemp(prefix="oponn-t-72-")
 env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ANSIBLE, "ansible.cfg"), ANSIBLE_LOCAL_TEMP=tmp,
            ANSIBLE_HOME=os.path.join(tmp, "home"), ANSIBLE_NOCOLOR="1", NO_COLOR="1", HOME=tmp)
 

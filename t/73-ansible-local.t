@@ -64,7 +64,7 @@ def playbook(extra_vars_file):
 # The MongoDB endpoint comes from the local stack (MONGODB_URI if set, else
 # the development stand-in): ansible does not provision MongoDB (Atlas).
 with taplib.stack(services=("mongo",)) as mongo:
-    tmp = tempfile.mkdtemp(prefix="oponn-t73-")
+    tmp = tempfile.mkdtemp(prefix="oponn-t-73-")
     prefix = os.path.join(tmp, "prefix")
     try:
         token = secrets.token_hex(16)

@@ -21,6 +21,7 @@ struct cache_conn {
     int64_t backoff_ms;
     uint64_t roundtrips;
     uint64_t connects;
+    uint64_t failures;
 };
 
 static int64_t cache_conn__now_ms(void)
@@ -104,6 +105,7 @@ void cache_conn_failed(cache_conn_t *c)
         c->ctx = NULL;
     }
     metrics_inc(METRIC_REDIS_ERRORS);
+    c->failures++;
     /* Back-off doubles from 50 ms to 1 s while Redis stays down. */
     c->backoff_ms = c->backoff_ms ? c->backoff_ms * 2 : 50;
     if (c->backoff_ms > 1000) c->backoff_ms = 1000;
@@ -169,6 +171,21 @@ redisReply *cache_conn_command(cache_conn_t *c, err_t *e, const char *fmt, ...)
     return r;
 }
 
+redisReply *cache_conn_command_argv(cache_conn_t *c, err_t *e, int argc, const char **argv,
+                                    const size_t *lens)
+{
+    redisContext *ctx = cache_conn_get(c, e);
+    if (ctx == NULL) return NULL;
+    redisReply *r = redisCommandArgv(ctx, argc, argv, lens);
+    cache_conn_count_roundtrip(c);
+    if (r == NULL) {
+        err_set(e, ERR_UNAVAILABLE, "Redis: %s", ctx->errstr[0] ? ctx->errstr : "no reply");
+        cache_conn_failed(c);
+        return NULL;
+    }
+    return r;
+}
+
 int cache_conn_ping(cache_conn_t *c, err_t *e)
 {
     redisReply *r = cache_conn_command(c, e, "PING");
@@ -187,4 +204,9 @@ uint64_t cache_conn_roundtrips(const cache_conn_t *c)
 uint64_t cache_conn_connects(const cache_conn_t *c)
 {
     return c ? c->connects : 0;
+}
+
+uint64_t cache_conn_failures(const cache_conn_t *c)
+{
+    return c ? c->failures : 0;
 }

@@ -68,10 +68,23 @@ local function eqv(a, b)
     return a == b
 end
 
+-- Byte-wise a < b. Lua's own string '<' uses strcoll(), which follows the
+-- server's locale; ZSET lexical order and MongoDB's are byte order.
+local function lt(a, b)
+    local n = math.min(#a, #b)
+    for i = 1, n do
+        local x, y = string.byte(a, i), string.byte(b, i)
+        if x ~= y then return x < y end
+    end
+    return #a < #b
+end
+
 local function cmp_ok(a, b) -- a <= b, same comparable type only
     local ta = type(a)
-    if ta ~= type(b) or (ta ~= 'number' and ta ~= 'string') then return nil end
-    return a <= b
+    if ta ~= type(b) then return nil end
+    if ta == 'number' then return a <= b end
+    if ta == 'string' then return not lt(b, a) end
+    return nil
 end
 
 -- Does document doc (decoded JSON) of table kind satisfy predicate pred?
@@ -149,7 +162,7 @@ local function decide(limit, x, n, old_m, new_m, last)
             if x or limit == nil then return 'move' end
             -- More matching records may exist beyond the last member: the
             -- record may only move to a place still before the last other one.
-            if last ~= nil and new_m < last then return 'move' end
+            if last ~= nil and lt(new_m, last) then return 'move' end
             return 'drop'
         end
         if x or limit == nil then return 'remove' end
@@ -157,12 +170,12 @@ local function decide(limit, x, n, old_m, new_m, last)
     end
     if not new_m then return 'none' end
     if limit ~= nil and limit <= 0 then return 'none' end
-    if not x and last ~= nil and new_m > last then return 'none' end
+    if not x and last ~= nil and lt(last, new_m) then return 'none' end
     if not x and last == nil then return 'drop' end
     if limit ~= nil and n + 1 > limit then
         -- Full: the record either pushes the last member out or stays beyond
         -- it; either way the batch no longer holds every matching record.
-        if last ~= nil and new_m > last then return 'exclude' end
+        if last ~= nil and lt(last, new_m) then return 'exclude' end
         return 'insert_evict'
     end
     return 'insert'

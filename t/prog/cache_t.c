@@ -139,13 +139,17 @@ static void suite_lua(void)
          "{\"size\":1}", "apples", 0, "true is not 1"},
         {"{\"t\":[\"apples\"],\"f\":[{\"k\":\"colour\",\"o\":\"eq\",\"v\":\"red\"}],\"s\":[]}",
          "{\"colour\":\"Red\"}", "apples", 0, "strings compare exactly"},
-        {"{\"t\":[\"apples\"],\"f\":[{\"k\":\"a\",\"o\":\"range\",\"lo\":1.5,\"hi\":2.5}],\"s\":[]}",
+        {"{\"t\":[\"apples\"],\"f\":[{\"k\":\"a\",\"o\":\"range\",\"lo\":1.5,\"hi\":2.5}],\"s\":[]"
+         "}",
          "{\"a\":1.5}", "apples", 1, "range includes low bound"},
-        {"{\"t\":[\"apples\"],\"f\":[{\"k\":\"a\",\"o\":\"range\",\"lo\":1.5,\"hi\":2.5}],\"s\":[]}",
+        {"{\"t\":[\"apples\"],\"f\":[{\"k\":\"a\",\"o\":\"range\",\"lo\":1.5,\"hi\":2.5}],\"s\":[]"
+         "}",
          "{\"a\":2.5}", "apples", 1, "range includes high bound"},
-        {"{\"t\":[\"apples\"],\"f\":[{\"k\":\"a\",\"o\":\"range\",\"lo\":1.5,\"hi\":2.5}],\"s\":[]}",
+        {"{\"t\":[\"apples\"],\"f\":[{\"k\":\"a\",\"o\":\"range\",\"lo\":1.5,\"hi\":2.5}],\"s\":[]"
+         "}",
          "{\"a\":2.5000001}", "apples", 0, "just above high bound"},
-        {"{\"t\":[\"apples\"],\"f\":[{\"k\":\"a\",\"o\":\"range\",\"lo\":1.5,\"hi\":2.5}],\"s\":[]}",
+        {"{\"t\":[\"apples\"],\"f\":[{\"k\":\"a\",\"o\":\"range\",\"lo\":1.5,\"hi\":2.5}],\"s\":[]"
+         "}",
          "{\"a\":\"2\"}", "apples", 0, "range does not match a string"},
         {"{\"t\":[\"apples\"],\"f\":[{\"k\":\"a\",\"o\":\"range\",\"lo\":2,\"hi\":1}],\"s\":[]}",
          "{\"a\":1.5}", "apples", 0, "empty range"},
@@ -170,10 +174,10 @@ static void suite_lua(void)
     /* Sort members: breed then id, byte order, null first, NUL-safe. */
     const char *pred = "{\"t\":[\"apples\"],\"f\":[],\"s\":[\"breed\"]}";
     static const char *docs_in_order[] = {
-        "{\"breed\":null,\"id\":\"z\"}",       "{\"breed\":\"\",\"id\":\"a\"}",
+        "{\"breed\":null,\"id\":\"z\"}",          "{\"breed\":\"\",\"id\":\"a\"}",
         "{\"breed\":\"Braeburn\",\"id\":\"10\"}", "{\"breed\":\"Braeburn\",\"id\":\"2\"}",
-        "{\"breed\":\"Braeburn\",\"id\":\"9\"}", "{\"breed\":\"Braeburn2\",\"id\":\"1\"}",
-        "{\"breed\":\"braeburn\",\"id\":\"0\"}", "{\"breed\":\"\\u00e9\",\"id\":\"0\"}",
+        "{\"breed\":\"Braeburn\",\"id\":\"9\"}",  "{\"breed\":\"Braeburn2\",\"id\":\"1\"}",
+        "{\"breed\":\"braeburn\",\"id\":\"0\"}",  "{\"breed\":\"\\u00e9\",\"id\":\"0\"}",
     };
     const char *prev = NULL;
     int ordered = 1;
@@ -289,10 +293,10 @@ static void suite_entity(void)
     double waited = t_now() - t0;
     ok(waited >= 0.015 && waited < 0.5, "it waited about OPONN_CACHE_LEASE_WAIT_MS (%.0f ms)",
        waited * 1000);
-    ok(cache_fill(wr, CACHE_APPLES, "x:0", &ce2, v1, 1, &e) == 0, "a fill without lease is ignored");
+    ok(cache_fill(wr, CACHE_APPLES, "x:0", &ce2, v1, 1, &e) == 0,
+       "a fill without lease is ignored");
     ok(cache_fill(rd, CACHE_APPLES, "x:0", &ce, NULL, 0, &e) == 1, "lease holder caches 'unknown'");
-    ok(cache_get(wr, &T_arena, CACHE_APPLES, "x:0", &ce2, &e) == 0 &&
-           ce2.status == CACHE_NEGATIVE,
+    ok(cache_get(wr, &T_arena, CACHE_APPLES, "x:0", &ce2, &e) == 0 && ce2.status == CACHE_NEGATIVE,
        "unknown id: negative hit");
     redisReply *r = t_cmd(rd, "PTTL tent:apples:x%%3A0");
     ok(r->integer > 0 && r->integer <= T_cfg.negative_ttl_s * 1000, "negative entry has short TTL");
@@ -321,7 +325,8 @@ static void suite_entity(void)
      * survived (e.g. the lease expired and was taken again): the version
      * guard alone refuses it. */
     ok(cache_put(wr, CACHE_APPLES, "x:1", 1, v1, NULL, &e) == 0, "an older put is refused");
-    ok(cache_put(wr, CACHE_APPLES, "x:1", 2, v2, NULL, &e) == 0, "a replay of the same version too");
+    ok(cache_put(wr, CACHE_APPLES, "x:1", 2, v2, NULL, &e) == 0,
+       "a replay of the same version too");
 
     /* Delete: tombstone refuses a fill of the pre-delete version. */
     ok(cache_get(rd, &T_arena, CACHE_APPLES, "x:2", &ce, &e) == 0 && ce.lease[0], "x:2 miss");
@@ -341,8 +346,7 @@ static void suite_entity(void)
     ok(cache_get(rd, &T_arena, CACHE_APPLES, "x:1", &ce2, &e) == 0 && ce2.status == CACHE_MISS,
        "other workers see the new epoch too");
     ok(cache_fill(wr, CACHE_APPLES, "x:1", &ce, v2, 2, &e) == 1 &&
-           cache_get(rd, &T_arena, CACHE_APPLES, "x:1", &ce2, &e) == 0 &&
-           ce2.status == CACHE_HIT,
+           cache_get(rd, &T_arena, CACHE_APPLES, "x:1", &ce2, &e) == 0 && ce2.status == CACHE_HIT,
        "refilled in the new epoch");
 
     /* A lease taken before an epoch bump cannot fill after it. */
@@ -407,8 +411,8 @@ static void suite_batch(void)
 
     /* Insert a new apple of size 4 sorting first: batch full -> evict. */
     cache_reconcile_t rc;
-    ok(cache_put(w, CACHE_APPLES, "a0", 1, t_fruit("a0", "APPLE", "Ambrosia", 4, "red", 3, 1),
-                 &rc, &e) == 1 &&
+    ok(cache_put(w, CACHE_APPLES, "a0", 1, t_fruit("a0", "APPLE", "Ambrosia", 4, "red", 3, 1), &rc,
+                 &e) == 1 &&
            rc.inserted == 1,
        "insert into the full batch");
     cache_batch_get(c, &T_arena, "fruitBySize", args, &b, &e);
@@ -544,8 +548,8 @@ static void suite_cmdstats(void)
         long long ev0 = t_cmdstat(mon, "evalsha");
         uint64_t rt0 = cache_conn_roundtrips(cache_connection(c));
         cache_reconcile_t rc;
-        int put = cache_put(c, CACHE_APPLES, "k1", 2, t_fruit("k1", "APPLE", "AAA", 7, "green", 3, 2),
-                            &rc, &e);
+        int put = cache_put(c, CACHE_APPLES, "k1", 2,
+                            t_fruit("k1", "APPLE", "AAA", 7, "green", 3, 2), &rc, &e);
         long long ev1 = t_cmdstat(mon, "evalsha");
         ok(put == 1 && rc.patched == K, "K=%d: the update patched %d batches", K, rc.patched);
         check_int(ev1 - ev0, 1, "K=%d: exactly one EVALSHA (INFO commandstats)", K);
@@ -606,15 +610,20 @@ static const char *t_json(const t_rec_t *r)
     buf_put_json_str(&b, r->id, strlen(r->id));
     if (r->kind == CACHE_APPLES || r->kind == CACHE_ORANGES) {
         buf_printf(&b, ",\"kind\":\"%s\",\"breed\":", r->kind == CACHE_APPLES ? "APPLE" : "ORANGE");
-        if (r->breed_null) buf_puts(&b, "null");
-        else buf_put_json_str(&b, r->breed, strlen(r->breed));
-        if (r->size_is_str) buf_printf(&b, ",\"size\":\"%d\"", r->size);
-        else buf_printf(&b, ",\"size\":%d", r->size);
+        if (r->breed_null)
+            buf_puts(&b, "null");
+        else
+            buf_put_json_str(&b, r->breed, strlen(r->breed));
+        if (r->size_is_str)
+            buf_printf(&b, ",\"size\":\"%d\"", r->size);
+        else
+            buf_printf(&b, ",\"size\":%d", r->size);
         buf_printf(&b, ",\"colour\":\"%s\",\"acidity\":", r->colour);
         buf_put_double(&b, r->acidity);
     } else if (r->kind == CACHE_BOOKS) {
-        buf_printf(&b, ",\"isbn\":null,\"title\":\"t%d\",\"authors\":[\"a\"],\"year\":2000,"
-                       "\"price\":%d,\"bookstore_id\":",
+        buf_printf(&b,
+                   ",\"isbn\":null,\"title\":\"t%d\",\"authors\":[\"a\"],\"year\":2000,"
+                   "\"price\":%d,\"bookstore_id\":",
                    r->price, r->price);
         buf_put_json_str(&b, r->store, strlen(r->store));
     } else {
@@ -673,12 +682,15 @@ static int t_model_run(const t_query_t *q, t_rec_t **out)
         if (!r->live) continue;
         int m = 0;
         if (fruit && (r->kind == CACHE_APPLES || r->kind == CACHE_ORANGES)) {
-            if (strcmp(q->name, "fruitBySize") == 0) m = !r->size_is_str && r->size == q->size;
+            if (strcmp(q->name, "fruitBySize") == 0)
+                m = !r->size_is_str && r->size == q->size;
             else if (strcmp(q->name, "fruitByColour") == 0)
                 m = strcmp(r->colour, T_colours[q->colour]) == 0;
-            else m = r->acidity >= T_acid[q->acid_lo] && r->acidity <= T_acid[q->acid_hi];
+            else
+                m = r->acidity >= T_acid[q->acid_lo] && r->acidity <= T_acid[q->acid_hi];
         } else if (!fruit && r->kind == CACHE_BOOKS) {
-            if (strcmp(q->name, "bookstoreBooks") == 0) m = strcmp(r->store, q->store) == 0;
+            if (strcmp(q->name, "bookstoreBooks") == 0)
+                m = strcmp(r->store, q->store) == 0;
             else
                 for (int j = 0; j < q->nids; j++) m |= strcmp(r->id, q->ids[j]) == 0;
         }
@@ -787,12 +799,14 @@ static int t_check_batch(cache_t *c, const t_query_t *q, t_stats_t *st, int fill
         int take = q->limit >= 0 && n > q->limit ? q->limit : n;
         cache_doc_t *docs = arena_calloc(&T_arena, (size_t)take + 1, sizeof *docs);
         for (int i = 0; i < take; i++) {
-            docs[i] = (cache_doc_t){truth[i]->kind, truth[i]->id, truth[i]->version,
-                                    t_json(truth[i])};
+            docs[i] =
+                (cache_doc_t){truth[i]->kind, truth[i]->id, truth[i]->version, t_json(truth[i])};
         }
         int rc = cache_batch_fill(c, &b, docs, (size_t)take, take == n, &e);
-        if (rc == 1) st->fills++;
-        else st->refused++;
+        if (rc == 1)
+            st->fills++;
+        else
+            st->refused++;
         return rc < 0;
     }
     st->hits++;
@@ -801,16 +815,20 @@ static int t_check_batch(cache_t *c, const t_query_t *q, t_stats_t *st, int fill
     int bad = (int)b.n != want;
     for (size_t i = 0; !bad && i < b.n; i++) {
         cache_member_t *m = &b.members[i];
-        if (m->kind != truth[i]->kind || strcmp(m->id, truth[i]->id) != 0) bad = 1;
-        else if (m->json && strcmp(m->json, t_json(truth[i])) != 0) bad = 1;
+        if (m->kind != truth[i]->kind || strcmp(m->id, truth[i]->id) != 0)
+            bad = 1;
+        else if (m->json && strcmp(m->json, t_json(truth[i])) != 0)
+            bad = 1;
         if (!bad && m->json == NULL) {
             cache_doc_t d = {truth[i]->kind, truth[i]->id, truth[i]->version, t_json(truth[i])};
             cache_fill_docs(c, &d, 1, &e);
         }
         if (!bad && m->has_join) {
             t_rec_t *s = t_find(CACHE_BOOKSTORES, m->join_id);
-            if (strcmp(m->join_id, truth[i]->store) != 0) bad = 1;
-            else if (m->join_json && (!s || strcmp(m->join_json, t_json(s)) != 0)) bad = 1;
+            if (strcmp(m->join_id, truth[i]->store) != 0)
+                bad = 1;
+            else if (m->join_json && (!s || strcmp(m->join_json, t_json(s)) != 0))
+                bad = 1;
             else if (!m->join_json && s) {
                 cache_doc_t d = {CACHE_BOOKSTORES, s->id, s->version, t_json(s)};
                 cache_fill_docs(c, &d, 1, &e);
@@ -888,7 +906,7 @@ static void suite_model(uint64_t seed, long nops)
         t_rec_t *r = NULL;
         int del = 0;
         int kindsel = t_pick(10);
-        cache_kind_t k = kindsel < 4 ? CACHE_APPLES
+        cache_kind_t k = kindsel < 4   ? CACHE_APPLES
                          : kindsel < 7 ? CACHE_ORANGES
                          : kindsel < 9 ? CACHE_BOOKS
                                        : CACHE_BOOKSTORES;
@@ -917,8 +935,7 @@ static void suite_model(uint64_t seed, long nops)
                 snprintf(r->store, sizeof r->store, "s:%d", t_pick(5));
                 r->price = t_pick(100);
             } else {
-                snprintf(r->id, sizeof r->id, "%c%d*", k == CACHE_APPLES ? 'a' : 'o',
-                         next_fruit++);
+                snprintf(r->id, sizeof r->id, "%c%d*", k == CACHE_APPLES ? 'a' : 'o', next_fruit++);
                 t_random_fruit(r);
             }
         } else {
@@ -933,18 +950,28 @@ static void suite_model(uint64_t seed, long nops)
                 del = 1;
                 r->live = 0;
             } else if (k == CACHE_BOOKS) {
-                if (t_pick(2)) snprintf(r->store, sizeof r->store, "s:%d", t_pick(5)); /* move */
-                else r->price = t_pick(100);
+                if (t_pick(2))
+                    snprintf(r->store, sizeof r->store, "s:%d", t_pick(5)); /* move */
+                else
+                    r->price = t_pick(100);
             } else {
                 switch (t_pick(5)) {
-                case 0: r->size = 1 + t_pick(6); break;
-                case 1: snprintf(r->colour, sizeof r->colour, "%s", T_colours[t_pick(5)]); break;
-                case 2: r->acidity = T_acid[t_pick(7)]; break;
+                case 0:
+                    r->size = 1 + t_pick(6);
+                    break;
+                case 1:
+                    snprintf(r->colour, sizeof r->colour, "%s", T_colours[t_pick(5)]);
+                    break;
+                case 2:
+                    r->acidity = T_acid[t_pick(7)];
+                    break;
                 case 3:
                     snprintf(r->breed, sizeof r->breed, "%s", T_breeds[t_pick(6)]);
                     r->breed_null = t_pick(40) == 0;
                     break;
-                default: r->size_is_str = !r->size_is_str; break;
+                default:
+                    r->size_is_str = !r->size_is_str;
+                    break;
                 }
             }
         }
@@ -974,8 +1001,8 @@ static void suite_model(uint64_t seed, long nops)
         for (int i = 0; i < nknown && failed_at < 0; i++) {
             int fruitq = strncmp(known[i].name, "fruit", 5) == 0;
             int fruitw = r->kind == CACHE_APPLES || r->kind == CACHE_ORANGES;
-            if (fruitq != fruitw && !(r->kind == CACHE_BOOKSTORES &&
-                                      strcmp(known[i].name, "bookstoresForBooks") == 0))
+            if (fruitq != fruitw &&
+                !(r->kind == CACHE_BOOKSTORES && strcmp(known[i].name, "bookstoresForBooks") == 0))
                 continue;
             if (t_check_batch(c, &known[i], &st, 0)) failed_at = (int)op;
         }
@@ -992,8 +1019,8 @@ static void suite_model(uint64_t seed, long nops)
     ok(st.checks > 1000, "model: %lld cached batch reads compared", st.checks);
     printf("# batches affected by writes: %lld; patched %lld, inserted-into %lld, removed-from "
            "%lld, dropped %lld\n",
-           affected, (long long)st.rc.patched, (long long)st.rc.inserted,
-           (long long)st.rc.removed, (long long)st.rc.dropped);
+           affected, (long long)st.rc.patched, (long long)st.rc.inserted, (long long)st.rc.removed,
+           (long long)st.rc.dropped);
     printf("# batch reads: %lld hits, %lld misses, %lld fills, %lld fills refused\n", st.hits,
            st.misses, st.fills, st.refused);
     ok(share >= 90.0, "model: %.1f%% of affected batches patched in place (goal >= 90%%)", share);
@@ -1066,15 +1093,20 @@ int main(int argc, char **argv)
     }
     for (int i = 1; i < argc; i++) {
         const char *suite = argv[i];
-        if (strcmp(suite, "lua") == 0) suite_lua();
-        else if (strcmp(suite, "entity") == 0) suite_entity();
-        else if (strcmp(suite, "batch") == 0) suite_batch();
-        else if (strcmp(suite, "cmdstats") == 0) suite_cmdstats();
+        if (strcmp(suite, "lua") == 0)
+            suite_lua();
+        else if (strcmp(suite, "entity") == 0)
+            suite_entity();
+        else if (strcmp(suite, "batch") == 0)
+            suite_batch();
+        else if (strcmp(suite, "cmdstats") == 0)
+            suite_cmdstats();
         else if (strcmp(suite, "model") == 0) {
             const char *seed = getenv("OPONN_TEST_SEED"), *ops = getenv("OPONN_TEST_OPS");
             suite_model(seed ? strtoull(seed, NULL, 10) : (uint64_t)time(NULL) ^ (uint64_t)getpid(),
                         ops ? atol(ops) : 10000);
-        } else if (strcmp(suite, "outage") == 0) suite_outage();
+        } else if (strcmp(suite, "outage") == 0)
+            suite_outage();
         else {
             fprintf(stderr, "cache_t: unknown suite %s\n", suite);
             return 2;

@@ -64,7 +64,8 @@ static void test_escape(void)
     ok(cache_key_unescape(&back, "%4", 2, &e) == -1 && e.code == ERR_BAD_INPUT,
        "truncated escape is rejected");
     buf_reset(&back);
-    ok(cache_key_unescape(&back, "%4a", 3, &e) == -1, "lower-case hex is rejected (never produced)");
+    ok(cache_key_unescape(&back, "%4a", 3, &e) == -1,
+       "lower-case hex is rejected (never produced)");
     buf_reset(&back);
     ok(cache_key_unescape(&back, "a:b", 3, &e) == -1, "a raw ':' is rejected");
     buf_free(&back);

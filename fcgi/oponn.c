@@ -16,6 +16,8 @@ static const struct {
     const char *summary;
 } oponn_commands[] = {
     {"config", cmd_config, "print every configuration variable and its default"},
+    {"cache", cmd_cache, "cache stats|verify|flush|purge|rehydrate"},
+    {"queue", cmd_queue, "write-behind queue: dead-letters|replay"},
 };
 
 static void oponn_usage(FILE *f)

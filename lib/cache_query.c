@@ -163,7 +163,7 @@ int cache_query_canon(arena_t *a, const cache_query_decl_t *q, const char *args_
         cJSON_Delete(args);
         return err_set(e, ERR_BAD_INPUT, "%s: arguments are not a JSON object", q->name);
     }
-    buf_t canon = BUF_INIT, pred = BUF_INIT, val = BUF_INIT;
+    buf_t canon = BUF_INIT, pred = BUF_INIT, val = BUF_INIT, norm = BUF_INIT;
     int rc = -1;
     buf_printf(&canon, "%s(", q->name);
     buf_puts(&pred, "{\"n\":");
@@ -187,6 +187,7 @@ int cache_query_canon(arena_t *a, const cache_query_decl_t *q, const char *args_
             goto out;
         }
         buf_printf(&canon, "%s%s=%s", i ? ";" : "", f->arg, val.data);
+        buf_printf(&norm, "%s\"%s\":%s", norm.len ? "," : "{", f->arg, val.data);
         buf_printf(&pred, ",\"%s\":%s", f->op == CACHE_OP_RANGE ? "lo" : "v", val.data);
         if (f->op == CACHE_OP_RANGE) {
             const cJSON *hi = cache_query__arg(args, f->arg_hi, e);
@@ -194,6 +195,7 @@ int cache_query_canon(arena_t *a, const cache_query_decl_t *q, const char *args_
             buf_reset(&val);
             if (cache_query__value(&val, hi, f->type, f->arg_hi, e) != 0) goto out;
             buf_printf(&canon, ";%s=%s", f->arg_hi, val.data);
+            buf_printf(&norm, ",\"%s\":%s", f->arg_hi, val.data);
             buf_printf(&pred, ",\"hi\":%s", val.data);
         }
         buf_putc(&pred, '}');
@@ -219,6 +221,7 @@ int cache_query_canon(arena_t *a, const cache_query_decl_t *q, const char *args_
         }
         out->limit = limit;
         buf_printf(&canon, ";%s=%lld", q->limit_arg, limit);
+        buf_printf(&norm, "%s\"%s\":%lld", norm.len ? "," : "{", q->limit_arg, limit);
         buf_printf(&pred, ",\"l\":%lld", limit);
     }
     if (q->join_field) {
@@ -227,6 +230,9 @@ int cache_query_canon(arena_t *a, const cache_query_decl_t *q, const char *args_
         buf_printf(&pred, ",\"%s\"]", cache_kind_name(q->join_kind));
     }
     buf_putc(&canon, ')');
+    buf_puts(&norm, norm.len ? "}" : "{}");
+    buf_puts(&pred, ",\"a\":");
+    buf_append(&pred, norm.data, norm.len);
     buf_puts(&pred, ",\"c\":");
     buf_put_json_str(&pred, canon.data, canon.len);
     buf_putc(&pred, '}');
@@ -246,5 +252,6 @@ out:
     buf_free(&canon);
     buf_free(&pred);
     buf_free(&val);
+    buf_free(&norm);
     return rc;
 }

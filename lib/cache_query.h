@@ -62,7 +62,8 @@ typedef struct {
     const cache_query_decl_t *decl;
     const char *canon;     /* e.g. fruitBySize(size=5;limit=100) */
     const char *hash;      /* 16 hex digits of a 64-bit FNV-1a of canon */
-    const char *pred_json; /* the predicate cache.lua evaluates */
+    const char *pred_json; /* the predicate cache.lua evaluates; its "a" holds
+                            * the normalized arguments (re-run by verify) */
     long long limit;       /* -1: unlimited */
 } cache_query_t;
 

@@ -17,5 +17,7 @@
 #define CMD_MISMATCH 3
 
 int cmd_config(int argc, char **argv);
+int cmd_cache(int argc, char **argv);
+int cmd_queue(int argc, char **argv);
 
 #endif

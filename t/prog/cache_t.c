@@ -13,6 +13,7 @@
 #include "arena.h"
 #include "buf.h"
 #include "cache.h"
+#include "cache_admin.h"
 #include "cfg.h"
 #include "metrics.h"
 #include "tap.h"
@@ -847,6 +848,85 @@ static int t_check_batch(cache_t *c, const t_query_t *q, t_stats_t *st, int fill
     return bad;
 }
 
+/* Known batches, re-checked after every write of their tables. */
+static t_query_t known[512];
+static int nknown;
+
+/* The model as a cache_source_t, for cache_verify and cache_rehydrate. */
+static int t_src_fetch(void *ud, arena_t *a, cache_kind_t k, const char *id, const char **json,
+                       err_t *e)
+{
+    (void)ud;
+    (void)a;
+    (void)e;
+    t_rec_t *r = t_find(k, id);
+    *json = r ? t_json(r) : NULL;
+    return 0;
+}
+
+static int t_src_query(void *ud, arena_t *a, const cache_query_t *q, cache_doc_t **docs, size_t *n,
+                       int *exhaustive, err_t *e)
+{
+    (void)ud;
+    for (int i = 0; i < nknown; i++) {
+        cache_query_t kq;
+        if (strcmp(known[i].name, q->decl->name) != 0 ||
+            cache_query_canon(a, q->decl, known[i].args, &kq, e) != 0 ||
+            strcmp(kq.canon, q->canon) != 0)
+            continue;
+        static t_rec_t *truth[T_MAXREC];
+        int total = t_model_run(&known[i], truth);
+        int take = q->limit >= 0 && total > q->limit ? (int)q->limit : total;
+        *docs = arena_calloc(a, (size_t)take + 1, sizeof **docs);
+        for (int j = 0; j < take; j++) {
+            (*docs)[j] =
+                (cache_doc_t){truth[j]->kind, truth[j]->id, truth[j]->version, t_json(truth[j])};
+        }
+        *n = (size_t)take;
+        *exhaustive = take == total;
+        return 0;
+    }
+    return err_set(e, ERR_INTERNAL, "model: unknown query %s", q->canon);
+}
+
+static void t_report(void *ud, const char *line)
+{
+    (void)ud;
+    printf("# %s\n", line);
+}
+
+static void t_verify_model(cache_t *c)
+{
+    err_t e;
+    cache_source_t src = {NULL, t_src_fetch, t_src_query};
+    cache_verify_t v;
+    arena_reset(&T_arena);
+    int rc = cache_verify(c, &src, t_report, NULL, &v, &e);
+    ok(rc == 0 && v.mismatches == 0 && v.entities > 0 && v.batches > 0,
+       "cache_verify against the model: %ld entities, %ld batches, %ld mismatches", v.entities,
+       v.batches, v.mismatches);
+    long n = cache_rehydrate(c, &src, NULL, NULL, &e);
+    redisReply *r = t_cmd(c, "HLEN %s:dropped", cache_keys(c)->prefix);
+    ok(n >= 0 && r->integer == 0, "cache_rehydrate refilled %ld dropped batches", n);
+    freeReplyObject(r);
+    rc = cache_verify(c, &src, t_report, NULL, &v, &e);
+    ok(rc == 0 && v.mismatches == 0, "verify after rehydrate: %ld batches, 0 mismatches",
+       v.batches);
+    /* A corrupted entity is found. */
+    for (int i = 0; i < T_nrec; i++) {
+        if (!T_rec[i].live) continue;
+        buf_t k = BUF_INIT;
+        cache_key_entity(cache_keys(c), &k, T_rec[i].kind, T_rec[i].id);
+        r = t_cmd(c, "HSET %s d {}", k.data);
+        freeReplyObject(r);
+        buf_free(&k);
+        break;
+    }
+    rc = cache_verify(c, &src, t_report, NULL, &v, &e);
+    ok(rc == 0 && v.mismatches == 1, "verify reports a corrupted entity (%ld mismatch)",
+       v.mismatches);
+}
+
 static void suite_model(uint64_t seed, long nops)
 {
     T_rng = seed ? seed : 1;
@@ -855,9 +935,6 @@ static void suite_model(uint64_t seed, long nops)
     cache_t *c = t_open(prefix);
     err_t e;
     t_stats_t st = {0};
-    /* Known batches, re-checked after every write of their tables. */
-    static t_query_t known[512];
-    int nknown = 0;
 
     for (int i = 0; i < 5; i++) {
         t_rec_t *s = t_new(CACHE_BOOKSTORES);
@@ -1024,6 +1101,7 @@ static void suite_model(uint64_t seed, long nops)
     printf("# batch reads: %lld hits, %lld misses, %lld fills, %lld fills refused\n", st.hits,
            st.misses, st.fills, st.refused);
     ok(share >= 90.0, "model: %.1f%% of affected batches patched in place (goal >= 90%%)", share);
+    if (failed_at < 0) t_verify_model(c);
     cache_close(c);
 }
 

@@ -139,7 +139,8 @@ static void test_query(void)
     ok(cache_query_canon(&a, d, "{\"size\":1,\"limit\":-1}", &q2, &e) == -1, "negative limit");
     check_str(q1.pred_json,
               "{\"n\":\"fruitBySize\",\"t\":[\"apples\",\"oranges\"],\"f\":[{\"k\":\"size\",\"o\":"
-              "\"eq\",\"v\":5}],\"s\":[\"breed\"],\"l\":10,\"c\":\"fruitBySize(size=5;limit=10)\"}",
+              "\"eq\",\"v\":5}],\"s\":[\"breed\"],\"l\":10,\"a\":{\"size\":5,\"limit\":10},"
+              "\"c\":\"fruitBySize(size=5;limit=10)\"}",
               "predicate JSON");
 
     d = cache_query_find("fruitByAcidity");

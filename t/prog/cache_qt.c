@@ -220,6 +220,10 @@ static int q_misc(void)
     small.cache_prefix = "qmisc";
     cache_t *c;
     cache_open(&c, &small, &e);
+    redisReply *z = redisCommand(Q_fake, "EVAL %s 0", /* start from nothing */
+                                 "for _, k in ipairs(redis.call('KEYS', 'qmisc:*')) do "
+                                 "redis.call('DEL', k) end redis.call('DEL', 'fake:apples:p')");
+    freeReplyObject(z);
     cache_queue_init(c, &e);
 
     /* Back-pressure: no writer, the queue fills, writes are refused. */

@@ -154,6 +154,18 @@ void cache_conn_count_roundtrip(cache_conn_t *c)
     metrics_inc(METRIC_REDIS_ROUNDTRIPS);
 }
 
+/* Counts the round trip of a command just sent on ctx; a NULL reply is an
+ * I/O failure: the connection is dropped and the back-off starts. */
+static redisReply *cache_conn__reply(cache_conn_t *c, redisContext *ctx, redisReply *r, err_t *e)
+{
+    cache_conn_count_roundtrip(c);
+    if (r == NULL) {
+        err_set(e, ERR_UNAVAILABLE, "Redis: %s", ctx->errstr[0] ? ctx->errstr : "no reply");
+        cache_conn_failed(c);
+    }
+    return r;
+}
+
 redisReply *cache_conn_command(cache_conn_t *c, err_t *e, const char *fmt, ...)
 {
     redisContext *ctx = cache_conn_get(c, e);
@@ -162,13 +174,7 @@ redisReply *cache_conn_command(cache_conn_t *c, err_t *e, const char *fmt, ...)
     va_start(ap, fmt);
     redisReply *r = redisvCommand(ctx, fmt, ap);
     va_end(ap);
-    cache_conn_count_roundtrip(c);
-    if (r == NULL) {
-        err_set(e, ERR_UNAVAILABLE, "Redis: %s", ctx->errstr[0] ? ctx->errstr : "no reply");
-        cache_conn_failed(c);
-        return NULL;
-    }
-    return r;
+    return cache_conn__reply(c, ctx, r, e);
 }
 
 redisReply *cache_conn_command_argv(cache_conn_t *c, err_t *e, int argc, const char **argv,
@@ -176,14 +182,7 @@ redisReply *cache_conn_command_argv(cache_conn_t *c, err_t *e, int argc, const c
 {
     redisContext *ctx = cache_conn_get(c, e);
     if (ctx == NULL) return NULL;
-    redisReply *r = redisCommandArgv(ctx, argc, argv, lens);
-    cache_conn_count_roundtrip(c);
-    if (r == NULL) {
-        err_set(e, ERR_UNAVAILABLE, "Redis: %s", ctx->errstr[0] ? ctx->errstr : "no reply");
-        cache_conn_failed(c);
-        return NULL;
-    }
-    return r;
+    return cache_conn__reply(c, ctx, redisCommandArgv(ctx, argc, argv, lens), e);
 }
 
 int cache_conn_ping(cache_conn_t *c, err_t *e)

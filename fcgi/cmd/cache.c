@@ -27,6 +27,18 @@ static void cmd_cache__print(void *ud, const char *line)
     fprintf(ud, "%s\n", line);
 }
 
+struct cache *cmd_cache_open(const char *who)
+{
+    cfg_t cfg;
+    err_t e;
+    cache_t *c = NULL;
+    if (cfg_load(&cfg, &e) != 0 || cache_open(&c, &cfg, &e) != 0) {
+        fprintf(stderr, "%s: %s\n", who, e.msg);
+        return NULL;
+    }
+    return c;
+}
+
 static void cmd_cache__usage(FILE *f)
 {
     fprintf(f, "usage: oponn cache stats              counters, batches per table, epoch, queue\n"
@@ -62,9 +74,9 @@ int cmd_cache(int argc, char **argv)
     }
     cfg_t cfg;
     err_t e;
-    cache_t *c = NULL;
-    if (cfg_load(&cfg, &e) != 0 || cache_open(&c, &cfg, &e) != 0) {
-        fprintf(stderr, "oponn cache: %s\n", e.msg);
+    cache_t *c = cmd_cache_open("oponn cache");
+    if (c == NULL || cfg_load(&cfg, &e) != 0) {
+        cache_close(c);
         return CMD_FAILED;
     }
     int status = CMD_OK;

@@ -11,13 +11,17 @@
 #ifndef OPONN_CMD_H
 #define OPONN_CMD_H
 
-#define CMD_OK 0
-#define CMD_FAILED 1
-#define CMD_USAGE 2
+#define CMD_OK       0
+#define CMD_FAILED   1
+#define CMD_USAGE    2
 #define CMD_MISMATCH 3
 
 int cmd_config(int argc, char **argv);
 int cmd_cache(int argc, char **argv);
+/* Loads the configuration and opens the cache for cmd_cache / cmd_queue;
+ * NULL (message printed, prefixed by who) on failure. cache_close() it. */
+struct cache;
+struct cache *cmd_cache_open(const char *who);
 int cmd_queue(int argc, char **argv);
 
 #endif

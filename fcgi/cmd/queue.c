@@ -6,7 +6,6 @@
 #include "arena.h"
 #include "cache.h"
 #include "cache_queue.h"
-#include "cfg.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -31,13 +30,10 @@ int cmd_queue(int argc, char **argv)
         cmd_queue__usage(stderr);
         return CMD_USAGE;
     }
-    cfg_t cfg;
     err_t e;
-    cache_t *c = NULL;
-    if (cfg_load(&cfg, &e) != 0 || cache_open(&c, &cfg, &e) != 0) {
-        fprintf(stderr, "oponn queue: %s\n", e.msg);
-        return CMD_FAILED;
-    }
+    err_clear(&e);
+    cache_t *c = cmd_cache_open("oponn queue");
+    if (c == NULL) return CMD_FAILED;
     int status = CMD_OK;
     if (list) {
         arena_t a;

@@ -21,8 +21,10 @@
 -- Values. Entity P:K:E is a hash {g = epoch, v = version, n = "1" for a
 -- negative entry or a tombstone, d = JSON}. A value whose g is not the
 -- current epoch is a miss. Batch P:q:NAME:HASH is a hash {g, p = predicate
--- JSON, x = "1" when exhaustive (every matching record is a member)} and
--- P:q:NAME:HASH:z a ZSET of members (score 0, lexical order = sort order).
+-- JSON, x = "1" when exhaustive (every matching record is a member), m =
+-- member count} and P:q:NAME:HASH:z a ZSET of members (score 0, lexical
+-- order = sort order). A batch whose ZSET does not hold m members lost it
+-- to eviction: it is a miss, and is dropped when a write meets it.
 -- A member is enc(sort field 1) .. enc(...) .. enc(id) .. tail, where
 -- enc(s) = type byte .. s with NUL escaped .. "\0\0"; the tail "K:E" after
 -- the last NUL names the entity key.
@@ -243,9 +245,12 @@ local function reconcile(kind, tail, newdoc, batch_ttl)
         local bid = string.sub(entry, #kind + 2)
         local bkey = P .. ':' .. bid
         local zkey = bkey .. ':z'
-        local b = redis.call('HMGET', bkey, 'g', 'p', 'x')
+        local b = redis.call('HMGET', bkey, 'g', 'p', 'x', 'm')
         if b[1] ~= EPOCH or not b[2] then
             redis.call('ZREM', P .. ':tables', entry) -- expired or from an old epoch
+        elseif tonumber(b[4]) ~= redis.call('ZCARD', zkey) then
+            batch_drop(bid, b[2], cjson.decode(b[2])) -- members evicted
+            c[4] = c[4] + 1
         else
             local pred = cjson.decode(b[2])
             local x = (b[3] == '1')
@@ -268,6 +273,8 @@ local function reconcile(kind, tail, newdoc, batch_ttl)
             elseif action == 'insert' or action == 'insert_evict' then
                 redis.call('ZADD', zkey, 0, new_m)
                 redis.call('HSET', rkey, bid, new_m)
+                redis.call('EXPIRE', zkey, redis.call('TTL', bkey))
+                if action == 'insert' then redis.call('HINCRBY', bkey, 'm', 1) end
                 if action == 'insert_evict' then
                     local gone = redis.call('ZRANGE', zkey, -1, -1)[1]
                     redis.call('ZREM', zkey, gone)
@@ -280,6 +287,7 @@ local function reconcile(kind, tail, newdoc, batch_ttl)
                 c[1] = c[1] + 1
             elseif action == 'remove' then
                 redis.call('ZREM', zkey, old_m)
+                redis.call('HINCRBY', bkey, 'm', -1)
                 redis.call('HDEL', rkey, bid)
                 c[3] = c[3] + 1
             elseif action == 'drop' then
@@ -434,9 +442,9 @@ function ops.del() return write(true) end
 -- -> {'hit', x, tail1, value1|false, jtail1|false, jvalue1|false, ...}
 --  | {'miss', tv1, tv2, ...} (table write counters, the fill token)
 function ops.bget()
-    local b = EPOCH and redis.call('HMGET', KEYS[2], 'g', 'p', 'x') or {}
+    local b = EPOCH and redis.call('HMGET', KEYS[2], 'g', 'p', 'x', 'm') or {}
     local pred = nil
-    if b[1] == EPOCH and b[2] then
+    if b[1] == EPOCH and b[2] and tonumber(b[4]) == redis.call('ZCARD', KEYS[2] .. ':z') then
         pred = cjson.decode(b[2])
         if pred.c ~= ARGV[5] then pred = nil end -- hash collision: a miss
     end
@@ -520,7 +528,7 @@ function ops.bfill()
         redis.call('HSET', rkey, bid, m[2])
         redis.call('EXPIRE', rkey, ttl)
     end
-    redis.call('HSET', KEYS[2], 'g', EPOCH, 'p', ARGV[5], 'x', ARGV[6])
+    redis.call('HSET', KEYS[2], 'g', EPOCH, 'p', ARGV[5], 'x', ARGV[6], 'm', #members)
     redis.call('EXPIRE', KEYS[2], ttl)
     if #members > 0 then redis.call('EXPIRE', zkey, ttl) end
     for _, t in ipairs(pred.t) do redis.call('ZADD', P .. ':tables', 0, t .. ':' .. bid) end

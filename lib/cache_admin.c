@@ -219,10 +219,22 @@ static int cache_admin__verify_batch(cache_t *c, cache_admin__verify_t *v, const
 {
     if (len > 2 && memcmp(key + len - 2, ":z", 2) == 0) return 0;
     cache_conn_t *conn = cache_connection(c);
-    redisReply *r = cache_conn_command(conn, e, "HMGET %b g p", key, len);
+    redisReply *r = cache_conn_command(conn, e, "HMGET %b g p m", key, len);
     if (r == NULL) return -1;
     if (r->type != REDIS_REPLY_ARRAY || !r->element[0]->str || !r->element[1]->str ||
         strcmp(r->element[0]->str, v->epoch) != 0) {
+        freeReplyObject(r);
+        return 0;
+    }
+    long long m = r->element[2]->str ? atoll(r->element[2]->str) : -1;
+    redisReply *zc = cache_conn_command(conn, e, "ZCARD %b:z", key, len);
+    if (zc == NULL) {
+        freeReplyObject(r);
+        return -1;
+    }
+    int evicted = zc->type != REDIS_REPLY_INTEGER || zc->integer != m;
+    freeReplyObject(zc);
+    if (evicted) { /* its member list was evicted: readers see a miss */
         freeReplyObject(r);
         return 0;
     }

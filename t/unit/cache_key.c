@@ -24,7 +24,7 @@ static void test_escape(void)
     check_str(esc(&b, "a:b", 3), "a%3Ab", "':' is escaped");
     check_str(esc(&b, "*?[]\\", 5), "%2A%3F%5B%5D%5C", "glob characters and '\\' are escaped");
     check_str(esc(&b, "a b", 3), "a%20b", "space is escaped");
-    check_str(esc(&b, "%41", 3), "%2541", "'%' is escaped, so '%41' is not 'A'");
+    check_str(esc(&b, "%41", 3), "%2541", "'%%' is escaped, so '%%41' is not 'A'");
     check_str(esc(&b, "\xc3\xa9", 2), "%C3%A9", "bytes over 0x7f are escaped");
     check_str(esc(&b, "a\0b", 3), "a%00b", "NUL is escaped");
     check_str(esc(&b, "~!", 2), "%7E%21", "everything outside [A-Za-z0-9._-] is escaped");

@@ -118,8 +118,10 @@ typedef struct {
 /* A write of (kind, id) at `version` with its new JSON: sets the entity and
  * reconciles every cached batch of the kind, in ONE script call. Also
  * cancels outstanding leases. In write-behind mode it also enqueues the
- * write for oponn-writer (same call). Returns 1 done, 0 refused as stale (a
- * newer version is cached), -1 error (ERR_UNAVAILABLE: Redis down, or the
+ * write for oponn-writer (same call). Returns 1 done (also when this very
+ * version is cached already: a fill may have brought it, and the batches
+ * still need this reconciliation), 0 refused as stale (a newer version is
+ * cached; its own put reconciles), -1 error (ERR_UNAVAILABLE: Redis down, or the
  * write-behind queue is full). rc may be NULL. */
 int cache_put(cache_t *c, cache_kind_t k, const char *id, int64_t version, const char *json,
               cache_reconcile_t *rc, err_t *e);

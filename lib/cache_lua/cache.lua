@@ -410,8 +410,11 @@ local function write(is_del)
         return {'full'}
     end
     if version <= 0 then version = 9007199254740992 end -- unknown: block every fill
+    -- Older than cached: refused (the newer write reconciles). Equal: done
+    -- again, because the cached copy may have come from a fill, which sets
+    -- the entity but reconciles no batch; this put must.
     local cur = entity_get(key)
-    if cur and cur.v >= version then
+    if cur and cur.v > version then
         stat('stale_refused', 1)
         return {'stale'}
     end

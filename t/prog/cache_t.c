@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static cfg_t T_cfg;
@@ -326,8 +327,8 @@ static void suite_entity(void)
      * survived (e.g. the lease expired and was taken again): the version
      * guard alone refuses it. */
     ok(cache_put(wr, CACHE_APPLES, "x:1", 1, v1, NULL, &e) == 0, "an older put is refused");
-    ok(cache_put(wr, CACHE_APPLES, "x:1", 2, v2, NULL, &e) == 0,
-       "a replay of the same version too");
+    ok(cache_put(wr, CACHE_APPLES, "x:1", 2, v2, NULL, &e) == 1,
+       "the same version again is accepted (idempotent; it reconciles batches a fill did not)");
 
     /* Delete: tombstone refuses a fill of the pre-delete version. */
     ok(cache_get(rd, &T_arena, CACHE_APPLES, "x:2", &ce, &e) == 0 && ce.lease[0], "x:2 miss");
@@ -1146,6 +1147,220 @@ static void suite_model(uint64_t seed, long nops)
     cache_close(c);
 }
 
+/* ========================================================== concurrent */
+
+/* The ground truth for the concurrent suites lives in Redis (truth:*), so
+ * every process sees one "MongoDB": a record is a hash {v, d} written by a
+ * script that bumps the version atomically (like findOneAndUpdate). */
+static const char *T_truth_write =
+    "local v = tonumber(redis.call('HGET', KEYS[1], 'v') or '0') + 1 "
+    "if ARGV[1] == '' then redis.call('HSET', KEYS[1], 'v', v, 'd', '') "
+    "redis.call('SREM', 'truth:ids', KEYS[1]) return {v, ''} end "
+    "local d = string.gsub(ARGV[1], '\"version\":0}$', '\"version\":' .. v .. '}') "
+    "redis.call('HSET', KEYS[1], 'v', v, 'd', d) redis.call('SADD', 'truth:ids', KEYS[1]) "
+    "return {v, d}";
+static const char *T_truth_all =
+    "local out = {} for _, k in ipairs(redis.call('SMEMBERS', 'truth:ids')) do "
+    "out[#out + 1] = redis.call('HGET', k, 'd') end return out";
+
+/* Parses a fruit document of the truth into a t_rec_t. */
+static int t_parse_fruit(const char *json, t_rec_t *r)
+{
+    cJSON *d = cJSON_Parse(json);
+    if (d == NULL) return -1;
+    memset(r, 0, sizeof *r);
+    r->live = 1;
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(d, "kind");
+    r->kind =
+        cJSON_IsString(v) && strcmp(v->valuestring, "APPLE") == 0 ? CACHE_APPLES : CACHE_ORANGES;
+    v = cJSON_GetObjectItemCaseSensitive(d, "id");
+    snprintf(r->id, sizeof r->id, "%s", v->valuestring);
+    v = cJSON_GetObjectItemCaseSensitive(d, "breed");
+    r->breed_null = !cJSON_IsString(v);
+    if (cJSON_IsString(v)) snprintf(r->breed, sizeof r->breed, "%s", v->valuestring);
+    v = cJSON_GetObjectItemCaseSensitive(d, "size");
+    r->size_is_str = cJSON_IsString(v);
+    r->size = cJSON_IsString(v) ? atoi(v->valuestring) : v->valueint;
+    v = cJSON_GetObjectItemCaseSensitive(d, "colour");
+    snprintf(r->colour, sizeof r->colour, "%s", v->valuestring);
+    r->acidity = cJSON_GetObjectItemCaseSensitive(d, "acidity")->valuedouble;
+    r->version = (int64_t)cJSON_GetObjectItemCaseSensitive(d, "version")->valuedouble;
+    cJSON_Delete(d);
+    return 0;
+}
+
+/* Loads the whole truth into T_rec (what "MongoDB" holds now). */
+static void t_truth_load(cache_t *c)
+{
+    redisReply *r = t_cmd(c, "EVAL %s 0", T_truth_all);
+    T_nrec = 0;
+    for (size_t i = 0; i < r->elements && T_nrec < T_MAXREC; i++) {
+        if (t_parse_fruit(r->element[i]->str, &T_rec[T_nrec]) == 0) T_nrec++;
+    }
+    freeReplyObject(r);
+}
+
+static void t_conc_child(int who, double seconds, long max_ops)
+{
+    cache_t *c = t_open("tconc");
+    T_rng = 0x9e3779b97f4a7c15ull * (uint64_t)(who + 1);
+    err_t e;
+    double end = t_now() + seconds;
+    long ops = 0;
+    for (; ops < max_ops && t_now() < end; ops++) {
+        arena_reset(&T_arena);
+        if (t_pick(100) < 40) { /* write a record of a small hot set */
+            t_rec_t r = {0};
+            r.kind = t_pick(2) ? CACHE_APPLES : CACHE_ORANGES;
+            snprintf(r.id, sizeof r.id, "%c:%d", r.kind == CACHE_APPLES ? 'a' : 'o', t_pick(20));
+            t_random_fruit(&r);
+            int del = t_pick(10) == 0;
+            buf_t k = BUF_INIT;
+            cache_key_tail(&k, r.kind, r.id);
+            redisReply *tr =
+                t_cmd(c, "EVAL %s 1 truth:%s %s", T_truth_write, k.data, del ? "" : t_json(&r));
+            buf_free(&k);
+            int64_t v = tr->element[0]->integer;
+            const char *doc = arena_strndup(&T_arena, tr->element[1]->str, tr->element[1]->len);
+            freeReplyObject(tr);
+            if (del)
+                cache_delete(c, r.kind, r.id, v, NULL, &e);
+            else
+                cache_put(c, r.kind, r.id, v, doc, NULL, &e);
+            continue;
+        }
+        if (t_pick(4) == 0) { /* read one entity through the cache */
+            cache_kind_t kind = t_pick(2) ? CACHE_APPLES : CACHE_ORANGES;
+            char id[16];
+            snprintf(id, sizeof id, "%c:%d", kind == CACHE_APPLES ? 'a' : 'o', t_pick(20));
+            cache_entry_t ce;
+            if (cache_get(c, &T_arena, kind, id, &ce, &e) == 0 && ce.lease[0]) {
+                buf_t k = BUF_INIT;
+                cache_key_tail(&k, kind, id);
+                redisReply *tr = t_cmd(c, "HMGET truth:%s v d", k.data);
+                buf_free(&k);
+                int found = tr->element[1]->str && tr->element[1]->len > 0;
+                cache_fill(c, kind, id, &ce, found ? tr->element[1]->str : NULL,
+                           found ? atoll(tr->element[0]->str) : 0, &e);
+                freeReplyObject(tr);
+            }
+            continue;
+        }
+        t_query_t q;
+        do t_random_query(&q);
+        while (strncmp(q.name, "fruit", 5) != 0);
+        cache_batch_t b;
+        if (cache_batch_get(c, &T_arena, q.name, q.args, &b, &e) != 0) continue;
+        t_truth_load(c);
+        if (b.status == CACHE_MISS) { /* "query MongoDB", limit + 1 */
+            static t_rec_t *truth[T_MAXREC];
+            int n = t_model_run(&q, truth);
+            int take = n > q.limit ? q.limit : n;
+            cache_doc_t *docs = arena_calloc(&T_arena, (size_t)take + 1, sizeof *docs);
+            for (int i = 0; i < take; i++) {
+                docs[i] = (cache_doc_t){truth[i]->kind, truth[i]->id, truth[i]->version,
+                                        t_json(truth[i])};
+            }
+            cache_batch_fill(c, &b, docs, (size_t)take, take == n, &e);
+        } else {
+            for (size_t i = 0; i < b.n; i++) { /* fetch members missing from the cache */
+                t_rec_t *r = b.members[i].json ? NULL : t_find(b.members[i].kind, b.members[i].id);
+                if (r == NULL) continue;
+                cache_doc_t d = {r->kind, r->id, r->version, t_json(r)};
+                cache_fill_docs(c, &d, 1, &e);
+            }
+        }
+    }
+    cache_close(c);
+    printf("# process %d: %ld operations\n", who, ops);
+    fflush(stdout);
+}
+
+/* Several processes write and read a hot set at once; after they stop,
+ * every cached entity and batch must equal the truth. */
+static void suite_concurrent(int procs, double seconds)
+{
+    cache_t *c = t_open("tconc");
+    redisReply *r = t_cmd(c, "EVAL %s 0",
+                          "for _, k in ipairs(redis.call('KEYS', 'truth:*')) do "
+                          "redis.call('DEL', k) end");
+    freeReplyObject(r);
+    fflush(stdout);
+    for (int i = 0; i < procs; i++) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            t_conc_child(i, seconds, 200000);
+            _exit(0);
+        }
+    }
+    int clean = 1;
+    for (int i = 0; i < procs; i++) {
+        int st;
+        wait(&st);
+        clean &= WIFEXITED(st) && WEXITSTATUS(st) == 0;
+    }
+    ok(clean, "%d processes ran %.0f s each and exited cleanly", procs, seconds);
+    arena_reset(&T_arena);
+    t_truth_load(c);
+    err_t e;
+    cache_source_t src = {NULL, t_src_fetch, t_src_query};
+    cache_verify_t v;
+    int rc = cache_verify(c, &src, t_report, NULL, &v, &e);
+    ok(rc == 0 && v.mismatches == 0 && v.entities > 0 && v.batches > 0,
+       "after quiescence: %ld cached entities, %ld cached batches, %ld mismatches", v.entities,
+       v.batches, v.mismatches);
+    r = t_cmd(c, "HGETALL tconc:stats");
+    for (size_t i = 0; i + 1 < r->elements; i += 2) {
+        printf("# %s=%s\n", r->element[i]->str, r->element[i + 1]->str);
+    }
+    freeReplyObject(r);
+    cache_close(c);
+}
+
+/* A hot key missing in many processes at once costs one MongoDB read. */
+static void suite_herd(int procs)
+{
+    cache_t *c = t_open("therd");
+    redisReply *r = t_cmd(c, "DEL herd:reads herd:go herd:hits");
+    freeReplyObject(r);
+    T_cfg.cache_lease_wait_ms = 500;
+    fflush(stdout);
+    for (int i = 0; i < procs; i++) {
+        if (fork() != 0) continue;
+        cache_t *w = t_open("therd");
+        err_t e;
+        cache_entry_t ce;
+        redisReply *g = t_cmd(w, "BLPOP herd:go 5"); /* everyone starts together */
+        freeReplyObject(g);
+        if (cache_get(w, &T_arena, CACHE_APPLES, "hot", &ce, &e) == 0 && ce.status == CACHE_HIT) {
+            g = t_cmd(w, "INCR herd:hits");
+            freeReplyObject(g);
+        } else {
+            g = t_cmd(w, "INCR herd:reads"); /* a "MongoDB" read */
+            freeReplyObject(g);
+            struct timespec ts = {0, 30 * 1000000L}; /* its latency */
+            nanosleep(&ts, NULL);
+            if (ce.lease[0]) {
+                cache_fill(w, CACHE_APPLES, "hot", &ce,
+                           t_fruit("hot", "APPLE", "Gala", 1, "red", 3, 1), 1, &e);
+            }
+        }
+        cache_close(w);
+        _exit(0);
+    }
+    r = t_cmd(c, "RPUSH herd:go %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s", "1", "1", "1",
+              "1", "1", "1", "1", "1", "1", "1", "1", "1", "1", "1", "1", "1");
+    freeReplyObject(r);
+    for (int i = 0; i < procs; i++) wait(NULL);
+    r = t_cmd(c, "MGET herd:reads herd:hits");
+    long reads = r->element[0]->str ? atol(r->element[0]->str) : 0;
+    long hits = r->element[1]->str ? atol(r->element[1]->str) : 0;
+    freeReplyObject(r);
+    check_int(reads, 1, "%d processes miss the same key at once: 1 MongoDB read", procs);
+    check_int(hits, procs - 1, "the others waited for the lease holder's fill and hit");
+    cache_close(c);
+}
+
 /* ============================================================== outage */
 
 /* Driven by t/34-cache-outage.t over stdin/stdout: the test stops and
@@ -1206,8 +1421,10 @@ int main(int argc, char **argv)
     }
     arena_init(&T_arena, 1 << 16);
     if (argc < 2) {
-        fprintf(stderr, "usage: cache_t SUITE...   (lua entity batch cmdstats model outage)\n"
-                        "model: OPONN_TEST_SEED (default: time), OPONN_TEST_OPS (10000)\n");
+        fprintf(
+            stderr,
+            "usage: cache_t SUITE...   (lua entity batch cmdstats model outage concurrent herd)\n"
+            "model: OPONN_TEST_SEED (default: time), OPONN_TEST_OPS (10000)\n");
         return 2;
     }
     for (int i = 1; i < argc; i++) {
@@ -1224,9 +1441,14 @@ int main(int argc, char **argv)
             const char *seed = getenv("OPONN_TEST_SEED"), *ops = getenv("OPONN_TEST_OPS");
             suite_model(seed ? strtoull(seed, NULL, 10) : (uint64_t)time(NULL) ^ (uint64_t)getpid(),
                         ops ? atol(ops) : 10000);
-        } else if (strcmp(suite, "outage") == 0)
+        } else if (strcmp(suite, "outage") == 0) {
             suite_outage();
-        else {
+        } else if (strcmp(suite, "concurrent") == 0) {
+            const char *secs = getenv("OPONN_TEST_SECONDS");
+            suite_concurrent(8, secs ? atof(secs) : 6);
+        } else if (strcmp(suite, "herd") == 0) {
+            suite_herd(8);
+        } else {
             fprintf(stderr, "cache_t: unknown suite %s\n", suite);
             return 2;
         }

@@ -581,9 +581,12 @@ int cache_batch_fill(cache_t *c, const cache_batch_t *miss, const cache_doc_t *d
     int rc = cache__run_docs(c, "bfill", 1, keys, 5, fixed, docs, n, &r, e);
     buf_free(&bk);
     if (rc != 0) return -1;
-    rc = (r->type == REDIS_REPLY_STATUS || r->type == REDIS_REPLY_STRING) &&
-         strcmp(r->str, "stored") == 0;
+    int refilled = (r->type == REDIS_REPLY_STATUS || r->type == REDIS_REPLY_STRING) &&
+                   strcmp(r->str, "refilled") == 0;
+    rc = refilled || ((r->type == REDIS_REPLY_STATUS || r->type == REDIS_REPLY_STRING) &&
+                      strcmp(r->str, "stored") == 0);
     freeReplyObject(r);
+    if (refilled) metrics_inc(METRIC_BATCH_REFILLED);
     if (rc == 0) metrics_inc(METRIC_CACHE_STALE_REFUSED);
     return rc;
 }

@@ -488,7 +488,7 @@ end
 -- ARGV[9] entity ttl, then triples (tail, version, JSON) in MongoDB's order.
 -- Refused when any table of the batch was written since the miss (its
 -- counter moved) or a member's cached version is newer than the one read.
--- -> 'stored' | 'refused'
+-- -> 'stored' | 'refilled' (stored, and it had been dropped) | 'refused'
 function ops.bfill()
     if not EPOCH then return 'refused' end
     local pred = cjson.decode(ARGV[5])
@@ -535,7 +535,10 @@ function ops.bfill()
     redis.call('EXPIRE', KEYS[2], ttl)
     if #members > 0 then redis.call('EXPIRE', zkey, ttl) end
     for _, t in ipairs(pred.t) do redis.call('ZADD', P .. ':tables', 0, t .. ':' .. bid) end
-    if redis.call('HDEL', P .. ':dropped', bid) == 1 then stat('refilled', 1) end
+    if redis.call('HDEL', P .. ':dropped', bid) == 1 then
+        stat('refilled', 1)
+        return 'refilled'
+    end
     return 'stored'
 end
 

@@ -435,7 +435,8 @@ static void suite_batch(void)
     };
     ok(cache_batch_fill(c, &b, docs2, 2, 1, &e) == 1, "refilled");
     redisReply *r = t_cmd(c, "HGET tbat:stats refilled");
-    ok(r->str && atoi(r->str) == 1, "refill counted in the stats hash");
+    ok(r->str && atoi(r->str) == 1 && metrics_get(METRIC_BATCH_REFILLED) == 1,
+       "refill counted (stats hash and metric)");
     freeReplyObject(r);
 
     /* A write between the miss and the fill refuses the fill. */

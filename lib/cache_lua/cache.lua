@@ -22,8 +22,11 @@
 -- negative entry or a tombstone, d = JSON}. A value whose g is not the
 -- current epoch is a miss. Batch P:q:NAME:HASH is a hash {g, p = predicate
 -- JSON, x = "1" when exhaustive (every matching record is a member), m =
--- member count} and P:q:NAME:HASH:z a ZSET of members (score 0, lexical
--- order = sort order). A batch whose ZSET does not hold m members lost it
+-- member count, "@" .. tail = that record's member string (membership is
+-- looked up here, in the batch itself, so nothing evicted separately can
+-- make a member look absent)} and P:q:NAME:HASH:z a ZSET of members (score
+-- 0, lexical order = sort order). P:rb:K:E is the per-record index of the
+-- batches holding the record (for operators and purge tooling). A batch whose ZSET does not hold m members lost it
 -- to eviction: it is a miss, and is dropped when a write meets it.
 -- A member is enc(sort field 1) .. enc(...) .. enc(id) .. tail, where
 -- enc(s) = type byte .. s with NUL escaped .. "\0\0"; the tail "K:E" after
@@ -254,7 +257,7 @@ local function reconcile(kind, tail, newdoc, batch_ttl)
         else
             local pred = cjson.decode(b[2])
             local x = (b[3] == '1')
-            local old_m = redis.call('HGET', rkey, bid)
+            local old_m = redis.call('HGET', bkey, '@' .. tail)
             if old_m and not redis.call('ZSCORE', zkey, old_m) then old_m = nil end
             local new_m = nil
             if newdoc and matches(pred, newdoc, kind) then new_m = member_of(pred, newdoc, tail) end
@@ -268,16 +271,19 @@ local function reconcile(kind, tail, newdoc, batch_ttl)
             elseif action == 'move' then
                 redis.call('ZREM', zkey, old_m)
                 redis.call('ZADD', zkey, 0, new_m)
+                redis.call('HSET', bkey, '@' .. tail, new_m)
                 redis.call('HSET', rkey, bid, new_m)
                 c[1] = c[1] + 1
             elseif action == 'insert' or action == 'insert_evict' then
                 redis.call('ZADD', zkey, 0, new_m)
+                redis.call('HSET', bkey, '@' .. tail, new_m)
                 redis.call('HSET', rkey, bid, new_m)
                 redis.call('EXPIRE', zkey, redis.call('TTL', bkey))
                 if action == 'insert' then redis.call('HINCRBY', bkey, 'm', 1) end
                 if action == 'insert_evict' then
                     local gone = redis.call('ZRANGE', zkey, -1, -1)[1]
                     redis.call('ZREM', zkey, gone)
+                    redis.call('HDEL', bkey, '@' .. tail_of(gone))
                     redis.call('HDEL', P .. ':rb:' .. tail_of(gone), bid)
                     redis.call('HSET', bkey, 'x', '0')
                 end
@@ -288,6 +294,7 @@ local function reconcile(kind, tail, newdoc, batch_ttl)
             elseif action == 'remove' then
                 redis.call('ZREM', zkey, old_m)
                 redis.call('HINCRBY', bkey, 'm', -1)
+                redis.call('HDEL', bkey, '@' .. tail)
                 redis.call('HDEL', rkey, bid)
                 c[3] = c[3] + 1
             elseif action == 'drop' then
@@ -527,6 +534,7 @@ function ops.bfill()
     redis.call('DEL', KEYS[2], zkey)
     for _, m in ipairs(members) do
         redis.call('ZADD', zkey, 0, m[2])
+        redis.call('HSET', KEYS[2], '@' .. m[1], m[2])
         local rkey = P .. ':rb:' .. m[1]
         redis.call('HSET', rkey, bid, m[2])
         redis.call('EXPIRE', rkey, ttl)

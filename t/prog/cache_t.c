@@ -1012,11 +1012,15 @@ static void suite_model(uint64_t seed, long nops)
             }
             continue;
         }
-        if (what < 49) { /* eviction of a random entity */
+        if (what < 49) { /* eviction of a random entity and its index */
             t_rec_t *r = &T_rec[t_pick(T_nrec)];
             buf_t k = BUF_INIT;
             cache_key_entity(cache_keys(c), &k, r->kind, r->id);
             redisReply *rr = t_cmd(c, "DEL %s", k.data);
+            freeReplyObject(rr);
+            buf_reset(&k); /* and its record -> batches index */
+            cache_key_recidx(cache_keys(c), &k, r->kind, r->id);
+            rr = t_cmd(c, "DEL %s", k.data);
             freeReplyObject(rr);
             buf_free(&k);
             continue;

@@ -13,7 +13,8 @@
  *   P:K:E             entity: hash {g epoch, v version, n 1 if negative, d JSON}
  *   P:lease:K:E       single-flight lease of a missing entity ("epoch|token")
  *   P:rb:K:E          record -> batches holding it: hash {batch id -> member}
- *   P:q:NAME:HASH     cached batch: hash {g epoch, p predicate JSON, x exhaustive}
+ *   P:q:NAME:HASH     cached batch: hash {g epoch, p predicate JSON, x exhaustive,
+ *                     m member count, "@K:E" -> that member's sort string}
  *   P:q:NAME:HASH:z   its ordered members (ZSET, score 0, lexical order)
  *   P:tables          index of batches: ZSET of "K:q:NAME:HASH" (ZRANGEBYLEX [K: (K;)
  *   P:tv:K            table write counter (refuses batch fills that raced a write)

@@ -150,14 +150,16 @@ struct gql_call {
     arena_t *arena;         /* the request's arena */
     void *ctx;              /* gql_request_t.ctx */
     const gql_value_t *args; /* coerced arguments, GQL_INPUT_OBJECT (defaults applied) */
-    const char *const *selected; /* sub-field names selected (deduplicated), for projection */
-    size_t nselected;
     err_t err; /* filled by a resolver that returns -1 */
     void *internal_;
 };
 
 /* A coerced argument by name, or NULL when absent (and without a default). */
 const gql_value_t *gql_arg(const gql_call_t *call, const char *name);
+/* The names of the sub-fields selected under this field (deduplicated,
+ * across fragments; @skip/@include ignored), for projection. Computed on the
+ * first call per field; *n gets the count. Arena memory. */
+const char *const *gql_selected(gql_call_t *call, size_t *n);
 /* Adds a field error at parent i's path of this field without changing the
  * value (e.g. a warning next to partial data). */
 void gql_call_error(gql_call_t *call, size_t i, err_code_t code, const char *fmt, ...)

@@ -129,6 +129,7 @@ typedef struct {
     gql_name_t key;
     const gql_ast_sel_t **nodes;
     uint32_t n, cap;
+    uint32_t index; /* in its gql__cset_t */
     const gql_field_t *def;
     gql__cset_t *sub; /* collected sub-fields, one per concrete type (list) */
     uint32_t stamp, group;
@@ -775,6 +776,23 @@ const gql_schema_t *gql_call_schema(const gql_call_t *call)
     return ((const gql__callinfo_t *)call->internal_)->ex->s;
 }
 
+static void gql__selected_names(gql__ex_t *ex, gql__cfield_t *cf, const gql_ast_selset_t *ss,
+                                int depth, uint32_t *cap);
+
+const char *const *gql_selected(gql_call_t *call, size_t *n)
+{
+    gql__callinfo_t *ci = call->internal_;
+    gql__cfield_t *cf = (gql__cfield_t *)ci->cf;
+    if (!cf->selected_done) {
+        uint32_t cap = 0;
+        cf->selected_done = true;
+        for (uint32_t k = 0; k < cf->n; k++)
+            if (cf->nodes[k]->selset) gql__selected_names(ci->ex, cf, cf->nodes[k]->selset, 0, &cap);
+    }
+    *n = cf->nselected;
+    return cf->selected;
+}
+
 /* @skip / @include */
 static bool gql__included(gql__ex_t *ex, const gql_ast_dir_t *dirs, uint32_t n)
 {
@@ -797,10 +815,8 @@ static bool gql__included(gql__ex_t *ex, const gql_ast_dir_t *dirs, uint32_t n)
     return true;
 }
 
-static bool gql__cond_matches(gql__ex_t *ex, gql_name_t cond, const gql_type_t *t)
+static bool gql__cond_matches(const gql_type_t *ct, const gql_type_t *t)
 {
-    if (cond.len == 0) return true;
-    const gql_type_t *ct = gql_schema_type(ex->s, cond.p, cond.len);
     if (ct == NULL) return false;
     if (ct == t) return true;
     return gql_type_abstract(ct) && gql_type_possible(ct, t);
@@ -822,22 +838,24 @@ static void gql__collect(gql__ex_t *ex, const gql_type_t *t, const gql_ast_selse
                 }
             if (cf == NULL) {
                 GQL__GROW(ex->a, set->fields, set->n, set->cap);
-                cf = &set->fields[set->n++];
+                cf = &set->fields[set->n];
                 memset(cf, 0, sizeof *cf);
+                cf->index = set->n++;
                 cf->key = key;
-                cf->def = gql_field_lookup(ex->s, t, s->name, t == ex->s->query);
+                cf->def = s->def && s->def->owner == t ? s->def
+                                                       : gql_field_lookup(ex->s, t, s->name, t == ex->s->query);
             }
             GQL__GROW(ex->a, cf->nodes, cf->n, cf->cap);
             cf->nodes[cf->n++] = s;
         } else if (s->kind == GQL_SEL_INLINE) {
-            if (gql__cond_matches(ex, s->type_cond, t)) gql__collect(ex, t, s->selset, set, visited, nvisited);
+            if (s->type_cond.len == 0 || gql__cond_matches(gql_cond_type(ex->s, s), t)) gql__collect(ex, t, s->selset, set, visited, nvisited);
         } else {
             bool seen = false;
             const gql_ast_def_t *f = gql__frag(ex->p->doc, s->name);
             for (uint32_t k = 0; k < *nvisited && !seen; k++) seen = visited[k] == f;
             if (seen || f == NULL || *nvisited >= 256) continue;
             visited[(*nvisited)++] = f;
-            if (gql__cond_matches(ex, f->type_cond, t)) gql__collect(ex, t, f->selset, set, visited, nvisited);
+            if (gql__cond_matches(gql_def_cond_type(ex->s, f), t)) gql__collect(ex, t, f->selset, set, visited, nvisited);
         }
     }
 }
@@ -1099,7 +1117,11 @@ static gql_resolve_fn gql__resolver(gql__ex_t *ex, const gql_field_t *f, const g
 static int gql__coerce_args(gql__ex_t *ex, const gql_field_t *f, const gql_ast_sel_t *node,
                             gql_value_t *out, const char **msg)
 {
-    gql__co_t c = {ex->a, ex->s, &ex->p->vars, ""};
+    gql__co_t c; /* err[] is only read after a failure */
+    c.a = ex->a;
+    c.s = ex->s;
+    c.vars = &ex->p->vars;
+    c.err[0] = '\0';
     out->kind = GQL_INPUT_OBJECT;
     out->u.obj.n = 0;
     out->u.obj.names = arena_alloc(ex->a, (f->nargs + 1) * sizeof *out->u.obj.names);
@@ -1180,8 +1202,7 @@ static void gql__level(gql__ex_t *ex, gql__witem_t *items, uint32_t n, int only_
         void **parents = arena_alloc(a, g->n * sizeof *parents);
         gql__rnode_t **slots = arena_alloc(a, g->n * sizeof *slots);
         size_t m = 0;
-        uint32_t field_idx = (uint32_t)(cf - gql__fields_for(ex, items[g->items[0]].type,
-                                                              items[g->items[0]].src)->fields);
+        uint32_t field_idx = cf->index;
         for (uint32_t k = 0; k < g->n; k++) {
             gql__witem_t *it = &items[g->items[k]];
             if (!gql__alive(it->node)) continue;
@@ -1206,21 +1227,14 @@ static void gql__level(gql__ex_t *ex, gql__witem_t *items, uint32_t n, int only_
                 for (size_t k = 0; k < m; k++)
                     out[k] = gql_errorf(a, ERR_INTERNAL, "No resolver for %s.%s.", ptype->name, f->name);
             } else {
-                if (!cf->selected_done) {
-                    uint32_t cap = 0;
-                    cf->selected_done = true;
-                    for (uint32_t k = 0; k < cf->n; k++)
-                        if (cf->nodes[k]->selset) gql__selected_names(ex, cf, cf->nodes[k]->selset, 0, &cap);
-                }
                 gql__callinfo_t ci = {ex, slots, cf};
-                gql_call_t call = {.type_name = ptype->name,
-                                   .field_name = f->name,
-                                   .arena = a,
-                                   .ctx = ex->req->ctx,
-                                   .args = &args,
-                                   .selected = cf->selected,
-                                   .nselected = cf->nselected,
-                                   .internal_ = &ci};
+                gql_call_t call; /* not zero-initialised: err.msg is 512 bytes */
+                call.type_name = ptype->name;
+                call.field_name = f->name;
+                call.arena = a;
+                call.ctx = ex->req->ctx;
+                call.args = &args;
+                call.internal_ = &ci;
                 call.err.code = ERR_OK;
                 call.err.msg[0] = '\0';
                 if (fn(&call, m, parents, out) != 0) {
@@ -1252,13 +1266,54 @@ static void gql__run(gql__ex_t *ex, gql__witem_t *items, uint32_t n, int only_fi
 
 /* ---- JSON writer -------------------------------------------------------------------------- */
 
+/* Integers without printf (the response writer's hottest path). */
+static void gql__put_int(buf_t *b, int64_t v)
+{
+    char tmp[24], *e = tmp + sizeof tmp, *p = e;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0) *--p = '-';
+    buf_append(b, p, (size_t)(e - p));
+}
+
+/* Doubles: most have a few decimals, which this prints without printf (the
+ * printf path costs ~3000 instructions). v*10^k integral and (v*10^k)/10^k
+ * == v means the k-digit decimal reads back as v, and the smallest such k
+ * is the shortest form, as JavaScript prints it. Otherwise buf_put_double. */
+static void gql__put_double(buf_t *b, double v)
+{
+    if (isfinite(v) && v == floor(v) && fabs(v) < 1e15) {
+        gql__put_int(b, (int64_t)v);
+        return;
+    }
+    double p = 10;
+    for (int k = 1; k <= 8 && isfinite(v); k++, p *= 10) {
+        double x = v * p;
+        if (fabs(x) < 9e15 && x == floor(x) && x / p == v) {
+            uint64_t u = (uint64_t)fabs(x), scale = (uint64_t)p;
+            char frac[16];
+            uint64_t f = u % scale;
+            for (int i = k - 1; i >= 0; i--, f /= 10) frac[i] = (char)('0' + f % 10);
+            if (v < 0) buf_putc(b, '-');
+            gql__put_int(b, (int64_t)(u / scale));
+            buf_putc(b, '.');
+            buf_append(b, frac, (size_t)k);
+            return;
+        }
+    }
+    buf_put_double(b, v);
+}
+
 static void gql__write_value(buf_t *b, const gql_value_t *v)
 {
     switch (v->kind) {
     case GQL_NULL: buf_append(b, "null", 4); break;
     case GQL_BOOL: v->u.b ? buf_append(b, "true", 4) : buf_append(b, "false", 5); break;
-    case GQL_INT: buf_put_i64(b, v->u.i); break;
-    case GQL_FLOAT: buf_put_double(b, v->u.f); break;
+    case GQL_INT: gql__put_int(b, v->u.i); break;
+    case GQL_FLOAT: gql__put_double(b, v->u.f); break;
     case GQL_STRING:
     case GQL_ENUM: buf_put_json_str(b, v->u.s.ptr, v->u.s.len); break;
     case GQL_LIST:
@@ -1299,10 +1354,17 @@ static void gql__write_node(buf_t *b, const gql__rnode_t *n)
         buf_putc(b, '{');
         for (uint32_t i = 0; i < n->u.obj.n; i++) {
             const gql__rnode_t *c = &n->u.obj.vals[i];
-            if (i) buf_putc(b, ',');
-            buf_putc(b, '"');
-            buf_append(b, c->key.p, c->key.len); /* names need no escaping */
-            buf_append(b, "\":", 2);
+            /* ,"key": in one go; names need no escaping */
+            buf_reserve(b, c->key.len + 4);
+            char *w = b->data + b->len;
+            if (i) *w++ = ',';
+            *w++ = '"';
+            memcpy(w, c->key.p, c->key.len);
+            w += c->key.len;
+            *w++ = '"';
+            *w++ = ':';
+            b->len = (size_t)(w - b->data);
+            b->data[b->len] = '\0';
             gql__write_node(b, c);
         }
         buf_putc(b, '}');

@@ -33,6 +33,10 @@
  * asked for in increasing order. */
 static gql_loc_t gql__loc(gql_lexer_t *lx, const char *p)
 {
+    if (lx->ascii) {
+        gql_loc_t l = {lx->line, (uint32_t)(p - lx->line_start) + 1};
+        return l;
+    }
     const char *from = lx->line_start;
     uint32_t col = 1;
     if (lx->cc_p >= lx->line_start && lx->cc_p <= p) {
@@ -77,6 +81,10 @@ void gql_lex_init(gql_lexer_t *lx, arena_t *a, const char *src, size_t len, err_
     e->code = ERR_OK;
     e->msg[0] = '\0';
     lx->cc_p = NULL;
+    /* Columns of an all-ASCII document (the common case) are a subtraction. */
+    unsigned char any = 0;
+    for (size_t i = 0; i < len; i++) any |= (unsigned char)src[i];
+    lx->ascii = any < 0x80;
     /* A byte-order mark is ignored. */
     if (len >= 3 && memcmp(src, "\xEF\xBB\xBF", 3) == 0) lx->cur += 3;
 }

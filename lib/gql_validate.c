@@ -286,7 +286,7 @@ static void gql__check_value(gql__v_t *v, const gql_ast_value_t *val, const gql_
  * argument values. what: "field \"T.f\"" or "directive \"@d\"". */
 static void gql__check_args(gql__v_t *v, const gql_ast_arg_t *args, uint32_t nargs,
                             const gql_ivalue_t *defs, uint32_t ndefs, bool known, bool is_dir,
-                            const char *owner, gql_loc_t node_loc)
+                            const char *owner1, gql_name_t owner2, gql_loc_t node_loc)
 {
     for (uint32_t i = 0; i < nargs; i++) {
         for (uint32_t j = 0; j < i; j++)
@@ -312,7 +312,9 @@ static void gql__check_args(gql__v_t *v, const gql_ast_arg_t *args, uint32_t nar
                                       : NULL;
         if (known && d == NULL)
             GQL__VERR(v, &args[i].loc, 1, "Unknown argument \"%s\" on %s %s.", gql__n(v, args[i].name),
-                      is_dir ? "directive" : "field", owner);
+                      is_dir ? "directive" : "field",
+                      arena_printf(v->a, is_dir ? "\"@%s%.*s\"" : "\"%s.%.*s\"", owner1,
+                                   (int)owner2.len, owner2.p));
         gql__check_value(v, args[i].value, d ? d->type : NULL, d && d->def);
     }
     if (!known) return;
@@ -324,9 +326,17 @@ static void gql__check_args(gql__v_t *v, const gql_ast_arg_t *args, uint32_t nar
             GQL__VERR(v, &node_loc, 1,
                       "%s \"%s\" argument \"%s\" of type \"%s\" is required, but it was not "
                       "provided.",
-                      is_dir ? "Directive" : "Field", owner, defs[i].name,
+                      is_dir ? "Directive" : "Field",
+                      arena_printf(v->a, is_dir ? "@%s%.*s" : "%s.%.*s", owner1, (int)owner2.len,
+                                   owner2.p),
+                      defs[i].name,
                       gql__tr(v, defs[i].type));
     }
+}
+
+static const char *gql__dirname(gql__v_t *v, const gql_ast_dir_t *d)
+{
+    return arena_printf(v->a, "@%.*s", (int)d->name.len, d->name.p);
 }
 
 static void gql__check_dirs(gql__v_t *v, const gql_ast_dir_t *dirs, uint32_t n, uint32_t where)
@@ -334,14 +344,13 @@ static void gql__check_dirs(gql__v_t *v, const gql_ast_dir_t *dirs, uint32_t n, 
     for (uint32_t i = 0; i < n; i++) {
         const gql_ast_dir_t *d = &dirs[i];
         const gql_directive_t *dd = gql_schema_directive(v->s, d->name.p, d->name.len);
-        const char *owner = arena_printf(v->a, "@%.*s", (int)d->name.len, d->name.p);
         if (dd == NULL) {
-            GQL__VERR(v, &d->loc, 1, "Unknown directive \"%s\".", owner);
+            GQL__VERR(v, &d->loc, 1, "Unknown directive \"%s\".", gql__dirname(v, d));
         } else {
             if (!(dd->locations & where)) {
                 int k = 0;
                 while (k < GQL_DL__COUNT && (1u << k) != where) k++;
-                GQL__VERR(v, &d->loc, 1, "Directive \"%s\" may not be used on %s.", owner,
+                GQL__VERR(v, &d->loc, 1, "Directive \"%s\" may not be used on %s.", gql__dirname(v, d),
                           gql_dl_names[k]);
             }
             if (!dd->repeatable)
@@ -350,12 +359,12 @@ static void gql__check_dirs(gql__v_t *v, const gql_ast_dir_t *dirs, uint32_t n, 
                         gql_loc_t l[2] = {dirs[j].loc, d->loc};
                         GQL__VERR(v, l, 2,
                                   "The directive \"%s\" can only be used once at this location.",
-                                  owner);
+                                  gql__dirname(v, d));
                         break;
                     }
         }
         gql__check_args(v, d->args, d->nargs, dd ? dd->args : NULL, dd ? dd->nargs : 0, dd != NULL,
-                        true, arena_printf(v->a, "\"%s\"", owner), d->loc);
+                        true, "", d->name, d->loc);
     }
 }
 
@@ -436,7 +445,7 @@ static void gql__walk_field(gql__v_t *v, gql_ast_sel_t *s, const gql_type_t *par
                   "Field \"%s\" must not have a selection since type \"%s\" has no subfields.",
                   gql__n(v, s->name), gql__tr(v, f->type));
     gql__check_args(v, s->args, s->nargs, f ? f->args : NULL, f ? f->nargs : 0, f != NULL, false,
-                    f ? arena_printf(v->a, "\"%s.%s\"", parent->name, f->name) : "", s->loc);
+                    parent ? parent->name : "", s->name, s->loc);
     gql__check_dirs(v, s->dirs, s->ndirs, GQL_DL_FIELD);
     if (gql_name_eq(s->name, "__schema") || gql_name_eq(s->name, "__type")) {
         gql_name_t visiting[64];
@@ -464,7 +473,7 @@ static void gql__walk_selset(gql__v_t *v, const gql_ast_selset_t *ss, const gql_
         case GQL_SEL_INLINE: {
             const gql_type_t *t = parent;
             if (s->type_cond.len) {
-                t = gql_schema_type(v->s, s->type_cond.p, s->type_cond.len);
+                t = gql_cond_type(v->s, s);
                 if (t == NULL) {
                     GQL__VERR(v, &s->tc_loc, 1, "Unknown type \"%s\".", gql__n(v, s->type_cond));
                 } else if (!gql_type_composite(t)) {
@@ -488,7 +497,7 @@ static void gql__walk_selset(gql__v_t *v, const gql_ast_selset_t *ss, const gql_
             if (f == NULL) {
                 GQL__VERR(v, &s->name_loc, 1, "Unknown fragment \"%s\".", gql__n(v, s->name));
             } else if (parent) {
-                const gql_type_t *t = gql_schema_type(v->s, f->type_cond.p, f->type_cond.len);
+                const gql_type_t *t = gql_def_cond_type(v->s, f);
                 if (t && gql_type_composite(t) && !gql__overlap(t, parent))
                     GQL__VERR(v, &s->loc, 1,
                               "Fragment \"%s\" cannot be spread here as objects of type \"%s\" can "
@@ -624,7 +633,8 @@ static void gql__fmap_collect(gql__v_t *v, const gql_type_t *parent, const gql_a
             gql_name_t key = gql_sel_key(s);
             const gql_field_t *def = NULL;
             if (parent && (parent->kind == GQL_T_OBJECT || parent->kind == GQL_T_INTERFACE))
-                def = gql_type_field(parent, s->name.p, s->name.len);
+                def = s->def && s->def->owner == parent ? s->def
+                                                        : gql_type_field(parent, s->name.p, s->name.len);
             gql__fgroup_t *g = NULL;
             for (uint32_t k = 0; k < m->n; k++)
                 if (gql_names_eq(m->groups[k].key, key)) g = &m->groups[k];
@@ -660,7 +670,7 @@ static void gql__fmap_collect(gql__v_t *v, const gql_type_t *parent, const gql_a
             }
         } else {
             const gql_type_t *t = parent;
-            if (s->type_cond.len) t = gql_schema_type(v->s, s->type_cond.p, s->type_cond.len);
+            if (s->type_cond.len) t = gql_cond_type(v->s, s);
             gql__fmap_collect(v, t, s->selset, m);
         }
     }
@@ -677,7 +687,7 @@ static gql__fmap_t *gql__fmap(gql__v_t *v, const gql_type_t *parent, gql_ast_sel
 
 static gql__fmap_t *gql__frag_fmap(gql__v_t *v, const gql_ast_def_t *f)
 {
-    const gql_type_t *t = gql_schema_type(v->s, f->type_cond.p, f->type_cond.len);
+    const gql_type_t *t = gql_def_cond_type(v->s, f);
     return gql__fmap(v, t, f->selset);
 }
 
@@ -908,7 +918,7 @@ static void gql__overlap_selset(gql__ovl_t *o, const gql_type_t *parent, gql_ast
                 t = gql_typeref_named(s->def->type);
             }
         } else {
-            t = s->type_cond.len ? gql_schema_type(v->s, s->type_cond.p, s->type_cond.len) : parent;
+            t = s->type_cond.len ? gql_cond_type(v->s, s) : parent;
         }
         gql__overlap_selset(o, t, s->selset);
     }
@@ -994,7 +1004,7 @@ uint32_t gql_validate(const gql_schema_t *s, gql_doc_t *doc, gql_errors_t *es)
                                                                 : s->subscription;
             gql__walk_selset(&v, d->selset, root, d->op == GQL_OP_QUERY);
         } else {
-            const gql_type_t *t = gql_schema_type(s, d->type_cond.p, d->type_cond.len);
+            const gql_type_t *t = gql_def_cond_type(s, d);
             if (t == NULL) {
                 GQL__VERR(&v, &d->tc_loc, 1, "Unknown type \"%s\".", gql__n(&v, d->type_cond));
             } else if (!gql_type_composite(t)) {
@@ -1103,7 +1113,7 @@ uint32_t gql_validate(const gql_schema_t *s, gql_doc_t *doc, gql_errors_t *es)
         if (d->kind == GQL_DEF_OP)
             t = d->op == GQL_OP_QUERY ? s->query : d->op == GQL_OP_MUTATION ? s->mutation : s->subscription;
         else
-            t = gql_schema_type(s, d->type_cond.p, d->type_cond.len);
+            t = gql_def_cond_type(s, d);
         gql__overlap_selset(&o, t, d->selset);
     }
     if (v.budget < 0)

@@ -40,7 +40,9 @@ static int r_books(gql_call_t *call, size_t n, void *const *parents, gql_value_t
                                       : gql_obj(arena_strndup(call->arena, id->u.s.ptr, id->u.s.len), NULL);
         }
     }
-    c->nselected = (int)call->nselected;
+    size_t nsel;
+    gql_selected(call, &nsel);
+    c->nselected = (int)nsel;
     return 0;
 }
 

@@ -30,14 +30,23 @@ LIB_SRC  := $(wildcard lib/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 BIN_SRC  := $(wildcard fcgi/*.c)
 BINS     := $(BIN_SRC:fcgi/%.c=$(BUILD)/%)
+# The admin CLI's subcommands (fcgi/cmd/*.c) are linked into build/oponn only.
+CMD_OBJ  := $(patsubst %.c,$(BUILD)/%.o,$(wildcard fcgi/cmd/*.c))
 UNIT_SRC := $(wildcard t/unit/*.c)
 UNITS    := $(UNIT_SRC:t/unit/%.c=$(BUILD)/t/unit/%)
 # Helper programs that integration tests (t/*.t) drive; not TAP themselves.
 PROG_SRC := $(wildcard t/prog/*.c)
 PROGS    := $(PROG_SRC:t/prog/%.c=$(BUILD)/t/prog/%)
 
+# Load-test helpers (perf/*.c): each one is an executable build/perf/<name>.
+PERF_SRC := $(wildcard perf/*.c)
+PERF_BINS := $(PERF_SRC:perf/%.c=$(BUILD)/perf/%)
+
+# Keep objects of executables (make would delete them as intermediates).
+.SECONDARY:
+
 .PHONY: all deps run stop test test-unit test-asan test-integration fuzz perf clean format
-all: $(BUILD)/liboponn.a $(BINS) $(UNITS) $(PROGS)
+all: $(BUILD)/liboponn.a $(BINS) $(UNITS) $(PROGS) $(PERF_BINS)
 
 deps:
 	@etc/install-deps.sh
@@ -50,20 +59,26 @@ $(BUILD)/liboponn.a: $(LIB_OBJ)
 	@rm -f $@
 	$(AR) rcs $@ $^
 
+$(BUILD)/oponn: $(BUILD)/fcgi/oponn.o $(CMD_OBJ) $(BUILD)/liboponn.a
+	$(CC) $(LDFLAGS) $< $(CMD_OBJ) $(BUILD)/liboponn.a $(LDLIBS) -o $@
+
 $(BUILD)/%: $(BUILD)/fcgi/%.o $(BUILD)/liboponn.a
 	$(CC) $(LDFLAGS) $< $(BUILD)/liboponn.a $(LDLIBS) -o $@
 
 $(BUILD)/t/unit/%: $(BUILD)/t/unit/%.o $(BUILD)/liboponn.a
 	$(CC) $(LDFLAGS) $< $(BUILD)/liboponn.a $(LDLIBS) -o $@
 
+$(BUILD)/perf/%: $(BUILD)/perf/%.o $(BUILD)/liboponn.a
+	$(CC) $(LDFLAGS) $< $(BUILD)/liboponn.a $(LDLIBS) -o $@
+
 $(BUILD)/t/prog/%: $(BUILD)/t/prog/%.o $(BUILD)/liboponn.a
 	$(CC) $(LDFLAGS) $< $(BUILD)/liboponn.a $(LDLIBS) -o $@
 
 run: deps all
-	@etc/stack.sh start
+	@/usr/bin/python3 etc/stack.py start
 
 stop:
-	@etc/stack.sh stop
+	@/usr/bin/python3 etc/stack.py stop
 
 # Unit tests twice: the normal build and an AddressSanitizer/UBSan build.
 # Integration tests (t/*.t) start their own services on free loopback ports.
@@ -83,15 +98,19 @@ clean:
 	rm -rf $(BUILD)
 
 format:
-	clang-format -i lib/*.c lib/*.h fcgi/*.c t/unit/*.c t/*.h
+	clang-format -i lib/*.c lib/*.h fcgi/*.c fcgi/cmd/*.[ch] t/unit/*.c t/prog/*.c t/*.h
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# Rewrites README.md's configuration table from lib/cfg.h.
+readme-config: $(BUILD)/oponn
+	@/usr/bin/python3 -c 'import re,subprocess,sys; p="README.md"; s=open(p).read(); \
+	t=subprocess.run(["$(BUILD)/oponn","config","--markdown"],capture_output=True,text=True,check=True).stdout; \
+	open(p,"w").write(re.sub(r"<!-- config:begin -->.*<!-- config:end -->","<!-- config:begin -->\n"+t+"<!-- config:end -->",s,flags=re.S))'
 
 # ---- GraphQL engine: microbenchmark and fuzzing ------------------------------------------
 # `make bench-gql`: parse+validate+execute ops/s on one core (perf/gql_bench.c).
 BENCH_SECONDS ?= 3
-$(BUILD)/perf/gql_bench: $(BUILD)/perf/gql_bench.o $(BUILD)/liboponn.a
-	$(CC) $(LDFLAGS) $< $(BUILD)/liboponn.a $(LDLIBS) -o $@
 .PHONY: bench-gql
 bench-gql: $(BUILD)/perf/gql_bench
 	$(BUILD)/perf/gql_bench schema/schema.graphql $(BENCH_SECONDS)

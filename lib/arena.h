@@ -16,10 +16,10 @@
 typedef struct arena_block arena_block_t;
 
 typedef struct {
-    arena_block_t *head;    /* block being filled */
-    arena_block_t *blocks;  /* all blocks, newest first */
-    size_t block_size;      /* default size of a new block */
-    size_t used_total;      /* bytes handed out since the last reset */
+    arena_block_t *head;   /* block being filled */
+    arena_block_t *blocks; /* all blocks, newest first */
+    size_t block_size;     /* default size of a new block */
+    size_t used_total;     /* bytes handed out since the last reset */
 } arena_t;
 
 void arena_init(arena_t *a, size_t block_size);

@@ -41,6 +41,22 @@
       "MongoDB server-selection timeout (how long a request waits for a down MongoDB)")            \
     X(INT, mongo_socket_timeout_ms, "OPONN_MONGO_SOCKET_TIMEOUT_MS", "5000", 1, 600000,            \
       "MongoDB socket (per operation) timeout")                                                    \
+    X(STR, mongo_schema_dir, "OPONN_MONGO_SCHEMA_DIR", "schema", 0, 0,                             \
+      "directory of the collection specs (*.json) `oponn migrate` applies")                        \
+    X(STR, ingest_base_url, "OPONN_INGEST_BASE_URL", "https://openlibrary.org", 0, 0,              \
+      "`oponn ingest`: base URL of the Open Library search API (or a fixture server)")             \
+    X(STR, ingest_bookstores, "OPONN_INGEST_BOOKSTORES", "etc/bookstores.json", 0, 0,              \
+      "`oponn ingest`: bookstore list, a file or an http(s) URL")                                  \
+    X(INT, ingest_timeout_ms, "OPONN_INGEST_TIMEOUT_MS", "20000", 1, 600000,                       \
+      "`oponn ingest`: total time allowed for one HTTP request")                                   \
+    X(INT, ingest_connect_timeout_ms, "OPONN_INGEST_CONNECT_TIMEOUT_MS", "5000", 1, 600000,        \
+      "`oponn ingest`: TCP/TLS connect timeout")                                                   \
+    X(INT, ingest_retries, "OPONN_INGEST_RETRIES", "4", 0, 20,                                     \
+      "`oponn ingest`: retries of a request after a timeout, 429 or 5xx")                          \
+    X(INT, ingest_backoff_ms, "OPONN_INGEST_BACKOFF_MS", "500", 1, 600000,                         \
+      "`oponn ingest`: first retry delay; doubles each retry, with jitter; Retry-After wins")      \
+    X(INT, ingest_max_body_bytes, "OPONN_INGEST_MAX_BODY_BYTES", "8388608", 1024, 1073741824,      \
+      "`oponn ingest`: largest response body accepted")                                            \
     X(STR, redis_url, "OPONN_REDIS_URL", "redis://127.0.0.1:6379", 0, 0,                           \
       "Redis: redis://host:port[/db] or unix:///path/to/socket")                                   \
     X(INT, redis_port, "OPONN_REDIS_PORT", "6389", 1, 65535,                                       \
@@ -49,11 +65,21 @@
       "Redis connect and command timeout")                                                         \
     X(STR, write_token, "OPONN_WRITE_TOKEN", NULL, 0, 0,                                           \
       "bearer token mutations need; unset = every mutation refused")                               \
+    X(INT, nginx_workers, "OPONN_NGINX_WORKERS", "1", 1, 64,                                       \
+      "nginx worker_processes (`make run`)")                                                       \
+    X(INT, nginx_keepalive, "OPONN_NGINX_KEEPALIVE", "0", 0, 1024,                                 \
+      "FastCGI connections nginx keeps open to the pool; 0 = none (see README: pool)")             \
+    X(STR, nginx_access_log, "OPONN_NGINX_ACCESS_LOG", "off", 0, 0,                                \
+      "nginx access_log setting (`make run`), e.g. a file path")                                   \
+    X(INT, worker_retries, "OPONN_WORKER_RETRIES", "100", 1, 1000000,                              \
+      "multiwatch: restarts of a worker that keeps dying within 10 s before giving up")            \
+    X(INT, load_sample, "OPONN_LOAD_SAMPLE", "1", 0, 1,                                            \
+      "`make run` migrates and loads the sample data set (idempotent); 0 = skip")                  \
     X(INT, max_body_bytes, "OPONN_MAX_BODY_BYTES", "1048576", 1024, 1073741824,                    \
       "largest request body (413 above)")
 
-#define CFG__FIELD_STR(f) const char *f;
-#define CFG__FIELD_INT(f) long long f;
+#define CFG__FIELD_STR(f)                             const char *f;
+#define CFG__FIELD_INT(f)                             long long f;
 #define CFG__FIELD(type, f, env, def, min, max, help) CFG__FIELD_##type(f)
 
 typedef struct {

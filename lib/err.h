@@ -34,8 +34,7 @@ typedef struct {
 
 /* Fills *e (when e is not NULL) and returns -1, so callers can write
  * `return err_set(e, ERR_BAD_INPUT, "id %s is not valid", id);`. */
-int err_set(err_t *e, err_code_t code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+int err_set(err_t *e, err_code_t code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Prefixes the message already in *e with context ("loading schema: ...").
  * Returns -1. */

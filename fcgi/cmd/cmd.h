@@ -1,0 +1,30 @@
+/*
+ * cmd.h — the admin CLI's subcommands (build/oponn).
+ *
+ * Each subcommand is `int cmd_<name>(int argc, char **argv)` with argv[0] the
+ * subcommand's name; it handles its own --help, prints its own progress on
+ * stderr and results on stdout, and returns the process exit status:
+ *   0 success, 1 the work failed (message on stderr), 2 bad usage,
+ *   3 a check found mismatches (cache verify).
+ * Files: fcgi/cmd/<name>.c, linked into build/oponn only.
+ */
+#ifndef OPONN_CMD_H
+#define OPONN_CMD_H
+
+#define CMD_OK       0
+#define CMD_FAILED   1
+#define CMD_USAGE    2
+#define CMD_MISMATCH 3
+
+int cmd_config(int argc, char **argv);
+int cmd_migrate(int argc, char **argv);
+int cmd_ingest(int argc, char **argv);
+
+/* Loads the configuration, opens and pings MongoDB (fcgi/cmd/migrate.c);
+ * prints the problem and returns the exit status on failure. */
+#include "cfg.h"
+#include "store.h"
+int cmd_store_open(const char *cmd, cfg_t *cfg, store_t **out);
+void cmd_store_close(store_t *s);
+
+#endif

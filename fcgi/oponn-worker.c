@@ -1,0 +1,198 @@
+/*
+ * oponn-worker — one FastCGI worker process of the pool.
+ *
+ * spawn-fcgi creates the unix socket and multiwatch forks N of these, each
+ * inheriting the listening socket as fd 0 (FCGI_LISTENSOCK_FILENO) and each
+ * replaced by multiwatch if it dies. A worker is single-threaded: it accepts
+ * one connection, answers it, and accepts the next. Its connections (MongoDB,
+ * Redis) are made here, after fork, and reused by every request.
+ *
+ * Stop: SIGTERM (or SIGINT/SIGHUP) is only delivered while the worker waits in
+ * accept(); during a request it is blocked, so the request in flight is always
+ * finished before the worker exits. OPONN_WORKER_MAX_REQUESTS recycles a worker
+ * after that many requests (multiwatch starts a fresh one).
+ */
+#include "app.h"
+#include "arena.h"
+#include "err.h"
+#include "http.h"
+#include "metrics.h"
+
+#include <fcgiapp.h>
+#include <mongoc/mongoc.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t worker_stop;
+
+static void worker_on_signal(int sig)
+{
+    (void)sig;
+    worker_stop = 1;
+}
+
+static const char *worker_param(FCGX_Request *r, const char *name)
+{
+    const char *v = FCGX_GetParam(name, r->envp);
+    return v ? v : "";
+}
+
+static const char *worker_status_text(int status)
+{
+    switch (status) {
+    case 200:
+        return "OK";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 406:
+        return "Not Acceptable";
+    case 413:
+        return "Payload Too Large";
+    case 415:
+        return "Unsupported Media Type";
+    case 429:
+        return "Too Many Requests";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return status >= 500 ? "Internal Server Error" : "Error";
+    }
+}
+
+/* Reads the request body into buf, refusing more than max bytes. Returns 0,
+ * or 413 when the body is over the limit. */
+static int worker_read_body(FCGX_Request *r, buf_t *body, size_t max)
+{
+    buf_reset(body);
+    const char *cl = FCGX_GetParam("CONTENT_LENGTH", r->envp);
+    if (cl && *cl) {
+        char *end;
+        unsigned long long n = strtoull(cl, &end, 10);
+        if (*end != '\0' || n > max) return 413;
+        buf_reserve(body, (size_t)n);
+    }
+    char chunk[16384];
+    int got;
+    while ((got = FCGX_GetStr(chunk, sizeof chunk, r->in)) > 0) {
+        if (body->len + (size_t)got > max) return 413;
+        buf_append(body, chunk, (size_t)got);
+    }
+    if (body->data == NULL) buf_reserve(body, 0);
+    return 0;
+}
+
+static double worker_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void worker_serve(app_t *app, FCGX_Request *r, arena_t *arena, buf_t *body,
+                         http_resp_t *resp)
+{
+    double t0 = worker_now();
+    http_req_t req = {
+        .method = worker_param(r, "REQUEST_METHOD"),
+        .path = worker_param(r, "DOCUMENT_URI"),
+        .query_string = worker_param(r, "QUERY_STRING"),
+        .content_type = worker_param(r, "CONTENT_TYPE"),
+        .accept = worker_param(r, "HTTP_ACCEPT"),
+        .authorization = worker_param(r, "HTTP_AUTHORIZATION"),
+        .remote_addr = worker_param(r, "REMOTE_ADDR"),
+        .debug = strcmp(worker_param(r, "HTTP_X_OPONN_DEBUG"), "1") == 0,
+        .arena = arena,
+    };
+    buf_reset(&resp->body);
+    resp->allow = NULL;
+    if (worker_read_body(r, body, (size_t)app->cfg.max_body_bytes) == 413) {
+        resp->status = 413;
+        resp->content_type = "application/json";
+        app_error_body(&resp->body, ERR_BAD_INPUT, "request body too large");
+    } else {
+        req.body = body->data;
+        req.body_len = body->len;
+        app_handle(app, &req, resp);
+    }
+    /* libfcgi's FCGX_FPrintF has its own printf without %zu: format here. */
+    char head[512];
+    int n = snprintf(head, sizeof head,
+                     "Status: %d %s\r\nContent-Type: %s\r\n%s%s%sContent-Length: %zu\r\n\r\n",
+                     resp->status, worker_status_text(resp->status), resp->content_type,
+                     resp->allow ? "Allow: " : "", resp->allow ? resp->allow : "",
+                     resp->allow ? "\r\n" : "", resp->body.len);
+    FCGX_PutStr(head, n, r->out);
+    FCGX_PutStr(resp->body.data, (int)resp->body.len, r->out);
+    metrics_inc(resp->status < 300   ? METRIC_HTTP_2XX
+                : resp->status < 500 ? METRIC_HTTP_4XX
+                                     : METRIC_HTTP_5XX);
+    metrics_observe_request(worker_now() - t0);
+}
+
+int main(void)
+{
+    err_t e = {0};
+    app_t app;
+    mongoc_init();
+    if (app_open(&app, &e) != 0) {
+        fprintf(stderr, "oponn-worker: %s\n", e.msg);
+        mongoc_cleanup();
+        return 1;
+    }
+    char path[1024];
+    snprintf(path, sizeof path, "%s/metrics.shm", app.cfg.run_dir);
+    if (metrics_open(path, &e) != 0) fprintf(stderr, "oponn-worker: %s\n", e.msg);
+    metrics_inc(METRIC_WORKER_STARTS);
+
+    struct sigaction sa = {0};
+    sa.sa_handler = worker_on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0; /* no SA_RESTART: accept() must return on a stop signal */
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    sigset_t stop_set;
+    sigemptyset(&stop_set);
+    sigaddset(&stop_set, SIGTERM);
+    sigaddset(&stop_set, SIGINT);
+    sigaddset(&stop_set, SIGHUP);
+
+    FCGX_Init();
+    FCGX_Request r;
+    FCGX_InitRequest(&r, 0, FCGI_FAIL_ACCEPT_ON_INTR);
+    arena_t arena;
+    arena_init(&arena, 64 * 1024);
+    buf_t body = BUF_INIT;
+    http_resp_t resp = {.body = BUF_INIT};
+    long long served = 0;
+
+    while (!worker_stop) {
+        if (FCGX_Accept_r(&r) < 0) break; /* interrupted by a stop signal, or the socket closed */
+        sigprocmask(SIG_BLOCK, &stop_set, NULL);
+        worker_serve(&app, &r, &arena, &body, &resp);
+        FCGX_Finish_r(&r);
+        arena_reset(&arena);
+        sigprocmask(SIG_UNBLOCK, &stop_set, NULL); /* a pending stop is delivered here */
+        served++;
+        if (app.cfg.worker_max_requests > 0 && served >= app.cfg.worker_max_requests) break;
+    }
+    FCGX_Free(&r, 1);
+    buf_free(&body);
+    buf_free(&resp.body);
+    arena_destroy(&arena);
+    app_close(&app);
+    metrics_close();
+    mongoc_cleanup();
+    return 0;
+}

@@ -1,0 +1,48 @@
+/*
+ * cache_conn.h — the worker's one Redis connection.
+ *
+ * Owns a hiredis redisContext made after fork and reused by every request.
+ * When Redis is unreachable the connection is marked down and not retried
+ * for a short back-off, so requests go degraded at once instead of each paying
+ * a connect timeout. Counts round trips for X-Oponn-Debug and /metrics.
+ * Only the cache module calls this.
+ */
+#ifndef OPONN_CACHE_CONN_H
+#define OPONN_CACHE_CONN_H
+
+#include "cfg.h"
+#include "err.h"
+
+#include <hiredis.h>
+#include <stdint.h>
+
+typedef struct cache_conn cache_conn_t;
+
+/* Parses cfg->redis_url (redis://host:port[/db] or unix:///path); does not
+ * connect yet. Caller frees with cache_conn_close(). */
+int cache_conn_open(cache_conn_t **out, const cfg_t *cfg, err_t *e);
+void cache_conn_close(cache_conn_t *c);
+
+/* The live context, connecting if needed; NULL with ERR_UNAVAILABLE while
+ * Redis is down (including during the back-off after a failure). */
+redisContext *cache_conn_get(cache_conn_t *c, err_t *e);
+
+/* Tells the connection that a command on it failed at the I/O level: it is
+ * closed and the back-off starts. */
+void cache_conn_failed(cache_conn_t *c);
+
+/* Runs one command (printf-style, hiredis format) and returns the reply, or
+ * NULL with ERR_UNAVAILABLE. Counts one round trip. Caller frees the reply
+ * with freeReplyObject(). */
+redisReply *cache_conn_command(cache_conn_t *c, err_t *e, const char *fmt, ...);
+
+/* PING. */
+int cache_conn_ping(cache_conn_t *c, err_t *e);
+
+/* Round trips made by this process (monotonic); connects that succeeded
+ * (each one starts a new connection epoch: see cache module). */
+uint64_t cache_conn_roundtrips(const cache_conn_t *c);
+void cache_conn_count_roundtrip(cache_conn_t *c);
+uint64_t cache_conn_connects(const cache_conn_t *c);
+
+#endif

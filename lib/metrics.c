@@ -1,0 +1,158 @@
+/*
+ * metrics.c — the shared counter page (see metrics.h).
+ *
+ * The mapping is the one per-process global of this module: set once by
+ * metrics_open() in each worker, after which updates are lock-free.
+ */
+#include "metrics.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define METRICS__MAGIC 0x6f706f6e6e4d3031ull /* "oponnM01" */
+
+typedef struct {
+    uint64_t magic;
+    uint64_t layout; /* counters and buckets this build expects */
+    uint64_t counters[METRIC__COUNT];
+    uint64_t buckets[METRICS_BUCKETS + 1]; /* last one is +Inf */
+    uint64_t duration_us_sum;
+} metrics_page_t;
+
+static const double metrics__bounds[METRICS_BUCKETS] = {
+    0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 5,
+};
+
+static metrics_page_t metrics__local;
+static metrics_page_t *metrics__page = &metrics__local;
+static int metrics__shared;
+
+static const struct {
+    const char *name, *labels, *help;
+} metrics__defs[METRIC__COUNT] = {
+#define METRICS__DEF(id, name, labels, help) [METRIC_##id] = {name, labels, help},
+    METRICS_COUNTERS(METRICS__DEF)
+#undef METRICS__DEF
+};
+
+static uint64_t metrics__layout(void)
+{
+    return ((uint64_t)METRIC__COUNT << 32) | METRICS_BUCKETS;
+}
+
+int metrics_open(const char *path, err_t *e)
+{
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        return err_set(e, ERR_INTERNAL, "metrics: cannot open %s: %s (counters stay per-process)",
+                       path, strerror(errno));
+    }
+    /* Workers start concurrently; the lock makes exactly one of them
+     * initialise (or re-initialise after an upgrade) the page. */
+    struct flock lk = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+    while (fcntl(fd, F_SETLKW, &lk) < 0 && errno == EINTR) {
+    }
+    struct stat st;
+    int rc = -1;
+    if (fstat(fd, &st) == 0) {
+        if ((size_t)st.st_size != sizeof(metrics_page_t)) {
+            rc = ftruncate(fd, 0) == 0 && ftruncate(fd, sizeof(metrics_page_t)) == 0 ? 0 : -1;
+        } else {
+            rc = 0;
+        }
+    }
+    void *p = MAP_FAILED;
+    if (rc == 0) {
+        p = mmap(NULL, sizeof(metrics_page_t), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    }
+    if (p != MAP_FAILED) {
+        metrics_page_t *page = p;
+        if (page->magic != METRICS__MAGIC || page->layout != metrics__layout()) {
+            memset(page, 0, sizeof *page);
+            page->magic = METRICS__MAGIC;
+            page->layout = metrics__layout();
+        }
+        metrics__page = page;
+        metrics__shared = 1;
+    }
+    lk.l_type = F_UNLCK;
+    fcntl(fd, F_SETLK, &lk);
+    close(fd);
+    if (p == MAP_FAILED) {
+        return err_set(e, ERR_INTERNAL, "metrics: cannot map %s: %s (counters stay per-process)",
+                       path, strerror(errno));
+    }
+    return 0;
+}
+
+void metrics_close(void)
+{
+    if (metrics__shared) munmap(metrics__page, sizeof(metrics_page_t));
+    metrics__page = &metrics__local;
+    metrics__shared = 0;
+}
+
+void metrics_add(metric_t m, uint64_t n)
+{
+    if ((unsigned)m < METRIC__COUNT) {
+        __atomic_fetch_add(&metrics__page->counters[m], n, __ATOMIC_RELAXED);
+    }
+}
+
+uint64_t metrics_get(metric_t m)
+{
+    if ((unsigned)m >= METRIC__COUNT) return 0;
+    return __atomic_load_n(&metrics__page->counters[m], __ATOMIC_RELAXED);
+}
+
+void metrics_observe_request(double seconds)
+{
+    int i = 0;
+    while (i < METRICS_BUCKETS && seconds > metrics__bounds[i]) i++;
+    __atomic_fetch_add(&metrics__page->buckets[i], 1, __ATOMIC_RELAXED);
+    uint64_t us = seconds > 0 ? (uint64_t)(seconds * 1e6) : 0;
+    __atomic_fetch_add(&metrics__page->duration_us_sum, us, __ATOMIC_RELAXED);
+}
+
+void metrics_render(buf_t *out)
+{
+    const char *last = "";
+    for (int i = 0; i < METRIC__COUNT; i++) {
+        if (strcmp(last, metrics__defs[i].name) != 0) {
+            buf_printf(out, "# HELP %s %s\n# TYPE %s counter\n", metrics__defs[i].name,
+                       metrics__defs[i].help, metrics__defs[i].name);
+            last = metrics__defs[i].name;
+        }
+        if (metrics__defs[i].labels[0]) {
+            buf_printf(out, "%s{%s} ", metrics__defs[i].name, metrics__defs[i].labels);
+        } else {
+            buf_printf(out, "%s ", metrics__defs[i].name);
+        }
+        buf_put_i64(out, (int64_t)metrics_get((metric_t)i));
+        buf_putc(out, '\n');
+    }
+    const char *h = "oponn_http_request_duration_seconds";
+    buf_printf(out, "# HELP %s time from request read to response written\n# TYPE %s histogram\n",
+               h, h);
+    uint64_t cum = 0;
+    for (int i = 0; i <= METRICS_BUCKETS; i++) {
+        cum += __atomic_load_n(&metrics__page->buckets[i], __ATOMIC_RELAXED);
+        if (i < METRICS_BUCKETS) {
+            buf_printf(out, "%s_bucket{le=\"%g\"} %llu\n", h, metrics__bounds[i],
+                       (unsigned long long)cum);
+        } else {
+            buf_printf(out, "%s_bucket{le=\"+Inf\"} %llu\n", h, (unsigned long long)cum);
+        }
+    }
+    uint64_t us = __atomic_load_n(&metrics__page->duration_us_sum, __ATOMIC_RELAXED);
+    buf_printf(out, "%s_sum %.6f\n%s_count %llu\n", h, (double)us / 1e6, h,
+               (unsigned long long)cum);
+    buf_printf(out,
+               "# HELP oponn_metrics_shared 1 when the counters cover the whole pool\n"
+               "# TYPE oponn_metrics_shared gauge\noponn_metrics_shared %d\n",
+               metrics__shared);
+}

@@ -1,0 +1,60 @@
+/*
+ * metrics.h — Prometheus counters and histograms shared by the whole pool.
+ *
+ * Every worker is a separate process (multiwatch execs them), and a /metrics
+ * request reaches one of them, so the numbers live in one file-backed shared
+ * mapping ($OPONN_RUN_DIR/metrics.shm) that every worker maps and updates with
+ * relaxed atomic adds; /metrics renders the sums. If the file cannot be
+ * mapped the worker keeps process-local counters (and says so in /metrics).
+ *
+ * Adding a counter is one line in METRICS_COUNTERS. Names follow Prometheus
+ * conventions: counters end in _total, durations are _seconds histograms.
+ */
+#ifndef OPONN_METRICS_H
+#define OPONN_METRICS_H
+
+#include "buf.h"
+#include "err.h"
+
+#include <stdint.h>
+
+/* X(id, metric name, labels (without braces, may be ""), help) */
+#define METRICS_COUNTERS(X)                                                                        \
+    X(HTTP_2XX, "oponn_http_responses_total", "class=\"2xx\"", "HTTP responses by status class")   \
+    X(HTTP_4XX, "oponn_http_responses_total", "class=\"4xx\"", "HTTP responses by status class")   \
+    X(HTTP_5XX, "oponn_http_responses_total", "class=\"5xx\"", "HTTP responses by status class")   \
+    X(GQL_ERRORS, "oponn_graphql_errors_total", "", "GraphQL responses that carried errors")       \
+    X(MONGO_COMMANDS, "oponn_mongodb_commands_total", "", "MongoDB commands sent")                 \
+    X(MONGO_FAILURES, "oponn_mongodb_failures_total", "", "MongoDB commands that failed")          \
+    X(REDIS_ROUNDTRIPS, "oponn_redis_roundtrips_total", "", "Redis round trips")                   \
+    X(REDIS_ERRORS, "oponn_redis_errors_total", "", "Redis connection or command errors")          \
+    X(WORKER_STARTS, "oponn_worker_starts_total", "", "worker processes started")
+
+typedef enum {
+#define METRICS__ENUM(id, name, labels, help) METRIC_##id,
+    METRICS_COUNTERS(METRICS__ENUM)
+#undef METRICS__ENUM
+        METRIC__COUNT
+} metric_t;
+
+/* Request-duration histogram buckets, seconds. */
+#define METRICS_BUCKETS 12
+
+/* Maps the shared file (created if missing; resized if its layout is from an
+ * older build). On failure falls back to local memory and returns -1 with a
+ * message; metrics keep working either way. */
+int metrics_open(const char *path, err_t *e);
+void metrics_close(void);
+
+void metrics_add(metric_t m, uint64_t n);
+static inline void metrics_inc(metric_t m)
+{
+    metrics_add(m, 1);
+}
+void metrics_observe_request(double seconds);
+uint64_t metrics_get(metric_t m);
+
+/* Appends the Prometheus text exposition of every metric. */
+void metrics_render(buf_t *out);
+
+#endif

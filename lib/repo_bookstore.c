@@ -1,0 +1,297 @@
+/*
+ * repo_bookstore.c — bookstores: unique normalized names, deletion with the
+ * books check or reassignment, book counts and pages (see repo.h).
+ *
+ * Stored bookstores may carry `deleting: true` while a delete is under way
+ * (repo.h): book writes refuse such a store, reads ignore the mark.
+ */
+#include "repo_int.h"
+
+#include "namekey.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int repo_bookstore_get(repo_t *r, const char *id, bookstore_t **out, err_t *e)
+{
+    return repo_bookstores_get_many(r, &id, 1, out, e);
+}
+
+int repo_bookstores_get_many(repo_t *r, const char *const *ids, size_t n, bookstore_t **out,
+                             err_t *e)
+{
+    return repo__get_many(r, REPO_BOOKSTORES, ids, n, repo__parse_bookstore, NULL, (void **)out, e);
+}
+
+/* The key of name, copied into the arena. */
+static const char *bookstore__key(repo_t *r, const char *name, err_t *e)
+{
+    char *k;
+    if (namekey_make(name, strlen(name), "name", &k, e) != 0) return NULL;
+    const char *a = arena_strdup(r->arena, k);
+    free(k);
+    return a;
+}
+
+static int bookstore__find_by_key(repo_t *r, const char *key, bookstore_t **out, err_t *e)
+{
+    bson_t f = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&f, "name_key", key);
+    int rc = repo__find_one(r, REPO_BOOKSTORES, &f, repo__parse_bookstore, NULL, (void **)out, e);
+    bson_destroy(&f);
+    return rc;
+}
+
+int repo_bookstore_by_name(repo_t *r, const char *name, bookstore_t **out, err_t *e)
+{
+    *out = NULL;
+    if (name == NULL) return err_set(e, ERR_BAD_INPUT, "name: required");
+    const char *key = bookstore__key(r, name, e);
+    return key ? bookstore__find_by_key(r, key, out, e) : -1;
+}
+
+/* After a duplicate name_key: BOOKSTORE_NAME_TAKEN naming the holder. */
+static int bookstore__taken(repo_t *r, const char *name, const char *key, err_t *e)
+{
+    bookstore_t *other = NULL;
+    err_t e2;
+    bookstore__find_by_key(r, key, &other, &e2);
+    snprintf(r->conflict_id, sizeof r->conflict_id, "%s", other ? other->id : "");
+    return err_set(e, ERR_NAME_TAKEN, "name: \"%s\" is taken by bookstore %s (\"%s\")", name,
+                   other ? other->id : "(unknown)", other ? other->name : key);
+}
+
+int repo_bookstore_create(repo_t *r, const bookstore_t *in, bookstore_t **out, err_t *e)
+{
+    *out = NULL;
+    if (bookstore_validate(in, MODEL_ALL, e) != 0) return -1;
+    bookstore_t *s = arena_alloc(r->arena, sizeof *s);
+    *s = *in;
+    if ((s->name_key = bookstore__key(r, in->name, e)) == NULL) return -1;
+    s->id = repo__new_id(r);
+    s->version = 1;
+    s->created_at = s->updated_at = repo__now_ms();
+    bson_t doc = BSON_INITIALIZER;
+    bookstore_to_bson(s, &doc);
+    bool dup = false;
+    /* No read first: the unique index on name_key decides, so of two
+     * concurrent creates of one name exactly one succeeds. */
+    int rc = store_insert_one(r->store, REPO_BOOKSTORES, &doc, &dup, e);
+    bson_destroy(&doc);
+    if (rc != 0) return dup ? bookstore__taken(r, in->name, s->name_key, e) : -1;
+    *out = s;
+    return 0;
+}
+
+int repo_bookstore_update(repo_t *r, const char *id, const bookstore_t *patch, model_mask_t mask,
+                          bookstore_t **out, err_t *e)
+{
+    *out = NULL;
+    if (repo__check_id(id, "id", e) != 0) return -1;
+    mask &= MODEL_BIT(BOOKSTORE_F_NAME) | MODEL_BIT(BOOKSTORE_F_CITY);
+    if (bookstore_validate(patch, mask, e) != 0) return -1;
+    if (mask == 0) {
+        if (repo_bookstore_get(r, id, out, e) != 0) return -1;
+        return *out ? 0 : err_set(e, ERR_NOT_FOUND, "bookstore %s not found", id);
+    }
+    bookstore_t p = *patch;
+    if (mask & MODEL_BIT(BOOKSTORE_F_NAME)) {
+        if ((p.name_key = bookstore__key(r, patch->name, e)) == NULL) return -1;
+    }
+    bson_t set = BSON_INITIALIZER, unset = BSON_INITIALIZER, update = BSON_INITIALIZER;
+    bson_t query = BSON_INITIALIZER;
+    bookstore_patch_append(&p, mask, &set, &unset);
+    if (mask & MODEL_BIT(BOOKSTORE_F_NAME)) BSON_APPEND_UTF8(&set, "name_key", p.name_key);
+    repo__update_doc(&update, &set, &unset, repo__now_ms());
+    BSON_APPEND_UTF8(&query, "_id", id);
+    bool dup = false;
+    int rc = repo__modify(r, REPO_BOOKSTORES, "bookstore", id, &query, &update,
+                          repo__parse_bookstore, NULL, (void **)out, &dup, e);
+    bson_destroy(&set);
+    bson_destroy(&unset);
+    bson_destroy(&update);
+    bson_destroy(&query);
+    if (rc != 0 && dup) return bookstore__taken(r, patch->name, p.name_key, e);
+    return rc;
+}
+
+/* ---- deletion */
+
+static int bookstore__count_books(repo_t *r, const char *id, int64_t *n, err_t *e)
+{
+    bson_t f = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&f, "bookstore_id", id);
+    int rc = store_count(r->store, REPO_BOOKS, &f, 0, n, e);
+    bson_destroy(&f);
+    return rc;
+}
+
+/* Sets or clears the `deleting` mark (not a visible change: no version bump). */
+static int bookstore__mark(repo_t *r, const char *id, bool on, err_t *e)
+{
+    bson_t q = BSON_INITIALIZER, u = BSON_INITIALIZER, s;
+    BSON_APPEND_UTF8(&q, "_id", id);
+    BSON_APPEND_DOCUMENT_BEGIN(&u, on ? "$set" : "$unset", &s);
+    if (on) {
+        BSON_APPEND_BOOL(&s, "deleting", true);
+    } else {
+        BSON_APPEND_UTF8(&s, "deleting", "");
+    }
+    bson_append_document_end(&u, &s);
+    int rc = store_update_many(r->store, REPO_BOOKSTORES, &q, &u, NULL, NULL, e);
+    bson_destroy(&q);
+    bson_destroy(&u);
+    return rc;
+}
+
+/* Moves every book of `from` to `to` (version + 1 each). */
+static int bookstore__move_books(repo_t *r, const char *from, const char *to, err_t *e)
+{
+    bson_t q = BSON_INITIALIZER, set = BSON_INITIALIZER, u = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&q, "bookstore_id", from);
+    BSON_APPEND_UTF8(&set, "bookstore_id", to);
+    repo__update_doc(&u, &set, NULL, repo__now_ms());
+    int rc = store_update_many(r->store, REPO_BOOKS, &q, &u, NULL, NULL, e);
+    bson_destroy(&q);
+    bson_destroy(&set);
+    bson_destroy(&u);
+    return rc;
+}
+
+/* The reassignment target exists and is not itself being deleted. */
+static int bookstore__check_target(repo_t *r, const char *to, err_t *e)
+{
+    bson_t f = BSON_INITIALIZER, ne;
+    BSON_APPEND_UTF8(&f, "_id", to);
+    BSON_APPEND_DOCUMENT_BEGIN(&f, "deleting", &ne);
+    BSON_APPEND_BOOL(&ne, "$ne", true);
+    bson_append_document_end(&f, &ne);
+    int64_t n = 0;
+    int rc = store_count(r->store, REPO_BOOKSTORES, &f, 1, &n, e);
+    bson_destroy(&f);
+    if (rc != 0) return -1;
+    return n ? 0
+             : err_set(e, ERR_FK, "reassignTo: there is no bookstore %s (or it is being deleted)",
+                       to);
+}
+
+int repo_bookstore_delete(repo_t *r, const char *id, const char *reassign_to, err_t *e)
+{
+    if (repo__check_id(id, "id", e) != 0) return -1;
+    if (reassign_to && repo__check_id(reassign_to, "reassignTo", e) != 0) return -1;
+    if (reassign_to && strcmp(reassign_to, id) == 0) {
+        return err_set(e, ERR_BAD_INPUT, "reassignTo: cannot be the bookstore being deleted");
+    }
+    bookstore_t *s;
+    if (repo_bookstore_get(r, id, &s, e) != 0) return -1;
+    if (s == NULL) return err_set(e, ERR_NOT_FOUND, "bookstore %s not found", id);
+    if (reassign_to && bookstore__check_target(r, reassign_to, e) != 0) return -1;
+    /* Mark first, then look at the books: a concurrent book write into this
+     * store either is seen below or sees the mark and undoes itself. */
+    if (bookstore__mark(r, id, true, e) != 0) return -1;
+    err_t e2;
+    int64_t n = 0;
+    for (int round = 0;; round++) {
+        if (bookstore__count_books(r, id, &n, e) != 0) return -1;
+        if (n == 0) break;
+        if (reassign_to == NULL) {
+            bookstore__mark(r, id, false, &e2);
+            return err_set(e, ERR_HAS_BOOKS,
+                           "bookstore %s still has %lld book(s): move them, or delete with "
+                           "reassignTo naming the store that takes them",
+                           id, (long long)n);
+        }
+        if (round == 5) {
+            return err_set(e, ERR_UNAVAILABLE,
+                           "bookstore %s: books keep arriving while reassigning; try again", id);
+        }
+        if (bookstore__move_books(r, id, reassign_to, e) != 0) return -1;
+        if (bookstore__check_target(r, reassign_to, e) != 0) {
+            /* The target vanished meanwhile: bring its books here, where a
+             * store still exists, and give up. */
+            bookstore__move_books(r, reassign_to, id, &e2);
+            bookstore__mark(r, id, false, &e2);
+            return -1;
+        }
+    }
+    bson_t f = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&f, "_id", id);
+    int rc = store_delete_one(r->store, REPO_BOOKSTORES, &f, NULL, e);
+    bson_destroy(&f);
+    return rc;
+}
+
+/* ---- counts and pages */
+
+typedef struct {
+    const char *const *ids;
+    size_t n;
+    int64_t *counts;
+} bookstore__counts_t;
+
+static int bookstore__count_cb(void *ctx, const bson_t *doc, err_t *e)
+{
+    (void)e;
+    bookstore__counts_t *c = ctx;
+    bson_iter_t it;
+    if (!bson_iter_init_find(&it, doc, "_id") || !BSON_ITER_HOLDS_UTF8(&it)) return 0;
+    const char *id = bson_iter_utf8(&it, NULL);
+    int64_t n = bson_iter_init_find(&it, doc, "n") ? bson_iter_as_int64(&it) : 0;
+    for (size_t i = 0; i < c->n; i++) {
+        if (strcmp(c->ids[i], id) == 0) c->counts[i] = n;
+    }
+    return 0;
+}
+
+int repo_bookstore_book_counts(repo_t *r, const char *const *ids, size_t n, int64_t *counts,
+                               err_t *e)
+{
+    for (size_t i = 0; i < n; i++) counts[i] = 0;
+    if (n == 0) return 0;
+    if (n > REPO_BATCH_MAX) {
+        return err_set(e, ERR_BAD_INPUT, "ids: %zu given, at most %d per call", n, REPO_BATCH_MAX);
+    }
+    size_t u;
+    const char **uniq = repo__distinct(r, ids, n, &u);
+    bson_t pipeline = BSON_INITIALIZER, stage, match, group, sum;
+    BSON_APPEND_DOCUMENT_BEGIN(&pipeline, "0", &stage);
+    BSON_APPEND_DOCUMENT_BEGIN(&stage, "$match", &match);
+    repo__append_in(&match, "bookstore_id", uniq, u);
+    bson_append_document_end(&stage, &match);
+    bson_append_document_end(&pipeline, &stage);
+    BSON_APPEND_DOCUMENT_BEGIN(&pipeline, "1", &stage);
+    BSON_APPEND_DOCUMENT_BEGIN(&stage, "$group", &group);
+    BSON_APPEND_UTF8(&group, "_id", "$bookstore_id");
+    BSON_APPEND_DOCUMENT_BEGIN(&group, "n", &sum);
+    BSON_APPEND_INT32(&sum, "$sum", 1);
+    bson_append_document_end(&group, &sum);
+    bson_append_document_end(&stage, &group);
+    bson_append_document_end(&pipeline, &stage);
+    bson_t opts = BSON_INITIALIZER;
+    BSON_APPEND_INT64(&opts, "batchSize", (int64_t)u);
+    bookstore__counts_t c = {ids, n, counts};
+    int rc = store_aggregate(r->store, REPO_BOOKS, &pipeline, &opts, bookstore__count_cb, &c, e);
+    bson_destroy(&pipeline);
+    bson_destroy(&opts);
+    return rc;
+}
+
+int repo_bookstores_page(repo_t *r, int64_t first, const char *after, repo_page_t *out, err_t *e)
+{
+    bson_t f = BSON_INITIALIZER;
+    int rc = repo__page(r, REPO_BOOKSTORES, &f, first, after, repo__parse_bookstore, NULL, out, e);
+    bson_destroy(&f);
+    return rc;
+}
+
+int repo_bookstore_books_page(repo_t *r, const char *bookstore_id, int64_t first, const char *after,
+                              repo_page_t *out, err_t *e)
+{
+    if (repo__check_id(bookstore_id, "bookstoreId", e) != 0) return -1;
+    bson_t f = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&f, "bookstore_id", bookstore_id);
+    int rc = repo__page(r, REPO_BOOKS, &f, first, after, repo__parse_book, NULL, out, e);
+    bson_destroy(&f);
+    return rc;
+}

@@ -166,6 +166,7 @@ static void gql__req_error(gql_prepared_t *p, err_code_t code, const gql_loc_t *
 typedef struct {
     gql_doc_t *doc;
     long fields, aliases, cost;
+    long work; /* selections visited, fragments re-walked at each spread */
     int max_depth_seen;
     const gql_limits_t *lim;
     bool over;
@@ -184,6 +185,11 @@ static void gql__limits_walk(gql__lim_t *l, const gql_ast_selset_t *ss, int dept
 {
     for (uint32_t i = 0; i < ss->n && !l->over; i++) {
         const gql_ast_sel_t *s = ss->items[i];
+        /* spreads of spreads can double at each level without adding fields */
+        if (++l->work > 100L * l->lim->max_fields + 10000) {
+            l->over = true;
+            return;
+        }
         if (s->kind == GQL_SEL_FIELD) {
             l->fields++;
             if (s->alias.len) l->aliases++;
@@ -599,6 +605,13 @@ gql_op_t gql_prepare(const gql_schema_t *s, gql_request_t *req)
         gql__req_error(p, ERR_PARSE, &loc, 1, e.msg);
         return GQL_OP_NONE;
     }
+    /* bounds validation's work (some rules compare fields pairwise) */
+    if ((long)p->doc->nfields > (long)lim->max_fields) {
+        gql__req_error(p, ERR_TOO_COMPLEX, NULL, 0,
+                       arena_printf(a, "Query is too complex: %u fields in the document (limit %d).",
+                                    p->doc->nfields, lim->max_fields));
+        return GQL_OP_NONE;
+    }
     if (gql_validate(s, p->doc, &p->errors)) {
         p->request_error = true;
         return GQL_OP_NONE;
@@ -628,7 +641,9 @@ gql_op_t gql_prepare(const gql_schema_t *s, gql_request_t *req)
     gql__lim_t l = {.doc = p->doc, .lim = lim};
     gql__limits_walk(&l, p->op->selset, 1, 1, 0);
     if (l.over) {
-        const char *why = l.fields > lim->max_fields     ? "too many fields"
+        const char *why = l.fields > lim->max_fields ||
+                                  l.work > 100L * lim->max_fields + 10000
+                              ? "too many fields"
                           : l.aliases > lim->max_aliases ? "too many aliases"
                           : l.cost > lim->max_cost       ? "estimated cost too high"
                                                          : "nested too deeply";
@@ -777,7 +792,7 @@ const gql_schema_t *gql_call_schema(const gql_call_t *call)
 }
 
 static void gql__selected_names(gql__ex_t *ex, gql__cfield_t *cf, const gql_ast_selset_t *ss,
-                                int depth, uint32_t *cap);
+                                int depth, uint32_t *cap, long *budget);
 
 const char *const *gql_selected(gql_call_t *call, size_t *n)
 {
@@ -785,9 +800,11 @@ const char *const *gql_selected(gql_call_t *call, size_t *n)
     gql__cfield_t *cf = (gql__cfield_t *)ci->cf;
     if (!cf->selected_done) {
         uint32_t cap = 0;
+        long budget = 10000;
         cf->selected_done = true;
         for (uint32_t k = 0; k < cf->n; k++)
-            if (cf->nodes[k]->selset) gql__selected_names(ci->ex, cf, cf->nodes[k]->selset, 0, &cap);
+            if (cf->nodes[k]->selset)
+                gql__selected_names(ci->ex, cf, cf->nodes[k]->selset, 0, &cap, &budget);
     }
     *n = cf->nselected;
     return cf->selected;
@@ -882,10 +899,10 @@ static gql__cset_t *gql__fields_for(gql__ex_t *ex, const gql_type_t *t, gql__cfi
 }
 
 static void gql__selected_names(gql__ex_t *ex, gql__cfield_t *cf, const gql_ast_selset_t *ss,
-                                int depth, uint32_t *cap)
+                                int depth, uint32_t *cap, long *budget)
 {
     if (depth > 32) return;
-    for (uint32_t i = 0; i < ss->n; i++) {
+    for (uint32_t i = 0; i < ss->n && --*budget > 0; i++) {
         const gql_ast_sel_t *s = ss->items[i];
         if (s->kind == GQL_SEL_FIELD) {
             bool have = false;
@@ -895,10 +912,10 @@ static void gql__selected_names(gql__ex_t *ex, gql__cfield_t *cf, const gql_ast_
             GQL__GROW(ex->a, cf->selected, cf->nselected, *cap);
             cf->selected[cf->nselected++] = arena_strndup(ex->a, s->name.p, s->name.len);
         } else if (s->kind == GQL_SEL_INLINE) {
-            gql__selected_names(ex, cf, s->selset, depth + 1, cap);
+            gql__selected_names(ex, cf, s->selset, depth + 1, cap, budget);
         } else {
             const gql_ast_def_t *f = gql__frag(ex->p->doc, s->name);
-            if (f) gql__selected_names(ex, cf, f->selset, depth + 1, cap);
+            if (f) gql__selected_names(ex, cf, f->selset, depth + 1, cap, budget);
         }
     }
 }

@@ -610,6 +610,7 @@ typedef struct {
     gql__v_t *v;
     gql__pair_t *pairs;
     uint32_t npairs, cap;
+    int depth; /* nesting of sub-selection comparisons */
 } gql__ovl_t;
 
 typedef struct {
@@ -772,7 +773,8 @@ static bool gql__find_conflict(gql__ovl_t *o, bool parent_mutex, gql_name_t key,
                                gql__conflict_t *out)
 {
     gql__v_t *v = o->v;
-    if (--v->budget < 0) return false;
+    /* fragment cycles (reported by their own rule) would recurse forever */
+    if (--v->budget < 0 || o->depth > 64) return false;
     bool mutex = parent_mutex || (f1->parent != f2->parent && f1->parent && f2->parent &&
                                   f1->parent->kind == GQL_T_OBJECT &&
                                   f2->parent->kind == GQL_T_OBJECT);
@@ -803,12 +805,14 @@ static bool gql__find_conflict(gql__ovl_t *o, bool parent_mutex, gql_name_t key,
         const gql_type_t *t2 = f2->def ? gql_typeref_named(f2->def->type) : NULL;
         gql__fmap_t *m1 = gql__fmap(v, t1, f1->node->selset);
         gql__fmap_t *m2 = gql__fmap(v, t2, f2->node->selset);
+        o->depth++;
         gql__between(o, &sub, mutex, m1, m2);
         for (uint32_t j = 0; j < m2->nfrags; j++) gql__fields_and_fragment(o, &sub, mutex, m1, m2->frags[j]);
         for (uint32_t i = 0; i < m1->nfrags; i++) gql__fields_and_fragment(o, &sub, mutex, m2, m1->frags[i]);
         for (uint32_t i = 0; i < m1->nfrags; i++)
             for (uint32_t j = 0; j < m2->nfrags; j++)
                 gql__fragments(o, &sub, mutex, m1->frags[i], m2->frags[j]);
+        o->depth--;
         if (sub.n) {
             buf_t r = BUF_INIT;
             for (uint32_t i = 0; i < sub.n; i++) {

@@ -22,7 +22,8 @@ static buf_t fz_out;
 
 static gql_schema_t *fz_load(void)
 {
-    const char *path = getenv("GQL_FUZZ_SCHEMA") ? getenv("GQL_FUZZ_SCHEMA") : "t/gql/schema.graphql";
+    const char *path =
+        getenv("GQL_FUZZ_SCHEMA") ? getenv("GQL_FUZZ_SCHEMA") : "t/gql/schema.graphql";
     FILE *f = fopen(path, "rb");
     if (f == NULL) {
         perror(path);
@@ -56,7 +57,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         vars = mark + 7;
     }
     gql_limits_t lim = GQL_LIMITS_DEFAULT;
-    gql_request_t req = {.query = doc, .query_len = qlen, .variables_json = vars, .arena = &fz_arena,
+    gql_request_t req = {.query = doc,
+                         .query_len = qlen,
+                         .variables_json = vars,
+                         .arena = &fz_arena,
                          .limits = &lim};
     buf_reset(&fz_out);
     gql_execute(fz_schema, NULL, &req, &fz_out);

@@ -72,7 +72,8 @@ struct gql_value {
         } obj;
         struct {
             void *ptr;
-            const char *type; /* concrete type; may be NULL when the field's type is an object type */
+            const char
+                *type; /* concrete type; may be NULL when the field's type is an object type */
         } object;
         struct {
             err_code_t code;
@@ -145,12 +146,12 @@ typedef struct gql_call gql_call_t;
 typedef int (*gql_resolve_fn)(gql_call_t *call, size_t n, void *const *parents, gql_value_t *out);
 
 struct gql_call {
-    const char *type_name;  /* "Book" */
-    const char *field_name; /* "bookstore" */
-    arena_t *arena;         /* the request's arena */
-    void *ctx;              /* gql_request_t.ctx */
+    const char *type_name;   /* "Book" */
+    const char *field_name;  /* "bookstore" */
+    arena_t *arena;          /* the request's arena */
+    void *ctx;               /* gql_request_t.ctx */
     const gql_value_t *args; /* coerced arguments, GQL_INPUT_OBJECT (defaults applied) */
-    err_t err; /* filled by a resolver that returns -1 */
+    err_t err;               /* filled by a resolver that returns -1 */
     void *internal_;
 };
 
@@ -186,7 +187,10 @@ typedef struct {
     int max_cost;    /* estimated resolved fields (lists count 10 each); default 50000 */
 } gql_limits_t;
 
-#define GQL_LIMITS_DEFAULT {15, 1000, 100, 50000}
+#define GQL_LIMITS_DEFAULT                                                                         \
+    {                                                                                              \
+        15, 1000, 100, 50000                                                                       \
+    }
 
 typedef enum {
     GQL_OP_NONE = 0, /* the document did not parse or validate */

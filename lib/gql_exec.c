@@ -31,8 +31,8 @@
     do {                                                                                           \
         if ((n) == (cap)) {                                                                        \
             size_t gql__nc = (cap) ? (size_t)(cap)*2 : 8;                                          \
-            (arr) = arena_realloc((a), (arr), (size_t)(cap) * sizeof *(arr),                       \
-                                  gql__nc * sizeof *(arr));                                        \
+            (arr) =                                                                                \
+                arena_realloc((a), (arr), (size_t)(cap) * sizeof *(arr), gql__nc * sizeof *(arr)); \
             (cap) = (uint32_t)gql__nc;                                                             \
         }                                                                                          \
     } while (0)
@@ -94,8 +94,9 @@ int gql_resolvers_new(const gql_schema_t *s, const gql_resolver_def_t *defs, siz
         gql_type_t *t = dot ? gql_schema_type(s, key, (size_t)(dot - key)) : NULL;
         if (t == NULL || (t->kind != GQL_T_OBJECT)) {
             gql_resolvers_free(r);
-            return err_set(e, ERR_INTERNAL, "resolver \"%s\": no object type \"%.*s\" in the schema",
-                           key, dot ? (int)(dot - key) : (int)strlen(key), key);
+            return err_set(e, ERR_INTERNAL,
+                           "resolver \"%s\": no object type \"%.*s\" in the schema", key,
+                           dot ? (int)(dot - key) : (int)strlen(key), key);
         }
         if (strcmp(dot + 1, "*") == 0) {
             r->by_type[t->index] = defs[i].fn;
@@ -268,12 +269,24 @@ static int gql__untyped(gql__co_t *c, const gql_ast_value_t *v, gql_value_t *out
         *out = x ? *x : gql_null();
         return 0;
     }
-    case GQL_AV_INT: *out = gql_int(strtoll(arena_strndup(c->a, v->s.p, v->s.len), NULL, 10)); return 0;
-    case GQL_AV_FLOAT: *out = gql_float(strtod(arena_strndup(c->a, v->s.p, v->s.len), NULL)); return 0;
-    case GQL_AV_STRING: *out = gql_str(v->s.p, v->s.len); return 0;
-    case GQL_AV_ENUM: *out = gql_str(v->s.p, v->s.len); return 0;
-    case GQL_AV_BOOL: *out = gql_bool(v->b); return 0;
-    case GQL_AV_NULL: *out = gql_null(); return 0;
+    case GQL_AV_INT:
+        *out = gql_int(strtoll(arena_strndup(c->a, v->s.p, v->s.len), NULL, 10));
+        return 0;
+    case GQL_AV_FLOAT:
+        *out = gql_float(strtod(arena_strndup(c->a, v->s.p, v->s.len), NULL));
+        return 0;
+    case GQL_AV_STRING:
+        *out = gql_str(v->s.p, v->s.len);
+        return 0;
+    case GQL_AV_ENUM:
+        *out = gql_str(v->s.p, v->s.len);
+        return 0;
+    case GQL_AV_BOOL:
+        *out = gql_bool(v->b);
+        return 0;
+    case GQL_AV_NULL:
+        *out = gql_null();
+        return 0;
     case GQL_AV_LIST:
         *out = gql_list(c->a, v->n);
         for (uint32_t i = 0; i < v->n; i++)
@@ -299,7 +312,8 @@ static int gql__from_ast(gql__co_t *c, const gql_ast_value_t *v, const gql_typer
 {
     if (v->kind == GQL_AV_VAR) {
         const gql_value_t *x = gql__var(c->vars, v->s);
-        if (x == NULL) return gql__co_fail(c, "variable \"$%.*s\" was not provided", (int)v->s.len, v->s.p);
+        if (x == NULL)
+            return gql__co_fail(c, "variable \"$%.*s\" was not provided", (int)v->s.len, v->s.p);
         if (x->kind == GQL_NULL && t->kind == GQL_TR_NONNULL)
             return gql__co_fail(c, "variable \"$%.*s\" is null where a non-null value is required",
                                 (int)v->s.len, v->s.p);
@@ -307,7 +321,8 @@ static int gql__from_ast(gql__co_t *c, const gql_ast_value_t *v, const gql_typer
         return 0;
     }
     if (t->kind == GQL_TR_NONNULL) {
-        if (v->kind == GQL_AV_NULL) return gql__co_fail(c, "null where a non-null value is required");
+        if (v->kind == GQL_AV_NULL)
+            return gql__co_fail(c, "null where a non-null value is required");
         return gql__from_ast(c, v, t->of, out);
     }
     if (v->kind == GQL_AV_NULL) {
@@ -372,7 +387,8 @@ static int gql__from_ast(gql__co_t *c, const gql_ast_value_t *v, const gql_typer
     if (!nt->builtin) return gql__untyped(c, v, out);
     const char *txt = v->s.p ? arena_strndup(c->a, v->s.p, v->s.len) : "";
     if (nt == c->s->t_int) {
-        if (v->kind != GQL_AV_INT) return gql__co_fail(c, "Int cannot represent a non-integer value");
+        if (v->kind != GQL_AV_INT)
+            return gql__co_fail(c, "Int cannot represent a non-integer value");
         errno = 0;
         long long x = strtoll(txt, NULL, 10);
         if (errno || x < INT32_MIN || x > INT32_MAX)
@@ -383,10 +399,12 @@ static int gql__from_ast(gql__co_t *c, const gql_ast_value_t *v, const gql_typer
             return gql__co_fail(c, "Float cannot represent a non numeric value");
         *out = gql_float(strtod(txt, NULL));
     } else if (nt == c->s->t_boolean) {
-        if (v->kind != GQL_AV_BOOL) return gql__co_fail(c, "Boolean cannot represent a non boolean value");
+        if (v->kind != GQL_AV_BOOL)
+            return gql__co_fail(c, "Boolean cannot represent a non boolean value");
         *out = gql_bool(v->b);
     } else if (nt == c->s->t_string) {
-        if (v->kind != GQL_AV_STRING) return gql__co_fail(c, "String cannot represent a non string value");
+        if (v->kind != GQL_AV_STRING)
+            return gql__co_fail(c, "String cannot represent a non string value");
         *out = gql_str(v->s.p, v->s.len);
     } else { /* ID */
         if (v->kind != GQL_AV_STRING && v->kind != GQL_AV_INT)
@@ -465,7 +483,8 @@ static int gql__from_json(gql__co_t *c, const cJSON *j, const gql_typeref_t *t, 
     case GQL_T_SCALAR:
         if (!nt->builtin) {
             /* custom scalar: the JSON as a value */
-            if (cJSON_IsBool(j)) *out = gql_bool(cJSON_IsTrue(j));
+            if (cJSON_IsBool(j))
+                *out = gql_bool(cJSON_IsTrue(j));
             else if (cJSON_IsNumber(j))
                 *out = (j->valuedouble == floor(j->valuedouble) && fabs(j->valuedouble) < 9e15)
                            ? gql_int((int64_t)j->valuedouble)
@@ -497,13 +516,16 @@ static int gql__from_json(gql__co_t *c, const cJSON *j, const gql_typeref_t *t, 
                 return gql__co_fail(c, "Int cannot represent non 32-bit signed integer value.");
             *out = gql_int((int64_t)j->valuedouble);
         } else if (nt == c->s->t_float) {
-            if (!cJSON_IsNumber(j)) return gql__co_fail(c, "Float cannot represent non numeric value.");
+            if (!cJSON_IsNumber(j))
+                return gql__co_fail(c, "Float cannot represent non numeric value.");
             *out = gql_float(j->valuedouble);
         } else if (nt == c->s->t_boolean) {
-            if (!cJSON_IsBool(j)) return gql__co_fail(c, "Boolean cannot represent a non boolean value.");
+            if (!cJSON_IsBool(j))
+                return gql__co_fail(c, "Boolean cannot represent a non boolean value.");
             *out = gql_bool(cJSON_IsTrue(j));
         } else if (nt == c->s->t_string) {
-            if (!cJSON_IsString(j)) return gql__co_fail(c, "String cannot represent a non string value.");
+            if (!cJSON_IsString(j))
+                return gql__co_fail(c, "String cannot represent a non string value.");
             *out = gql_str(arena_strdup(c->a, j->valuestring), strlen(j->valuestring));
         } else {
             if (cJSON_IsString(j)) {
@@ -517,11 +539,13 @@ static int gql__from_json(gql__co_t *c, const cJSON *j, const gql_typeref_t *t, 
             }
         }
         return 0;
-    default: return gql__co_fail(c, "not an input type");
+    default:
+        return gql__co_fail(c, "not an input type");
     }
 }
 
-static const gql_typeref_t *gql__ast_typeref(const gql_schema_t *s, arena_t *a, const gql_ast_type_t *t)
+static const gql_typeref_t *gql__ast_typeref(const gql_schema_t *s, arena_t *a,
+                                             const gql_ast_type_t *t)
 {
     if (t->kind == GQL_AT_NAMED) {
         gql_type_t *nt = gql_schema_type(s, t->name.p, t->name.len);
@@ -560,16 +584,18 @@ static void gql__coerce_vars(const gql_schema_t *s, gql_request_t *req, gql_prep
                     p->vars.u.obj.values[k] = v;
                 }
             } else if (t->kind == GQL_TR_NONNULL) {
-                gql__req_error(p, ERR_BAD_INPUT, &vd->loc, 1,
-                               arena_printf(a, "Variable \"$%s\" of required type \"%s\" was not provided.",
-                                            name, gql__typestr(a, t)));
+                gql__req_error(
+                    p, ERR_BAD_INPUT, &vd->loc, 1,
+                    arena_printf(a, "Variable \"$%s\" of required type \"%s\" was not provided.",
+                                 name, gql__typestr(a, t)));
             }
             continue;
         }
         if (cJSON_IsNull(j) && t->kind == GQL_TR_NONNULL) {
-            gql__req_error(p, ERR_BAD_INPUT, &vd->loc, 1,
-                           arena_printf(a, "Variable \"$%s\" of non-null type \"%s\" must not be null.",
-                                        name, gql__typestr(a, t)));
+            gql__req_error(
+                p, ERR_BAD_INPUT, &vd->loc, 1,
+                arena_printf(a, "Variable \"$%s\" of non-null type \"%s\" must not be null.", name,
+                             gql__typestr(a, t)));
             continue;
         }
         if (gql__from_json(&c, j, t, &v)) {
@@ -587,7 +613,8 @@ static void gql__coerce_vars(const gql_schema_t *s, gql_request_t *req, gql_prep
 
 gql_op_t gql_prepare(const gql_schema_t *s, gql_request_t *req)
 {
-    if (req->prepared_) return req->prepared_->request_error ? GQL_OP_NONE : req->prepared_->op_type;
+    if (req->prepared_)
+        return req->prepared_->request_error ? GQL_OP_NONE : req->prepared_->op_type;
     arena_t *a = req->arena;
     gql_prepared_t *p = arena_calloc(a, 1, sizeof *p);
     req->prepared_ = p;
@@ -608,7 +635,8 @@ gql_op_t gql_prepare(const gql_schema_t *s, gql_request_t *req)
     /* bounds validation's work (some rules compare fields pairwise) */
     if ((long)p->doc->nfields > (long)lim->max_fields) {
         gql__req_error(p, ERR_TOO_COMPLEX, NULL, 0,
-                       arena_printf(a, "Query is too complex: %u fields in the document (limit %d).",
+                       arena_printf(a,
+                                    "Query is too complex: %u fields in the document (limit %d).",
                                     p->doc->nfields, lim->max_fields));
         return GQL_OP_NONE;
     }
@@ -622,8 +650,9 @@ gql_op_t gql_prepare(const gql_schema_t *s, gql_request_t *req)
         if (d->kind != GQL_DEF_OP) continue;
         if (opname == NULL) {
             if (p->op) {
-                gql__req_error(p, ERR_BAD_INPUT, NULL, 0,
-                               "Must provide operation name if query contains multiple operations.");
+                gql__req_error(
+                    p, ERR_BAD_INPUT, NULL, 0,
+                    "Must provide operation name if query contains multiple operations.");
                 return GQL_OP_NONE;
             }
             p->op = d;
@@ -641,14 +670,14 @@ gql_op_t gql_prepare(const gql_schema_t *s, gql_request_t *req)
     gql__lim_t l = {.doc = p->doc, .lim = lim};
     gql__limits_walk(&l, p->op->selset, 1, 1, 0);
     if (l.over) {
-        const char *why = l.fields > lim->max_fields ||
-                                  l.work > 100L * lim->max_fields + 10000
+        const char *why = l.fields > lim->max_fields || l.work > 100L * lim->max_fields + 10000
                               ? "too many fields"
                           : l.aliases > lim->max_aliases ? "too many aliases"
                           : l.cost > lim->max_cost       ? "estimated cost too high"
                                                          : "nested too deeply";
         gql__req_error(p, ERR_TOO_COMPLEX, &p->op->loc, 1,
-                       arena_printf(a, "Query is too complex: %s (limits: depth %d, fields %d, "
+                       arena_printf(a,
+                                    "Query is too complex: %s (limits: depth %d, fields %d, "
                                     "aliases %d, cost %d).",
                                     why, lim->max_depth, lim->max_fields, lim->max_aliases,
                                     lim->max_cost));
@@ -660,7 +689,8 @@ gql_op_t gql_prepare(const gql_schema_t *s, gql_request_t *req)
         parsed = cJSON_Parse(req->variables_json);
         if (parsed == NULL || !(cJSON_IsObject(parsed) || cJSON_IsNull(parsed))) {
             cJSON_Delete(parsed);
-            gql__req_error(p, ERR_BAD_INPUT, NULL, 0, "Variables are invalid JSON or not an object.");
+            gql__req_error(p, ERR_BAD_INPUT, NULL, 0,
+                           "Variables are invalid JSON or not an object.");
             return GQL_OP_NONE;
         }
         vars = parsed;
@@ -740,8 +770,10 @@ static char *gql__path_json(gql__ex_t *ex, const gql__rnode_t *n)
     buf_putc(&b, '[');
     for (int i = k - 1; i >= 0; i--) {
         if (i != k - 1) buf_putc(&b, ',');
-        if (chain[i]->index >= 0) buf_printf(&b, "%d", chain[i]->index);
-        else buf_put_json_str(&b, chain[i]->key.p, chain[i]->key.len);
+        if (chain[i]->index >= 0)
+            buf_printf(&b, "%d", chain[i]->index);
+        else
+            buf_put_json_str(&b, chain[i]->key.p, chain[i]->key.len);
     }
     buf_putc(&b, ']');
     char *s = arena_strndup(ex->a, b.data, b.len);
@@ -820,7 +852,8 @@ static bool gql__included(gql__ex_t *ex, const gql_ast_dir_t *dirs, uint32_t n)
             if (!gql_name_eq(dirs[i].args[j].name, "if")) continue;
             const gql_ast_value_t *v = dirs[i].args[j].value;
             bool b = false;
-            if (v->kind == GQL_AV_BOOL) b = v->b;
+            if (v->kind == GQL_AV_BOOL)
+                b = v->b;
             else if (v->kind == GQL_AV_VAR) {
                 const gql_value_t *x = gql__var(&ex->p->vars, v->s);
                 b = x && x->kind == GQL_BOOL && x->u.b;
@@ -859,20 +892,23 @@ static void gql__collect(gql__ex_t *ex, const gql_type_t *t, const gql_ast_selse
                 memset(cf, 0, sizeof *cf);
                 cf->index = set->n++;
                 cf->key = key;
-                cf->def = s->def && s->def->owner == t ? s->def
-                                                       : gql_field_lookup(ex->s, t, s->name, t == ex->s->query);
+                cf->def = s->def && s->def->owner == t
+                              ? s->def
+                              : gql_field_lookup(ex->s, t, s->name, t == ex->s->query);
             }
             GQL__GROW(ex->a, cf->nodes, cf->n, cf->cap);
             cf->nodes[cf->n++] = s;
         } else if (s->kind == GQL_SEL_INLINE) {
-            if (s->type_cond.len == 0 || gql__cond_matches(gql_cond_type(ex->s, s), t)) gql__collect(ex, t, s->selset, set, visited, nvisited);
+            if (s->type_cond.len == 0 || gql__cond_matches(gql_cond_type(ex->s, s), t))
+                gql__collect(ex, t, s->selset, set, visited, nvisited);
         } else {
             bool seen = false;
             const gql_ast_def_t *f = gql__frag(ex->p->doc, s->name);
             for (uint32_t k = 0; k < *nvisited && !seen; k++) seen = visited[k] == f;
             if (seen || f == NULL || *nvisited >= 256) continue;
             visited[(*nvisited)++] = f;
-            if (gql__cond_matches(gql_def_cond_type(ex->s, f), t)) gql__collect(ex, t, f->selset, set, visited, nvisited);
+            if (gql__cond_matches(gql_def_cond_type(ex->s, f), t))
+                gql__collect(ex, t, f->selset, set, visited, nvisited);
         }
     }
 }
@@ -891,7 +927,8 @@ static gql__cset_t *gql__fields_for(gql__ex_t *ex, const gql_type_t *t, gql__cfi
         gql__collect(ex, t, ex->p->op->selset, set, visited, &nvisited);
     } else {
         for (uint32_t i = 0; i < src->n; i++)
-            if (src->nodes[i]->selset) gql__collect(ex, t, src->nodes[i]->selset, set, visited, &nvisited);
+            if (src->nodes[i]->selset)
+                gql__collect(ex, t, src->nodes[i]->selset, set, visited, &nvisited);
     }
     set->next = *head;
     *head = set;
@@ -937,8 +974,8 @@ static const char *gql__js_number(arena_t *a, double d)
 }
 
 /* Result coercion of a leaf; -1 with *msg on failure. */
-static int gql__serialize(gql__ex_t *ex, const gql_type_t *t, const gql_value_t *v, gql_value_t *out,
-                          const char **msg)
+static int gql__serialize(gql__ex_t *ex, const gql_type_t *t, const gql_value_t *v,
+                          gql_value_t *out, const char **msg)
 {
     arena_t *a = ex->a;
     const gql_schema_t *s = ex->s;
@@ -963,11 +1000,15 @@ static int gql__serialize(gql__ex_t *ex, const gql_type_t *t, const gql_value_t 
     }
     double d = 0;
     bool isnum = false;
-    if (v->kind == GQL_INT) d = (double)v->u.i, isnum = true;
-    else if (v->kind == GQL_FLOAT) d = v->u.f, isnum = true;
+    if (v->kind == GQL_INT)
+        d = (double)v->u.i, isnum = true;
+    else if (v->kind == GQL_FLOAT)
+        d = v->u.f, isnum = true;
     if (t == s->t_string) {
-        if (v->kind == GQL_STRING || v->kind == GQL_ENUM) *out = gql_str(v->u.s.ptr, v->u.s.len);
-        else if (v->kind == GQL_BOOL) *out = v->u.b ? gql_str("true", 4) : gql_str("false", 5);
+        if (v->kind == GQL_STRING || v->kind == GQL_ENUM)
+            *out = gql_str(v->u.s.ptr, v->u.s.len);
+        else if (v->kind == GQL_BOOL)
+            *out = v->u.b ? gql_str("true", 4) : gql_str("false", 5);
         else if (v->kind == GQL_INT) {
             const char *x = arena_printf(a, "%lld", (long long)v->u.i);
             *out = gql_str(x, strlen(x));
@@ -981,8 +1022,10 @@ static int gql__serialize(gql__ex_t *ex, const gql_type_t *t, const gql_value_t 
         return 0;
     }
     if (t == s->t_boolean) {
-        if (v->kind == GQL_BOOL) *out = *v;
-        else if (isnum && isfinite(d)) *out = gql_bool(d != 0);
+        if (v->kind == GQL_BOOL)
+            *out = *v;
+        else if (isnum && isfinite(d))
+            *out = gql_bool(d != 0);
         else {
             *msg = "Boolean cannot represent a non boolean value.";
             return -1;
@@ -990,7 +1033,8 @@ static int gql__serialize(gql__ex_t *ex, const gql_type_t *t, const gql_value_t 
         return 0;
     }
     if (t == s->t_id) {
-        if (v->kind == GQL_STRING) *out = *v;
+        if (v->kind == GQL_STRING)
+            *out = *v;
         else if (v->kind == GQL_INT) {
             const char *x = arena_printf(a, "%lld", (long long)v->u.i);
             *out = gql_str(x, strlen(x));
@@ -1003,7 +1047,8 @@ static int gql__serialize(gql__ex_t *ex, const gql_type_t *t, const gql_value_t 
         }
         return 0;
     }
-    if (v->kind == GQL_BOOL) d = v->u.b ? 1 : 0, isnum = true;
+    if (v->kind == GQL_BOOL)
+        d = v->u.b ? 1 : 0, isnum = true;
     else if (v->kind == GQL_STRING && v->u.s.len) {
         char *txt = arena_strndup(a, v->u.s.ptr, v->u.s.len), *end;
         d = strtod(txt, &end);
@@ -1057,19 +1102,22 @@ static void gql__complete(gql__ex_t *ex, gql__cfield_t *cf, const gql_typeref_t 
             gql__fail(ex, slot, cf, ERR_INTERNAL,
                       arena_printf(ex->a, "Cannot return null for non-nullable field %s.%s.", owner,
                                    cf->def ? cf->def->name : "?"));
-        else slot->kind = GQL_RN_NULL;
+        else
+            slot->kind = GQL_RN_NULL;
         return;
     }
     if (t->kind == GQL_TR_LIST) {
         if (v->kind != GQL_LIST) {
             gql__fail(ex, slot, cf, ERR_INTERNAL,
-                      arena_printf(ex->a, "Expected Iterable, but did not find one for field \"%s.%s\".",
+                      arena_printf(ex->a,
+                                   "Expected Iterable, but did not find one for field \"%s.%s\".",
                                    owner, cf->def ? cf->def->name : "?"));
             return;
         }
         slot->kind = GQL_RN_LIST;
         slot->u.list.n = (uint32_t)v->u.list.n;
-        slot->u.list.items = arena_calloc(ex->a, v->u.list.n ? v->u.list.n : 1, sizeof *slot->u.list.items);
+        slot->u.list.items =
+            arena_calloc(ex->a, v->u.list.n ? v->u.list.n : 1, sizeof *slot->u.list.items);
         for (uint32_t i = 0; i < slot->u.list.n; i++) {
             gql__rnode_t *it = &slot->u.list.items[i];
             it->parent = slot;
@@ -1103,14 +1151,16 @@ static void gql__complete(gql__ex_t *ex, gql__cfield_t *cf, const gql_typeref_t 
         rt = tn ? gql_schema_type(ex->s, tn, strlen(tn)) : NULL;
         if (tn == NULL) {
             gql__fail(ex, slot, cf, ERR_INTERNAL,
-                      arena_printf(ex->a, "Abstract type \"%s\" must resolve to an Object type at "
+                      arena_printf(ex->a,
+                                   "Abstract type \"%s\" must resolve to an Object type at "
                                    "runtime for field \"%s.%s\".",
                                    nt->name, owner, cf->def ? cf->def->name : "?"));
             return;
         }
         if (rt == NULL || rt->kind != GQL_T_OBJECT || !gql_type_possible(nt, rt)) {
             gql__fail(ex, slot, cf, ERR_INTERNAL,
-                      arena_printf(ex->a, "Runtime Object type \"%s\" is not a possible type for \"%s\".",
+                      arena_printf(ex->a,
+                                   "Runtime Object type \"%s\" is not a possible type for \"%s\".",
                                    tn, nt->name));
             return;
         }
@@ -1158,8 +1208,9 @@ static int gql__coerce_args(gql__ex_t *ex, const gql_field_t *f, const gql_ast_s
                     return -1;
                 }
             } else if (ad->type->kind == GQL_TR_NONNULL) {
-                *msg = arena_printf(ex->a, "Argument \"%s\" of required type \"%s\" was not provided.",
-                                    ad->name, gql__typestr(ex->a, ad->type));
+                *msg =
+                    arena_printf(ex->a, "Argument \"%s\" of required type \"%s\" was not provided.",
+                                 ad->name, gql__typestr(ex->a, ad->type));
                 return -1;
             } else {
                 continue;
@@ -1189,7 +1240,8 @@ static void gql__level(gql__ex_t *ex, gql__witem_t *items, uint32_t n, int only_
         if (it->node->kind != GQL_RN_OBJ) continue;
         if (it->node->u.obj.vals == NULL) {
             it->node->u.obj.n = set->n;
-            it->node->u.obj.vals = arena_calloc(a, set->n ? set->n : 1, sizeof *it->node->u.obj.vals);
+            it->node->u.obj.vals =
+                arena_calloc(a, set->n ? set->n : 1, sizeof *it->node->u.obj.vals);
             for (uint32_t j = 0; j < set->n; j++) {
                 gql__rnode_t *c = &it->node->u.obj.vals[j];
                 c->parent = it->node;
@@ -1242,7 +1294,8 @@ static void gql__level(gql__ex_t *ex, gql__witem_t *items, uint32_t n, int only_
                 for (size_t k = 0; k < m; k++) out[k] = gql_error(ERR_BAD_INPUT, msg);
             } else if (fn == NULL) {
                 for (size_t k = 0; k < m; k++)
-                    out[k] = gql_errorf(a, ERR_INTERNAL, "No resolver for %s.%s.", ptype->name, f->name);
+                    out[k] =
+                        gql_errorf(a, ERR_INTERNAL, "No resolver for %s.%s.", ptype->name, f->name);
             } else {
                 gql__callinfo_t ci = {ex, slots, cf};
                 gql_call_t call; /* not zero-initialised: err.msg is 512 bytes */
@@ -1256,7 +1309,8 @@ static void gql__level(gql__ex_t *ex, gql__witem_t *items, uint32_t n, int only_
                 call.err.msg[0] = '\0';
                 if (fn(&call, m, parents, out) != 0) {
                     err_code_t code = call.err.code == ERR_OK ? ERR_INTERNAL : call.err.code;
-                    const char *em = arena_strdup(a, call.err.msg[0] ? call.err.msg : "resolver failed");
+                    const char *em =
+                        arena_strdup(a, call.err.msg[0] ? call.err.msg : "resolver failed");
                     for (size_t k = 0; k < m; k++) out[k] = gql_error(code, em);
                 }
             }
@@ -1327,12 +1381,22 @@ static void gql__put_double(buf_t *b, double v)
 static void gql__write_value(buf_t *b, const gql_value_t *v)
 {
     switch (v->kind) {
-    case GQL_NULL: buf_append(b, "null", 4); break;
-    case GQL_BOOL: v->u.b ? buf_append(b, "true", 4) : buf_append(b, "false", 5); break;
-    case GQL_INT: gql__put_int(b, v->u.i); break;
-    case GQL_FLOAT: gql__put_double(b, v->u.f); break;
+    case GQL_NULL:
+        buf_append(b, "null", 4);
+        break;
+    case GQL_BOOL:
+        v->u.b ? buf_append(b, "true", 4) : buf_append(b, "false", 5);
+        break;
+    case GQL_INT:
+        gql__put_int(b, v->u.i);
+        break;
+    case GQL_FLOAT:
+        gql__put_double(b, v->u.f);
+        break;
     case GQL_STRING:
-    case GQL_ENUM: buf_put_json_str(b, v->u.s.ptr, v->u.s.len); break;
+    case GQL_ENUM:
+        buf_put_json_str(b, v->u.s.ptr, v->u.s.len);
+        break;
     case GQL_LIST:
         buf_putc(b, '[');
         for (size_t i = 0; i < v->u.list.n; i++) {
@@ -1351,14 +1415,18 @@ static void gql__write_value(buf_t *b, const gql_value_t *v)
         }
         buf_putc(b, '}');
         break;
-    default: buf_append(b, "null", 4); break;
+    default:
+        buf_append(b, "null", 4);
+        break;
     }
 }
 
 static void gql__write_node(buf_t *b, const gql__rnode_t *n)
 {
     switch (n->kind) {
-    case GQL_RN_LEAF: gql__write_value(b, &n->u.leaf); break;
+    case GQL_RN_LEAF:
+        gql__write_value(b, &n->u.leaf);
+        break;
     case GQL_RN_LIST:
         buf_putc(b, '[');
         for (uint32_t i = 0; i < n->u.list.n; i++) {
@@ -1386,7 +1454,9 @@ static void gql__write_node(buf_t *b, const gql__rnode_t *n)
         }
         buf_putc(b, '}');
         break;
-    default: buf_append(b, "null", 4); break;
+    default:
+        buf_append(b, "null", 4);
+        break;
     }
 }
 
@@ -1440,7 +1510,8 @@ gql_status_t gql_execute(const gql_schema_t *s, const gql_resolvers_t *r, gql_re
         if (p->op_type == GQL_OP_MUTATION) {
             /* top-level fields one after the other, each with its whole subtree */
             gql__cset_t *set = gql__fields_for(&ex, root, NULL);
-            for (uint32_t j = 0; j < set->n && ex.root.kind != GQL_RN_NULL; j++) gql__run(&ex, &item, 1, (int)j);
+            for (uint32_t j = 0; j < set->n && ex.root.kind != GQL_RN_NULL; j++)
+                gql__run(&ex, &item, 1, (int)j);
         } else {
             gql__run(&ex, &item, 1, -1);
         }

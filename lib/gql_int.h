@@ -155,8 +155,8 @@ typedef enum { GQL_SEL_FIELD, GQL_SEL_SPREAD, GQL_SEL_INLINE } gql_sel_kind_t;
 struct gql_ast_sel {
     gql_sel_kind_t kind;
     gql_loc_t loc;
-    gql_name_t alias; /* len 0 when none */
-    gql_name_t name;  /* field name or fragment name */
+    gql_name_t alias;     /* len 0 when none */
+    gql_name_t name;      /* field name or fragment name */
     gql_name_t type_cond; /* inline fragment; len 0 when none */
     gql_loc_t name_loc;   /* of the spread's fragment name */
     gql_loc_t tc_loc;     /* of type_cond */
@@ -195,7 +195,7 @@ typedef struct {
     gql_loc_t tc_loc;
     gql_ast_vardef_t *vars;
     uint32_t nvars;
-    gql_name_t type_cond; /* fragments */
+    gql_name_t type_cond;           /* fragments */
     const struct gql_type *tc_type; /* cache, see gql_def_cond_type */
     bool tc_done;
     gql_ast_dir_t *dirs;
@@ -360,7 +360,7 @@ typedef struct {
     const char *desc;
     gql_ivalue_t *args;
     uint32_t nargs;
-    uint32_t locations; /* bit set of GQL_DL_* */
+    uint32_t locations;    /* bit set of GQL_DL_* */
     uint8_t loc_order[32]; /* bit numbers in declaration order (introspection) */
     uint32_t nlocs;
     bool repeatable;

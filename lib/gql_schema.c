@@ -55,8 +55,10 @@ gql_type_t *gql_schema_type(const gql_schema_t *s, const char *name, size_t len)
         gql_type_t *t = s->types[mid];
         int c = gql__cmp_name(name, len, t->name, t->name_len);
         if (c == 0) return t;
-        if (c < 0) hi = mid;
-        else lo = mid + 1;
+        if (c < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
     }
     return NULL;
 }
@@ -69,8 +71,10 @@ gql_field_t *gql_type_field(const gql_type_t *t, const char *name, size_t len)
         gql_field_t *f = &t->fields[t->field_order[mid]];
         int c = gql__cmp_name(name, len, f->name, f->name_len);
         if (c == 0) return f;
-        if (c < 0) hi = mid;
-        else lo = mid + 1;
+        if (c < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
     }
     return NULL;
 }
@@ -83,8 +87,7 @@ const gql_directive_t *gql_schema_directive(const gql_schema_t *s, const char *n
     return NULL;
 }
 
-const gql_ivalue_t *gql_ivalue_find(const gql_ivalue_t *v, uint32_t n, const char *name,
-                                    size_t len)
+const gql_ivalue_t *gql_ivalue_find(const gql_ivalue_t *v, uint32_t n, const char *name, size_t len)
 {
     for (uint32_t i = 0; i < n; i++)
         if (v[i].name_len == len && memcmp(v[i].name, name, len) == 0) return &v[i];
@@ -122,7 +125,9 @@ const gql_field_t *gql_field_lookup(const gql_schema_t *s, const gql_type_t *t, 
 void gql_typeref_print(buf_t *b, const gql_typeref_t *r)
 {
     switch (r->kind) {
-    case GQL_TR_NAMED: buf_append(b, r->type->name, r->type->name_len); break;
+    case GQL_TR_NAMED:
+        buf_append(b, r->type->name, r->type->name_len);
+        break;
     case GQL_TR_LIST:
         buf_putc(b, '[');
         gql_typeref_print(b, r->of);
@@ -157,8 +162,10 @@ static gql_typeref_t *gql__typeref(gql__build_t *b, const gql_ast_type_t *at, bo
         bool is_input = t->kind == GQL_T_SCALAR || t->kind == GQL_T_ENUM || t->kind == GQL_T_INPUT;
         bool is_output = t->kind != GQL_T_INPUT;
         if (input && !is_input) {
-            gql__serr(b, at->loc, "type \"%s\" is not an input type but is used for an argument "
-                      "or input field", t->name);
+            gql__serr(b, at->loc,
+                      "type \"%s\" is not an input type but is used for an argument "
+                      "or input field",
+                      t->name);
             return NULL;
         }
         if (!input && !is_output) {
@@ -328,8 +335,10 @@ static int gql__check_impl(gql__build_t *b, gql_type_t *t)
         for (uint32_t j = 0; j < it->nfields; j++) {
             const gql_field_t *f = &it->fields[j];
             if (!gql_type_field(t, f->name, strlen(f->name)))
-                return gql__serr(b, t->loc, "Interface field %s.%s expected but %s does not "
-                                 "provide it.", it->name, f->name, t->name);
+                return gql__serr(b, t->loc,
+                                 "Interface field %s.%s expected but %s does not "
+                                 "provide it.",
+                                 it->name, f->name, t->name);
         }
     }
     return 0;
@@ -386,8 +395,10 @@ static int gql__parse_defs(gql__build_t *b, const char *src, size_t len, gql_sdl
     if (gql_lex_next(&lx)) goto fail;
     while (lx.tok.kind != GQL_TOK_EOF) {
         if (!gql_at_sdl_definition(&lx)) {
-            gql_parse_error(&lx, lx.tok.loc, "Unexpected %s: only type-system definitions may "
-                            "appear in a schema.", lx.tok.kind == GQL_TOK_NAME
+            gql_parse_error(&lx, lx.tok.loc,
+                            "Unexpected %s: only type-system definitions may "
+                            "appear in a schema.",
+                            lx.tok.kind == GQL_TOK_NAME
                                 ? arena_printf(&b->s->arena, "\"%.*s\"", (int)lx.tok.len, lx.tok.p)
                                 : "token");
             goto fail;
@@ -425,8 +436,7 @@ static int gql__build(gql__build_t *b, const char *sdl, size_t len)
     if (gql__parse_defs(b, sdl, len, &udefs, &nu)) return -1;
     {
         err_t *saved = b->e;
-        if (gql__parse_defs(b, gql_introspection_sdl, strlen(gql_introspection_sdl), &bdefs,
-                            &nb)) {
+        if (gql__parse_defs(b, gql_introspection_sdl, strlen(gql_introspection_sdl), &bdefs, &nb)) {
             (void)saved;
             return err_wrap(b->e, "built-in schema");
         }
@@ -444,7 +454,8 @@ static int gql__build(gql__build_t *b, const char *sdl, size_t len)
                 continue;
             }
             if (d->kind == GQL_SDL_SCHEMA) {
-                if (schema_def) return gql__serr(b, d->loc, "Must provide only one schema definition.");
+                if (schema_def)
+                    return gql__serr(b, d->loc, "Must provide only one schema definition.");
                 schema_def = d;
                 continue;
             }
@@ -455,13 +466,15 @@ static int gql__build(gql__build_t *b, const char *sdl, size_t len)
                                  (int)d->name.len, d->name.p);
             }
             if (pass == 0 && d->name.len >= 2 && d->name.p[0] == '_' && d->name.p[1] == '_')
-                return gql__serr(b, d->loc, "Name \"%.*s\" must not begin with \"__\", which is "
-                                 "reserved by GraphQL introspection.", (int)d->name.len, d->name.p);
+                return gql__serr(b, d->loc,
+                                 "Name \"%.*s\" must not begin with \"__\", which is "
+                                 "reserved by GraphQL introspection.",
+                                 (int)d->name.len, d->name.p);
             gql_type_t *t = arena_calloc(a, 1, sizeof *t);
             static const gql_tkind_t kinds[] = {
-                [GQL_SDL_SCALAR] = GQL_T_SCALAR, [GQL_SDL_OBJECT] = GQL_T_OBJECT,
+                [GQL_SDL_SCALAR] = GQL_T_SCALAR,       [GQL_SDL_OBJECT] = GQL_T_OBJECT,
                 [GQL_SDL_INTERFACE] = GQL_T_INTERFACE, [GQL_SDL_UNION] = GQL_T_UNION,
-                [GQL_SDL_ENUM] = GQL_T_ENUM, [GQL_SDL_INPUT] = GQL_T_INPUT};
+                [GQL_SDL_ENUM] = GQL_T_ENUM,           [GQL_SDL_INPUT] = GQL_T_INPUT};
             t->kind = kinds[d->kind];
             t->name = gql__cstr(a, d->name);
             t->name_len = d->name.len;
@@ -493,7 +506,8 @@ static int gql__build(gql__build_t *b, const char *sdl, size_t len)
         for (uint32_t i = 0; i < n; i++) {
             if (defs[i]->kind != GQL_SDL_DIRECTIVE) continue;
             if (gql_schema_directive(s, defs[i]->name.p, defs[i]->name.len))
-                return gql__serr(b, defs[i]->loc, "There can be only one directive named \"@%.*s\".",
+                return gql__serr(b, defs[i]->loc,
+                                 "There can be only one directive named \"@%.*s\".",
                                  (int)defs[i]->name.len, defs[i]->name.p);
             if (gql__directive(b, defs[i], &s->dirs[s->ndirs], pass == 0)) return -1;
             s->ndirs++;

@@ -36,8 +36,10 @@ gql_error_t *gql_errors_add(gql_errors_t *es, err_code_t code, const gql_loc_t *
     if (nlocs > GQL_MAX_ERROR_LOCS) nlocs = GQL_MAX_ERROR_LOCS;
     for (uint32_t i = 0; i < nlocs; i++) e->locs[i] = locs[i];
     e->nlocs = nlocs;
-    if (es->tail) es->tail->next = e;
-    else es->head = e;
+    if (es->tail)
+        es->tail->next = e;
+    else
+        es->head = e;
     es->tail = e;
     es->count++;
     return e;
@@ -154,7 +156,8 @@ static bool gql__is_subtype(const gql_typeref_t *sub, const gql_typeref_t *sup)
     if (sup->kind == GQL_TR_NONNULL)
         return sub->kind == GQL_TR_NONNULL && gql__is_subtype(sub->of, sup->of);
     if (sub->kind == GQL_TR_NONNULL) return gql__is_subtype(sub->of, sup);
-    if (sup->kind == GQL_TR_LIST) return sub->kind == GQL_TR_LIST && gql__is_subtype(sub->of, sup->of);
+    if (sup->kind == GQL_TR_LIST)
+        return sub->kind == GQL_TR_LIST && gql__is_subtype(sub->of, sup->of);
     return false;
 }
 
@@ -208,7 +211,8 @@ static void gql__check_value(gql__v_t *v, const gql_ast_value_t *val, const gql_
         gql__defuse_t *u = v->cur;
         if (u->n == u->cap) {
             uint32_t nc = u->cap ? u->cap * 2 : 8;
-            u->items = arena_realloc(v->a, u->items, u->cap * sizeof *u->items, nc * sizeof *u->items);
+            u->items =
+                arena_realloc(v->a, u->items, u->cap * sizeof *u->items, nc * sizeof *u->items);
             u->cap = nc;
         }
         u->items[u->n++] = (gql__usage_t){val->s, val->loc, expected, has_default};
@@ -262,8 +266,8 @@ static void gql__check_value(gql__v_t *v, const gql_ast_value_t *val, const gql_
             }
             for (uint32_t j = 0; j < val->n; j++) {
                 const gql_ast_arg_t *af = &val->fields[j];
-                const gql_ivalue_t *f = gql_ivalue_find(t->ifields, t->nifields, af->name.p,
-                                                        af->name.len);
+                const gql_ivalue_t *f =
+                    gql_ivalue_find(t->ifields, t->nifields, af->name.p, af->name.len);
                 if (f == NULL)
                     GQL__VERR(v, &af->loc, 1, "Field \"%s\" is not defined by type \"%s\".",
                               gql__n(v, af->name), t->name);
@@ -272,7 +276,8 @@ static void gql__check_value(gql__v_t *v, const gql_ast_value_t *val, const gql_
             return;
         }
         if (expected) gql__leaf_check(v, val, expected);
-        for (uint32_t j = 0; j < val->n; j++) gql__check_value(v, val->fields[j].value, NULL, false);
+        for (uint32_t j = 0; j < val->n; j++)
+            gql__check_value(v, val->fields[j].value, NULL, false);
         return;
     }
     default:
@@ -308,11 +313,11 @@ static void gql__check_args(gql__v_t *v, const gql_ast_arg_t *args, uint32_t nar
                 }
                 break;
             }
-        const gql_ivalue_t *d = known ? gql_ivalue_find(defs, ndefs, args[i].name.p, args[i].name.len)
-                                      : NULL;
+        const gql_ivalue_t *d =
+            known ? gql_ivalue_find(defs, ndefs, args[i].name.p, args[i].name.len) : NULL;
         if (known && d == NULL)
-            GQL__VERR(v, &args[i].loc, 1, "Unknown argument \"%s\" on %s %s.", gql__n(v, args[i].name),
-                      is_dir ? "directive" : "field",
+            GQL__VERR(v, &args[i].loc, 1, "Unknown argument \"%s\" on %s %s.",
+                      gql__n(v, args[i].name), is_dir ? "directive" : "field",
                       arena_printf(v->a, is_dir ? "\"@%s%.*s\"" : "\"%s.%.*s\"", owner1,
                                    (int)owner2.len, owner2.p));
         gql__check_value(v, args[i].value, d ? d->type : NULL, d && d->def);
@@ -321,7 +326,8 @@ static void gql__check_args(gql__v_t *v, const gql_ast_arg_t *args, uint32_t nar
     for (uint32_t i = 0; i < ndefs; i++) {
         if (defs[i].type->kind != GQL_TR_NONNULL || defs[i].def) continue;
         bool given = false;
-        for (uint32_t j = 0; j < nargs && !given; j++) given = gql_name_eq(args[j].name, defs[i].name);
+        for (uint32_t j = 0; j < nargs && !given; j++)
+            given = gql_name_eq(args[j].name, defs[i].name);
         if (!given)
             GQL__VERR(v, &node_loc, 1,
                       "%s \"%s\" argument \"%s\" of type \"%s\" is required, but it was not "
@@ -329,8 +335,7 @@ static void gql__check_args(gql__v_t *v, const gql_ast_arg_t *args, uint32_t nar
                       is_dir ? "Directive" : "Field",
                       arena_printf(v->a, is_dir ? "@%s%.*s" : "%s.%.*s", owner1, (int)owner2.len,
                                    owner2.p),
-                      defs[i].name,
-                      gql__tr(v, defs[i].type));
+                      defs[i].name, gql__tr(v, defs[i].type));
     }
 }
 
@@ -350,8 +355,8 @@ static void gql__check_dirs(gql__v_t *v, const gql_ast_dir_t *dirs, uint32_t n, 
             if (!(dd->locations & where)) {
                 int k = 0;
                 while (k < GQL_DL__COUNT && (1u << k) != where) k++;
-                GQL__VERR(v, &d->loc, 1, "Directive \"%s\" may not be used on %s.", gql__dirname(v, d),
-                          gql_dl_names[k]);
+                GQL__VERR(v, &d->loc, 1, "Directive \"%s\" may not be used on %s.",
+                          gql__dirname(v, d), gql_dl_names[k]);
             }
             if (!dd->repeatable)
                 for (uint32_t j = 0; j < i; j++)
@@ -429,8 +434,8 @@ static void gql__walk_field(gql__v_t *v, gql_ast_sel_t *s, const gql_type_t *par
                             bool is_root_query)
 {
     (void)is_root_query;
-    const gql_field_t *f = parent ? gql_field_lookup(v->s, parent, s->name, parent == v->s->query)
-                                  : NULL;
+    const gql_field_t *f =
+        parent ? gql_field_lookup(v->s, parent, s->name, parent == v->s->query) : NULL;
     s->def = f;
     if (parent && f == NULL)
         GQL__VERR(v, &s->loc, 1, "Cannot query field \"%s\" on type \"%s\".", gql__n(v, s->name),
@@ -469,7 +474,9 @@ static void gql__walk_selset(gql__v_t *v, const gql_ast_selset_t *ss, const gql_
     for (uint32_t i = 0; i < ss->n; i++) {
         gql_ast_sel_t *s = ss->items[i];
         switch (s->kind) {
-        case GQL_SEL_FIELD: gql__walk_field(v, s, parent, is_root_query); break;
+        case GQL_SEL_FIELD:
+            gql__walk_field(v, s, parent, is_root_query);
+            break;
         case GQL_SEL_INLINE: {
             const gql_type_t *t = parent;
             if (s->type_cond.len) {
@@ -526,8 +533,8 @@ static uint32_t gql__frag_idx(gql__v_t *v, const gql_ast_def_t *d)
     return (uint32_t)(d - v->doc->defs);
 }
 
-static void gql__collect_spreads(gql__v_t *v, const gql_ast_selset_t *ss, const gql_ast_sel_t ***out,
-                                 uint32_t *n, uint32_t *cap)
+static void gql__collect_spreads(gql__v_t *v, const gql_ast_selset_t *ss,
+                                 const gql_ast_sel_t ***out, uint32_t *n, uint32_t *cap)
 {
     for (uint32_t i = 0; i < ss->n; i++) {
         const gql_ast_sel_t *s = ss->items[i];
@@ -634,8 +641,9 @@ static void gql__fmap_collect(gql__v_t *v, const gql_type_t *parent, const gql_a
             gql_name_t key = gql_sel_key(s);
             const gql_field_t *def = NULL;
             if (parent && (parent->kind == GQL_T_OBJECT || parent->kind == GQL_T_INTERFACE))
-                def = s->def && s->def->owner == parent ? s->def
-                                                        : gql_type_field(parent, s->name.p, s->name.len);
+                def = s->def && s->def->owner == parent
+                          ? s->def
+                          : gql_type_field(parent, s->name.p, s->name.len);
             gql__fgroup_t *g = NULL;
             for (uint32_t k = 0; k < m->n; k++)
                 if (gql_names_eq(m->groups[k].key, key)) g = &m->groups[k];
@@ -652,14 +660,15 @@ static void gql__fmap_collect(gql__v_t *v, const gql_type_t *parent, const gql_a
             }
             if (g->n == g->cap) {
                 uint32_t nc = g->cap ? g->cap * 2 : 2;
-                g->items = arena_realloc(v->a, g->items, g->cap * sizeof *g->items,
-                                         nc * sizeof *g->items);
+                g->items =
+                    arena_realloc(v->a, g->items, g->cap * sizeof *g->items, nc * sizeof *g->items);
                 g->cap = nc;
             }
             g->items[g->n++] = (gql__fentry_t){parent, s, def};
         } else if (s->kind == GQL_SEL_SPREAD) {
             bool have = false;
-            for (uint32_t k = 0; k < m->nfrags && !have; k++) have = gql_names_eq(m->frags[k], s->name);
+            for (uint32_t k = 0; k < m->nfrags && !have; k++)
+                have = gql_names_eq(m->frags[k], s->name);
             if (!have) {
                 if (m->nfrags == m->capfrags) {
                     uint32_t nc = m->capfrags ? m->capfrags * 2 : 4;
@@ -715,7 +724,8 @@ static void gql__pair_add(gql__ovl_t *o, gql_name_t a, gql_name_t b, bool mutex)
     }
     if (o->npairs == o->cap) {
         uint32_t nc = o->cap ? o->cap * 2 : 16;
-        o->pairs = arena_realloc(o->v->a, o->pairs, o->cap * sizeof *o->pairs, nc * sizeof *o->pairs);
+        o->pairs =
+            arena_realloc(o->v->a, o->pairs, o->cap * sizeof *o->pairs, nc * sizeof *o->pairs);
         o->cap = nc;
     }
     o->pairs[o->npairs++] = (gql__pair_t){a, b, mutex};
@@ -725,8 +735,8 @@ static void gql__conflicts_push(gql__ovl_t *o, gql__conflicts_t *cs, const gql__
 {
     if (cs->n == cs->cap) {
         uint32_t nc = cs->cap ? cs->cap * 2 : 4;
-        cs->items = arena_realloc(o->v->a, cs->items, cs->cap * sizeof *cs->items,
-                                  nc * sizeof *cs->items);
+        cs->items =
+            arena_realloc(o->v->a, cs->items, cs->cap * sizeof *cs->items, nc * sizeof *cs->items);
         cs->cap = nc;
     }
     cs->items[cs->n++] = *c;
@@ -754,7 +764,8 @@ static bool gql__same_args(gql__v_t *v, const gql_ast_sel_t *a, const gql_ast_se
 static bool gql__types_conflict(const gql_typeref_t *a, const gql_typeref_t *b)
 {
     if (a->kind == GQL_TR_LIST || b->kind == GQL_TR_LIST) {
-        if (a->kind == GQL_TR_LIST && b->kind == GQL_TR_LIST) return gql__types_conflict(a->of, b->of);
+        if (a->kind == GQL_TR_LIST && b->kind == GQL_TR_LIST)
+            return gql__types_conflict(a->of, b->of);
         return true;
     }
     if (a->kind == GQL_TR_NONNULL || b->kind == GQL_TR_NONNULL) {
@@ -775,9 +786,9 @@ static bool gql__find_conflict(gql__ovl_t *o, bool parent_mutex, gql_name_t key,
     gql__v_t *v = o->v;
     /* fragment cycles (reported by their own rule) would recurse forever */
     if (--v->budget < 0 || o->depth > 64) return false;
-    bool mutex = parent_mutex || (f1->parent != f2->parent && f1->parent && f2->parent &&
-                                  f1->parent->kind == GQL_T_OBJECT &&
-                                  f2->parent->kind == GQL_T_OBJECT);
+    bool mutex =
+        parent_mutex || (f1->parent != f2->parent && f1->parent && f2->parent &&
+                         f1->parent->kind == GQL_T_OBJECT && f2->parent->kind == GQL_T_OBJECT);
     memset(out, 0, sizeof *out);
     out->key = key;
     out->locs1[0] = f1->node->loc;
@@ -807,8 +818,10 @@ static bool gql__find_conflict(gql__ovl_t *o, bool parent_mutex, gql_name_t key,
         gql__fmap_t *m2 = gql__fmap(v, t2, f2->node->selset);
         o->depth++;
         gql__between(o, &sub, mutex, m1, m2);
-        for (uint32_t j = 0; j < m2->nfrags; j++) gql__fields_and_fragment(o, &sub, mutex, m1, m2->frags[j]);
-        for (uint32_t i = 0; i < m1->nfrags; i++) gql__fields_and_fragment(o, &sub, mutex, m2, m1->frags[i]);
+        for (uint32_t j = 0; j < m2->nfrags; j++)
+            gql__fields_and_fragment(o, &sub, mutex, m1, m2->frags[j]);
+        for (uint32_t i = 0; i < m1->nfrags; i++)
+            gql__fields_and_fragment(o, &sub, mutex, m2, m1->frags[i]);
         for (uint32_t i = 0; i < m1->nfrags; i++)
             for (uint32_t j = 0; j < m2->nfrags; j++)
                 gql__fragments(o, &sub, mutex, m1->frags[i], m2->frags[j]);
@@ -896,7 +909,8 @@ static void gql__overlap_selset(gql__ovl_t *o, const gql_type_t *parent, gql_ast
     }
     for (uint32_t i = 0; i < m->nfrags; i++) {
         gql__fields_and_fragment(o, &cs, false, m, m->frags[i]);
-        for (uint32_t j = i + 1; j < m->nfrags; j++) gql__fragments(o, &cs, false, m->frags[i], m->frags[j]);
+        for (uint32_t j = i + 1; j < m->nfrags; j++)
+            gql__fragments(o, &cs, false, m->frags[i], m->frags[j]);
     }
     for (uint32_t i = 0; i < cs.n; i++) {
         gql__conflict_t *c = &cs.items[i];
@@ -916,7 +930,8 @@ static void gql__overlap_selset(gql__ovl_t *o, const gql_type_t *parent, gql_ast
         const gql_type_t *t = NULL;
         if (s->kind == GQL_SEL_FIELD) {
             if (parent && (parent->kind == GQL_T_OBJECT || parent->kind == GQL_T_INTERFACE)) {
-                const gql_field_t *f = s->def ? s->def : gql_type_field(parent, s->name.p, s->name.len);
+                const gql_field_t *f =
+                    s->def ? s->def : gql_type_field(parent, s->name.p, s->name.len);
                 t = f ? gql_typeref_named(f->type) : NULL;
             } else if (s->def) {
                 t = gql_typeref_named(s->def->type);
@@ -957,14 +972,16 @@ uint32_t gql_validate(const gql_schema_t *s, gql_doc_t *doc, gql_errors_t *es)
                 if (p->kind == d->kind && gql_names_eq(p->name, d->name)) {
                     gql_loc_t l[2] = {p->name_loc, d->name_loc};
                     GQL__VERR(&v, l, 2, "There can be only one %s named \"%s\".",
-                              d->kind == GQL_DEF_OP ? "operation" : "fragment", gql__n(&v, d->name));
+                              d->kind == GQL_DEF_OP ? "operation" : "fragment",
+                              gql__n(&v, d->name));
                     break;
                 }
             }
         v.cur = &v.uses[i];
         if (d->kind == GQL_DEF_OP) {
             if (d->name.len == 0 && nops > 1)
-                GQL__VERR(&v, &d->loc, 1, "This anonymous operation must be the only defined operation.");
+                GQL__VERR(&v, &d->loc, 1,
+                          "This anonymous operation must be the only defined operation.");
             for (uint32_t k = 0; k < d->nvars; k++) {
                 gql_ast_vardef_t *vd = &d->vars[k];
                 bool first_dup = false;
@@ -988,7 +1005,8 @@ uint32_t gql_validate(const gql_schema_t *s, gql_doc_t *doc, gql_errors_t *es)
                 } else if (gql_type_composite(t)) {
                     buf_t b = BUF_INIT;
                     gql_ast_type_print(&b, vd->type);
-                    GQL__VERR(&v, &vd->type->loc, 1, "Variable \"$%s\" cannot be non-input type \"%s\".",
+                    GQL__VERR(&v, &vd->type->loc, 1,
+                              "Variable \"$%s\" cannot be non-input type \"%s\".",
                               gql__n(&v, vd->name), b.data);
                     buf_free(&b);
                 }
@@ -1048,7 +1066,8 @@ uint32_t gql_validate(const gql_schema_t *s, gql_doc_t *doc, gql_errors_t *es)
                 if (reach[fi]) continue;
                 reach[fi] = true;
                 for (uint32_t k2 = 0; k2 < doc->ndefs; k2++) /* by name, as graphql-js */
-                    if (doc->defs[k2].kind == GQL_DEF_FRAGMENT && gql_names_eq(doc->defs[k2].name, f->name))
+                    if (doc->defs[k2].kind == GQL_DEF_FRAGMENT &&
+                        gql_names_eq(doc->defs[k2].name, f->name))
                         used[k2] = true;
                 stack[sp++] = fi;
             }
@@ -1071,7 +1090,8 @@ uint32_t gql_validate(const gql_schema_t *s, gql_doc_t *doc, gql_errors_t *es)
                         GQL__VERR(&v, l, 2, "Variable \"$%s\" is not defined by operation \"%s\".",
                                   gql__n(&v, us->name), gql__n(&v, op->name));
                     else
-                        GQL__VERR(&v, l, 2, "Variable \"$%s\" is not defined.", gql__n(&v, us->name));
+                        GQL__VERR(&v, l, 2, "Variable \"$%s\" is not defined.",
+                                  gql__n(&v, us->name));
                     continue;
                 }
                 const gql_typeref_t *vt = gql__type_from_ast(&v, vd->type);
@@ -1087,9 +1107,10 @@ uint32_t gql_validate(const gql_schema_t *s, gql_doc_t *doc, gql_errors_t *es)
                     gql_loc_t l[2] = {vd->loc, us->loc};
                     buf_t b = BUF_INIT;
                     gql_ast_type_print(&b, vd->type);
-                    GQL__VERR(&v, l, 2,
-                              "Variable \"$%s\" of type \"%s\" used in position expecting type \"%s\".",
-                              gql__n(&v, us->name), b.data, gql__tr(&v, us->type));
+                    GQL__VERR(
+                        &v, l, 2,
+                        "Variable \"$%s\" of type \"%s\" used in position expecting type \"%s\".",
+                        gql__n(&v, us->name), b.data, gql__tr(&v, us->type));
                     buf_free(&b);
                 }
             }
@@ -1097,7 +1118,8 @@ uint32_t gql_validate(const gql_schema_t *s, gql_doc_t *doc, gql_errors_t *es)
         for (uint32_t j = 0; j < op->nvars; j++) {
             if (var_used[j]) continue;
             if (op->name.len)
-                GQL__VERR(&v, &op->vars[j].loc, 1, "Variable \"$%s\" is never used in operation \"%s\".",
+                GQL__VERR(&v, &op->vars[j].loc, 1,
+                          "Variable \"$%s\" is never used in operation \"%s\".",
                           gql__n(&v, op->vars[j].name), gql__n(&v, op->name));
             else
                 GQL__VERR(&v, &op->vars[j].loc, 1, "Variable \"$%s\" is never used.",
@@ -1115,7 +1137,9 @@ uint32_t gql_validate(const gql_schema_t *s, gql_doc_t *doc, gql_errors_t *es)
         if (d->kind == GQL_DEF_OTHER) continue;
         const gql_type_t *t;
         if (d->kind == GQL_DEF_OP)
-            t = d->op == GQL_OP_QUERY ? s->query : d->op == GQL_OP_MUTATION ? s->mutation : s->subscription;
+            t = d->op == GQL_OP_QUERY      ? s->query
+                : d->op == GQL_OP_MUTATION ? s->mutation
+                                           : s->subscription;
         else
             t = gql_def_cond_type(s, d);
         gql__overlap_selset(&o, t, d->selset);

@@ -180,11 +180,15 @@ void gql_resolvers_free(gql_resolvers_t *r);
 
 /* ---- requests -------------------------------------------------------------- */
 
+/* Refused before execution with QUERY_TOO_COMPLEX (HTTP 400). The worker
+ * fills them from the configuration: {cfg.gql_max_depth, cfg.gql_max_fields,
+ * cfg.gql_max_aliases, cfg.gql_max_cost}. */
 typedef struct {
     int max_depth;   /* deepest selection nesting; default 15 */
-    int max_fields;  /* fields in the document after fragment expansion; default 1000 */
+    int max_fields;  /* fields, in the document and after fragment expansion; default 1000 */
     int max_aliases; /* aliased fields; default 100 */
-    int max_cost;    /* estimated resolved fields (lists count 10 each); default 50000 */
+    int max_cost;    /* estimated resolved fields: each list multiplies what is under it by
+                        10; __schema/__type subtrees count 0; default 50000 */
 } gql_limits_t;
 
 #define GQL_LIMITS_DEFAULT                                                                         \
@@ -201,6 +205,8 @@ typedef enum {
 
 typedef struct gql_prepared gql_prepared_t;
 
+/* One request. Every pointer must stay valid until gql_execute returns (the
+ * parsed document points into query). */
 typedef struct {
     const char *query; /* the document text */
     size_t query_len;

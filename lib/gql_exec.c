@@ -137,6 +137,7 @@ typedef struct {
     const char **selected;
     size_t nselected;
     bool selected_done;
+    const char *argsig; /* arguments as written, for grouping; "" when none */
 } gql__cfield_t;
 
 struct gql__cset {
@@ -731,10 +732,21 @@ typedef struct {
     gql__cfield_t *src; /* the field whose sub-selection this object answers; NULL = root */
 } gql__witem_t;
 
+/* One resolver call: every (item, field) of a level with the same parent
+ * type, field and arguments as written, even from different selections. */
 typedef struct {
-    gql__cfield_t *cf;
-    uint32_t *items; /* level item indexes */
+    const gql_type_t *ptype;
+    const gql_field_t *def;
+    const char *argsig;
+    gql__cfield_t *cf0;  /* arguments are coerced from its first node */
+    uint32_t *items;     /* level item indexes */
+    gql__cfield_t **cfs; /* the field selection of each item */
     uint32_t n, cap;
+    gql__cfield_t **ucfs; /* distinct selections, for gql_selected() */
+    uint32_t nucfs, capucfs;
+    const char **selected;
+    size_t nselected;
+    bool selected_done;
 } gql__group_t;
 
 typedef struct {
@@ -753,7 +765,8 @@ typedef struct {
 typedef struct {
     gql__ex_t *ex;
     gql__rnode_t **slots;
-    const gql__cfield_t *cf;
+    gql__cfield_t **cfs; /* per slot */
+    gql__group_t *g;
 } gql__callinfo_t;
 
 static const gql_typeref_t *gql__nullable(const gql_typeref_t *t)
@@ -815,7 +828,7 @@ void gql_call_error(gql_call_t *call, size_t i, err_code_t code, const char *fmt
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    gql__field_error(ci->ex, ci->slots[i], ci->cf, code, msg);
+    gql__field_error(ci->ex, ci->slots[i], ci->cfs[i], code, msg);
 }
 
 const gql_schema_t *gql_call_schema(const gql_call_t *call)
@@ -826,20 +839,45 @@ const gql_schema_t *gql_call_schema(const gql_call_t *call)
 static void gql__selected_names(gql__ex_t *ex, gql__cfield_t *cf, const gql_ast_selset_t *ss,
                                 int depth, uint32_t *cap, long *budget);
 
+static void gql__cf_selected(gql__ex_t *ex, gql__cfield_t *cf)
+{
+    if (cf->selected_done) return;
+    uint32_t cap = 0;
+    long budget = 10000;
+    cf->selected_done = true;
+    for (uint32_t k = 0; k < cf->n; k++)
+        if (cf->nodes[k]->selset)
+            gql__selected_names(ex, cf, cf->nodes[k]->selset, 0, &cap, &budget);
+}
+
 const char *const *gql_selected(gql_call_t *call, size_t *n)
 {
     gql__callinfo_t *ci = call->internal_;
-    gql__cfield_t *cf = (gql__cfield_t *)ci->cf;
-    if (!cf->selected_done) {
+    gql__group_t *g = ci->g;
+    if (!g->selected_done) {
+        g->selected_done = true;
+        /* the union over the selections batched into this call */
         uint32_t cap = 0;
-        long budget = 10000;
-        cf->selected_done = true;
-        for (uint32_t k = 0; k < cf->n; k++)
-            if (cf->nodes[k]->selset)
-                gql__selected_names(ci->ex, cf, cf->nodes[k]->selset, 0, &cap, &budget);
+        for (uint32_t u = 0; u < g->nucfs; u++) {
+            gql__cfield_t *cf = g->ucfs[u];
+            gql__cf_selected(ci->ex, cf);
+            if (g->nucfs == 1) {
+                g->selected = cf->selected;
+                g->nselected = cf->nselected;
+                break;
+            }
+            for (size_t k = 0; k < cf->nselected; k++) {
+                bool have = false;
+                for (size_t j = 0; j < g->nselected && !have; j++)
+                    have = strcmp(g->selected[j], cf->selected[k]) == 0;
+                if (have) continue;
+                GQL__GROW(ci->ex->a, g->selected, g->nselected, cap);
+                g->selected[g->nselected++] = cf->selected[k];
+            }
+        }
     }
-    *n = cf->nselected;
-    return cf->selected;
+    *n = g->nselected;
+    return g->selected;
 }
 
 /* @skip / @include */
@@ -1226,7 +1264,26 @@ static int gql__coerce_args(gql__ex_t *ex, const gql_field_t *f, const gql_ast_s
     return 0;
 }
 
-/* One level: every item's fields, grouped into one resolver call per field. */
+/* The arguments of a field selection as written ("" when none): two
+ * selections with the same text get the same coerced values. */
+static const char *gql__argsig(gql__ex_t *ex, const gql__cfield_t *cf)
+{
+    const gql_ast_sel_t *n = cf->nodes[0];
+    if (n->nargs == 0) return "";
+    buf_t b = BUF_INIT;
+    for (uint32_t i = 0; i < n->nargs; i++) {
+        buf_append(&b, n->args[i].name.p, n->args[i].name.len);
+        buf_putc(&b, ':');
+        gql_ast_value_print(&b, n->args[i].value);
+        buf_putc(&b, ',');
+    }
+    const char *s = arena_strndup(ex->a, b.data, b.len);
+    buf_free(&b);
+    return s;
+}
+
+/* One level: every item's fields, grouped into one resolver call per
+ * (parent type, field, arguments). */
 static void gql__level(gql__ex_t *ex, gql__witem_t *items, uint32_t n, int only_field,
                        gql__witem_t **next, uint32_t *nnext, uint32_t *capnext)
 {
@@ -1253,30 +1310,56 @@ static void gql__level(gql__ex_t *ex, gql__witem_t *items, uint32_t n, int only_
             if (only_field >= 0 && (uint32_t)only_field != j) continue;
             gql__cfield_t *cf = &set->fields[j];
             if (cf->stamp != stamp) {
+                /* first time this level: join a group with the same parent
+                 * type, field and arguments, or start one */
                 cf->stamp = stamp;
-                cf->group = ngroups;
-                GQL__GROW(a, groups, ngroups, capgroups);
-                groups[ngroups++] = (gql__group_t){cf, NULL, 0, 0};
+                if (cf->argsig == NULL) cf->argsig = gql__argsig(ex, cf);
+                uint32_t gi = 0;
+                for (; gi < ngroups; gi++)
+                    if (groups[gi].def == cf->def && groups[gi].ptype == it->type && cf->def &&
+                        strcmp(groups[gi].argsig, cf->argsig) == 0)
+                        break;
+                if (gi == ngroups) {
+                    GQL__GROW(a, groups, ngroups, capgroups);
+                    memset(&groups[ngroups], 0, sizeof *groups);
+                    groups[ngroups].ptype = it->type;
+                    groups[ngroups].def = cf->def;
+                    groups[ngroups].argsig = cf->argsig;
+                    groups[ngroups].cf0 = cf;
+                    ngroups++;
+                }
+                gql__group_t *g = &groups[gi];
+                GQL__GROW(a, g->ucfs, g->nucfs, g->capucfs);
+                g->ucfs[g->nucfs++] = cf;
+                cf->group = gi;
             }
             gql__group_t *g = &groups[cf->group];
-            GQL__GROW(a, g->items, g->n, g->cap);
+            if (g->n == g->cap) {
+                uint32_t nc = g->cap ? g->cap * 2 : 8;
+                g->items =
+                    arena_realloc(a, g->items, g->cap * sizeof *g->items, nc * sizeof *g->items);
+                g->cfs = arena_realloc(a, g->cfs, g->cap * sizeof *g->cfs, nc * sizeof *g->cfs);
+                g->cap = nc;
+            }
+            g->cfs[g->n] = cf;
             g->items[g->n++] = i;
         }
     }
     for (uint32_t gi = 0; gi < ngroups; gi++) {
         gql__group_t *g = &groups[gi];
-        gql__cfield_t *cf = g->cf;
+        gql__cfield_t *cf = g->cf0;
         const gql_field_t *f = cf->def;
         /* the parents still alive, and the result slot of this field in each */
         void **parents = arena_alloc(a, g->n * sizeof *parents);
         gql__rnode_t **slots = arena_alloc(a, g->n * sizeof *slots);
+        gql__cfield_t **cfs = arena_alloc(a, g->n * sizeof *cfs);
         size_t m = 0;
-        uint32_t field_idx = cf->index;
         for (uint32_t k = 0; k < g->n; k++) {
             gql__witem_t *it = &items[g->items[k]];
             if (!gql__alive(it->node)) continue;
             parents[m] = it->obj;
-            slots[m] = &it->node->u.obj.vals[field_idx];
+            cfs[m] = g->cfs[k];
+            slots[m] = &it->node->u.obj.vals[g->cfs[k]->index];
             m++;
         }
         if (m == 0) continue;
@@ -1297,7 +1380,7 @@ static void gql__level(gql__ex_t *ex, gql__witem_t *items, uint32_t n, int only_
                     out[k] =
                         gql_errorf(a, ERR_INTERNAL, "No resolver for %s.%s.", ptype->name, f->name);
             } else {
-                gql__callinfo_t ci = {ex, slots, cf};
+                gql__callinfo_t ci = {ex, slots, cfs, g};
                 gql_call_t call; /* not zero-initialised: err.msg is 512 bytes */
                 call.type_name = ptype->name;
                 call.field_name = f->name;
@@ -1318,7 +1401,7 @@ static void gql__level(gql__ex_t *ex, gql__witem_t *items, uint32_t n, int only_
         const gql_typeref_t *rt = f ? f->type : &ex->s->t_string->named;
         for (size_t k = 0; k < m; k++) {
             if (!gql__alive(slots[k]->parent)) continue; /* nulled by a sibling in this batch */
-            gql__complete(ex, cf, rt, &out[k], slots[k], next, nnext, capnext);
+            gql__complete(ex, cfs[k], rt, &out[k], slots[k], next, nnext, capnext);
         }
     }
 }

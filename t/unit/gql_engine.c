@@ -48,6 +48,15 @@ static int r_books(gql_call_t *call, size_t n, void *const *parents, gql_value_t
     return 0;
 }
 
+static int r_book_root(gql_call_t *call, size_t n, void *const *parents, gql_value_t *out)
+{
+    (void)parents;
+    const gql_value_t *id = gql_arg(call, "id");
+    for (size_t i = 0; i < n; i++)
+        out[i] = gql_obj(arena_strndup(call->arena, id->u.s.ptr, id->u.s.len), NULL);
+    return 0;
+}
+
 static int r_book_any(gql_call_t *call, size_t n, void *const *parents, gql_value_t *out)
 {
     ctx_t *c = call->ctx;
@@ -69,6 +78,9 @@ static int r_book_any(gql_call_t *call, size_t n, void *const *parents, gql_valu
 static int r_bookstore_any(gql_call_t *call, size_t n, void *const *parents, gql_value_t *out)
 {
     ctx_t *c = call->ctx;
+    size_t nsel;
+    const char *const *sel = gql_selected(call, &nsel);
+    (void)sel;
     c->calls_bookstore_fields++;
     c->last_n_fields = n;
     for (size_t i = 0; i < n; i++) {
@@ -151,9 +163,10 @@ int main(void)
     gql_resolver_def_t bad[] = {{"Book.nope", r_books}};
     ok(gql_resolvers_new(s, bad, 1, &r, &e) == -1 && strstr(e.msg, "nope"),
        "unknown resolver field refused");
-    gql_resolver_def_t defs[] = {{"Query.books", r_books},         {"Query.big", r_big},
-                                 {"Query.deep", r_fail},           {"Book.*", r_book_any},
-                                 {"Bookstore.*", r_bookstore_any}, {"Mutation.*", r_mut}};
+    gql_resolver_def_t defs[] = {{"Query.books", r_books}, {"Query.book", r_book_root},
+                                 {"Query.big", r_big},     {"Query.deep", r_fail},
+                                 {"Book.*", r_book_any},   {"Bookstore.*", r_bookstore_any},
+                                 {"Mutation.*", r_mut}};
     ok(gql_resolvers_new(s, defs, sizeof defs / sizeof *defs, &r, &e) == 0, "resolvers bind");
 
     arena_t a;
@@ -178,6 +191,23 @@ int main(void)
               "\"bookstore\":"
               "{\"name\":\"2\"}},null,{\"id\":\"4\",\"bookstore\":{\"name\":\"4\"}}]}}",
               "batched result in input order");
+    arena_reset(&a);
+
+    /* the same field under different selections, same arguments: one call,
+     * projection sees the union of what they select */
+    memset(&c, 0, sizeof c);
+    res =
+        run(s, r, &c, &a,
+            "{ a: book(id: \"1\") { bookstore { name } } b: book(id: \"2\") { bookstore { id } } }",
+            NULL, &st);
+    check_int(c.calls_bookstore, 1, "Book.bookstore batched across two selections");
+    check_int(c.last_n_bookstore, 2, "... with both parents");
+    check_str(
+        res,
+        "{\"errors\":[{\"message\":\"cache degraded\",\"locations\":[{\"line\":1,\"column\":"
+        "74}],\"path\":[\"b\",\"bookstore\",\"id\"],\"extensions\":{\"code\":\"UNAVAILABLE\"}}],"
+        "\"data\":{\"a\":{\"bookstore\":{\"name\":\"1\"}},\"b\":{\"bookstore\":{\"id\":\"2\"}}}}",
+        "results land in their own selections");
     arena_reset(&a);
 
     /* non-null violation nulls the nearest nullable parent; per-item errors keep their path */

@@ -295,6 +295,31 @@ int repo__page(repo_t *r, const char *coll, const bson_t *filter, int64_t first,
     return 0;
 }
 
+int repo__page_from(repo_t *r, void *const *items, size_t n, int64_t first, const char *after,
+                    repo_page_t *out, err_t *e)
+{
+    memset(out, 0, sizeof *out);
+    if (first < 0 || first > REPO_PAGE_MAX) {
+        return err_set(e, ERR_BAD_INPUT, "first: %lld is out of range (0..%d)", (long long)first,
+                       REPO_PAGE_MAX);
+    }
+    const char *after_id = NULL;
+    if (after && repo__cursor_decode(r, after, &after_id, e) != 0) return -1;
+    size_t from = 0;
+    while (after_id && from < n && strcmp(repo__id_of(items[from]), after_id) <= 0) from++;
+    size_t left = n - from;
+    out->has_next = left > (size_t)first;
+    out->n = out->has_next ? (size_t)first : left;
+    out->items = arena_alloc(r->arena, (out->n ? out->n : 1) * sizeof *out->items);
+    out->cursors = arena_alloc(r->arena, (out->n ? out->n : 1) * sizeof *out->cursors);
+    for (size_t i = 0; i < out->n; i++) {
+        out->items[i] = items[from + i];
+        out->cursors[i] = repo__cursor_encode(r, repo__id_of(items[from + i]));
+    }
+    out->end_cursor = out->n ? out->cursors[out->n - 1] : NULL;
+    return 0;
+}
+
 /* ---- writes */
 
 void repo__update_doc(bson_t *update, const bson_t *set, const bson_t *unset, int64_t now)

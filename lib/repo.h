@@ -36,8 +36,8 @@
 
 typedef struct {
     store_t *store;
-    void *cache;    /* the cache's handle (branch cache); NULL = no cache */
-    arena_t *arena; /* results are allocated here */
+    struct cache *cache; /* the worker's cache (cache.h); NULL = no cache */
+    arena_t *arena;      /* results are allocated here */
     uint64_t store_base;
     /* Set with BOOKSTORE_NAME_TAKEN: the id of the store holding the name. */
     char conflict_id[MODEL_ID_MAX + 1];

@@ -153,6 +153,15 @@ int repo_fruit_delete(repo_t *r, fruit_kind_t kind, const char *id, err_t *e);
 /* Two commands (one per collection); *out is an array of *n fruit. */
 int repo_fruit_find(repo_t *r, const fruit_query_t *q, fruit_t ***out, size_t *n, err_t *e);
 
+/* ---- the cache's view of MongoDB (`oponn cache verify|rehydrate`) */
+
+struct cache_source; /* cache_admin.h */
+/* Fills *src with callbacks reading MongoDB through r (whose cache must be
+ * NULL: the truth, not the cache): fetch gives a record's *_to_json text
+ * (byte-identical to what the repositories cache), query re-runs a declared
+ * batch query. r must outlive *src. */
+void repo_cache_source(repo_t *r, struct cache_source *src);
+
 /* ---- bulk loading (ingestion) */
 
 typedef struct {

@@ -83,7 +83,7 @@ int repo_book_get(repo_t *r, const char *id, book_t **out, err_t *e)
 }
 
 /* The books among a set of ids, sorted by id (the `books` batch's order). */
-static int book__run_ids(repo_t *r, const void *arg, long long limit, repo__batch_t *out, err_t *e)
+int repo__books_run_ids(repo_t *r, const void *arg, long long limit, repo__batch_t *out, err_t *e)
 {
     (void)limit;
     const repo__idset_t *s = arg;
@@ -110,8 +110,8 @@ int repo_books_get_many(repo_t *r, const char *const *ids, size_t n, book_t **ou
     /* The cached `books(ids)` batch: one round trip when cached. */
     repo__idset_t s = {ids, n};
     repo__batch_t b = {0};
-    if (repo__cached_batch(r, "books", repo__ids_json(r, "ids", ids, n), -1, book__run_ids, NULL,
-                           &s, &b, e) != 0) {
+    if (repo__cached_batch(r, "books", repo__ids_json(r, "ids", ids, n), -1, repo__books_run_ids,
+                           NULL, &s, &b, e) != 0) {
         return -1;
     }
     repo__by_id(r, b.recs, b.n, ids, n, (void **)out, NULL);
@@ -282,7 +282,7 @@ int repo_bookstores_for_books(repo_t *r, const char *const *ids, size_t n, repo_
         repo__idset_t s = {ids, n};
         repo__batch_t b = {.join_kind = CACHE_BOOKSTORES};
         if (repo__cached_batch(r, "bookstoresForBooks", repo__ids_json(r, "bookIds", ids, n), -1,
-                               book__run_ids, book__join_stores, &s, &b, e) != 0) {
+                               repo__books_run_ids, book__join_stores, &s, &b, e) != 0) {
             return -1;
         }
         size_t *at = arena_alloc(r->arena, n * sizeof *at);

@@ -325,8 +325,8 @@ static int bookstore__counts_mongo(repo_t *r, const char *const *ids, size_t n, 
 
 /* The one-to-many `bookstoreBooks` batch of one store: all its books, by
  * id. A store with more than REPO_PAGE_MAX books is not cached (nocache). */
-static int bookstore__run_books(repo_t *r, const void *arg, long long limit, repo__batch_t *out,
-                                err_t *e)
+int repo__bookstore_run_books(repo_t *r, const void *arg, long long limit, repo__batch_t *out,
+                              err_t *e)
 {
     (void)limit;
     bson_t f = BSON_INITIALIZER;
@@ -354,7 +354,8 @@ static int bookstore__books(repo_t *r, const char *id, repo__batch_t *b, err_t *
     const char *args = arena_strndup(r->arena, a.data, a.len);
     buf_free(&a);
     memset(b, 0, sizeof *b);
-    return repo__cached_batch(r, "bookstoreBooks", args, -1, bookstore__run_books, NULL, id, b, e);
+    return repo__cached_batch(r, "bookstoreBooks", args, -1, repo__bookstore_run_books, NULL, id, b,
+                              e);
 }
 
 int repo_bookstore_book_counts(repo_t *r, const char *const *ids, size_t n, int64_t *counts,

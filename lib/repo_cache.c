@@ -15,6 +15,10 @@
  */
 #include "repo_int.h"
 
+#include "cache_admin.h"
+
+#include <cjson/cJSON.h>
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -371,4 +375,97 @@ void repo__by_id(repo_t *r, void *const *recs, size_t nrecs, const char *const *
                 hi = mid;
         }
     }
+}
+
+/* ---- `oponn cache verify|rehydrate`: MongoDB as the truth */
+
+static int repo__src_fetch(void *ud, arena_t *a, cache_kind_t k, const char *id, const char **json,
+                           err_t *e)
+{
+    repo_t *r = ud;
+    r->arena = a;
+    const void *arg;
+    repo__parse_fn parse = repo__parser(k, &arg);
+    void *rec = NULL;
+    *json = NULL;
+    if (repo__get_many(r, repo__coll(k), &id, 1, parse, arg, &rec, e) != 0) return -1;
+    if (rec) *json = repo__to_json(r, k, rec);
+    return 0;
+}
+
+/* The string list of a normalized argument, in the arena. */
+static const char **repo__src_list(arena_t *a, const cJSON *v, size_t *n)
+{
+    *n = (size_t)(cJSON_IsArray(v) ? cJSON_GetArraySize(v) : 0);
+    const char **ids = arena_alloc(a, (*n ? *n : 1) * sizeof *ids);
+    size_t i = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, v)
+    {
+        if (cJSON_IsString(it)) ids[i++] = arena_strdup(a, it->valuestring);
+    }
+    *n = i;
+    return ids;
+}
+
+static int repo__src_query(void *ud, arena_t *a, const cache_query_t *q, cache_doc_t **docs,
+                           size_t *n, int *exhaustive, err_t *e)
+{
+    repo_t *r = ud;
+    r->arena = a;
+    cJSON *pred = cJSON_Parse(q->pred_json);
+    const cJSON *args = cJSON_GetObjectItemCaseSensitive(pred, "a");
+    const char *name = q->decl->name;
+    repo__batch_t b = {0};
+    repo__idset_t ids = {0};
+    fruit_query_t fq = {.limit = q->limit};
+    int rc;
+    if (strncmp(name, "fruitBy", 7) == 0) {
+        const cJSON *v;
+        if (strcmp(name, "fruitBySize") == 0) {
+            fq.by = FRUIT_BY_SIZE;
+            v = cJSON_GetObjectItemCaseSensitive(args, "size");
+            fq.size = cJSON_IsNumber(v) ? (int64_t)v->valuedouble : 0;
+        } else if (strcmp(name, "fruitByColour") == 0) {
+            fq.by = FRUIT_BY_COLOUR;
+            v = cJSON_GetObjectItemCaseSensitive(args, "colour");
+            fq.colour = cJSON_IsString(v) ? arena_strdup(a, v->valuestring) : "";
+        } else {
+            fq.by = FRUIT_BY_ACIDITY;
+            v = cJSON_GetObjectItemCaseSensitive(args, "min");
+            fq.min = cJSON_IsNumber(v) ? v->valuedouble : 0;
+            v = cJSON_GetObjectItemCaseSensitive(args, "max");
+            fq.max = cJSON_IsNumber(v) ? v->valuedouble : 0;
+        }
+        rc = repo__fruit_run(r, &fq, q->limit + 1, &b, e);
+    } else if (strcmp(name, "bookstoreBooks") == 0) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(args, "bookstoreId");
+        rc = repo__bookstore_run_books(r, cJSON_IsString(v) ? arena_strdup(a, v->valuestring) : "",
+                                       -1, &b, e);
+    } else if (strcmp(name, "books") == 0 || strcmp(name, "bookstoresForBooks") == 0) {
+        const cJSON *v =
+            cJSON_GetObjectItemCaseSensitive(args, strcmp(name, "books") == 0 ? "ids" : "bookIds");
+        ids.ids = repo__src_list(a, v, &ids.n);
+        rc = repo__books_run_ids(r, &ids, -1, &b, e);
+    } else {
+        rc = err_set(e, ERR_INTERNAL, "no MongoDB run for cached query %s", name);
+    }
+    cJSON_Delete(pred);
+    if (rc != 0) return -1;
+    *exhaustive = 1;
+    if (q->limit >= 0 && b.n > (size_t)q->limit) {
+        b.n = (size_t)q->limit;
+        *exhaustive = 0;
+    }
+    *docs = arena_alloc(a, (b.n ? b.n : 1) * sizeof **docs);
+    for (size_t i = 0; i < b.n; i++) (*docs)[i] = repo__doc(r, b.kinds[i], b.recs[i]);
+    *n = b.n;
+    return 0;
+}
+
+void repo_cache_source(repo_t *r, cache_source_t *src)
+{
+    src->ud = r;
+    src->fetch = repo__src_fetch;
+    src->query = repo__src_query;
 }

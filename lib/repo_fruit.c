@@ -136,7 +136,7 @@ static void fruit__filter(const fruit_query_t *q, bson_t *f)
 }
 
 /* The query on MongoDB: `limit` of each collection, merged in order. */
-static int fruit__run(repo_t *r, const void *arg, long long limit, repo__batch_t *out, err_t *e)
+int repo__fruit_run(repo_t *r, const void *arg, long long limit, repo__batch_t *out, err_t *e)
 {
     const fruit_query_t *q = arg;
     bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER, sort;
@@ -214,7 +214,7 @@ int repo_fruit_find(repo_t *r, const fruit_query_t *q, fruit_t ***out, size_t *n
     const char *args = arena_strndup(r->arena, a.data, a.len);
     buf_free(&a);
     repo__batch_t b = {0};
-    if (repo__cached_batch(r, names[q->by], args, q->limit, fruit__run, NULL, q, &b, e) != 0) {
+    if (repo__cached_batch(r, names[q->by], args, q->limit, repo__fruit_run, NULL, q, &b, e) != 0) {
         return -1;
     }
     *out = (fruit_t **)b.recs;

@@ -98,6 +98,15 @@ int repo__cached_batch(repo_t *r, const char *query, const char *args_json, long
                        repo__run_fn run, repo__join_fn join, const void *arg, repo__batch_t *out,
                        err_t *e);
 
+/* The MongoDB runs of the declared queries (also `cache verify`'s source):
+ * fruitBy* (arg: fruit_query_t), books / bookstoresForBooks (arg:
+ * repo__idset_t; the books found, by id), bookstoreBooks (arg: the store
+ * id; all its books by id, nocache past REPO_PAGE_MAX). */
+int repo__fruit_run(repo_t *r, const void *arg, long long limit, repo__batch_t *out, err_t *e);
+int repo__books_run_ids(repo_t *r, const void *arg, long long limit, repo__batch_t *out, err_t *e);
+int repo__bookstore_run_books(repo_t *r, const void *arg, long long limit, repo__batch_t *out,
+                              err_t *e);
+
 /* A list of ids (the arg of id-set runs). */
 typedef struct {
     const char *const *ids;

@@ -162,6 +162,16 @@ struct cache_source; /* cache_admin.h */
  * batch query. r must outlive *src. */
 void repo_cache_source(repo_t *r, struct cache_source *src);
 
+/* ---- write-behind: the writer's MongoDB side */
+
+struct cache_write; /* cache_queue.h */
+/* Applies one queued write to MongoDB idempotently by version (a
+ * cache_queue_apply_fn; ud is a repo_t without a cache whose arena it
+ * resets): a put updates the record where MongoDB's version is older, or
+ * inserts it when absent; a delete removes it where the version is older.
+ * 0 also when MongoDB already has this version or a newer one. */
+int repo_queue_apply(void *ud, const struct cache_write *w, err_t *e);
+
 /* ---- bulk loading (ingestion) */
 
 typedef struct {

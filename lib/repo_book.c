@@ -68,6 +68,58 @@ static int book__isbn_taken(repo_t *r, const char *isbn, err_t *e)
                    other ? ((book_t *)other)->id : "unknown");
 }
 
+/* ---- write-behind checks (answered before the write is queued) */
+
+/* The store exists as the cache (else MongoDB) sees it: a store created or
+ * deleted by a queued write counts. */
+static int book__store_exists(repo_t *r, const char *store_id, err_t *e)
+{
+    bookstore_t *s = NULL;
+    if (repo_bookstore_get(r, store_id, &s, e) != 0) return -1;
+    return s ? 0 : err_set(e, ERR_FK, "bookstoreId: there is no bookstore %s", store_id);
+}
+
+/* No other book in MongoDB has the ISBN (queued writes are not seen: the
+ * unique index refuses such a write later, and it is dead-lettered). */
+static int book__isbn_free(repo_t *r, const char *isbn, const char *self, err_t *e)
+{
+    bson_t filter = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&filter, "nkey", arena_printf(r->arena, "isbn:%s", isbn));
+    void *other = NULL;
+    int rc = repo__find_one(r, REPO_BOOKS, &filter, repo__parse_book, NULL, &other, e);
+    bson_destroy(&filter);
+    if (rc != 0) return -1;
+    if (other && (self == NULL || strcmp(((book_t *)other)->id, self) != 0)) {
+        return err_set(e, ERR_BAD_INPUT, "isbn: a book with ISBN %s already exists (id %s)", isbn,
+                       ((book_t *)other)->id);
+    }
+    return 0;
+}
+
+typedef struct {
+    const book_t *p;
+    model_mask_t mask;
+} book__patch_t;
+
+static void *book__next(repo_t *r, const void *cur, const void *ctx, err_t *e)
+{
+    const book__patch_t *c = ctx;
+    const book_t *old = cur;
+    book_t *nx = arena_alloc(r->arena, sizeof *nx);
+    *nx = *old;
+    book_patch_apply(nx, c->p, c->mask);
+    if ((c->mask & MODEL_BIT(BOOK_F_BOOKSTORE_ID)) &&
+        strcmp(old->bookstore_id, nx->bookstore_id) != 0 &&
+        book__store_exists(r, nx->bookstore_id, e) != 0) {
+        return NULL;
+    }
+    if ((c->mask & MODEL_BIT(BOOK_F_ISBN)) && nx->isbn &&
+        book__isbn_free(r, nx->isbn, nx->id, e) != 0) {
+        return NULL;
+    }
+    return nx;
+}
+
 static const char *book__norm_isbn(repo_t *r, const char *isbn)
 {
     char n[14];
@@ -127,6 +179,16 @@ int repo_book_create(repo_t *r, const book_t *in, book_t **out, err_t *e)
     book_t *b = arena_alloc(r->arena, sizeof *b);
     *b = *in;
     b->isbn = book__norm_isbn(r, in->isbn);
+    if (repo__behind(r)) {
+        if (book__store_exists(r, b->bookstore_id, e) != 0) return -1;
+        if (b->isbn && book__isbn_free(r, b->isbn, NULL, e) != 0) return -1;
+        b->id = repo__new_id(r);
+        b->version = 1;
+        b->created_at = b->updated_at = repo__now_ms();
+        if (repo__behind_create(r, CACHE_BOOKS, b, e) != 0) return -1;
+        *out = b;
+        return 0;
+    }
     if (book__check_store(r, b->bookstore_id, e) != 0) return -1;
     b->id = repo__new_id(r);
     b->version = 1;
@@ -166,6 +228,10 @@ int repo_book_update(repo_t *r, const char *id, const book_t *patch, model_mask_
     if (book_validate(patch, mask, e) != 0) return -1;
     book_t p = *patch;
     p.isbn = book__norm_isbn(r, patch->isbn);
+    if (repo__behind(r) && mask != 0) {
+        book__patch_t ctx = {&p, mask};
+        return repo__behind_update(r, CACHE_BOOKS, id, "book", book__next, &ctx, (void **)out, e);
+    }
     bool moving = mask & MODEL_BIT(BOOK_F_BOOKSTORE_ID);
     book_t *old = NULL;
     if (moving) {
@@ -229,6 +295,7 @@ int repo_book_move(repo_t *r, const char *id, const char *bookstore_id, book_t *
 int repo_book_delete(repo_t *r, const char *id, err_t *e)
 {
     if (repo__check_id(id, "id", e) != 0) return -1;
+    if (repo__behind(r)) return repo__behind_delete(r, CACHE_BOOKS, id, "book", e);
     bson_t f = BSON_INITIALIZER;
     BSON_APPEND_UTF8(&f, "_id", id);
     /* findAndModify remove: one command, and it tells the deleted version

@@ -62,6 +62,40 @@ static int bookstore__taken(repo_t *r, const char *name, const char *key, err_t 
                    other ? other->id : "(unknown)", other ? other->name : key);
 }
 
+/* Write-behind: the normalized name is free in MongoDB (queued renames and
+ * creates are not seen: the unique index refuses such a write later, and it
+ * is dead-lettered). */
+static int bookstore__name_free(repo_t *r, const char *name, const char *key, const char *self,
+                                err_t *e)
+{
+    bookstore_t *other = NULL;
+    if (bookstore__find_by_key(r, key, &other, e) != 0) return -1;
+    if (other && (self == NULL || strcmp(other->id, self) != 0)) {
+        snprintf(r->conflict_id, sizeof r->conflict_id, "%s", other->id);
+        return err_set(e, ERR_NAME_TAKEN, "name: \"%s\" is taken by bookstore %s (\"%s\")", name,
+                       other->id, other->name);
+    }
+    return 0;
+}
+
+typedef struct {
+    const bookstore_t *p;
+    model_mask_t mask;
+} bookstore__patch_t;
+
+static void *bookstore__next(repo_t *r, const void *cur, const void *ctx, err_t *e)
+{
+    const bookstore__patch_t *c = ctx;
+    bookstore_t *nx = arena_alloc(r->arena, sizeof *nx);
+    *nx = *(const bookstore_t *)cur;
+    bookstore_patch_apply(nx, c->p, c->mask);
+    if (c->mask & MODEL_BIT(BOOKSTORE_F_NAME)) {
+        nx->name_key = c->p->name_key;
+        if (bookstore__name_free(r, nx->name, nx->name_key, nx->id, e) != 0) return NULL;
+    }
+    return nx;
+}
+
 int repo_bookstore_create(repo_t *r, const bookstore_t *in, bookstore_t **out, err_t *e)
 {
     *out = NULL;
@@ -72,6 +106,14 @@ int repo_bookstore_create(repo_t *r, const bookstore_t *in, bookstore_t **out, e
     s->id = repo__new_id(r);
     s->version = 1;
     s->created_at = s->updated_at = repo__now_ms();
+    if (repo__behind(r)) {
+        if (bookstore__name_free(r, s->name, s->name_key, NULL, e) != 0 ||
+            repo__behind_create(r, CACHE_BOOKSTORES, s, e) != 0) {
+            return -1;
+        }
+        *out = s;
+        return 0;
+    }
     bson_t doc = BSON_INITIALIZER;
     bookstore_to_bson(s, &doc);
     bool dup = false;
@@ -99,6 +141,11 @@ int repo_bookstore_update(repo_t *r, const char *id, const bookstore_t *patch, m
     bookstore_t p = *patch;
     if (mask & MODEL_BIT(BOOKSTORE_F_NAME)) {
         if ((p.name_key = bookstore__key(r, patch->name, e)) == NULL) return -1;
+    }
+    if (repo__behind(r)) {
+        bookstore__patch_t ctx = {&p, mask};
+        return repo__behind_update(r, CACHE_BOOKSTORES, id, "bookstore", bookstore__next, &ctx,
+                                   (void **)out, e);
     }
     bson_t set = BSON_INITIALIZER, unset = BSON_INITIALIZER, update = BSON_INITIALIZER;
     bson_t query = BSON_INITIALIZER;
@@ -218,6 +265,45 @@ static int bookstore__check_target(repo_t *r, const char *to, err_t *e)
                        to);
 }
 
+static int bookstore__books(repo_t *r, const char *id, repo__batch_t *b, err_t *e);
+
+/* Write-behind delete: the store's books as the cache (else MongoDB) lists
+ * them are refused or moved (each a queued book write), then the store's
+ * delete is queued. Weaker than write-through: a book write into the store
+ * still queued while its list is not cached is not seen (the book is then
+ * left pointing at a deleted store: bookstoresForBooks reports it as
+ * FOREIGN_KEY_VIOLATION). */
+static int bookstore__delete_behind(repo_t *r, const char *id, const char *reassign_to, err_t *e)
+{
+    if (reassign_to) {
+        bookstore_t *to = NULL;
+        if (repo_bookstore_get(r, reassign_to, &to, e) != 0) return -1;
+        if (to == NULL) {
+            return err_set(e, ERR_FK, "reassignTo: there is no bookstore %s", reassign_to);
+        }
+    }
+    for (int round = 0; round < 5; round++) {
+        repo__batch_t b;
+        if (bookstore__books(r, id, &b, e) != 0) return -1;
+        if (b.n == 0) return repo__behind_delete(r, CACHE_BOOKSTORES, id, "bookstore", e);
+        if (reassign_to == NULL) {
+            return err_set(e, ERR_HAS_BOOKS,
+                           "bookstore %s still has %zu%s book(s): move them, or delete with "
+                           "reassignTo naming the store that takes them",
+                           id, b.n, b.nocache ? "+" : "");
+        }
+        for (size_t i = 0; i < b.n; i++) {
+            book_t *moved;
+            if (repo_book_move(r, ((book_t *)b.recs[i])->id, reassign_to, &moved, e) != 0 &&
+                e->code != ERR_NOT_FOUND) {
+                return -1;
+            }
+        }
+    }
+    return err_set(e, ERR_UNAVAILABLE,
+                   "bookstore %s: books keep arriving while reassigning; try again", id);
+}
+
 int repo_bookstore_delete(repo_t *r, const char *id, const char *reassign_to, err_t *e)
 {
     if (repo__check_id(id, "id", e) != 0) return -1;
@@ -228,6 +314,7 @@ int repo_bookstore_delete(repo_t *r, const char *id, const char *reassign_to, er
     bookstore_t *s;
     if (repo_bookstore_get(r, id, &s, e) != 0) return -1;
     if (s == NULL) return err_set(e, ERR_NOT_FOUND, "bookstore %s not found", id);
+    if (repo__behind(r)) return bookstore__delete_behind(r, id, reassign_to, e);
     if (reassign_to && bookstore__check_target(r, reassign_to, e) != 0) return -1;
     /* Mark first, then look at the books: a concurrent book write into this
      * store either is seen below or sees the mark and undoes itself. */

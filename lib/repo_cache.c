@@ -16,6 +16,7 @@
 #include "repo_int.h"
 
 #include "cache_admin.h"
+#include "cache_queue.h"
 
 #include <cjson/cJSON.h>
 
@@ -197,6 +198,97 @@ void repo__cache_del(repo_t *r, cache_kind_t k, const char *id, int64_t version)
     if (r->cache == NULL) return;
     err_t ie;
     cache_delete(r->cache, k, id, version, NULL, &ie);
+}
+
+/* ---- write-behind (OPONN_WRITE_MODE=behind) */
+
+bool repo__behind(const repo_t *r)
+{
+    return r->cache && cache_write_behind(r->cache);
+}
+
+/* Sets the version and update time of a record about to be queued. */
+static void repo__stamp(cache_kind_t k, void *rec, int64_t version, int64_t now)
+{
+    switch (k) {
+    case CACHE_BOOKS:
+        ((book_t *)rec)->version = version;
+        ((book_t *)rec)->updated_at = now;
+        break;
+    case CACHE_BOOKSTORES:
+        ((bookstore_t *)rec)->version = version;
+        ((bookstore_t *)rec)->updated_at = now;
+        break;
+    default:
+        ((fruit_t *)rec)->version = version;
+        ((fruit_t *)rec)->updated_at = now;
+        break;
+    }
+}
+
+/* A new record (version 1) into the cache and its queue. */
+int repo__behind_create(repo_t *r, cache_kind_t k, const void *rec, err_t *e)
+{
+    int rc = cache_put(r->cache, k, repo__id_of(rec), repo__version_of(k, rec),
+                       repo__to_json(r, k, rec), NULL, e);
+    if (rc == 1) return 0;
+    if (rc == 0) return err_set(e, ERR_INTERNAL, "write-behind: new id already cached");
+    return e->code == ERR_UNAVAILABLE ? -1
+                                      : err_set(e, ERR_UNAVAILABLE, "write-behind: %s", e->msg);
+}
+
+/* Bounded retries of a compare-and-set that lost a race. */
+#define REPO__BEHIND_TRIES 8
+
+static int repo__behind_raced(cache_kind_t k, const char *id, err_t *e)
+{
+    return err_set(e, ERR_UNAVAILABLE,
+                   "%s %s: concurrent writes (or queued writes not in MongoDB yet and not "
+                   "cached); retry shortly",
+                   cache_kind_name(k), id);
+}
+
+int repo__behind_update(repo_t *r, cache_kind_t k, const char *id, const char *what,
+                        repo__next_fn next, const void *ctx, void **out, err_t *e)
+{
+    *out = NULL;
+    for (int attempt = 0; attempt < REPO__BEHIND_TRIES; attempt++) {
+        void *cur = NULL;
+        if (repo__cached_get_many(r, k, &id, 1, &cur, e) != 0) return -1;
+        if (cur == NULL) return err_set(e, ERR_NOT_FOUND, "%s %s not found", what, id);
+        void *nx = next(r, cur, ctx, e);
+        if (nx == NULL) return -1;
+        repo__stamp(k, nx, repo__version_of(k, cur) + 1, repo__now_ms());
+        int rc =
+            cache_put(r->cache, k, id, repo__version_of(k, nx), repo__to_json(r, k, nx), NULL, e);
+        if (rc == 1) {
+            *out = nx;
+            return 0;
+        }
+        if (rc < 0) {
+            return e->code == ERR_UNAVAILABLE
+                       ? -1
+                       : err_set(e, ERR_UNAVAILABLE, "write-behind: %s", e->msg);
+        }
+    }
+    return repo__behind_raced(k, id, e);
+}
+
+int repo__behind_delete(repo_t *r, cache_kind_t k, const char *id, const char *what, err_t *e)
+{
+    for (int attempt = 0; attempt < REPO__BEHIND_TRIES; attempt++) {
+        void *cur = NULL;
+        if (repo__cached_get_many(r, k, &id, 1, &cur, e) != 0) return -1;
+        if (cur == NULL) return err_set(e, ERR_NOT_FOUND, "%s %s not found", what, id);
+        int rc = cache_delete(r->cache, k, id, repo__version_of(k, cur) + 1, NULL, e);
+        if (rc == 1) return 0;
+        if (rc < 0) {
+            return e->code == ERR_UNAVAILABLE
+                       ? -1
+                       : err_set(e, ERR_UNAVAILABLE, "write-behind: %s", e->msg);
+        }
+    }
+    return repo__behind_raced(k, id, e);
 }
 
 /* ---- batches */
@@ -468,4 +560,109 @@ void repo_cache_source(repo_t *r, cache_source_t *src)
     src->ud = r;
     src->fetch = repo__src_fetch;
     src->query = repo__src_query;
+}
+
+/* ---- the write-behind writer's MongoDB side */
+
+/* The stored document of rec: every field (`_id` first; absent optionals
+ * left out) into doc, the absent optionals' names into unset. */
+static void repo__doc_bson(cache_kind_t k, const void *rec, bson_t *doc, bson_t *unset)
+{
+    switch (k) {
+    case CACHE_BOOKS: {
+        const book_t *b = rec;
+        book_to_bson(b, doc);
+        if (b->isbn == NULL) BSON_APPEND_UTF8(unset, "isbn", "");
+        if (!b->has_year) BSON_APPEND_UTF8(unset, "year", "");
+        if (!b->has_price) BSON_APPEND_UTF8(unset, "price", "");
+        break;
+    }
+    case CACHE_BOOKSTORES: {
+        const bookstore_t *s = rec;
+        bookstore_to_bson(s, doc);
+        if (s->city == NULL) BSON_APPEND_UTF8(unset, "city", "");
+        break;
+    }
+    default:
+        fruit_to_bson(rec, doc);
+        break;
+    }
+}
+
+int repo_queue_apply(void *ud, const cache_write_t *w, err_t *e)
+{
+    repo_t *r = ud;
+    arena_reset(r->arena);
+    const char *coll = repo__coll(w->kind);
+    bson_t q = BSON_INITIALIZER, lt;
+    BSON_APPEND_UTF8(&q, "_id", w->id);
+    BSON_APPEND_DOCUMENT_BEGIN(&q, "version", &lt);
+    BSON_APPEND_INT64(&lt, "$lt", w->version);
+    bson_append_document_end(&q, &lt);
+    int rc;
+    if (w->op == CACHE_WRITE_DEL) {
+        /* Only an older version is deleted: a replay after a newer write
+         * (there is none for a deleted id) changes nothing. */
+        rc = store_delete_one(r->store, coll, &q, NULL, e);
+        bson_destroy(&q);
+        return rc;
+    }
+    void *rec = repo__from_json(r, w->kind, w->json, e);
+    if (rec == NULL) {
+        bson_destroy(&q);
+        return -1; /* unreadable: counts towards the dead letters */
+    }
+    bson_t doc = BSON_INITIALIZER, unset = BSON_INITIALIZER, update = BSON_INITIALIZER, set;
+    repo__doc_bson(w->kind, rec, &doc, &unset);
+    const char *nkey = NULL;
+    if (w->kind == CACHE_BOOKS) {
+        const book_t *b = rec;
+        nkey = b->isbn ? arena_printf(r->arena, "isbn:%s", b->isbn) : NULL;
+    }
+    /* {$set: every field but _id, $unset: absent optionals} where version < v */
+    BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
+    bson_iter_t it;
+    if (bson_iter_init(&it, &doc)) {
+        while (bson_iter_next(&it)) {
+            if (strcmp(bson_iter_key(&it), "_id") != 0) {
+                bson_append_iter(&set, bson_iter_key(&it), -1, &it);
+            }
+        }
+    }
+    if (nkey) BSON_APPEND_UTF8(&set, "nkey", nkey);
+    bson_append_document_end(&update, &set);
+    if (!bson_empty(&unset)) BSON_APPEND_DOCUMENT(&update, "$unset", &unset);
+    int64_t matched = 0, n = 0;
+    rc = store_update_many(r->store, coll, &q, &update, &matched, NULL, e);
+    if (rc == 0 && matched == 0) {
+        /* Not older in MongoDB: either it holds this version or a newer one
+         * (applied before: done), or the record is new: insert it. */
+        bson_t f = BSON_INITIALIZER;
+        BSON_APPEND_UTF8(&f, "_id", w->id);
+        rc = store_count(r->store, coll, &f, 1, &n, e);
+        if (rc == 0 && n == 0) {
+            if (w->kind == CACHE_BOOKS) {
+                BSON_APPEND_UTF8(&doc, "nkey",
+                                 nkey ? nkey : arena_printf(r->arena, "id:%s", w->id));
+            }
+            bool dup = false;
+            rc = store_insert_one(r->store, coll, &doc, &dup, e);
+            if (rc != 0 && dup) {
+                err_t e2; /* inserted meanwhile by another writer: done */
+                if (store_count(r->store, coll, &f, 1, &n, &e2) == 0 && n == 1) {
+                    rc = 0;
+                } else {
+                    rc = err_set(e, ERR_BAD_INPUT,
+                                 "%s %s: a unique key (ISBN or bookstore name) is taken in MongoDB",
+                                 cache_kind_name(w->kind), w->id);
+                }
+            }
+        }
+        bson_destroy(&f);
+    }
+    bson_destroy(&q);
+    bson_destroy(&doc);
+    bson_destroy(&unset);
+    bson_destroy(&update);
+    return rc;
 }

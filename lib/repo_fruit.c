@@ -48,6 +48,11 @@ int repo_fruit_create(repo_t *r, fruit_kind_t kind, const fruit_t *in, fruit_t *
     f->id = repo__new_id(r);
     f->version = 1;
     f->created_at = f->updated_at = repo__now_ms();
+    if (repo__behind(r)) {
+        if (repo__behind_create(r, repo__fruit_kind(kind), f, e) != 0) return -1;
+        *out = f;
+        return 0;
+    }
     bson_t doc = BSON_INITIALIZER;
     fruit_to_bson(f, &doc);
     int rc = store_insert_one(r->store, fruit_kind_collection(kind), &doc, NULL, e);
@@ -56,6 +61,21 @@ int repo_fruit_create(repo_t *r, fruit_kind_t kind, const fruit_t *in, fruit_t *
     repo__cache_put(r, repo__fruit_kind(kind), f);
     *out = f;
     return 0;
+}
+
+typedef struct {
+    const fruit_t *p;
+    model_mask_t mask;
+} fruit__patch_t;
+
+static void *fruit__next(repo_t *r, const void *cur, const void *ctx, err_t *e)
+{
+    (void)e;
+    const fruit__patch_t *c = ctx;
+    fruit_t *nx = arena_alloc(r->arena, sizeof *nx);
+    *nx = *(const fruit_t *)cur;
+    fruit_patch_apply(nx, c->p, c->mask);
+    return nx;
 }
 
 int repo_fruit_update(repo_t *r, fruit_kind_t kind, const char *id, const fruit_t *patch,
@@ -70,6 +90,11 @@ int repo_fruit_update(repo_t *r, fruit_kind_t kind, const char *id, const fruit_
     if (mask == 0) {
         if (repo_fruit_get(r, kind, id, out, e) != 0) return -1;
         return *out ? 0 : err_set(e, ERR_NOT_FOUND, "%s %s not found", what, id);
+    }
+    if (repo__behind(r)) {
+        fruit__patch_t ctx = {patch, mask};
+        return repo__behind_update(r, repo__fruit_kind(kind), id, what, fruit__next, &ctx,
+                                   (void **)out, e);
     }
     bson_t set = BSON_INITIALIZER, unset = BSON_INITIALIZER, update = BSON_INITIALIZER;
     bson_t query = BSON_INITIALIZER;
@@ -89,6 +114,10 @@ int repo_fruit_update(repo_t *r, fruit_kind_t kind, const char *id, const fruit_
 int repo_fruit_delete(repo_t *r, fruit_kind_t kind, const char *id, err_t *e)
 {
     if (repo__check_id(id, "id", e) != 0) return -1;
+    if (repo__behind(r)) {
+        return repo__behind_delete(r, repo__fruit_kind(kind), id,
+                                   kind == FRUIT_APPLE ? "apple" : "orange", e);
+    }
     bson_t f = BSON_INITIALIZER;
     BSON_APPEND_UTF8(&f, "_id", id);
     void *gone = NULL;

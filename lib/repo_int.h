@@ -71,6 +71,23 @@ int repo__cached_get_many(repo_t *r, cache_kind_t k, const char *const *ids, siz
 void repo__cache_put(repo_t *r, cache_kind_t k, const void *rec);
 void repo__cache_del(repo_t *r, cache_kind_t k, const char *id, int64_t version);
 
+/* Write-behind (OPONN_WRITE_MODE=behind with a cache): mutations change
+ * the cache and append to its queue (cache_put, one script call); the
+ * writer applies them to MongoDB (repo_queue_apply). */
+bool repo__behind(const repo_t *r);
+/* Queues a new record (version 1). */
+int repo__behind_create(repo_t *r, cache_kind_t k, const void *rec, err_t *e);
+/* Builds the next state of cur (an arena copy; checks what must hold:
+ * validation, FK, unique keys); NULL with e filled to refuse. */
+typedef void *(*repo__next_fn)(repo_t *r, const void *cur, const void *ctx, err_t *e);
+/* Reads the current record (cache, else MongoDB), builds the next one with
+ * version + 1, and queues it as a compare-and-set on the cached version;
+ * a lost race re-reads (bounded, then UNAVAILABLE). *out: the new record. */
+int repo__behind_update(repo_t *r, cache_kind_t k, const char *id, const char *what,
+                        repo__next_fn next, const void *ctx, void **out, err_t *e);
+/* Queues the delete of the current record (tombstone at its version + 1). */
+int repo__behind_delete(repo_t *r, cache_kind_t k, const char *id, const char *what, err_t *e);
+
 /* The records of a declared batch query (cache_query.c), in its order. */
 typedef struct {
     void **recs;

@@ -451,6 +451,16 @@ local function write(is_del)
         stat('stale_refused', 1)
         return {'stale'}
     end
+    -- Write-behind: the cache is the truth until the writer catches up, so
+    -- a write must be exactly the next version of what is cached (a
+    -- compare-and-set: of two writers that read version N, one wins with
+    -- N + 1 and the other re-reads), and a record with queued writes that is
+    -- not cached (evicted) cannot be written: its current version is only in
+    -- the queue.
+    if ARGV[12] == 'behind' and ((cur and cur.v >= version) or (not cur and pending(ARGV[5]))) then
+        stat('stale_refused', 1)
+        return {'stale'}
+    end
     local newdoc = nil
     if is_del then
         entity_set(key, version, nil, ARGV[10])

@@ -17,19 +17,16 @@ import time
 import urllib.parse
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-import taplib  # noqa: E402
+import cachestack  # noqa: E402
 import pymongo  # noqa: E402
+import taplib  # noqa: E402
 
 t = taplib.Tap()
 
 BOOK = "id title version bookstore { id }"
 
 
-def code_of(body, i=0):
-    try:
-        return body["errors"][i]["extensions"]["code"]
-    except (KeyError, IndexError, TypeError):
-        return None
+code_of = cachestack.code_of
 
 
 with taplib.stack(workers=2) as s:

@@ -20,6 +20,7 @@
 
 #include <cjson/cJSON.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -226,6 +227,16 @@ static void repo__stamp(cache_kind_t k, void *rec, int64_t version, int64_t now)
     }
 }
 
+/* A cache error of a write-behind write: the write was not accepted, which
+ * the client sees as UNAVAILABLE (retry). */
+static int repo__behind_err(err_t *e)
+{
+    if (e->code == ERR_UNAVAILABLE) return -1;
+    char msg[sizeof e->msg];
+    snprintf(msg, sizeof msg, "%s", e->msg);
+    return err_set(e, ERR_UNAVAILABLE, "write-behind: %s", msg);
+}
+
 /* A new record (version 1) into the cache and its queue. */
 int repo__behind_create(repo_t *r, cache_kind_t k, const void *rec, err_t *e)
 {
@@ -233,8 +244,7 @@ int repo__behind_create(repo_t *r, cache_kind_t k, const void *rec, err_t *e)
                        repo__to_json(r, k, rec), NULL, e);
     if (rc == 1) return 0;
     if (rc == 0) return err_set(e, ERR_INTERNAL, "write-behind: new id already cached");
-    return e->code == ERR_UNAVAILABLE ? -1
-                                      : err_set(e, ERR_UNAVAILABLE, "write-behind: %s", e->msg);
+    return repo__behind_err(e);
 }
 
 /* Bounded retries of a compare-and-set that lost a race. */
@@ -265,11 +275,7 @@ int repo__behind_update(repo_t *r, cache_kind_t k, const char *id, const char *w
             *out = nx;
             return 0;
         }
-        if (rc < 0) {
-            return e->code == ERR_UNAVAILABLE
-                       ? -1
-                       : err_set(e, ERR_UNAVAILABLE, "write-behind: %s", e->msg);
-        }
+        if (rc < 0) return repo__behind_err(e);
     }
     return repo__behind_raced(k, id, e);
 }
@@ -282,11 +288,7 @@ int repo__behind_delete(repo_t *r, cache_kind_t k, const char *id, const char *w
         if (cur == NULL) return err_set(e, ERR_NOT_FOUND, "%s %s not found", what, id);
         int rc = cache_delete(r->cache, k, id, repo__version_of(k, cur) + 1, NULL, e);
         if (rc == 1) return 0;
-        if (rc < 0) {
-            return e->code == ERR_UNAVAILABLE
-                       ? -1
-                       : err_set(e, ERR_UNAVAILABLE, "write-behind: %s", e->msg);
-        }
+        if (rc < 0) return repo__behind_err(e);
     }
     return repo__behind_raced(k, id, e);
 }

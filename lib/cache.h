@@ -201,6 +201,13 @@ int cache_script_call(cache_t *c, arena_t *a, const char *op, int nargs, const c
 typedef void (*cache_hook_fn)(void *ud, const char *point, cache_kind_t k, const char *id);
 void cache_set_hook(cache_t *c, cache_hook_fn fn, void *ud);
 
+/* When a write could not reach Redis (dirty), starts the new epoch now: one
+ * round trip, connecting at once even during the connection's back-off.
+ * Write-through callers use it right after a failed cache_put/cache_delete,
+ * so other workers stop serving the old value before the mutation answers
+ * (if Redis is really down, it fails fast and the bump waits). 0 when clean. */
+int cache_sync(cache_t *c, err_t *e);
+
 /* Marks the cache as possibly stale (as after a failed write), so the next
  * successful call starts a new epoch. Exposed for tests and callers that
  * skipped the cache on a write. */

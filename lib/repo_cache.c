@@ -186,19 +186,29 @@ int repo__cached_get_many(repo_t *r, cache_kind_t k, const char *const *ids, siz
 
 /* ---- write-through */
 
+/* A write-through cache write failed (the cache is dirty): start the new
+ * epoch before the mutation answers, so no worker serves the old value. */
+static void repo__cache_failed(repo_t *r)
+{
+    err_t ie;
+    cache_sync(r->cache, &ie);
+}
+
 void repo__cache_put(repo_t *r, cache_kind_t k, const void *rec)
 {
     if (r->cache == NULL || rec == NULL) return;
     err_t ie;
-    cache_put(r->cache, k, repo__id_of(rec), repo__version_of(k, rec), repo__to_json(r, k, rec),
-              NULL, &ie);
+    if (cache_put(r->cache, k, repo__id_of(rec), repo__version_of(k, rec), repo__to_json(r, k, rec),
+                  NULL, &ie) < 0) {
+        repo__cache_failed(r);
+    }
 }
 
 void repo__cache_del(repo_t *r, cache_kind_t k, const char *id, int64_t version)
 {
     if (r->cache == NULL) return;
     err_t ie;
-    cache_delete(r->cache, k, id, version, NULL, &ie);
+    if (cache_delete(r->cache, k, id, version, NULL, &ie) < 0) repo__cache_failed(r);
 }
 
 /* ---- write-behind (OPONN_WRITE_MODE=behind) */

@@ -202,6 +202,9 @@ with taplib.stack(workers=2) as s:
     took = time.monotonic() - t0
     t.diag("%d operations in %.1f s: %d writes, %d queries compared with MongoDB"
            % (OPS, took, counts["writes"], counts["queries"]))
+    if mismatches:  # on stderr too: prove shows it, so a failure in `make test` explains itself
+        print("t/52 seed %d: %s" % (SEED, "\n".join(m[:600] for m in mismatches[:10])),
+              file=sys.stderr)
     t.ok(not mismatches, "model test: %d operations, 0 mismatches between the cached answers and "
          "MongoDB (seed %d)" % (OPS, SEED), "\n".join(mismatches[:20]))
     v = s.oponn("cache", "verify")

@@ -111,6 +111,9 @@ static void app__healthz(app_t *app, http_resp_t *resp)
     err_t re = {0}, me = {0};
     int redis_ok = 0;
     if (app->cache) {
+        /* A worker that skipped a cache write starts the new epoch here too,
+         * not only at its next request (health checks reach idle workers). */
+        cache_sync(app->cache, &re);
         redis_ok = cache_conn_ping(cache_connection(app->cache), &re) == 0;
     } else {
         err_set(&re, ERR_UNAVAILABLE, "%s", app->cache_error);

@@ -211,39 +211,16 @@ static int gql__lex_string(gql_lexer_t *lx, const char *start)
             buf_append(&b, run, (size_t)(p - run));
             char e = p + 1 < lx->end ? p[1] : 0;
             const char *esc = p;
+            /* The spec's single-character escapes: \" \\ \/ \b \f \n \r \t. */
+            static const char escape_from[] = "\"\\/bfnrt", escape_to[] = "\"\\/\b\f\n\r\t";
+            const char *simple = e ? strchr(escape_from, e) : NULL;
+            if (simple != NULL) {
+                buf_putc(&b, escape_to[simple - escape_from]);
+                p += 2;
+                run = p;
+                continue;
+            }
             switch (e) {
-            case '"':
-                buf_putc(&b, '"');
-                p += 2;
-                break;
-            case '\\':
-                buf_putc(&b, '\\');
-                p += 2;
-                break;
-            case '/':
-                buf_putc(&b, '/');
-                p += 2;
-                break;
-            case 'b':
-                buf_putc(&b, '\b');
-                p += 2;
-                break;
-            case 'f':
-                buf_putc(&b, '\f');
-                p += 2;
-                break;
-            case 'n':
-                buf_putc(&b, '\n');
-                p += 2;
-                break;
-            case 'r':
-                buf_putc(&b, '\r');
-                p += 2;
-                break;
-            case 't':
-                buf_putc(&b, '\t');
-                p += 2;
-                break;
             case 'u': {
                 long cp;
                 if (p + 2 < lx->end && p[2] == '{') {

@@ -626,6 +626,20 @@ class Bench:
         self.stop_writer()
         self.restart_pool()
 
+    def memory_runs(self):
+        """The same scenario twice on the same workers, RSS before and after
+        each: the first run may grow a worker (arena blocks, buffers); a
+        second run that grows it again would be a leak."""
+        d = CFG["sweep_duration"]
+        for sc, script, env in (("1", "book.lua", self.env_books()),
+                                ("3", "bookstores_for_books.lua", self.env_lists()),
+                                ("4", "fruit_by_size.lua", {"PERF_LIMITS": "100"}),
+                                ("5", "mixed.lua", self.env_mixed("oponn"))):
+            self.memory_sample("(%s) before" % sc, 0)
+            for k in (1, 2):
+                self.measure("memory", sc, "oponn", k, script, env, duration=d)
+                self.memory_sample("(%s) after run %d" % (sc, k), 0)
+
     # ---- sweeps and the profile
 
     def sweeps(self):
@@ -756,6 +770,9 @@ def main():
         b.sweeps()
         b.flush()
         b.warm_entities()
+        b.walk(b.s.url, "bookstores_for_books.lua", b.env_lists())
+        b.walk(b.s.url, "fruit_by_size.lua", {"PERF_LIMITS": "100"})
+        b.memory_runs()
         b.profile()
         b.memory_sample("end", 0)
         b.write(started)

@@ -26,6 +26,11 @@ CFLAGS  += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitiz
 LDFLAGS += -fsanitize=address,undefined
 endif
 
+# Lua scripts are embedded as C strings generated at build time.
+GEN      := $(BUILD)/gen
+CPPFLAGS += -I$(GEN)
+LUA_SRC  := $(wildcard lib/cache_lua/*.lua)
+
 LIB_SRC  := $(wildcard lib/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 BIN_SRC  := $(wildcard fcgi/*.c)
@@ -54,6 +59,12 @@ deps:
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(GEN)/cache_lua.h: $(LUA_SRC) etc/lua2c.sh
+	@mkdir -p $(dir $@)
+	etc/lua2c.sh $(LUA_SRC) > $@
+
+$(BUILD)/lib/cache.o: $(GEN)/cache_lua.h
 
 $(BUILD)/liboponn.a: $(LIB_OBJ)
 	@rm -f $@

@@ -22,6 +22,7 @@ BUILD_PKGS=(
   python3-mockupdb python3-mongomock
   clang libclang-rt-14-dev valgrind
   wrk gnuplot-nox jq perl git
+  ansible-core ansible-lint yamllint python3-yaml
 )
 # Node.js for the npm tooling: Debian's nodejs+npm, unless a node with npm is
 # already present (a machine image may ship its own build; the two conflict).

@@ -63,6 +63,32 @@
       "port of the Redis that `make run` starts (sets OPONN_REDIS_URL)")                           \
     X(INT, redis_timeout_ms, "OPONN_REDIS_TIMEOUT_MS", "200", 1, 60000,                            \
       "Redis connect and command timeout")                                                         \
+    X(STR, cache_prefix, "OPONN_CACHE_PREFIX", "oponn", 0, 0,                                      \
+      "namespace of every Redis key (letters, digits, . _ -)")                                     \
+    X(INT, cache_ttl_books_s, "OPONN_CACHE_TTL_BOOKS_S", "86400", 1, 31536000,                     \
+      "TTL of cached books")                                                                       \
+    X(INT, cache_ttl_bookstores_s, "OPONN_CACHE_TTL_BOOKSTORES_S", "86400", 1, 31536000,           \
+      "TTL of cached bookstores")                                                                  \
+    X(INT, cache_ttl_fruit_s, "OPONN_CACHE_TTL_FRUIT_S", "86400", 1, 31536000,                     \
+      "TTL of cached apples and oranges")                                                          \
+    X(INT, cache_ttl_batch_s, "OPONN_CACHE_TTL_BATCH_S", "86400", 1, 31536000,                     \
+      "TTL of cached batch results (lists) and their indexes")                                     \
+    X(INT, negative_ttl_s, "OPONN_NEGATIVE_TTL_S", "30", 1, 86400,                                 \
+      "TTL of negative entries (unknown ids) and tombstones")                                      \
+    X(INT, cache_lease_ms, "OPONN_CACHE_LEASE_MS", "2000", 10, 60000,                              \
+      "lifetime of the single-flight lease a cache miss takes")                                    \
+    X(INT, cache_lease_wait_ms, "OPONN_CACHE_LEASE_WAIT_MS", "50", 0, 10000,                       \
+      "how long a miss waits for another worker's fill before reading MongoDB itself")             \
+    X(STR, write_mode, "OPONN_WRITE_MODE", "through", 0, 0,                                        \
+      "`through` (MongoDB, then cache) or `behind` (cache + queue; oponn-writer applies)")         \
+    X(INT, queue_max, "OPONN_QUEUE_MAX", "100000", 1, 100000000,                                   \
+      "write-behind queue length at which mutations fail with UNAVAILABLE")                        \
+    X(INT, queue_max_tries, "OPONN_QUEUE_MAX_TRIES", "5", 1, 1000,                                 \
+      "failed applies of one write before it goes to the dead letters")                            \
+    X(INT, queue_claim_ms, "OPONN_QUEUE_CLAIM_MS", "10000", 10, 3600000,                           \
+      "idle time after which another writer reclaims a dead writer's pending writes")              \
+    X(INT, queue_backoff_ms, "OPONN_QUEUE_BACKOFF_MS", "100", 1, 60000,                            \
+      "first retry delay of a failed apply (doubles, capped at 5 s)")                              \
     X(STR, write_token, "OPONN_WRITE_TOKEN", NULL, 0, 0,                                           \
       "bearer token mutations need; unset = every mutation refused")                               \
     X(INT, nginx_workers, "OPONN_NGINX_WORKERS", "1", 1, 64,                                       \

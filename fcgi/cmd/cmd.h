@@ -26,5 +26,11 @@ int cmd_ingest(int argc, char **argv);
 #include "store.h"
 int cmd_store_open(const char *cmd, cfg_t *cfg, store_t **out);
 void cmd_store_close(store_t *s);
+int cmd_cache(int argc, char **argv);
+/* Loads the configuration and opens the cache for cmd_cache / cmd_queue;
+ * NULL (message printed, prefixed by who) on failure. cache_close() it. */
+struct cache;
+struct cache *cmd_cache_open(const char *who);
+int cmd_queue(int argc, char **argv);
 
 #endif

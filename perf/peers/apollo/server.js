@@ -19,7 +19,8 @@
 // Environment: PEER_PORT, PEER_PROCS (node cluster workers, default 1),
 // MONGODB_URI, OPONN_MONGODB_DB (default oponn), OPONN_REDIS_URL,
 // OPONN_WRITE_TOKEN, OPONN_SCHEMA, PEER_COUNTERS_DIR (each worker writes
-// apollo-<pid>.json there: {mongo, redis} commands/round trips so far).
+// apollo-<pid>.json there: {mongo, redis, requests}: MongoDB commands, Redis
+// round trips and GraphQL requests so far).
 'use strict';
 
 const cluster = require('node:cluster');
@@ -60,7 +61,7 @@ async function main() {
   const typeDefs = fs.readFileSync(process.env.OPONN_SCHEMA || path.join(root, 'schema', 'schema.graphql'), 'utf8');
   const token = process.env.OPONN_WRITE_TOKEN || '';
   const ttl = 86400;
-  const counters = { mongo: 0, redis: 0 };
+  const counters = { mongo: 0, redis: 0, requests: 0 };
 
   const mongo = new MongoClient(process.env.MONGODB_URI, { monitorCommands: true });
   mongo.on('commandStarted', () => { counters.mongo++; });
@@ -152,11 +153,14 @@ async function main() {
   const port = parseInt(process.env.PEER_PORT || '4000', 10);
   await startStandaloneServer(server, {
     listen: { port, host: '127.0.0.1' },
-    context: async ({ req }) => ({
-      auth: token !== '' && req.headers.authorization === `Bearer ${token}`,
-      books: new DataLoader((ids) => cached('books', 'books', ids)),
-      stores: new DataLoader((ids) => cached('bookstores', 'bookstores', ids)),
-    }),
+    context: async ({ req }) => {
+      counters.requests++;
+      return {
+        auth: token !== '' && req.headers.authorization === `Bearer ${token}`,
+        books: new DataLoader((ids) => cached('books', 'books', ids)),
+        stores: new DataLoader((ids) => cached('bookstores', 'bookstores', ids)),
+      };
+    },
   });
 
   const dir = process.env.PEER_COUNTERS_DIR;

@@ -98,6 +98,7 @@ class Report:
                     "fcgi_constant": "ceiling: nginx → FastCGI constant",
                     "redis-benchmark": "ceiling: redis-benchmark GET"}.get(system, system)
             label = "(%s) %s" % (sc, SCENARIOS[sc]) if sc in SCENARIOS else sc
+            label += self.caveat(sc, system)
             hits, misses = med(rows, "cache_hits"), med(rows, "cache_misses")
             bh, bm = med(rows, "batch_hits"), med(rows, "batch_misses")
             ratio = "–"
@@ -113,6 +114,17 @@ class Report:
                 fmt(med(rows, "cpu_backend_us_per_req"), 0),
                 fmt(med(rows, "mongo_per_req"), 2), fmt(med(rows, "redis_per_req"), 2), ratio))
         return "\n".join(out)
+
+    def caveat(self, sc, system):
+        """What a row measured instead, when this build lacks the feature."""
+        f = self.meta["features"]
+        if system != "oponn":
+            return ""
+        if sc in ("1", "3", "4", "7") and not f.get("cache"):
+            return " — *no cache serving reads in this build: measures MongoDB*"
+        if sc == "6" and not f.get("write_behind_active"):
+            return " — *write-behind not active in this build: measures write-through*"
+        return ""
 
     def queue_table(self):
         rows = group(self.runs, phase="main", scenario="6", system="oponn")
@@ -221,12 +233,19 @@ class Report:
                  "workers": "the oponn workers", "apollo": "the Apollo processes",
                  "c_nginx": "nginx", "c_pool": "the constant workers", "wrk": "wrk",
                  "other": "other processes on the shared machine", "writer": "oponn-writer"}
+        standin = not self.meta["config"]["real_mongodb"]
         single = [g for g in ("mongo", "redis") if share.get(g, 0) >= 0.8 * caps[g]]
         if single:
             g = single[0]
             why = "%s: %.0f %% of its %s" % (names[g], 100 * share[g] / caps[g],
                                               "one core (single-threaded)" if caps[g] == 1
                                               else "%d cores" % caps[g])
+        elif standin and share.get("mongo", 0) >= 0.6 and machine < 0.85 * self.cores:
+            # A serial server: busy most of the time, the rest is the round
+            # trip between one answer and the next request it takes.
+            why = ("the MongoDB stand-in, which serves one request at a time: busy %.0f %% "
+                   "of the run with the machine's cores not saturated (%.2f of %d)" % (
+                       100 * share["mongo"], machine, self.cores))
         elif machine >= 0.85 * self.cores:
             top = sorted(((v, k) for k, v in share.items() if v >= 0.05), reverse=True)
             why = "the machine's CPU: %.2f of %d cores busy (%s)" % (

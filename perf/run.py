@@ -43,6 +43,7 @@ into OPONN_MONGODB_DB, default oponn_perf).
 import csv
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -233,13 +234,24 @@ class Bench:
         return tot
 
     def start_writer(self):
-        env = self.s.env()
-        env["OPONN_WRITE_MODE"] = "behind"
-        self.writer = self._spawn("writer", [os.path.join(BUILD, "oponn-writer")], env)
+        """oponn-writer with the pool's environment (OPONN_WRITE_MODE=behind):
+        the stack's writer service where etc/stack.py has one, else ours."""
+        if hasattr(self.s, "start_writer"):
+            self.s.start_writer()
+            return
+        self.writer = self._spawn("writer", [os.path.join(BUILD, "oponn-writer")],
+                                  self.s.env())
 
     def stop_writer(self):
+        if hasattr(self.s, "start_writer"):
+            self.s.stop_service("writer")
         self._kill(self.writer)
         self.writer = None
+
+    def writer_pids(self):
+        if self.writer:
+            return P.tree(self.writer.pid)
+        return P.tree(self.s._pid("writer")) if hasattr(self.s, "start_writer") else []
 
     def restart_pool(self, workers=None, extra_env=None):
         """The pool again, with another size or environment (nginx stays)."""
@@ -304,6 +316,7 @@ class Bench:
         cfg = self.s.oponn("config").stdout
         self.features = {
             "cache_flush": self.s.oponn("cache", "flush").returncode == 0,
+            "write_behind_active": False,
             "write_behind": ("oponn_queue_writes_total{state=\"enqueued\"}" in m
                              and "OPONN_WRITE_MODE" in cfg
                              and os.access(os.path.join(BUILD, "oponn-writer"), os.X_OK)),
@@ -347,7 +360,7 @@ class Bench:
             "c_nginx": lambda: P.tree(c._pid("nginx")),
             "c_pool": lambda: P.tree(c._pid("pool")),
             "apollo": lambda: P.tree(self.apollo.pid) if self.apollo else [],
-            "writer": lambda: P.tree(self.writer.pid) if self.writer else [],
+            "writer": self.writer_pids,
         }
         return P.ProcSet(groups)
 
@@ -660,7 +673,13 @@ class Bench:
                                   "OPONN_WRITE_MODE knob or no build/oponn-writer)")
             return
         self.restart_pool(extra_env={"OPONN_WRITE_MODE": "behind"})
-        self.start_writer()
+        try:
+            self.start_writer()
+        except RuntimeError as e:
+            self.notes.append("(6) skipped: oponn-writer did not start: %s" % e)
+            self.features["write_behind"] = False
+            self.restart_pool()
+            return
         qkey = "%s:queue" % os.environ.get("OPONN_CACHE_PREFIX", "oponn")
         lens, stop = [], [False]
 
@@ -694,13 +713,15 @@ class Bench:
                           row["queue_drain_s"] if not left else "NOT"))
         self.stop_writer()
         self.restart_pool()
-        if not row.get("queue_enqueued"):
+        if row.get("queue_enqueued"):
+            self.features["write_behind_active"] = True
+        else:
             self.notes.append("(6) round %d: no write was queued (oponn_queue_writes_total"
                               "{state=\"enqueued\"} did not grow): OPONN_WRITE_MODE=behind "
                               "is not wired into the worker's writes in this build, so (6) "
                               "measured write-through; not repeated" % rnd)
             self.features["write_behind"] = False
-        elif left:
+        if row.get("queue_enqueued") and left:
             self.notes.append("(6) round %d: %d writes still queued 15 s after the run (the "
                               "writer did not apply them: see oponn-writer's applier); (6) "
                               "not repeated, and those records' cache fills stay refused "
@@ -769,8 +790,8 @@ class Bench:
             rep = subprocess.run(["perf", "report", "-i", data, "--stdio", "--no-children",
                                   "--sort", "dso,symbol", "--percent-limit", "1",
                                   "-g", "none"], capture_output=True, text=True)
-            lines = [ln for ln in rep.stdout.splitlines() if ln.strip() and
-                     not ln.startswith("#")]
+            lines = [re.sub(r"(\s+-)*\s*$", "", ln) for ln in rep.stdout.splitlines()
+                     if ln.strip() and not ln.startswith("#")]
             with open(out, "w") as f:
                 f.write("# perf record -F 499 -g of the oponn workers during scenario (%s), "
                         "self time by dso,symbol (>= 1 %%)\n" % scenario)
@@ -819,6 +840,10 @@ def main():
             print("perf: %s is missing: run etc/install-deps.sh" % tool, file=sys.stderr)
             return 2
     started = time.time()
+    os.makedirs(RESULTS, exist_ok=True)
+    for f in os.listdir(RESULTS):  # a run replaces every result of the last one
+        if f.endswith((".csv", ".txt", ".png", ".json")):
+            os.unlink(os.path.join(RESULTS, f))
     b = Bench()
     b.machine = P.machine()
 

@@ -138,90 +138,91 @@ static FILE *gen_open(const gen_t *g, const char *name, err_t *e)
     return f;
 }
 
-static int gen_stores(gen_t *g, err_t *e)
+/* Builds document i of a collection into doc (initialised by the caller)
+ * and sets *id; strings live in g->arena until the chunk is written. */
+typedef int (*gen_make_fn)(gen_t *g, void *ctx, size_t i, bson_t *doc, const char **id, err_t *e);
+
+/* Writes n documents of coll in bulks of GEN_CHUNK, and their ids, in
+ * index order, to <out>/<ids_name>. */
+static int gen_collection(gen_t *g, const char *coll, const char *ids_name, size_t n,
+                          gen_make_fn make, void *ctx, err_t *e)
 {
-    FILE *ids = gen_open(g, "bookstores.ids", e);
+    FILE *ids = gen_open(g, ids_name, e);
     if (ids == NULL) return -1;
     int rc = 0;
-    for (size_t lo = 0; lo < g->n_stores && rc == 0; lo += GEN_CHUNK) {
-        store_bulk_t *bulk = store_bulk_new(g->store, "bookstores");
-        for (size_t i = lo; i < g->n_stores && i < lo + GEN_CHUNK; i++) {
-            bookstore_t s;
-            gen_store(&g->arena, i, &s);
-            char *key;
-            if (namekey_make(s.name, strlen(s.name), "name", &key, e) != 0) {
-                store_bulk_run(bulk, NULL, NULL, NULL); /* frees it */
-                fclose(ids);
-                return -1;
-            }
-            s.name_key = arena_strdup(&g->arena, key);
-            free(key);
+    for (size_t lo = 0; lo < n && rc == 0; lo += GEN_CHUNK) {
+        store_bulk_t *bulk = store_bulk_new(g->store, coll);
+        for (size_t i = lo; i < n && i < lo + GEN_CHUNK && rc == 0; i++) {
             bson_t doc = BSON_INITIALIZER;
-            bookstore_to_bson(&s, &doc);
-            gen_add(bulk, s.id, &doc);
+            const char *id = NULL;
+            rc = make(g, ctx, i, &doc, &id, e);
+            if (rc == 0) {
+                gen_add(bulk, id, &doc);
+                fprintf(ids, "%s\n", id);
+            }
             bson_destroy(&doc);
-            fprintf(ids, "%s\n", s.id);
         }
-        rc = gen_run(g, bulk, e);
+        if (rc == 0) {
+            rc = gen_run(g, bulk, e);
+        } else {
+            store_bulk_run(bulk, NULL, NULL, NULL); /* frees it */
+        }
         arena_reset(&g->arena);
     }
-    fclose(ids);
+    if (fclose(ids) != 0 && rc == 0) rc = err_set(e, ERR_INTERNAL, "writing %s failed", ids_name);
     return rc;
 }
 
-static int gen_books(gen_t *g, err_t *e)
+static int gen_make_store(gen_t *g, void *ctx, size_t i, bson_t *doc, const char **id, err_t *e)
 {
-    FILE *ids = gen_open(g, "books.ids", e);
-    if (ids == NULL) return -1;
-    int rc = 0;
-    for (size_t lo = 0; lo < g->n_books && rc == 0; lo += GEN_CHUNK) {
-        store_bulk_t *bulk = store_bulk_new(g->store, "books");
-        for (size_t i = lo; i < g->n_books && i < lo + GEN_CHUNK; i++) {
-            book_t b;
-            gen_book(&g->arena, g, i, &b);
-            bson_t doc = BSON_INITIALIZER;
-            book_to_bson(&b, &doc);
-            /* The natural key repo_load.c writes beside every book. */
-            BSON_APPEND_UTF8(&doc, "nkey", arena_printf(&g->arena, "isbn:%s", b.isbn));
-            gen_add(bulk, b.id, &doc);
-            bson_destroy(&doc);
-            fprintf(ids, "%s\n", b.id);
-        }
-        rc = gen_run(g, bulk, e);
-        arena_reset(&g->arena);
-    }
-    fclose(ids);
-    return rc;
+    (void)ctx;
+    bookstore_t s;
+    gen_store(&g->arena, i, &s);
+    char *key;
+    if (namekey_make(s.name, strlen(s.name), "name", &key, e) != 0) return -1;
+    s.name_key = arena_strdup(&g->arena, key);
+    free(key);
+    bookstore_to_bson(&s, doc);
+    *id = s.id;
+    return 0;
+}
+
+static int gen_make_book(gen_t *g, void *ctx, size_t i, bson_t *doc, const char **id, err_t *e)
+{
+    (void)ctx;
+    (void)e;
+    book_t b;
+    gen_book(&g->arena, g, i, &b);
+    book_to_bson(&b, doc);
+    /* The natural key repo_load.c writes beside every book. */
+    BSON_APPEND_UTF8(doc, "nkey", arena_printf(&g->arena, "isbn:%s", b.isbn));
+    *id = b.id;
+    return 0;
+}
+
+static int gen_make_fruit(gen_t *g, void *ctx, size_t i, bson_t *doc, const char **id, err_t *e)
+{
+    (void)g;
+    (void)e;
+    fruit_t f = ((const fruit_t *)ctx)[i];
+    f.version = 1;
+    f.created_at = f.updated_at = GEN_TIME_MS;
+    fruit_to_bson(&f, doc);
+    *id = f.id;
+    return 0;
 }
 
 static int gen_fruit(gen_t *g, fruit_kind_t kind, size_t n, err_t *e)
 {
     char name[64];
     snprintf(name, sizeof name, "%s.ids", fruit_kind_collection(kind));
-    FILE *ids = gen_open(g, name, e);
-    if (ids == NULL) return -1;
     fruit_t *all = calloc(n ? n : 1, sizeof *all);
-    arena_t fa;
+    arena_t fa; /* the fruit's strings, alive for the whole collection */
     arena_init(&fa, 1 << 20);
     ingest_fruit_make(&fa, kind, n, all);
-    int rc = 0;
-    for (size_t lo = 0; lo < n && rc == 0; lo += GEN_CHUNK) {
-        store_bulk_t *bulk = store_bulk_new(g->store, fruit_kind_collection(kind));
-        for (size_t i = lo; i < n && i < lo + GEN_CHUNK; i++) {
-            fruit_t f = all[i];
-            f.version = 1;
-            f.created_at = f.updated_at = GEN_TIME_MS;
-            bson_t doc = BSON_INITIALIZER;
-            fruit_to_bson(&f, &doc);
-            gen_add(bulk, f.id, &doc);
-            bson_destroy(&doc);
-            fprintf(ids, "%s\n", f.id);
-        }
-        rc = gen_run(g, bulk, e);
-    }
+    int rc = gen_collection(g, fruit_kind_collection(kind), name, n, gen_make_fruit, all, e);
     arena_destroy(&fa);
     free(all);
-    fclose(ids);
     return rc;
 }
 
@@ -316,8 +317,11 @@ int main(int argc, char **argv)
     arena_init(&g.arena, 1 << 20);
     int rc = store_open(&g.store, &cfg, &e);
     if (rc == 0) rc = store_ping(g.store, &e);
-    if (rc == 0) rc = gen_stores(&g, &e);
-    if (rc == 0) rc = gen_books(&g, &e);
+    if (rc == 0) {
+        rc = gen_collection(&g, "bookstores", "bookstores.ids", g.n_stores, gen_make_store, NULL,
+                            &e);
+    }
+    if (rc == 0) rc = gen_collection(&g, "books", "books.ids", g.n_books, gen_make_book, NULL, &e);
     if (rc == 0) rc = gen_fruit(&g, FRUIT_APPLE, g.n_fruit / 2, &e);
     if (rc == 0) rc = gen_fruit(&g, FRUIT_ORANGE, g.n_fruit - g.n_fruit / 2, &e);
     if (rc == 0) rc = gen_sample(&g, &e);

@@ -36,7 +36,8 @@ still run where it means something, and the report says what it measured.
 
 Knobs: PERF_QUICK=1, PERF_DURATION (s per run), PERF_ROUNDS, PERF_CONNS (32),
 OPONN_WORKERS (default: cores), PERF_BOOKS / PERF_BOOKSTORES / PERF_FRUIT,
-PERF_SWEEPS=0, PERF_PROFILE=0, PERF_RESULTS (default perf/results),
+PERF_SWEEPS=0, PERF_PROFILE=0, PERF_RESULTS (default perf/results), PERF_KEEP=1
+(keep the temporary run directory: service logs, data set, ids),
 MONGODB_URI (a real MongoDB instead of the stand-in; the data set is loaded
 into OPONN_MONGODB_DB, default oponn_perf).
 """
@@ -885,6 +886,10 @@ def main():
         b.write(started)
     finally:
         b.stop()
+        if os.environ.get("PERF_KEEP") == "1":
+            log("kept %s (PERF_KEEP=1): logs, data set, ids" % b.dir)
+        else:
+            shutil.rmtree(b.dir, ignore_errors=True)
     log("done in %.1f min" % ((time.time() - started) / 60))
     return 0
 

@@ -6,8 +6,7 @@ local Q = "query($id:ID!){book(id:$id){id title authors year price version}}"
 local ids
 
 function init(args)
-  C.init_thread()
-  ids = C.load_lines(os.getenv("PERF_IDS"))
+  ids = C.init_ids()
   if C.walk then ids = C.shuffled(ids, C.seed) end
 end
 

@@ -67,6 +67,12 @@ function C.init_thread()
   C.pos = tid + 1 -- 1-based; a walk takes items tid+1, tid+1+T, ...
 end
 
+-- init() of a script that draws from PERF_IDS: the thread's state and the ids.
+function C.init_ids()
+  C.init_thread()
+  return C.load_lines(os.getenv("PERF_IDS"))
+end
+
 -- Next item of list t: random, or the walk's next (nil once this thread's
 -- share is done: the thread is stopped).
 function C.next_item(t)
@@ -86,6 +92,13 @@ function C.next_item(t)
   end
   C.pos = C.pos + C.threads
   return v
+end
+
+-- request() of a script whose items are prepared bodies.
+function C.post_next(bodies)
+  local b = C.next_item(bodies)
+  if b == nil then return C.idle() end
+  return C.post(b)
 end
 
 -- A deterministic shuffle (same seed, same order in every thread and run).

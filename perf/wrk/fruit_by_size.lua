@@ -18,7 +18,5 @@ function init(args)
 end
 
 function request()
-  local b = C.next_item(bodies)
-  if b == nil then return C.idle() end
-  return C.post(b)
+  return C.post_next(bodies)
 end

@@ -7,8 +7,7 @@ local W = "mutation($id:ID!,$a:Float){updateFruit(kind:APPLE,id:$id,input:{acidi
 local ids
 
 function init(args)
-  C.init_thread()
-  ids = C.load_lines(os.getenv("PERF_IDS"))
+  ids = C.init_ids()
 end
 
 function request()

@@ -7,8 +7,7 @@ local W = "mutation($id:ID!,$p:Float){updateBook(id:$id,input:{price:$p}){id pri
 local ids, wids, pct
 
 function init(args)
-  C.init_thread()
-  ids = C.load_lines(os.getenv("PERF_IDS"))
+  ids = C.init_ids()
   wids = C.load_lines(os.getenv("PERF_WRITE_IDS") or os.getenv("PERF_IDS"))
   pct = tonumber(os.getenv("PERF_WRITE_PCT") or "10")
 end

@@ -13,6 +13,7 @@ RUNTIME_PKGS=(
   nginx spawn-fcgi multiwatch redis-server redis-tools
   libfcgi0ldbl libhiredis0.14 libmongoc-1.0-0 libbson-1.0-0 libcurl4 libcjson1
   libunistring2 ca-certificates curl python3
+  stunnel4
 )
 # What building and testing need on top.
 BUILD_PKGS=(

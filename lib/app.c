@@ -48,7 +48,8 @@ int app_open(app_t *app, err_t *e)
 {
     memset(app, 0, sizeof *app);
     if (cfg_load(&app->cfg, e) != 0) return -1;
-    gql_limits_t limits = GQL_LIMITS_DEFAULT;
+    gql_limits_t limits = {(int)app->cfg.gql_max_depth, (int)app->cfg.gql_max_fields,
+                           (int)app->cfg.gql_max_aliases, (int)app->cfg.gql_max_cost};
     app->limits = limits;
     if (app__load_schema(app, e) != 0 || cache_conn_open(&app->redis, &app->cfg, e) != 0 ||
         store_open(&app->store, &app->cfg, e) != 0) {

@@ -101,6 +101,14 @@
       "multiwatch: restarts of a worker that keeps dying within 10 s before giving up")            \
     X(INT, load_sample, "OPONN_LOAD_SAMPLE", "1", 0, 1,                                            \
       "`make run` migrates and loads the sample data set (idempotent); 0 = skip")                  \
+    X(INT, gql_max_depth, "OPONN_GQL_MAX_DEPTH", "15", 1, 1000,                                    \
+      "deepest GraphQL selection nesting")                                                         \
+    X(INT, gql_max_fields, "OPONN_GQL_MAX_FIELDS", "1000", 1, 1000000,                             \
+      "GraphQL fields per request")                                                                \
+    X(INT, gql_max_aliases, "OPONN_GQL_MAX_ALIASES", "100", 0, 1000000,                            \
+      "GraphQL aliases per request")                                                               \
+    X(INT, gql_max_cost, "OPONN_GQL_MAX_COST", "50000", 1, 1000000000,                             \
+      "GraphQL cost (fields x lists)")                                                             \
     X(INT, max_body_bytes, "OPONN_MAX_BODY_BYTES", "1048576", 1024, 1073741824,                    \
       "largest request body (413 above)")
 

@@ -73,7 +73,8 @@ struct gql_value {
         } obj;
         struct {
             void *ptr;
-            const char *type; /* concrete type; may be NULL when the field's type is an object type */
+            const char
+                *type; /* concrete type; may be NULL when the field's type is an object type */
         } object;
         struct {
             err_code_t code;
@@ -146,19 +147,21 @@ typedef struct gql_call gql_call_t;
 typedef int (*gql_resolve_fn)(gql_call_t *call, size_t n, void *const *parents, gql_value_t *out);
 
 struct gql_call {
-    const char *type_name;  /* "Book" */
-    const char *field_name; /* "bookstore" */
-    arena_t *arena;         /* the request's arena */
-    void *ctx;              /* gql_request_t.ctx */
+    const char *type_name;   /* "Book" */
+    const char *field_name;  /* "bookstore" */
+    arena_t *arena;          /* the request's arena */
+    void *ctx;               /* gql_request_t.ctx */
     const gql_value_t *args; /* coerced arguments, GQL_INPUT_OBJECT (defaults applied) */
-    const char *const *selected; /* sub-field names selected (deduplicated), for projection */
-    size_t nselected;
-    err_t err; /* filled by a resolver that returns -1 */
+    err_t err;               /* filled by a resolver that returns -1 */
     void *internal_;
 };
 
 /* A coerced argument by name, or NULL when absent (and without a default). */
 const gql_value_t *gql_arg(const gql_call_t *call, const char *name);
+/* The names of the sub-fields selected under this field (deduplicated,
+ * across fragments; @skip/@include ignored), for projection. Computed on the
+ * first call per field; *n gets the count. Arena memory. */
+const char *const *gql_selected(gql_call_t *call, size_t *n);
 /* Adds a field error at parent i's path of this field without changing the
  * value (e.g. a warning next to partial data). */
 void gql_call_error(gql_call_t *call, size_t i, err_code_t code, const char *fmt, ...)
@@ -178,14 +181,21 @@ void gql_resolvers_free(gql_resolvers_t *r);
 
 /* ---- requests -------------------------------------------------------------- */
 
+/* Refused before execution with QUERY_TOO_COMPLEX (HTTP 400). The worker
+ * fills them from the configuration: {cfg.gql_max_depth, cfg.gql_max_fields,
+ * cfg.gql_max_aliases, cfg.gql_max_cost}. */
 typedef struct {
     int max_depth;   /* deepest selection nesting; default 15 */
-    int max_fields;  /* fields in the document after fragment expansion; default 1000 */
+    int max_fields;  /* fields, in the document and after fragment expansion; default 1000 */
     int max_aliases; /* aliased fields; default 100 */
-    int max_cost;    /* estimated resolved fields (lists count 10 each); default 50000 */
+    int max_cost;    /* estimated resolved fields: each list multiplies what is under it by
+                        10; __schema/__type subtrees count 0; default 50000 */
 } gql_limits_t;
 
-#define GQL_LIMITS_DEFAULT {15, 1000, 100, 50000}
+#define GQL_LIMITS_DEFAULT                                                                         \
+    {                                                                                              \
+        15, 1000, 100, 50000                                                                       \
+    }
 
 typedef enum {
     GQL_OP_NONE = 0, /* the document did not parse or validate */
@@ -196,6 +206,8 @@ typedef enum {
 
 typedef struct gql_prepared gql_prepared_t;
 
+/* One request. Every pointer must stay valid until gql_execute returns (the
+ * parsed document points into query). */
 typedef struct {
     const char *query; /* the document text */
     size_t query_len;

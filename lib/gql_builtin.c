@@ -8,6 +8,7 @@
  */
 #include "gql_int.h"
 
+/* clang-format off */
 const char gql_introspection_sdl[] =
     "\"\"\"\n"
     "Directs the executor to include this field or fragment only when the `if` argument is true.\n"

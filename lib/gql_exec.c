@@ -31,8 +31,8 @@
     do {                                                                                           \
         if ((n) == (cap)) {                                                                        \
             size_t gql__nc = (cap) ? (size_t)(cap)*2 : 8;                                          \
-            (arr) = arena_realloc((a), (arr), (size_t)(cap) * sizeof *(arr),                       \
-                                  gql__nc * sizeof *(arr));                                        \
+            (arr) =                                                                                \
+                arena_realloc((a), (arr), (size_t)(cap) * sizeof *(arr), gql__nc * sizeof *(arr)); \
             (cap) = (uint32_t)gql__nc;                                                             \
         }                                                                                          \
     } while (0)
@@ -94,8 +94,9 @@ int gql_resolvers_new(const gql_schema_t *s, const gql_resolver_def_t *defs, siz
         gql_type_t *t = dot ? gql_schema_type(s, key, (size_t)(dot - key)) : NULL;
         if (t == NULL || (t->kind != GQL_T_OBJECT)) {
             gql_resolvers_free(r);
-            return err_set(e, ERR_INTERNAL, "resolver \"%s\": no object type \"%.*s\" in the schema",
-                           key, dot ? (int)(dot - key) : (int)strlen(key), key);
+            return err_set(e, ERR_INTERNAL,
+                           "resolver \"%s\": no object type \"%.*s\" in the schema", key,
+                           dot ? (int)(dot - key) : (int)strlen(key), key);
         }
         if (strcmp(dot + 1, "*") == 0) {
             r->by_type[t->index] = defs[i].fn;
@@ -129,12 +130,14 @@ typedef struct {
     gql_name_t key;
     const gql_ast_sel_t **nodes;
     uint32_t n, cap;
+    uint32_t index; /* in its gql__cset_t */
     const gql_field_t *def;
     gql__cset_t *sub; /* collected sub-fields, one per concrete type (list) */
     uint32_t stamp, group;
     const char **selected;
     size_t nselected;
     bool selected_done;
+    const char *argsig; /* arguments as written, for grouping; "" when none */
 } gql__cfield_t;
 
 struct gql__cset {
@@ -165,6 +168,7 @@ static void gql__req_error(gql_prepared_t *p, err_code_t code, const gql_loc_t *
 typedef struct {
     gql_doc_t *doc;
     long fields, aliases, cost;
+    long work; /* selections visited, fragments re-walked at each spread */
     int max_depth_seen;
     const gql_limits_t *lim;
     bool over;
@@ -183,6 +187,11 @@ static void gql__limits_walk(gql__lim_t *l, const gql_ast_selset_t *ss, int dept
 {
     for (uint32_t i = 0; i < ss->n && !l->over; i++) {
         const gql_ast_sel_t *s = ss->items[i];
+        /* spreads of spreads can double at each level without adding fields */
+        if (++l->work > 100L * l->lim->max_fields + 10000) {
+            l->over = true;
+            return;
+        }
         if (s->kind == GQL_SEL_FIELD) {
             l->fields++;
             if (s->alias.len) l->aliases++;
@@ -261,12 +270,24 @@ static int gql__untyped(gql__co_t *c, const gql_ast_value_t *v, gql_value_t *out
         *out = x ? *x : gql_null();
         return 0;
     }
-    case GQL_AV_INT: *out = gql_int(strtoll(arena_strndup(c->a, v->s.p, v->s.len), NULL, 10)); return 0;
-    case GQL_AV_FLOAT: *out = gql_float(strtod(arena_strndup(c->a, v->s.p, v->s.len), NULL)); return 0;
-    case GQL_AV_STRING: *out = gql_str(v->s.p, v->s.len); return 0;
-    case GQL_AV_ENUM: *out = gql_str(v->s.p, v->s.len); return 0;
-    case GQL_AV_BOOL: *out = gql_bool(v->b); return 0;
-    case GQL_AV_NULL: *out = gql_null(); return 0;
+    case GQL_AV_INT:
+        *out = gql_int(strtoll(arena_strndup(c->a, v->s.p, v->s.len), NULL, 10));
+        return 0;
+    case GQL_AV_FLOAT:
+        *out = gql_float(strtod(arena_strndup(c->a, v->s.p, v->s.len), NULL));
+        return 0;
+    case GQL_AV_STRING:
+        *out = gql_str(v->s.p, v->s.len);
+        return 0;
+    case GQL_AV_ENUM:
+        *out = gql_str(v->s.p, v->s.len);
+        return 0;
+    case GQL_AV_BOOL:
+        *out = gql_bool(v->b);
+        return 0;
+    case GQL_AV_NULL:
+        *out = gql_null();
+        return 0;
     case GQL_AV_LIST:
         *out = gql_list(c->a, v->n);
         for (uint32_t i = 0; i < v->n; i++)
@@ -292,7 +313,8 @@ static int gql__from_ast(gql__co_t *c, const gql_ast_value_t *v, const gql_typer
 {
     if (v->kind == GQL_AV_VAR) {
         const gql_value_t *x = gql__var(c->vars, v->s);
-        if (x == NULL) return gql__co_fail(c, "variable \"$%.*s\" was not provided", (int)v->s.len, v->s.p);
+        if (x == NULL)
+            return gql__co_fail(c, "variable \"$%.*s\" was not provided", (int)v->s.len, v->s.p);
         if (x->kind == GQL_NULL && t->kind == GQL_TR_NONNULL)
             return gql__co_fail(c, "variable \"$%.*s\" is null where a non-null value is required",
                                 (int)v->s.len, v->s.p);
@@ -300,7 +322,8 @@ static int gql__from_ast(gql__co_t *c, const gql_ast_value_t *v, const gql_typer
         return 0;
     }
     if (t->kind == GQL_TR_NONNULL) {
-        if (v->kind == GQL_AV_NULL) return gql__co_fail(c, "null where a non-null value is required");
+        if (v->kind == GQL_AV_NULL)
+            return gql__co_fail(c, "null where a non-null value is required");
         return gql__from_ast(c, v, t->of, out);
     }
     if (v->kind == GQL_AV_NULL) {
@@ -365,7 +388,8 @@ static int gql__from_ast(gql__co_t *c, const gql_ast_value_t *v, const gql_typer
     if (!nt->builtin) return gql__untyped(c, v, out);
     const char *txt = v->s.p ? arena_strndup(c->a, v->s.p, v->s.len) : "";
     if (nt == c->s->t_int) {
-        if (v->kind != GQL_AV_INT) return gql__co_fail(c, "Int cannot represent a non-integer value");
+        if (v->kind != GQL_AV_INT)
+            return gql__co_fail(c, "Int cannot represent a non-integer value");
         errno = 0;
         long long x = strtoll(txt, NULL, 10);
         if (errno || x < INT32_MIN || x > INT32_MAX)
@@ -376,10 +400,12 @@ static int gql__from_ast(gql__co_t *c, const gql_ast_value_t *v, const gql_typer
             return gql__co_fail(c, "Float cannot represent a non numeric value");
         *out = gql_float(strtod(txt, NULL));
     } else if (nt == c->s->t_boolean) {
-        if (v->kind != GQL_AV_BOOL) return gql__co_fail(c, "Boolean cannot represent a non boolean value");
+        if (v->kind != GQL_AV_BOOL)
+            return gql__co_fail(c, "Boolean cannot represent a non boolean value");
         *out = gql_bool(v->b);
     } else if (nt == c->s->t_string) {
-        if (v->kind != GQL_AV_STRING) return gql__co_fail(c, "String cannot represent a non string value");
+        if (v->kind != GQL_AV_STRING)
+            return gql__co_fail(c, "String cannot represent a non string value");
         *out = gql_str(v->s.p, v->s.len);
     } else { /* ID */
         if (v->kind != GQL_AV_STRING && v->kind != GQL_AV_INT)
@@ -458,7 +484,8 @@ static int gql__from_json(gql__co_t *c, const cJSON *j, const gql_typeref_t *t, 
     case GQL_T_SCALAR:
         if (!nt->builtin) {
             /* custom scalar: the JSON as a value */
-            if (cJSON_IsBool(j)) *out = gql_bool(cJSON_IsTrue(j));
+            if (cJSON_IsBool(j))
+                *out = gql_bool(cJSON_IsTrue(j));
             else if (cJSON_IsNumber(j))
                 *out = (j->valuedouble == floor(j->valuedouble) && fabs(j->valuedouble) < 9e15)
                            ? gql_int((int64_t)j->valuedouble)
@@ -490,13 +517,16 @@ static int gql__from_json(gql__co_t *c, const cJSON *j, const gql_typeref_t *t, 
                 return gql__co_fail(c, "Int cannot represent non 32-bit signed integer value.");
             *out = gql_int((int64_t)j->valuedouble);
         } else if (nt == c->s->t_float) {
-            if (!cJSON_IsNumber(j)) return gql__co_fail(c, "Float cannot represent non numeric value.");
+            if (!cJSON_IsNumber(j))
+                return gql__co_fail(c, "Float cannot represent non numeric value.");
             *out = gql_float(j->valuedouble);
         } else if (nt == c->s->t_boolean) {
-            if (!cJSON_IsBool(j)) return gql__co_fail(c, "Boolean cannot represent a non boolean value.");
+            if (!cJSON_IsBool(j))
+                return gql__co_fail(c, "Boolean cannot represent a non boolean value.");
             *out = gql_bool(cJSON_IsTrue(j));
         } else if (nt == c->s->t_string) {
-            if (!cJSON_IsString(j)) return gql__co_fail(c, "String cannot represent a non string value.");
+            if (!cJSON_IsString(j))
+                return gql__co_fail(c, "String cannot represent a non string value.");
             *out = gql_str(arena_strdup(c->a, j->valuestring), strlen(j->valuestring));
         } else {
             if (cJSON_IsString(j)) {
@@ -510,11 +540,13 @@ static int gql__from_json(gql__co_t *c, const cJSON *j, const gql_typeref_t *t, 
             }
         }
         return 0;
-    default: return gql__co_fail(c, "not an input type");
+    default:
+        return gql__co_fail(c, "not an input type");
     }
 }
 
-static const gql_typeref_t *gql__ast_typeref(const gql_schema_t *s, arena_t *a, const gql_ast_type_t *t)
+static const gql_typeref_t *gql__ast_typeref(const gql_schema_t *s, arena_t *a,
+                                             const gql_ast_type_t *t)
 {
     if (t->kind == GQL_AT_NAMED) {
         gql_type_t *nt = gql_schema_type(s, t->name.p, t->name.len);
@@ -553,16 +585,18 @@ static void gql__coerce_vars(const gql_schema_t *s, gql_request_t *req, gql_prep
                     p->vars.u.obj.values[k] = v;
                 }
             } else if (t->kind == GQL_TR_NONNULL) {
-                gql__req_error(p, ERR_BAD_INPUT, &vd->loc, 1,
-                               arena_printf(a, "Variable \"$%s\" of required type \"%s\" was not provided.",
-                                            name, gql__typestr(a, t)));
+                gql__req_error(
+                    p, ERR_BAD_INPUT, &vd->loc, 1,
+                    arena_printf(a, "Variable \"$%s\" of required type \"%s\" was not provided.",
+                                 name, gql__typestr(a, t)));
             }
             continue;
         }
         if (cJSON_IsNull(j) && t->kind == GQL_TR_NONNULL) {
-            gql__req_error(p, ERR_BAD_INPUT, &vd->loc, 1,
-                           arena_printf(a, "Variable \"$%s\" of non-null type \"%s\" must not be null.",
-                                        name, gql__typestr(a, t)));
+            gql__req_error(
+                p, ERR_BAD_INPUT, &vd->loc, 1,
+                arena_printf(a, "Variable \"$%s\" of non-null type \"%s\" must not be null.", name,
+                             gql__typestr(a, t)));
             continue;
         }
         if (gql__from_json(&c, j, t, &v)) {
@@ -580,7 +614,8 @@ static void gql__coerce_vars(const gql_schema_t *s, gql_request_t *req, gql_prep
 
 gql_op_t gql_prepare(const gql_schema_t *s, gql_request_t *req)
 {
-    if (req->prepared_) return req->prepared_->request_error ? GQL_OP_NONE : req->prepared_->op_type;
+    if (req->prepared_)
+        return req->prepared_->request_error ? GQL_OP_NONE : req->prepared_->op_type;
     arena_t *a = req->arena;
     gql_prepared_t *p = arena_calloc(a, 1, sizeof *p);
     req->prepared_ = p;
@@ -598,6 +633,14 @@ gql_op_t gql_prepare(const gql_schema_t *s, gql_request_t *req)
         gql__req_error(p, ERR_PARSE, &loc, 1, e.msg);
         return GQL_OP_NONE;
     }
+    /* bounds validation's work (some rules compare fields pairwise) */
+    if ((long)p->doc->nfields > (long)lim->max_fields) {
+        gql__req_error(p, ERR_TOO_COMPLEX, NULL, 0,
+                       arena_printf(a,
+                                    "Query is too complex: %u fields in the document (limit %d).",
+                                    p->doc->nfields, lim->max_fields));
+        return GQL_OP_NONE;
+    }
     if (gql_validate(s, p->doc, &p->errors)) {
         p->request_error = true;
         return GQL_OP_NONE;
@@ -608,8 +651,9 @@ gql_op_t gql_prepare(const gql_schema_t *s, gql_request_t *req)
         if (d->kind != GQL_DEF_OP) continue;
         if (opname == NULL) {
             if (p->op) {
-                gql__req_error(p, ERR_BAD_INPUT, NULL, 0,
-                               "Must provide operation name if query contains multiple operations.");
+                gql__req_error(
+                    p, ERR_BAD_INPUT, NULL, 0,
+                    "Must provide operation name if query contains multiple operations.");
                 return GQL_OP_NONE;
             }
             p->op = d;
@@ -627,12 +671,14 @@ gql_op_t gql_prepare(const gql_schema_t *s, gql_request_t *req)
     gql__lim_t l = {.doc = p->doc, .lim = lim};
     gql__limits_walk(&l, p->op->selset, 1, 1, 0);
     if (l.over) {
-        const char *why = l.fields > lim->max_fields     ? "too many fields"
+        const char *why = l.fields > lim->max_fields || l.work > 100L * lim->max_fields + 10000
+                              ? "too many fields"
                           : l.aliases > lim->max_aliases ? "too many aliases"
                           : l.cost > lim->max_cost       ? "estimated cost too high"
                                                          : "nested too deeply";
         gql__req_error(p, ERR_TOO_COMPLEX, &p->op->loc, 1,
-                       arena_printf(a, "Query is too complex: %s (limits: depth %d, fields %d, "
+                       arena_printf(a,
+                                    "Query is too complex: %s (limits: depth %d, fields %d, "
                                     "aliases %d, cost %d).",
                                     why, lim->max_depth, lim->max_fields, lim->max_aliases,
                                     lim->max_cost));
@@ -644,7 +690,8 @@ gql_op_t gql_prepare(const gql_schema_t *s, gql_request_t *req)
         parsed = cJSON_Parse(req->variables_json);
         if (parsed == NULL || !(cJSON_IsObject(parsed) || cJSON_IsNull(parsed))) {
             cJSON_Delete(parsed);
-            gql__req_error(p, ERR_BAD_INPUT, NULL, 0, "Variables are invalid JSON or not an object.");
+            gql__req_error(p, ERR_BAD_INPUT, NULL, 0,
+                           "Variables are invalid JSON or not an object.");
             return GQL_OP_NONE;
         }
         vars = parsed;
@@ -685,10 +732,21 @@ typedef struct {
     gql__cfield_t *src; /* the field whose sub-selection this object answers; NULL = root */
 } gql__witem_t;
 
+/* One resolver call: every (item, field) of a level with the same parent
+ * type, field and arguments as written, even from different selections. */
 typedef struct {
-    gql__cfield_t *cf;
-    uint32_t *items; /* level item indexes */
+    const gql_type_t *ptype;
+    const gql_field_t *def;
+    const char *argsig;
+    gql__cfield_t *cf0;  /* arguments are coerced from its first node */
+    uint32_t *items;     /* level item indexes */
+    gql__cfield_t **cfs; /* the field selection of each item */
     uint32_t n, cap;
+    gql__cfield_t **ucfs; /* distinct selections, for gql_selected() */
+    uint32_t nucfs, capucfs;
+    const char **selected;
+    size_t nselected;
+    bool selected_done;
 } gql__group_t;
 
 typedef struct {
@@ -707,7 +765,8 @@ typedef struct {
 typedef struct {
     gql__ex_t *ex;
     gql__rnode_t **slots;
-    const gql__cfield_t *cf;
+    gql__cfield_t **cfs; /* per slot */
+    gql__group_t *g;
 } gql__callinfo_t;
 
 static const gql_typeref_t *gql__nullable(const gql_typeref_t *t)
@@ -724,8 +783,10 @@ static char *gql__path_json(gql__ex_t *ex, const gql__rnode_t *n)
     buf_putc(&b, '[');
     for (int i = k - 1; i >= 0; i--) {
         if (i != k - 1) buf_putc(&b, ',');
-        if (chain[i]->index >= 0) buf_printf(&b, "%d", chain[i]->index);
-        else buf_put_json_str(&b, chain[i]->key.p, chain[i]->key.len);
+        if (chain[i]->index >= 0)
+            buf_printf(&b, "%d", chain[i]->index);
+        else
+            buf_put_json_str(&b, chain[i]->key.p, chain[i]->key.len);
     }
     buf_putc(&b, ']');
     char *s = arena_strndup(ex->a, b.data, b.len);
@@ -767,12 +828,56 @@ void gql_call_error(gql_call_t *call, size_t i, err_code_t code, const char *fmt
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    gql__field_error(ci->ex, ci->slots[i], ci->cf, code, msg);
+    gql__field_error(ci->ex, ci->slots[i], ci->cfs[i], code, msg);
 }
 
 const gql_schema_t *gql_call_schema(const gql_call_t *call)
 {
     return ((const gql__callinfo_t *)call->internal_)->ex->s;
+}
+
+static void gql__selected_names(gql__ex_t *ex, gql__cfield_t *cf, const gql_ast_selset_t *ss,
+                                int depth, uint32_t *cap, long *budget);
+
+static void gql__cf_selected(gql__ex_t *ex, gql__cfield_t *cf)
+{
+    if (cf->selected_done) return;
+    uint32_t cap = 0;
+    long budget = 10000;
+    cf->selected_done = true;
+    for (uint32_t k = 0; k < cf->n; k++)
+        if (cf->nodes[k]->selset)
+            gql__selected_names(ex, cf, cf->nodes[k]->selset, 0, &cap, &budget);
+}
+
+const char *const *gql_selected(gql_call_t *call, size_t *n)
+{
+    gql__callinfo_t *ci = call->internal_;
+    gql__group_t *g = ci->g;
+    if (!g->selected_done) {
+        g->selected_done = true;
+        /* the union over the selections batched into this call */
+        uint32_t cap = 0;
+        for (uint32_t u = 0; u < g->nucfs; u++) {
+            gql__cfield_t *cf = g->ucfs[u];
+            gql__cf_selected(ci->ex, cf);
+            if (g->nucfs == 1) {
+                g->selected = cf->selected;
+                g->nselected = cf->nselected;
+                break;
+            }
+            for (size_t k = 0; k < cf->nselected; k++) {
+                bool have = false;
+                for (size_t j = 0; j < g->nselected && !have; j++)
+                    have = strcmp(g->selected[j], cf->selected[k]) == 0;
+                if (have) continue;
+                GQL__GROW(ci->ex->a, g->selected, g->nselected, cap);
+                g->selected[g->nselected++] = cf->selected[k];
+            }
+        }
+    }
+    *n = g->nselected;
+    return g->selected;
 }
 
 /* @skip / @include */
@@ -785,7 +890,8 @@ static bool gql__included(gql__ex_t *ex, const gql_ast_dir_t *dirs, uint32_t n)
             if (!gql_name_eq(dirs[i].args[j].name, "if")) continue;
             const gql_ast_value_t *v = dirs[i].args[j].value;
             bool b = false;
-            if (v->kind == GQL_AV_BOOL) b = v->b;
+            if (v->kind == GQL_AV_BOOL)
+                b = v->b;
             else if (v->kind == GQL_AV_VAR) {
                 const gql_value_t *x = gql__var(&ex->p->vars, v->s);
                 b = x && x->kind == GQL_BOOL && x->u.b;
@@ -797,10 +903,8 @@ static bool gql__included(gql__ex_t *ex, const gql_ast_dir_t *dirs, uint32_t n)
     return true;
 }
 
-static bool gql__cond_matches(gql__ex_t *ex, gql_name_t cond, const gql_type_t *t)
+static bool gql__cond_matches(const gql_type_t *ct, const gql_type_t *t)
 {
-    if (cond.len == 0) return true;
-    const gql_type_t *ct = gql_schema_type(ex->s, cond.p, cond.len);
     if (ct == NULL) return false;
     if (ct == t) return true;
     return gql_type_abstract(ct) && gql_type_possible(ct, t);
@@ -822,22 +926,27 @@ static void gql__collect(gql__ex_t *ex, const gql_type_t *t, const gql_ast_selse
                 }
             if (cf == NULL) {
                 GQL__GROW(ex->a, set->fields, set->n, set->cap);
-                cf = &set->fields[set->n++];
+                cf = &set->fields[set->n];
                 memset(cf, 0, sizeof *cf);
+                cf->index = set->n++;
                 cf->key = key;
-                cf->def = gql_field_lookup(ex->s, t, s->name, t == ex->s->query);
+                cf->def = s->def && s->def->owner == t
+                              ? s->def
+                              : gql_field_lookup(ex->s, t, s->name, t == ex->s->query);
             }
             GQL__GROW(ex->a, cf->nodes, cf->n, cf->cap);
             cf->nodes[cf->n++] = s;
         } else if (s->kind == GQL_SEL_INLINE) {
-            if (gql__cond_matches(ex, s->type_cond, t)) gql__collect(ex, t, s->selset, set, visited, nvisited);
+            if (s->type_cond.len == 0 || gql__cond_matches(gql_cond_type(ex->s, s), t))
+                gql__collect(ex, t, s->selset, set, visited, nvisited);
         } else {
             bool seen = false;
             const gql_ast_def_t *f = gql__frag(ex->p->doc, s->name);
             for (uint32_t k = 0; k < *nvisited && !seen; k++) seen = visited[k] == f;
             if (seen || f == NULL || *nvisited >= 256) continue;
             visited[(*nvisited)++] = f;
-            if (gql__cond_matches(ex, f->type_cond, t)) gql__collect(ex, t, f->selset, set, visited, nvisited);
+            if (gql__cond_matches(gql_def_cond_type(ex->s, f), t))
+                gql__collect(ex, t, f->selset, set, visited, nvisited);
         }
     }
 }
@@ -856,7 +965,8 @@ static gql__cset_t *gql__fields_for(gql__ex_t *ex, const gql_type_t *t, gql__cfi
         gql__collect(ex, t, ex->p->op->selset, set, visited, &nvisited);
     } else {
         for (uint32_t i = 0; i < src->n; i++)
-            if (src->nodes[i]->selset) gql__collect(ex, t, src->nodes[i]->selset, set, visited, &nvisited);
+            if (src->nodes[i]->selset)
+                gql__collect(ex, t, src->nodes[i]->selset, set, visited, &nvisited);
     }
     set->next = *head;
     *head = set;
@@ -864,10 +974,10 @@ static gql__cset_t *gql__fields_for(gql__ex_t *ex, const gql_type_t *t, gql__cfi
 }
 
 static void gql__selected_names(gql__ex_t *ex, gql__cfield_t *cf, const gql_ast_selset_t *ss,
-                                int depth, uint32_t *cap)
+                                int depth, uint32_t *cap, long *budget)
 {
     if (depth > 32) return;
-    for (uint32_t i = 0; i < ss->n; i++) {
+    for (uint32_t i = 0; i < ss->n && --*budget > 0; i++) {
         const gql_ast_sel_t *s = ss->items[i];
         if (s->kind == GQL_SEL_FIELD) {
             bool have = false;
@@ -877,10 +987,10 @@ static void gql__selected_names(gql__ex_t *ex, gql__cfield_t *cf, const gql_ast_
             GQL__GROW(ex->a, cf->selected, cf->nselected, *cap);
             cf->selected[cf->nselected++] = arena_strndup(ex->a, s->name.p, s->name.len);
         } else if (s->kind == GQL_SEL_INLINE) {
-            gql__selected_names(ex, cf, s->selset, depth + 1, cap);
+            gql__selected_names(ex, cf, s->selset, depth + 1, cap, budget);
         } else {
             const gql_ast_def_t *f = gql__frag(ex->p->doc, s->name);
-            if (f) gql__selected_names(ex, cf, f->selset, depth + 1, cap);
+            if (f) gql__selected_names(ex, cf, f->selset, depth + 1, cap, budget);
         }
     }
 }
@@ -902,8 +1012,8 @@ static const char *gql__js_number(arena_t *a, double d)
 }
 
 /* Result coercion of a leaf; -1 with *msg on failure. */
-static int gql__serialize(gql__ex_t *ex, const gql_type_t *t, const gql_value_t *v, gql_value_t *out,
-                          const char **msg)
+static int gql__serialize(gql__ex_t *ex, const gql_type_t *t, const gql_value_t *v,
+                          gql_value_t *out, const char **msg)
 {
     arena_t *a = ex->a;
     const gql_schema_t *s = ex->s;
@@ -928,11 +1038,15 @@ static int gql__serialize(gql__ex_t *ex, const gql_type_t *t, const gql_value_t 
     }
     double d = 0;
     bool isnum = false;
-    if (v->kind == GQL_INT) d = (double)v->u.i, isnum = true;
-    else if (v->kind == GQL_FLOAT) d = v->u.f, isnum = true;
+    if (v->kind == GQL_INT)
+        d = (double)v->u.i, isnum = true;
+    else if (v->kind == GQL_FLOAT)
+        d = v->u.f, isnum = true;
     if (t == s->t_string) {
-        if (v->kind == GQL_STRING || v->kind == GQL_ENUM) *out = gql_str(v->u.s.ptr, v->u.s.len);
-        else if (v->kind == GQL_BOOL) *out = v->u.b ? gql_str("true", 4) : gql_str("false", 5);
+        if (v->kind == GQL_STRING || v->kind == GQL_ENUM)
+            *out = gql_str(v->u.s.ptr, v->u.s.len);
+        else if (v->kind == GQL_BOOL)
+            *out = v->u.b ? gql_str("true", 4) : gql_str("false", 5);
         else if (v->kind == GQL_INT) {
             const char *x = arena_printf(a, "%lld", (long long)v->u.i);
             *out = gql_str(x, strlen(x));
@@ -946,8 +1060,10 @@ static int gql__serialize(gql__ex_t *ex, const gql_type_t *t, const gql_value_t 
         return 0;
     }
     if (t == s->t_boolean) {
-        if (v->kind == GQL_BOOL) *out = *v;
-        else if (isnum && isfinite(d)) *out = gql_bool(d != 0);
+        if (v->kind == GQL_BOOL)
+            *out = *v;
+        else if (isnum && isfinite(d))
+            *out = gql_bool(d != 0);
         else {
             *msg = "Boolean cannot represent a non boolean value.";
             return -1;
@@ -955,7 +1071,8 @@ static int gql__serialize(gql__ex_t *ex, const gql_type_t *t, const gql_value_t 
         return 0;
     }
     if (t == s->t_id) {
-        if (v->kind == GQL_STRING) *out = *v;
+        if (v->kind == GQL_STRING)
+            *out = *v;
         else if (v->kind == GQL_INT) {
             const char *x = arena_printf(a, "%lld", (long long)v->u.i);
             *out = gql_str(x, strlen(x));
@@ -968,7 +1085,8 @@ static int gql__serialize(gql__ex_t *ex, const gql_type_t *t, const gql_value_t 
         }
         return 0;
     }
-    if (v->kind == GQL_BOOL) d = v->u.b ? 1 : 0, isnum = true;
+    if (v->kind == GQL_BOOL)
+        d = v->u.b ? 1 : 0, isnum = true;
     else if (v->kind == GQL_STRING && v->u.s.len) {
         char *txt = arena_strndup(a, v->u.s.ptr, v->u.s.len), *end;
         d = strtod(txt, &end);
@@ -1022,19 +1140,22 @@ static void gql__complete(gql__ex_t *ex, gql__cfield_t *cf, const gql_typeref_t 
             gql__fail(ex, slot, cf, ERR_INTERNAL,
                       arena_printf(ex->a, "Cannot return null for non-nullable field %s.%s.", owner,
                                    cf->def ? cf->def->name : "?"));
-        else slot->kind = GQL_RN_NULL;
+        else
+            slot->kind = GQL_RN_NULL;
         return;
     }
     if (t->kind == GQL_TR_LIST) {
         if (v->kind != GQL_LIST) {
             gql__fail(ex, slot, cf, ERR_INTERNAL,
-                      arena_printf(ex->a, "Expected Iterable, but did not find one for field \"%s.%s\".",
+                      arena_printf(ex->a,
+                                   "Expected Iterable, but did not find one for field \"%s.%s\".",
                                    owner, cf->def ? cf->def->name : "?"));
             return;
         }
         slot->kind = GQL_RN_LIST;
         slot->u.list.n = (uint32_t)v->u.list.n;
-        slot->u.list.items = arena_calloc(ex->a, v->u.list.n ? v->u.list.n : 1, sizeof *slot->u.list.items);
+        slot->u.list.items =
+            arena_calloc(ex->a, v->u.list.n ? v->u.list.n : 1, sizeof *slot->u.list.items);
         for (uint32_t i = 0; i < slot->u.list.n; i++) {
             gql__rnode_t *it = &slot->u.list.items[i];
             it->parent = slot;
@@ -1068,14 +1189,16 @@ static void gql__complete(gql__ex_t *ex, gql__cfield_t *cf, const gql_typeref_t 
         rt = tn ? gql_schema_type(ex->s, tn, strlen(tn)) : NULL;
         if (tn == NULL) {
             gql__fail(ex, slot, cf, ERR_INTERNAL,
-                      arena_printf(ex->a, "Abstract type \"%s\" must resolve to an Object type at "
+                      arena_printf(ex->a,
+                                   "Abstract type \"%s\" must resolve to an Object type at "
                                    "runtime for field \"%s.%s\".",
                                    nt->name, owner, cf->def ? cf->def->name : "?"));
             return;
         }
         if (rt == NULL || rt->kind != GQL_T_OBJECT || !gql_type_possible(nt, rt)) {
             gql__fail(ex, slot, cf, ERR_INTERNAL,
-                      arena_printf(ex->a, "Runtime Object type \"%s\" is not a possible type for \"%s\".",
+                      arena_printf(ex->a,
+                                   "Runtime Object type \"%s\" is not a possible type for \"%s\".",
                                    tn, nt->name));
             return;
         }
@@ -1099,7 +1222,11 @@ static gql_resolve_fn gql__resolver(gql__ex_t *ex, const gql_field_t *f, const g
 static int gql__coerce_args(gql__ex_t *ex, const gql_field_t *f, const gql_ast_sel_t *node,
                             gql_value_t *out, const char **msg)
 {
-    gql__co_t c = {ex->a, ex->s, &ex->p->vars, ""};
+    gql__co_t c; /* err[] is only read after a failure */
+    c.a = ex->a;
+    c.s = ex->s;
+    c.vars = &ex->p->vars;
+    c.err[0] = '\0';
     out->kind = GQL_INPUT_OBJECT;
     out->u.obj.n = 0;
     out->u.obj.names = arena_alloc(ex->a, (f->nargs + 1) * sizeof *out->u.obj.names);
@@ -1119,8 +1246,9 @@ static int gql__coerce_args(gql__ex_t *ex, const gql_field_t *f, const gql_ast_s
                     return -1;
                 }
             } else if (ad->type->kind == GQL_TR_NONNULL) {
-                *msg = arena_printf(ex->a, "Argument \"%s\" of required type \"%s\" was not provided.",
-                                    ad->name, gql__typestr(ex->a, ad->type));
+                *msg =
+                    arena_printf(ex->a, "Argument \"%s\" of required type \"%s\" was not provided.",
+                                 ad->name, gql__typestr(ex->a, ad->type));
                 return -1;
             } else {
                 continue;
@@ -1136,7 +1264,26 @@ static int gql__coerce_args(gql__ex_t *ex, const gql_field_t *f, const gql_ast_s
     return 0;
 }
 
-/* One level: every item's fields, grouped into one resolver call per field. */
+/* The arguments of a field selection as written ("" when none): two
+ * selections with the same text get the same coerced values. */
+static const char *gql__argsig(gql__ex_t *ex, const gql__cfield_t *cf)
+{
+    const gql_ast_sel_t *n = cf->nodes[0];
+    if (n->nargs == 0) return "";
+    buf_t b = BUF_INIT;
+    for (uint32_t i = 0; i < n->nargs; i++) {
+        buf_append(&b, n->args[i].name.p, n->args[i].name.len);
+        buf_putc(&b, ':');
+        gql_ast_value_print(&b, n->args[i].value);
+        buf_putc(&b, ',');
+    }
+    const char *s = arena_strndup(ex->a, b.data, b.len);
+    buf_free(&b);
+    return s;
+}
+
+/* One level: every item's fields, grouped into one resolver call per
+ * (parent type, field, arguments). */
 static void gql__level(gql__ex_t *ex, gql__witem_t *items, uint32_t n, int only_field,
                        gql__witem_t **next, uint32_t *nnext, uint32_t *capnext)
 {
@@ -1150,7 +1297,8 @@ static void gql__level(gql__ex_t *ex, gql__witem_t *items, uint32_t n, int only_
         if (it->node->kind != GQL_RN_OBJ) continue;
         if (it->node->u.obj.vals == NULL) {
             it->node->u.obj.n = set->n;
-            it->node->u.obj.vals = arena_calloc(a, set->n ? set->n : 1, sizeof *it->node->u.obj.vals);
+            it->node->u.obj.vals =
+                arena_calloc(a, set->n ? set->n : 1, sizeof *it->node->u.obj.vals);
             for (uint32_t j = 0; j < set->n; j++) {
                 gql__rnode_t *c = &it->node->u.obj.vals[j];
                 c->parent = it->node;
@@ -1162,31 +1310,56 @@ static void gql__level(gql__ex_t *ex, gql__witem_t *items, uint32_t n, int only_
             if (only_field >= 0 && (uint32_t)only_field != j) continue;
             gql__cfield_t *cf = &set->fields[j];
             if (cf->stamp != stamp) {
+                /* first time this level: join a group with the same parent
+                 * type, field and arguments, or start one */
                 cf->stamp = stamp;
-                cf->group = ngroups;
-                GQL__GROW(a, groups, ngroups, capgroups);
-                groups[ngroups++] = (gql__group_t){cf, NULL, 0, 0};
+                if (cf->argsig == NULL) cf->argsig = gql__argsig(ex, cf);
+                uint32_t gi = 0;
+                for (; gi < ngroups; gi++)
+                    if (groups[gi].def == cf->def && groups[gi].ptype == it->type && cf->def &&
+                        strcmp(groups[gi].argsig, cf->argsig) == 0)
+                        break;
+                if (gi == ngroups) {
+                    GQL__GROW(a, groups, ngroups, capgroups);
+                    memset(&groups[ngroups], 0, sizeof *groups);
+                    groups[ngroups].ptype = it->type;
+                    groups[ngroups].def = cf->def;
+                    groups[ngroups].argsig = cf->argsig;
+                    groups[ngroups].cf0 = cf;
+                    ngroups++;
+                }
+                gql__group_t *g = &groups[gi];
+                GQL__GROW(a, g->ucfs, g->nucfs, g->capucfs);
+                g->ucfs[g->nucfs++] = cf;
+                cf->group = gi;
             }
             gql__group_t *g = &groups[cf->group];
-            GQL__GROW(a, g->items, g->n, g->cap);
+            if (g->n == g->cap) {
+                uint32_t nc = g->cap ? g->cap * 2 : 8;
+                g->items =
+                    arena_realloc(a, g->items, g->cap * sizeof *g->items, nc * sizeof *g->items);
+                g->cfs = arena_realloc(a, g->cfs, g->cap * sizeof *g->cfs, nc * sizeof *g->cfs);
+                g->cap = nc;
+            }
+            g->cfs[g->n] = cf;
             g->items[g->n++] = i;
         }
     }
     for (uint32_t gi = 0; gi < ngroups; gi++) {
         gql__group_t *g = &groups[gi];
-        gql__cfield_t *cf = g->cf;
+        gql__cfield_t *cf = g->cf0;
         const gql_field_t *f = cf->def;
         /* the parents still alive, and the result slot of this field in each */
         void **parents = arena_alloc(a, g->n * sizeof *parents);
         gql__rnode_t **slots = arena_alloc(a, g->n * sizeof *slots);
+        gql__cfield_t **cfs = arena_alloc(a, g->n * sizeof *cfs);
         size_t m = 0;
-        uint32_t field_idx = (uint32_t)(cf - gql__fields_for(ex, items[g->items[0]].type,
-                                                              items[g->items[0]].src)->fields);
         for (uint32_t k = 0; k < g->n; k++) {
             gql__witem_t *it = &items[g->items[k]];
             if (!gql__alive(it->node)) continue;
             parents[m] = it->obj;
-            slots[m] = &it->node->u.obj.vals[field_idx];
+            cfs[m] = g->cfs[k];
+            slots[m] = &it->node->u.obj.vals[g->cfs[k]->index];
             m++;
         }
         if (m == 0) continue;
@@ -1204,28 +1377,23 @@ static void gql__level(gql__ex_t *ex, gql__witem_t *items, uint32_t n, int only_
                 for (size_t k = 0; k < m; k++) out[k] = gql_error(ERR_BAD_INPUT, msg);
             } else if (fn == NULL) {
                 for (size_t k = 0; k < m; k++)
-                    out[k] = gql_errorf(a, ERR_INTERNAL, "No resolver for %s.%s.", ptype->name, f->name);
+                    out[k] =
+                        gql_errorf(a, ERR_INTERNAL, "No resolver for %s.%s.", ptype->name, f->name);
             } else {
-                if (!cf->selected_done) {
-                    uint32_t cap = 0;
-                    cf->selected_done = true;
-                    for (uint32_t k = 0; k < cf->n; k++)
-                        if (cf->nodes[k]->selset) gql__selected_names(ex, cf, cf->nodes[k]->selset, 0, &cap);
-                }
-                gql__callinfo_t ci = {ex, slots, cf};
-                gql_call_t call = {.type_name = ptype->name,
-                                   .field_name = f->name,
-                                   .arena = a,
-                                   .ctx = ex->req->ctx,
-                                   .args = &args,
-                                   .selected = cf->selected,
-                                   .nselected = cf->nselected,
-                                   .internal_ = &ci};
+                gql__callinfo_t ci = {ex, slots, cfs, g};
+                gql_call_t call; /* not zero-initialised: err.msg is 512 bytes */
+                call.type_name = ptype->name;
+                call.field_name = f->name;
+                call.arena = a;
+                call.ctx = ex->req->ctx;
+                call.args = &args;
+                call.internal_ = &ci;
                 call.err.code = ERR_OK;
                 call.err.msg[0] = '\0';
                 if (fn(&call, m, parents, out) != 0) {
                     err_code_t code = call.err.code == ERR_OK ? ERR_INTERNAL : call.err.code;
-                    const char *em = arena_strdup(a, call.err.msg[0] ? call.err.msg : "resolver failed");
+                    const char *em =
+                        arena_strdup(a, call.err.msg[0] ? call.err.msg : "resolver failed");
                     for (size_t k = 0; k < m; k++) out[k] = gql_error(code, em);
                 }
             }
@@ -1233,7 +1401,7 @@ static void gql__level(gql__ex_t *ex, gql__witem_t *items, uint32_t n, int only_
         const gql_typeref_t *rt = f ? f->type : &ex->s->t_string->named;
         for (size_t k = 0; k < m; k++) {
             if (!gql__alive(slots[k]->parent)) continue; /* nulled by a sibling in this batch */
-            gql__complete(ex, cf, rt, &out[k], slots[k], next, nnext, capnext);
+            gql__complete(ex, cfs[k], rt, &out[k], slots[k], next, nnext, capnext);
         }
     }
 }
@@ -1252,15 +1420,66 @@ static void gql__run(gql__ex_t *ex, gql__witem_t *items, uint32_t n, int only_fi
 
 /* ---- JSON writer -------------------------------------------------------------------------- */
 
+/* Integers without printf (the response writer's hottest path). */
+static void gql__put_int(buf_t *b, int64_t v)
+{
+    char tmp[24], *e = tmp + sizeof tmp, *p = e;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0) *--p = '-';
+    buf_append(b, p, (size_t)(e - p));
+}
+
+/* Doubles: most have a few decimals, which this prints without printf (the
+ * printf path costs ~3000 instructions). v*10^k integral and (v*10^k)/10^k
+ * == v means the k-digit decimal reads back as v, and the smallest such k
+ * is the shortest form, as JavaScript prints it. Otherwise buf_put_double. */
+static void gql__put_double(buf_t *b, double v)
+{
+    if (isfinite(v) && v == floor(v) && fabs(v) < 1e15) {
+        gql__put_int(b, (int64_t)v);
+        return;
+    }
+    double p = 10;
+    for (int k = 1; k <= 8 && isfinite(v); k++, p *= 10) {
+        double x = v * p;
+        if (fabs(x) < 9e15 && x == floor(x) && x / p == v) {
+            uint64_t u = (uint64_t)fabs(x), scale = (uint64_t)p;
+            char frac[16];
+            uint64_t f = u % scale;
+            for (int i = k - 1; i >= 0; i--, f /= 10) frac[i] = (char)('0' + f % 10);
+            if (v < 0) buf_putc(b, '-');
+            gql__put_int(b, (int64_t)(u / scale));
+            buf_putc(b, '.');
+            buf_append(b, frac, (size_t)k);
+            return;
+        }
+    }
+    buf_put_double(b, v);
+}
+
 static void gql__write_value(buf_t *b, const gql_value_t *v)
 {
     switch (v->kind) {
-    case GQL_NULL: buf_append(b, "null", 4); break;
-    case GQL_BOOL: v->u.b ? buf_append(b, "true", 4) : buf_append(b, "false", 5); break;
-    case GQL_INT: buf_put_i64(b, v->u.i); break;
-    case GQL_FLOAT: buf_put_double(b, v->u.f); break;
+    case GQL_NULL:
+        buf_append(b, "null", 4);
+        break;
+    case GQL_BOOL:
+        v->u.b ? buf_append(b, "true", 4) : buf_append(b, "false", 5);
+        break;
+    case GQL_INT:
+        gql__put_int(b, v->u.i);
+        break;
+    case GQL_FLOAT:
+        gql__put_double(b, v->u.f);
+        break;
     case GQL_STRING:
-    case GQL_ENUM: buf_put_json_str(b, v->u.s.ptr, v->u.s.len); break;
+    case GQL_ENUM:
+        buf_put_json_str(b, v->u.s.ptr, v->u.s.len);
+        break;
     case GQL_LIST:
         buf_putc(b, '[');
         for (size_t i = 0; i < v->u.list.n; i++) {
@@ -1279,14 +1498,18 @@ static void gql__write_value(buf_t *b, const gql_value_t *v)
         }
         buf_putc(b, '}');
         break;
-    default: buf_append(b, "null", 4); break;
+    default:
+        buf_append(b, "null", 4);
+        break;
     }
 }
 
 static void gql__write_node(buf_t *b, const gql__rnode_t *n)
 {
     switch (n->kind) {
-    case GQL_RN_LEAF: gql__write_value(b, &n->u.leaf); break;
+    case GQL_RN_LEAF:
+        gql__write_value(b, &n->u.leaf);
+        break;
     case GQL_RN_LIST:
         buf_putc(b, '[');
         for (uint32_t i = 0; i < n->u.list.n; i++) {
@@ -1299,15 +1522,24 @@ static void gql__write_node(buf_t *b, const gql__rnode_t *n)
         buf_putc(b, '{');
         for (uint32_t i = 0; i < n->u.obj.n; i++) {
             const gql__rnode_t *c = &n->u.obj.vals[i];
-            if (i) buf_putc(b, ',');
-            buf_putc(b, '"');
-            buf_append(b, c->key.p, c->key.len); /* names need no escaping */
-            buf_append(b, "\":", 2);
+            /* ,"key": in one go; names need no escaping */
+            buf_reserve(b, c->key.len + 4);
+            char *w = b->data + b->len;
+            if (i) *w++ = ',';
+            *w++ = '"';
+            memcpy(w, c->key.p, c->key.len);
+            w += c->key.len;
+            *w++ = '"';
+            *w++ = ':';
+            b->len = (size_t)(w - b->data);
+            b->data[b->len] = '\0';
             gql__write_node(b, c);
         }
         buf_putc(b, '}');
         break;
-    default: buf_append(b, "null", 4); break;
+    default:
+        buf_append(b, "null", 4);
+        break;
     }
 }
 
@@ -1361,7 +1593,8 @@ gql_status_t gql_execute(const gql_schema_t *s, const gql_resolvers_t *r, gql_re
         if (p->op_type == GQL_OP_MUTATION) {
             /* top-level fields one after the other, each with its whole subtree */
             gql__cset_t *set = gql__fields_for(&ex, root, NULL);
-            for (uint32_t j = 0; j < set->n && ex.root.kind != GQL_RN_NULL; j++) gql__run(&ex, &item, 1, (int)j);
+            for (uint32_t j = 0; j < set->n && ex.root.kind != GQL_RN_NULL; j++)
+                gql__run(&ex, &item, 1, (int)j);
         } else {
             gql__run(&ex, &item, 1, -1);
         }

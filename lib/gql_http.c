@@ -57,7 +57,8 @@ static char *gql__urldecode(arena_t *a, const char *s, size_t n, size_t *outlen)
             *o++ = ' ';
         } else if (s[i] == '%' && i + 2 < n && gql__hexval((unsigned char)s[i + 1]) >= 0 &&
                    gql__hexval((unsigned char)s[i + 2]) >= 0) {
-            *o++ = (char)(gql__hexval((unsigned char)s[i + 1]) * 16 + gql__hexval((unsigned char)s[i + 2]));
+            *o++ = (char)(gql__hexval((unsigned char)s[i + 1]) * 16 +
+                          gql__hexval((unsigned char)s[i + 2]));
             i += 2;
         } else {
             *o++ = s[i];
@@ -103,8 +104,8 @@ int gql_http_handle(const gql_http_t *h, const http_req_t *req, http_resp_t *res
                              : "application/json";
     buf_reset(&resp->body);
     arena_t *a = req->arena;
-    gql_request_t gr = {.arena = a, .ctx = h->user_ctx, .limits = h->limits,
-                        .extensions = h->extensions};
+    gql_request_t gr = {
+        .arena = a, .ctx = h->user_ctx, .limits = h->limits, .extensions = h->extensions};
     cJSON *body = NULL;
     bool is_get = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
     if (is_get) {
@@ -126,7 +127,8 @@ int gql_http_handle(const gql_http_t *h, const http_req_t *req, http_resp_t *res
         gr.operation_name = gql__param(a, req->query_string, "operationName", &olen);
     } else if (strcmp(req->method, "POST") == 0) {
         const char *ct = req->content_type;
-        if (strncasecmp(ct, "application/json", 16) != 0 || (ct[16] && ct[16] != ';' && ct[16] != ' ')) {
+        if (strncasecmp(ct, "application/json", 16) != 0 ||
+            (ct[16] && ct[16] != ';' && ct[16] != ' ')) {
             gql__respond_error(resp, 415, ERR_BAD_INPUT,
                                "Content-Type must be application/json for a GraphQL POST.");
             return 0;
@@ -142,11 +144,11 @@ int gql_http_handle(const gql_http_t *h, const http_req_t *req, http_resp_t *res
         const cJSON *q = cJSON_GetObjectItemCaseSensitive(body, "query");
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, "variables");
         const cJSON *o = cJSON_GetObjectItemCaseSensitive(body, "operationName");
-        const char *bad = !cJSON_IsString(q)                          ? "\"query\" must be a string."
-                          : v && !cJSON_IsObject(v) && !cJSON_IsNull(v) ? "\"variables\" must be an object."
-                          : o && !cJSON_IsString(o) && !cJSON_IsNull(o)
-                              ? "\"operationName\" must be a string."
-                              : NULL;
+        const char *bad =
+            !cJSON_IsString(q)                            ? "\"query\" must be a string."
+            : v && !cJSON_IsObject(v) && !cJSON_IsNull(v) ? "\"variables\" must be an object."
+            : o && !cJSON_IsString(o) && !cJSON_IsNull(o) ? "\"operationName\" must be a string."
+                                                          : NULL;
         if (bad) {
             cJSON_Delete(body);
             gql__respond_error(resp, 400, ERR_BAD_INPUT, bad);

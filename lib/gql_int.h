@@ -29,13 +29,23 @@ typedef struct {
     uint32_t line, col;
 } gql_loc_t;
 
+/* Names are short: an inline loop beats a libc memcmp call (measured). */
+static inline bool gql_bytes_eq(const char *a, const char *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (a[i] != b[i]) return false;
+    return true;
+}
 static inline bool gql_name_eq(gql_name_t a, const char *s)
 {
-    return strlen(s) == a.len && memcmp(a.p, s, a.len) == 0;
+    size_t i = 0;
+    for (; i < a.len; i++)
+        if (s[i] != a.p[i]) return false; /* also stops at s's NUL */
+    return s[i] == '\0';
 }
 static inline bool gql_names_eq(gql_name_t a, gql_name_t b)
 {
-    return a.len == b.len && memcmp(a.p, b.p, a.len) == 0;
+    return a.len == b.len && gql_bytes_eq(a.p, b.p, a.len);
 }
 
 /* ---- lexer ------------------------------------------------------------------ */
@@ -79,6 +89,7 @@ typedef struct {
     err_t *err;
     gql_loc_t err_loc;
     int depth;
+    bool ascii;       /* the whole source is ASCII: columns are byte offsets */
     const char *cc_p; /* last position whose column is known (see gql__loc) */
     uint32_t cc_col;
 } gql_lexer_t;
@@ -144,8 +155,8 @@ typedef enum { GQL_SEL_FIELD, GQL_SEL_SPREAD, GQL_SEL_INLINE } gql_sel_kind_t;
 struct gql_ast_sel {
     gql_sel_kind_t kind;
     gql_loc_t loc;
-    gql_name_t alias; /* len 0 when none */
-    gql_name_t name;  /* field name or fragment name */
+    gql_name_t alias;     /* len 0 when none */
+    gql_name_t name;      /* field name or fragment name */
     gql_name_t type_cond; /* inline fragment; len 0 when none */
     gql_loc_t name_loc;   /* of the spread's fragment name */
     gql_loc_t tc_loc;     /* of type_cond */
@@ -154,7 +165,9 @@ struct gql_ast_sel {
     gql_ast_dir_t *dirs;
     uint32_t ndirs;
     gql_ast_selset_t *selset; /* NULL for leaves and spreads */
-    /* filled by validation */
+    /* caches filled by validation and execution */
+    const struct gql_type *tc_type; /* type_cond resolved (see gql_cond_type) */
+    bool tc_done;
     const struct gql_field *def;
     uint32_t id; /* field index in the document, for batching */
 };
@@ -182,7 +195,9 @@ typedef struct {
     gql_loc_t tc_loc;
     gql_ast_vardef_t *vars;
     uint32_t nvars;
-    gql_name_t type_cond; /* fragments */
+    gql_name_t type_cond;           /* fragments */
+    const struct gql_type *tc_type; /* cache, see gql_def_cond_type */
+    bool tc_done;
     gql_ast_dir_t *dirs;
     uint32_t ndirs;
     gql_ast_selset_t *selset;
@@ -284,6 +299,7 @@ struct gql_typeref {
 
 typedef struct {
     const char *name;
+    uint32_t name_len;
     const char *desc;
     gql_typeref_t *type;
     gql_ast_value_t *def; /* default literal or NULL */
@@ -295,6 +311,7 @@ typedef struct {
 
 typedef struct gql_field {
     const char *name;
+    uint32_t name_len;
     const char *desc;
     gql_typeref_t *type;
     gql_ivalue_t *args;
@@ -307,6 +324,7 @@ typedef struct gql_field {
 
 typedef struct {
     const char *name;
+    uint32_t name_len;
     const char *desc;
     bool deprecated;
     const char *reason;
@@ -342,7 +360,7 @@ typedef struct {
     const char *desc;
     gql_ivalue_t *args;
     uint32_t nargs;
-    uint32_t locations; /* bit set of GQL_DL_* */
+    uint32_t locations;    /* bit set of GQL_DL_* */
     uint8_t loc_order[32]; /* bit numbers in declaration order (introspection) */
     uint32_t nlocs;
     bool repeatable;
@@ -411,6 +429,25 @@ static inline gql_type_t *gql_typeref_named(const gql_typeref_t *r)
 {
     while (r->kind != GQL_TR_NAMED) r = r->of;
     return r->type;
+}
+/* The type of a fragment's type condition, resolved once per document. */
+static inline const gql_type_t *gql_cond_type(const gql_schema_t *s, const gql_ast_sel_t *sel)
+{
+    gql_ast_sel_t *m = (gql_ast_sel_t *)sel; /* cache fields only */
+    if (!m->tc_done) {
+        m->tc_type = gql_schema_type(s, sel->type_cond.p, sel->type_cond.len);
+        m->tc_done = true;
+    }
+    return m->tc_type;
+}
+static inline const gql_type_t *gql_def_cond_type(const gql_schema_t *s, const gql_ast_def_t *d)
+{
+    gql_ast_def_t *m = (gql_ast_def_t *)d;
+    if (!m->tc_done) {
+        m->tc_type = gql_schema_type(s, d->type_cond.p, d->type_cond.len);
+        m->tc_done = true;
+    }
+    return m->tc_type;
 }
 /* Prints a type reference ("[Int!]!") into b. */
 void gql_typeref_print(buf_t *b, const gql_typeref_t *r);

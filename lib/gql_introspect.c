@@ -49,18 +49,24 @@ static int gql__schema(gql_call_t *call, size_t n, void *const *parents, gql_val
     const char *f = call->field_name;
     for (size_t i = 0; i < n; i++) {
         const gql_schema_t *s = parents[i];
-        if (strcmp(f, "description") == 0) out[i] = gql__s(s->desc);
+        if (strcmp(f, "description") == 0)
+            out[i] = gql__s(s->desc);
         else if (strcmp(f, "types") == 0) {
             out[i] = gql_list(call->arena, s->norder);
-            for (uint32_t k = 0; k < s->norder; k++) out[i].u.list.items[k] = gql__tref(&s->order[k]->named);
-        } else if (strcmp(f, "queryType") == 0) out[i] = gql__tref(&s->query->named);
-        else if (strcmp(f, "mutationType") == 0) out[i] = gql__tref(s->mutation ? &s->mutation->named : NULL);
+            for (uint32_t k = 0; k < s->norder; k++)
+                out[i].u.list.items[k] = gql__tref(&s->order[k]->named);
+        } else if (strcmp(f, "queryType") == 0)
+            out[i] = gql__tref(&s->query->named);
+        else if (strcmp(f, "mutationType") == 0)
+            out[i] = gql__tref(s->mutation ? &s->mutation->named : NULL);
         else if (strcmp(f, "subscriptionType") == 0)
             out[i] = gql__tref(s->subscription ? &s->subscription->named : NULL);
         else if (strcmp(f, "directives") == 0) {
             out[i] = gql_list(call->arena, s->ndirs);
-            for (uint32_t k = 0; k < s->ndirs; k++) out[i].u.list.items[k] = gql_obj(&s->dirs[k], "__Directive");
-        } else out[i] = gql_null();
+            for (uint32_t k = 0; k < s->ndirs; k++)
+                out[i].u.list.items[k] = gql_obj(&s->dirs[k], "__Directive");
+        } else
+            out[i] = gql_null();
     }
     return 0;
 }
@@ -78,9 +84,9 @@ static gql_value_t gql__ivalues(gql_call_t *call, gql_ivalue_t *v, uint32_t n, b
 
 static int gql__type(gql_call_t *call, size_t n, void *const *parents, gql_value_t *out)
 {
-    static const char *const kinds[] = {[GQL_T_SCALAR] = "SCALAR", [GQL_T_OBJECT] = "OBJECT",
-                                        [GQL_T_INTERFACE] = "INTERFACE", [GQL_T_UNION] = "UNION",
-                                        [GQL_T_ENUM] = "ENUM", [GQL_T_INPUT] = "INPUT_OBJECT"};
+    static const char *const kinds[] = {
+        [GQL_T_SCALAR] = "SCALAR", [GQL_T_OBJECT] = "OBJECT", [GQL_T_INTERFACE] = "INTERFACE",
+        [GQL_T_UNION] = "UNION",   [GQL_T_ENUM] = "ENUM",     [GQL_T_INPUT] = "INPUT_OBJECT"};
     const char *f = call->field_name;
     bool all = gql__include_deprecated(call);
     for (size_t i = 0; i < n; i++) {
@@ -88,7 +94,9 @@ static int gql__type(gql_call_t *call, size_t n, void *const *parents, gql_value
         const gql_type_t *t = r->kind == GQL_TR_NAMED ? r->type : NULL;
         out[i] = gql_null();
         if (strcmp(f, "kind") == 0) {
-            const char *k = r->kind == GQL_TR_LIST ? "LIST" : r->kind == GQL_TR_NONNULL ? "NON_NULL" : kinds[t->kind];
+            const char *k = r->kind == GQL_TR_LIST      ? "LIST"
+                            : r->kind == GQL_TR_NONNULL ? "NON_NULL"
+                                                        : kinds[t->kind];
             out[i] = gql_enum(k, strlen(k));
         } else if (strcmp(f, "ofType") == 0) {
             if (!t) out[i] = gql__tref(r->of);
@@ -112,7 +120,8 @@ static int gql__type(gql_call_t *call, size_t n, void *const *parents, gql_value
         } else if (strcmp(f, "interfaces") == 0) {
             if (t->kind != GQL_T_OBJECT && t->kind != GQL_T_INTERFACE) continue;
             out[i] = gql_list(call->arena, t->nifaces);
-            for (uint32_t k = 0; k < t->nifaces; k++) out[i].u.list.items[k] = gql__tref(&t->ifaces[k]->named);
+            for (uint32_t k = 0; k < t->nifaces; k++)
+                out[i].u.list.items[k] = gql__tref(&t->ifaces[k]->named);
         } else if (strcmp(f, "possibleTypes") == 0) {
             if (!gql_type_abstract(t)) continue;
             out[i] = gql_list(call->arena, t->npossible);
@@ -142,13 +151,20 @@ static int gql__field(gql_call_t *call, size_t n, void *const *parents, gql_valu
     bool all = gql__include_deprecated(call);
     for (size_t i = 0; i < n; i++) {
         gql_field_t *x = parents[i];
-        if (strcmp(f, "name") == 0) out[i] = gql__s(x->name);
-        else if (strcmp(f, "description") == 0) out[i] = gql__s(x->desc);
-        else if (strcmp(f, "args") == 0) out[i] = gql__ivalues(call, x->args, x->nargs, all);
-        else if (strcmp(f, "type") == 0) out[i] = gql__tref(x->type);
-        else if (strcmp(f, "isDeprecated") == 0) out[i] = gql_bool(x->deprecated);
-        else if (strcmp(f, "deprecationReason") == 0) out[i] = gql__s(x->reason);
-        else out[i] = gql_null();
+        if (strcmp(f, "name") == 0)
+            out[i] = gql__s(x->name);
+        else if (strcmp(f, "description") == 0)
+            out[i] = gql__s(x->desc);
+        else if (strcmp(f, "args") == 0)
+            out[i] = gql__ivalues(call, x->args, x->nargs, all);
+        else if (strcmp(f, "type") == 0)
+            out[i] = gql__tref(x->type);
+        else if (strcmp(f, "isDeprecated") == 0)
+            out[i] = gql_bool(x->deprecated);
+        else if (strcmp(f, "deprecationReason") == 0)
+            out[i] = gql__s(x->reason);
+        else
+            out[i] = gql_null();
     }
     return 0;
 }
@@ -158,13 +174,20 @@ static int gql__input_value(gql_call_t *call, size_t n, void *const *parents, gq
     const char *f = call->field_name;
     for (size_t i = 0; i < n; i++) {
         gql_ivalue_t *x = parents[i];
-        if (strcmp(f, "name") == 0) out[i] = gql__s(x->name);
-        else if (strcmp(f, "description") == 0) out[i] = gql__s(x->desc);
-        else if (strcmp(f, "type") == 0) out[i] = gql__tref(x->type);
-        else if (strcmp(f, "defaultValue") == 0) out[i] = gql__s(x->def_src);
-        else if (strcmp(f, "isDeprecated") == 0) out[i] = gql_bool(x->deprecated);
-        else if (strcmp(f, "deprecationReason") == 0) out[i] = gql__s(x->reason);
-        else out[i] = gql_null();
+        if (strcmp(f, "name") == 0)
+            out[i] = gql__s(x->name);
+        else if (strcmp(f, "description") == 0)
+            out[i] = gql__s(x->desc);
+        else if (strcmp(f, "type") == 0)
+            out[i] = gql__tref(x->type);
+        else if (strcmp(f, "defaultValue") == 0)
+            out[i] = gql__s(x->def_src);
+        else if (strcmp(f, "isDeprecated") == 0)
+            out[i] = gql_bool(x->deprecated);
+        else if (strcmp(f, "deprecationReason") == 0)
+            out[i] = gql__s(x->reason);
+        else
+            out[i] = gql_null();
     }
     return 0;
 }
@@ -174,11 +197,16 @@ static int gql__enum_value(gql_call_t *call, size_t n, void *const *parents, gql
     const char *f = call->field_name;
     for (size_t i = 0; i < n; i++) {
         gql_enumval_t *x = parents[i];
-        if (strcmp(f, "name") == 0) out[i] = gql__s(x->name);
-        else if (strcmp(f, "description") == 0) out[i] = gql__s(x->desc);
-        else if (strcmp(f, "isDeprecated") == 0) out[i] = gql_bool(x->deprecated);
-        else if (strcmp(f, "deprecationReason") == 0) out[i] = gql__s(x->reason);
-        else out[i] = gql_null();
+        if (strcmp(f, "name") == 0)
+            out[i] = gql__s(x->name);
+        else if (strcmp(f, "description") == 0)
+            out[i] = gql__s(x->desc);
+        else if (strcmp(f, "isDeprecated") == 0)
+            out[i] = gql_bool(x->deprecated);
+        else if (strcmp(f, "deprecationReason") == 0)
+            out[i] = gql__s(x->reason);
+        else
+            out[i] = gql_null();
     }
     return 0;
 }
@@ -189,17 +217,22 @@ static int gql__directive(gql_call_t *call, size_t n, void *const *parents, gql_
     bool all = gql__include_deprecated(call);
     for (size_t i = 0; i < n; i++) {
         gql_directive_t *x = parents[i];
-        if (strcmp(f, "name") == 0) out[i] = gql__s(x->name);
-        else if (strcmp(f, "description") == 0) out[i] = gql__s(x->desc);
-        else if (strcmp(f, "isRepeatable") == 0) out[i] = gql_bool(x->repeatable);
-        else if (strcmp(f, "args") == 0) out[i] = gql__ivalues(call, x->args, x->nargs, all);
+        if (strcmp(f, "name") == 0)
+            out[i] = gql__s(x->name);
+        else if (strcmp(f, "description") == 0)
+            out[i] = gql__s(x->desc);
+        else if (strcmp(f, "isRepeatable") == 0)
+            out[i] = gql_bool(x->repeatable);
+        else if (strcmp(f, "args") == 0)
+            out[i] = gql__ivalues(call, x->args, x->nargs, all);
         else if (strcmp(f, "locations") == 0) {
             out[i] = gql_list(call->arena, x->nlocs);
             for (uint32_t k = 0; k < x->nlocs; k++) {
                 const char *l = gql_dl_names[x->loc_order[k]];
                 out[i].u.list.items[k] = gql_enum(l, strlen(l));
             }
-        } else out[i] = gql_null();
+        } else
+            out[i] = gql_null();
     }
     return 0;
 }

@@ -19,8 +19,8 @@
     do {                                                                                           \
         if ((n) == (cap)) {                                                                        \
             size_t gql__nc = (cap) ? (size_t)(cap)*2 : 4;                                          \
-            (arr) = arena_realloc((a), (arr), (size_t)(cap) * sizeof *(arr),                       \
-                                  gql__nc * sizeof *(arr));                                        \
+            (arr) =                                                                                \
+                arena_realloc((a), (arr), (size_t)(cap) * sizeof *(arr), gql__nc * sizeof *(arr)); \
             (cap) = (uint32_t)gql__nc;                                                             \
         }                                                                                          \
         (arr)[(n)++] = (item);                                                                     \
@@ -33,6 +33,10 @@
  * asked for in increasing order. */
 static gql_loc_t gql__loc(gql_lexer_t *lx, const char *p)
 {
+    if (lx->ascii) {
+        gql_loc_t l = {lx->line, (uint32_t)(p - lx->line_start) + 1};
+        return l;
+    }
     const char *from = lx->line_start;
     uint32_t col = 1;
     if (lx->cc_p >= lx->line_start && lx->cc_p <= p) {
@@ -77,6 +81,10 @@ void gql_lex_init(gql_lexer_t *lx, arena_t *a, const char *src, size_t len, err_
     e->code = ERR_OK;
     e->msg[0] = '\0';
     lx->cc_p = NULL;
+    /* Columns of an all-ASCII document (the common case) are a subtraction. */
+    unsigned char any = 0;
+    for (size_t i = 0; i < len; i++) any |= (unsigned char)src[i];
+    lx->ascii = any < 0x80;
     /* A byte-order mark is ignored. */
     if (len >= 3 && memcmp(src, "\xEF\xBB\xBF", 3) == 0) lx->cur += 3;
 }
@@ -113,10 +121,14 @@ static long gql__hex(const char *p, const char *end, int n)
     if (end - p < n) return -1;
     for (int i = 0; i < n; i++) {
         int c = (unsigned char)p[i], d;
-        if (c >= '0' && c <= '9') d = c - '0';
-        else if (c >= 'a' && c <= 'f') d = c - 'a' + 10;
-        else if (c >= 'A' && c <= 'F') d = c - 'A' + 10;
-        else return -1;
+        if (c >= '0' && c <= '9')
+            d = c - '0';
+        else if (c >= 'a' && c <= 'f')
+            d = c - 'a' + 10;
+        else if (c >= 'A' && c <= 'F')
+            d = c - 'A' + 10;
+        else
+            return -1;
         v = v * 16 + d;
     }
     return v;
@@ -153,10 +165,14 @@ static int gql__utf8_len(const char *p, const char *end)
     int len;
     unsigned min;
     if (c < 0x80) return 1;
-    if ((c & 0xE0) == 0xC0) len = 2, min = 0x80, c &= 0x1F;
-    else if ((c & 0xF0) == 0xE0) len = 3, min = 0x800, c &= 0x0F;
-    else if ((c & 0xF8) == 0xF0) len = 4, min = 0x10000, c &= 0x07;
-    else return 0;
+    if ((c & 0xE0) == 0xC0)
+        len = 2, min = 0x80, c &= 0x1F;
+    else if ((c & 0xF0) == 0xE0)
+        len = 3, min = 0x800, c &= 0x0F;
+    else if ((c & 0xF8) == 0xF0)
+        len = 4, min = 0x10000, c &= 0x07;
+    else
+        return 0;
     if (end - p < len) return 0;
     for (int i = 1; i < len; i++) {
         if ((s[i] & 0xC0) != 0x80) return 0;
@@ -196,14 +212,38 @@ static int gql__lex_string(gql_lexer_t *lx, const char *start)
             char e = p + 1 < lx->end ? p[1] : 0;
             const char *esc = p;
             switch (e) {
-            case '"': buf_putc(&b, '"'); p += 2; break;
-            case '\\': buf_putc(&b, '\\'); p += 2; break;
-            case '/': buf_putc(&b, '/'); p += 2; break;
-            case 'b': buf_putc(&b, '\b'); p += 2; break;
-            case 'f': buf_putc(&b, '\f'); p += 2; break;
-            case 'n': buf_putc(&b, '\n'); p += 2; break;
-            case 'r': buf_putc(&b, '\r'); p += 2; break;
-            case 't': buf_putc(&b, '\t'); p += 2; break;
+            case '"':
+                buf_putc(&b, '"');
+                p += 2;
+                break;
+            case '\\':
+                buf_putc(&b, '\\');
+                p += 2;
+                break;
+            case '/':
+                buf_putc(&b, '/');
+                p += 2;
+                break;
+            case 'b':
+                buf_putc(&b, '\b');
+                p += 2;
+                break;
+            case 'f':
+                buf_putc(&b, '\f');
+                p += 2;
+                break;
+            case 'n':
+                buf_putc(&b, '\n');
+                p += 2;
+                break;
+            case 'r':
+                buf_putc(&b, '\r');
+                p += 2;
+                break;
+            case 't':
+                buf_putc(&b, '\t');
+                p += 2;
+                break;
             case 'u': {
                 long cp;
                 if (p + 2 < lx->end && p[2] == '{') {
@@ -476,19 +516,45 @@ int gql_lex_next(gql_lexer_t *lx)
     unsigned char c = (unsigned char)*p;
     gql_tok_kind_t k;
     switch (c) {
-    case '!': k = GQL_TOK_BANG; break;
-    case '$': k = GQL_TOK_DOLLAR; break;
-    case '&': k = GQL_TOK_AMP; break;
-    case '(': k = GQL_TOK_LPAREN; break;
-    case ')': k = GQL_TOK_RPAREN; break;
-    case ':': k = GQL_TOK_COLON; break;
-    case '=': k = GQL_TOK_EQUALS; break;
-    case '@': k = GQL_TOK_AT; break;
-    case '[': k = GQL_TOK_LBRACKET; break;
-    case ']': k = GQL_TOK_RBRACKET; break;
-    case '{': k = GQL_TOK_LBRACE; break;
-    case '|': k = GQL_TOK_PIPE; break;
-    case '}': k = GQL_TOK_RBRACE; break;
+    case '!':
+        k = GQL_TOK_BANG;
+        break;
+    case '$':
+        k = GQL_TOK_DOLLAR;
+        break;
+    case '&':
+        k = GQL_TOK_AMP;
+        break;
+    case '(':
+        k = GQL_TOK_LPAREN;
+        break;
+    case ')':
+        k = GQL_TOK_RPAREN;
+        break;
+    case ':':
+        k = GQL_TOK_COLON;
+        break;
+    case '=':
+        k = GQL_TOK_EQUALS;
+        break;
+    case '@':
+        k = GQL_TOK_AT;
+        break;
+    case '[':
+        k = GQL_TOK_LBRACKET;
+        break;
+    case ']':
+        k = GQL_TOK_RBRACKET;
+        break;
+    case '{':
+        k = GQL_TOK_LBRACE;
+        break;
+    case '|':
+        k = GQL_TOK_PIPE;
+        break;
+    case '}':
+        k = GQL_TOK_RBRACE;
+        break;
     case '.':
         if (lx->end - p >= 3 && p[1] == '.' && p[2] == '.') {
             lx->tok.kind = GQL_TOK_SPREAD;
@@ -525,12 +591,15 @@ int gql_lex_next(gql_lexer_t *lx)
 /* ---- parser helpers ------------------------------------------------------------ */
 
 static const char *const gql__tok_names[] = {
-    [GQL_TOK_EOF] = "<EOF>",      [GQL_TOK_BANG] = "\"!\"",     [GQL_TOK_DOLLAR] = "\"$\"",
-    [GQL_TOK_AMP] = "\"&\"",      [GQL_TOK_LPAREN] = "\"(\"",   [GQL_TOK_RPAREN] = "\")\"",
-    [GQL_TOK_SPREAD] = "\"...\"", [GQL_TOK_COLON] = "\":\"",    [GQL_TOK_EQUALS] = "\"=\"",
-    [GQL_TOK_AT] = "\"@\"",       [GQL_TOK_LBRACKET] = "\"[\"", [GQL_TOK_RBRACKET] = "\"]\"",
-    [GQL_TOK_LBRACE] = "\"{\"",   [GQL_TOK_PIPE] = "\"|\"",     [GQL_TOK_RBRACE] = "\"}\"",
-    [GQL_TOK_NAME] = "Name",      [GQL_TOK_INT] = "Int",        [GQL_TOK_FLOAT] = "Float",
+    [GQL_TOK_EOF] = "<EOF>",      [GQL_TOK_BANG] = "\"!\"",
+    [GQL_TOK_DOLLAR] = "\"$\"",   [GQL_TOK_AMP] = "\"&\"",
+    [GQL_TOK_LPAREN] = "\"(\"",   [GQL_TOK_RPAREN] = "\")\"",
+    [GQL_TOK_SPREAD] = "\"...\"", [GQL_TOK_COLON] = "\":\"",
+    [GQL_TOK_EQUALS] = "\"=\"",   [GQL_TOK_AT] = "\"@\"",
+    [GQL_TOK_LBRACKET] = "\"[\"", [GQL_TOK_RBRACKET] = "\"]\"",
+    [GQL_TOK_LBRACE] = "\"{\"",   [GQL_TOK_PIPE] = "\"|\"",
+    [GQL_TOK_RBRACE] = "\"}\"",   [GQL_TOK_NAME] = "Name",
+    [GQL_TOK_INT] = "Int",        [GQL_TOK_FLOAT] = "Float",
     [GQL_TOK_STRING] = "String",  [GQL_TOK_BLOCK_STRING] = "BlockString",
 };
 
@@ -672,7 +741,8 @@ gql_ast_value_t *gql_parse_value(gql_lexer_t *lx, bool is_const)
             if (lx->tok.kind == GQL_TOK_NAME)
                 gql_parse_error(lx, dollar, "Unexpected variable \"$%.*s\" in constant value.",
                                 (int)lx->tok.len, lx->tok.p);
-            else gql__unexpected(lx);
+            else
+                gql__unexpected(lx);
         }
         return NULL;
     default:
@@ -1056,7 +1126,7 @@ gql_sdl_def_t *gql_parse_sdl_definition(gql_lexer_t *lx)
     static const struct {
         const char *kw;
         gql_sdl_kind_t kind;
-    } kinds[] = {{"scalar", GQL_SDL_SCALAR}, {"type", GQL_SDL_OBJECT},
+    } kinds[] = {{"scalar", GQL_SDL_SCALAR},       {"type", GQL_SDL_OBJECT},
                  {"interface", GQL_SDL_INTERFACE}, {"union", GQL_SDL_UNION},
                  {"enum", GQL_SDL_ENUM},           {"input", GQL_SDL_INPUT}};
     size_t k = 0;
@@ -1124,8 +1194,10 @@ gql_sdl_def_t *gql_parse_sdl_definition(gql_lexer_t *lx)
                 it.loc = lx->tok.loc;
                 if (gql_peek_keyword(lx, "true") || gql_peek_keyword(lx, "false") ||
                     gql_peek_keyword(lx, "null")) {
-                    gql_parse_error(lx, lx->tok.loc, "%.*s is reserved and cannot be used for an "
-                                    "enum value.", (int)lx->tok.len, lx->tok.p);
+                    gql_parse_error(lx, lx->tok.loc,
+                                    "%.*s is reserved and cannot be used for an "
+                                    "enum value.",
+                                    (int)lx->tok.len, lx->tok.p);
                     return NULL;
                 }
                 if (gql_parse_name(lx, &it.name)) return NULL;
@@ -1168,7 +1240,9 @@ const char *const gql_dl_names[GQL_DL__COUNT] = {
 void gql_ast_type_print(buf_t *b, const gql_ast_type_t *t)
 {
     switch (t->kind) {
-    case GQL_AT_NAMED: buf_append(b, t->name.p, t->name.len); break;
+    case GQL_AT_NAMED:
+        buf_append(b, t->name.p, t->name.len);
+        break;
     case GQL_AT_LIST:
         buf_putc(b, '[');
         gql_ast_type_print(b, t->of);
@@ -1188,17 +1262,32 @@ static void gql__print_string(buf_t *b, const char *s, size_t n)
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         switch (c) {
-        case '"': buf_puts(b, "\\\""); break;
-        case '\\': buf_puts(b, "\\\\"); break;
-        case '\b': buf_puts(b, "\\b"); break;
-        case '\f': buf_puts(b, "\\f"); break;
-        case '\n': buf_puts(b, "\\n"); break;
-        case '\r': buf_puts(b, "\\r"); break;
-        case '\t': buf_puts(b, "\\t"); break;
+        case '"':
+            buf_puts(b, "\\\"");
+            break;
+        case '\\':
+            buf_puts(b, "\\\\");
+            break;
+        case '\b':
+            buf_puts(b, "\\b");
+            break;
+        case '\f':
+            buf_puts(b, "\\f");
+            break;
+        case '\n':
+            buf_puts(b, "\\n");
+            break;
+        case '\r':
+            buf_puts(b, "\\r");
+            break;
+        case '\t':
+            buf_puts(b, "\\t");
+            break;
         default:
             if (c < 0x20 || c == 0x7F)
                 buf_printf(b, "\\u%04X", c);
-            else buf_putc(b, (char)c);
+            else
+                buf_putc(b, (char)c);
         }
     }
     buf_putc(b, '"');
@@ -1213,10 +1302,18 @@ void gql_ast_value_print(buf_t *b, const gql_ast_value_t *v)
         break;
     case GQL_AV_INT:
     case GQL_AV_FLOAT:
-    case GQL_AV_ENUM: buf_append(b, v->s.p, v->s.len); break;
-    case GQL_AV_STRING: gql__print_string(b, v->s.p, v->s.len); break;
-    case GQL_AV_BOOL: buf_puts(b, v->b ? "true" : "false"); break;
-    case GQL_AV_NULL: buf_puts(b, "null"); break;
+    case GQL_AV_ENUM:
+        buf_append(b, v->s.p, v->s.len);
+        break;
+    case GQL_AV_STRING:
+        gql__print_string(b, v->s.p, v->s.len);
+        break;
+    case GQL_AV_BOOL:
+        buf_puts(b, v->b ? "true" : "false");
+        break;
+    case GQL_AV_NULL:
+        buf_puts(b, "null");
+        break;
     case GQL_AV_LIST:
         buf_putc(b, '[');
         for (uint32_t i = 0; i < v->n; i++) {

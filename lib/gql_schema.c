@@ -42,8 +42,8 @@ static const char *gql__cstr(arena_t *a, gql_name_t n)
 static int gql__cmp_name(const char *a, size_t alen, const char *b, size_t blen)
 {
     size_t n = alen < blen ? alen : blen;
-    int c = memcmp(a, b, n);
-    if (c) return c;
+    for (size_t i = 0; i < n; i++) /* short names: no libc call */
+        if (a[i] != b[i]) return (unsigned char)a[i] < (unsigned char)b[i] ? -1 : 1;
     return alen < blen ? -1 : alen > blen;
 }
 
@@ -69,7 +69,7 @@ gql_field_t *gql_type_field(const gql_type_t *t, const char *name, size_t len)
     while (lo < hi) {
         uint32_t mid = (lo + hi) / 2;
         gql_field_t *f = &t->fields[t->field_order[mid]];
-        int c = gql__cmp_name(name, len, f->name, strlen(f->name));
+        int c = gql__cmp_name(name, len, f->name, f->name_len);
         if (c == 0) return f;
         if (c < 0)
             hi = mid;
@@ -90,14 +90,14 @@ const gql_directive_t *gql_schema_directive(const gql_schema_t *s, const char *n
 const gql_ivalue_t *gql_ivalue_find(const gql_ivalue_t *v, uint32_t n, const char *name, size_t len)
 {
     for (uint32_t i = 0; i < n; i++)
-        if (strlen(v[i].name) == len && memcmp(v[i].name, name, len) == 0) return &v[i];
+        if (v[i].name_len == len && memcmp(v[i].name, name, len) == 0) return &v[i];
     return NULL;
 }
 
 const gql_enumval_t *gql_enum_find(const gql_type_t *t, const char *name, size_t len)
 {
     for (uint32_t i = 0; i < t->nevals; i++)
-        if (strlen(t->evals[i].name) == len && memcmp(t->evals[i].name, name, len) == 0)
+        if (t->evals[i].name_len == len && gql_bytes_eq(t->evals[i].name, name, len))
             return &t->evals[i];
     return NULL;
 }
@@ -213,6 +213,7 @@ static int gql__ivalues(gql__build_t *b, const gql_sdl_item_t *items, uint32_t n
                 return gql__serr(b, items[i].loc, "\"%.*s\" is defined twice",
                                  (int)items[i].name.len, items[i].name.p);
         v->name = gql__cstr(a, items[i].name);
+        v->name_len = items[i].name.len;
         v->desc = items[i].desc;
         v->loc = items[i].loc;
         v->type = gql__typeref(b, items[i].type, true);
@@ -255,6 +256,7 @@ static int gql__fill_type(gql__build_t *b, gql_type_t *t)
                     return gql__serr(b, it->loc, "field \"%s.%.*s\" is defined twice", t->name,
                                      (int)it->name.len, it->name.p);
             f->name = gql__cstr(a, it->name);
+            f->name_len = it->name.len;
             f->desc = it->desc;
             f->owner = t;
             f->type = gql__typeref(b, it->type, false);
@@ -294,6 +296,7 @@ static int gql__fill_type(gql__build_t *b, gql_type_t *t)
                     return gql__serr(b, d->items[i].loc, "enum value \"%s.%s\" is defined twice",
                                      t->name, t->evals[j].name);
             t->evals[i].name = gql__cstr(a, d->items[i].name);
+            t->evals[i].name_len = d->items[i].name.len;
             t->evals[i].desc = d->items[i].desc;
             gql__deprecation(b, d->items[i].dirs, d->items[i].ndirs, &t->evals[i].deprecated,
                              &t->evals[i].reason);

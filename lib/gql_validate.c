@@ -36,8 +36,10 @@ gql_error_t *gql_errors_add(gql_errors_t *es, err_code_t code, const gql_loc_t *
     if (nlocs > GQL_MAX_ERROR_LOCS) nlocs = GQL_MAX_ERROR_LOCS;
     for (uint32_t i = 0; i < nlocs; i++) e->locs[i] = locs[i];
     e->nlocs = nlocs;
-    if (es->tail) es->tail->next = e;
-    else es->head = e;
+    if (es->tail)
+        es->tail->next = e;
+    else
+        es->head = e;
     es->tail = e;
     es->count++;
     return e;
@@ -154,7 +156,8 @@ static bool gql__is_subtype(const gql_typeref_t *sub, const gql_typeref_t *sup)
     if (sup->kind == GQL_TR_NONNULL)
         return sub->kind == GQL_TR_NONNULL && gql__is_subtype(sub->of, sup->of);
     if (sub->kind == GQL_TR_NONNULL) return gql__is_subtype(sub->of, sup);
-    if (sup->kind == GQL_TR_LIST) return sub->kind == GQL_TR_LIST && gql__is_subtype(sub->of, sup->of);
+    if (sup->kind == GQL_TR_LIST)
+        return sub->kind == GQL_TR_LIST && gql__is_subtype(sub->of, sup->of);
     return false;
 }
 
@@ -208,7 +211,8 @@ static void gql__check_value(gql__v_t *v, const gql_ast_value_t *val, const gql_
         gql__defuse_t *u = v->cur;
         if (u->n == u->cap) {
             uint32_t nc = u->cap ? u->cap * 2 : 8;
-            u->items = arena_realloc(v->a, u->items, u->cap * sizeof *u->items, nc * sizeof *u->items);
+            u->items =
+                arena_realloc(v->a, u->items, u->cap * sizeof *u->items, nc * sizeof *u->items);
             u->cap = nc;
         }
         u->items[u->n++] = (gql__usage_t){val->s, val->loc, expected, has_default};
@@ -262,8 +266,8 @@ static void gql__check_value(gql__v_t *v, const gql_ast_value_t *val, const gql_
             }
             for (uint32_t j = 0; j < val->n; j++) {
                 const gql_ast_arg_t *af = &val->fields[j];
-                const gql_ivalue_t *f = gql_ivalue_find(t->ifields, t->nifields, af->name.p,
-                                                        af->name.len);
+                const gql_ivalue_t *f =
+                    gql_ivalue_find(t->ifields, t->nifields, af->name.p, af->name.len);
                 if (f == NULL)
                     GQL__VERR(v, &af->loc, 1, "Field \"%s\" is not defined by type \"%s\".",
                               gql__n(v, af->name), t->name);
@@ -272,7 +276,8 @@ static void gql__check_value(gql__v_t *v, const gql_ast_value_t *val, const gql_
             return;
         }
         if (expected) gql__leaf_check(v, val, expected);
-        for (uint32_t j = 0; j < val->n; j++) gql__check_value(v, val->fields[j].value, NULL, false);
+        for (uint32_t j = 0; j < val->n; j++)
+            gql__check_value(v, val->fields[j].value, NULL, false);
         return;
     }
     default:
@@ -286,7 +291,7 @@ static void gql__check_value(gql__v_t *v, const gql_ast_value_t *val, const gql_
  * argument values. what: "field \"T.f\"" or "directive \"@d\"". */
 static void gql__check_args(gql__v_t *v, const gql_ast_arg_t *args, uint32_t nargs,
                             const gql_ivalue_t *defs, uint32_t ndefs, bool known, bool is_dir,
-                            const char *owner, gql_loc_t node_loc)
+                            const char *owner1, gql_name_t owner2, gql_loc_t node_loc)
 {
     for (uint32_t i = 0; i < nargs; i++) {
         for (uint32_t j = 0; j < i; j++)
@@ -308,25 +313,35 @@ static void gql__check_args(gql__v_t *v, const gql_ast_arg_t *args, uint32_t nar
                 }
                 break;
             }
-        const gql_ivalue_t *d = known ? gql_ivalue_find(defs, ndefs, args[i].name.p, args[i].name.len)
-                                      : NULL;
+        const gql_ivalue_t *d =
+            known ? gql_ivalue_find(defs, ndefs, args[i].name.p, args[i].name.len) : NULL;
         if (known && d == NULL)
-            GQL__VERR(v, &args[i].loc, 1, "Unknown argument \"%s\" on %s %s.", gql__n(v, args[i].name),
-                      is_dir ? "directive" : "field", owner);
+            GQL__VERR(v, &args[i].loc, 1, "Unknown argument \"%s\" on %s %s.",
+                      gql__n(v, args[i].name), is_dir ? "directive" : "field",
+                      arena_printf(v->a, is_dir ? "\"@%s%.*s\"" : "\"%s.%.*s\"", owner1,
+                                   (int)owner2.len, owner2.p));
         gql__check_value(v, args[i].value, d ? d->type : NULL, d && d->def);
     }
     if (!known) return;
     for (uint32_t i = 0; i < ndefs; i++) {
         if (defs[i].type->kind != GQL_TR_NONNULL || defs[i].def) continue;
         bool given = false;
-        for (uint32_t j = 0; j < nargs && !given; j++) given = gql_name_eq(args[j].name, defs[i].name);
+        for (uint32_t j = 0; j < nargs && !given; j++)
+            given = gql_name_eq(args[j].name, defs[i].name);
         if (!given)
             GQL__VERR(v, &node_loc, 1,
                       "%s \"%s\" argument \"%s\" of type \"%s\" is required, but it was not "
                       "provided.",
-                      is_dir ? "Directive" : "Field", owner, defs[i].name,
-                      gql__tr(v, defs[i].type));
+                      is_dir ? "Directive" : "Field",
+                      arena_printf(v->a, is_dir ? "@%s%.*s" : "%s.%.*s", owner1, (int)owner2.len,
+                                   owner2.p),
+                      defs[i].name, gql__tr(v, defs[i].type));
     }
+}
+
+static const char *gql__dirname(gql__v_t *v, const gql_ast_dir_t *d)
+{
+    return arena_printf(v->a, "@%.*s", (int)d->name.len, d->name.p);
 }
 
 static void gql__check_dirs(gql__v_t *v, const gql_ast_dir_t *dirs, uint32_t n, uint32_t where)
@@ -334,15 +349,14 @@ static void gql__check_dirs(gql__v_t *v, const gql_ast_dir_t *dirs, uint32_t n, 
     for (uint32_t i = 0; i < n; i++) {
         const gql_ast_dir_t *d = &dirs[i];
         const gql_directive_t *dd = gql_schema_directive(v->s, d->name.p, d->name.len);
-        const char *owner = arena_printf(v->a, "@%.*s", (int)d->name.len, d->name.p);
         if (dd == NULL) {
-            GQL__VERR(v, &d->loc, 1, "Unknown directive \"%s\".", owner);
+            GQL__VERR(v, &d->loc, 1, "Unknown directive \"%s\".", gql__dirname(v, d));
         } else {
             if (!(dd->locations & where)) {
                 int k = 0;
                 while (k < GQL_DL__COUNT && (1u << k) != where) k++;
-                GQL__VERR(v, &d->loc, 1, "Directive \"%s\" may not be used on %s.", owner,
-                          gql_dl_names[k]);
+                GQL__VERR(v, &d->loc, 1, "Directive \"%s\" may not be used on %s.",
+                          gql__dirname(v, d), gql_dl_names[k]);
             }
             if (!dd->repeatable)
                 for (uint32_t j = 0; j < i; j++)
@@ -350,12 +364,12 @@ static void gql__check_dirs(gql__v_t *v, const gql_ast_dir_t *dirs, uint32_t n, 
                         gql_loc_t l[2] = {dirs[j].loc, d->loc};
                         GQL__VERR(v, l, 2,
                                   "The directive \"%s\" can only be used once at this location.",
-                                  owner);
+                                  gql__dirname(v, d));
                         break;
                     }
         }
         gql__check_args(v, d->args, d->nargs, dd ? dd->args : NULL, dd ? dd->nargs : 0, dd != NULL,
-                        true, arena_printf(v->a, "\"%s\"", owner), d->loc);
+                        true, "", d->name, d->loc);
     }
 }
 
@@ -420,8 +434,8 @@ static void gql__walk_field(gql__v_t *v, gql_ast_sel_t *s, const gql_type_t *par
                             bool is_root_query)
 {
     (void)is_root_query;
-    const gql_field_t *f = parent ? gql_field_lookup(v->s, parent, s->name, parent == v->s->query)
-                                  : NULL;
+    const gql_field_t *f =
+        parent ? gql_field_lookup(v->s, parent, s->name, parent == v->s->query) : NULL;
     s->def = f;
     if (parent && f == NULL)
         GQL__VERR(v, &s->loc, 1, "Cannot query field \"%s\" on type \"%s\".", gql__n(v, s->name),
@@ -436,7 +450,7 @@ static void gql__walk_field(gql__v_t *v, gql_ast_sel_t *s, const gql_type_t *par
                   "Field \"%s\" must not have a selection since type \"%s\" has no subfields.",
                   gql__n(v, s->name), gql__tr(v, f->type));
     gql__check_args(v, s->args, s->nargs, f ? f->args : NULL, f ? f->nargs : 0, f != NULL, false,
-                    f ? arena_printf(v->a, "\"%s.%s\"", parent->name, f->name) : "", s->loc);
+                    parent ? parent->name : "", s->name, s->loc);
     gql__check_dirs(v, s->dirs, s->ndirs, GQL_DL_FIELD);
     if (gql_name_eq(s->name, "__schema") || gql_name_eq(s->name, "__type")) {
         gql_name_t visiting[64];
@@ -460,11 +474,13 @@ static void gql__walk_selset(gql__v_t *v, const gql_ast_selset_t *ss, const gql_
     for (uint32_t i = 0; i < ss->n; i++) {
         gql_ast_sel_t *s = ss->items[i];
         switch (s->kind) {
-        case GQL_SEL_FIELD: gql__walk_field(v, s, parent, is_root_query); break;
+        case GQL_SEL_FIELD:
+            gql__walk_field(v, s, parent, is_root_query);
+            break;
         case GQL_SEL_INLINE: {
             const gql_type_t *t = parent;
             if (s->type_cond.len) {
-                t = gql_schema_type(v->s, s->type_cond.p, s->type_cond.len);
+                t = gql_cond_type(v->s, s);
                 if (t == NULL) {
                     GQL__VERR(v, &s->tc_loc, 1, "Unknown type \"%s\".", gql__n(v, s->type_cond));
                 } else if (!gql_type_composite(t)) {
@@ -488,7 +504,7 @@ static void gql__walk_selset(gql__v_t *v, const gql_ast_selset_t *ss, const gql_
             if (f == NULL) {
                 GQL__VERR(v, &s->name_loc, 1, "Unknown fragment \"%s\".", gql__n(v, s->name));
             } else if (parent) {
-                const gql_type_t *t = gql_schema_type(v->s, f->type_cond.p, f->type_cond.len);
+                const gql_type_t *t = gql_def_cond_type(v->s, f);
                 if (t && gql_type_composite(t) && !gql__overlap(t, parent))
                     GQL__VERR(v, &s->loc, 1,
                               "Fragment \"%s\" cannot be spread here as objects of type \"%s\" can "
@@ -517,8 +533,8 @@ static uint32_t gql__frag_idx(gql__v_t *v, const gql_ast_def_t *d)
     return (uint32_t)(d - v->doc->defs);
 }
 
-static void gql__collect_spreads(gql__v_t *v, const gql_ast_selset_t *ss, const gql_ast_sel_t ***out,
-                                 uint32_t *n, uint32_t *cap)
+static void gql__collect_spreads(gql__v_t *v, const gql_ast_selset_t *ss,
+                                 const gql_ast_sel_t ***out, uint32_t *n, uint32_t *cap)
 {
     for (uint32_t i = 0; i < ss->n; i++) {
         const gql_ast_sel_t *s = ss->items[i];
@@ -601,6 +617,7 @@ typedef struct {
     gql__v_t *v;
     gql__pair_t *pairs;
     uint32_t npairs, cap;
+    int depth; /* nesting of sub-selection comparisons */
 } gql__ovl_t;
 
 typedef struct {
@@ -624,7 +641,9 @@ static void gql__fmap_collect(gql__v_t *v, const gql_type_t *parent, const gql_a
             gql_name_t key = gql_sel_key(s);
             const gql_field_t *def = NULL;
             if (parent && (parent->kind == GQL_T_OBJECT || parent->kind == GQL_T_INTERFACE))
-                def = gql_type_field(parent, s->name.p, s->name.len);
+                def = s->def && s->def->owner == parent
+                          ? s->def
+                          : gql_type_field(parent, s->name.p, s->name.len);
             gql__fgroup_t *g = NULL;
             for (uint32_t k = 0; k < m->n; k++)
                 if (gql_names_eq(m->groups[k].key, key)) g = &m->groups[k];
@@ -641,14 +660,15 @@ static void gql__fmap_collect(gql__v_t *v, const gql_type_t *parent, const gql_a
             }
             if (g->n == g->cap) {
                 uint32_t nc = g->cap ? g->cap * 2 : 2;
-                g->items = arena_realloc(v->a, g->items, g->cap * sizeof *g->items,
-                                         nc * sizeof *g->items);
+                g->items =
+                    arena_realloc(v->a, g->items, g->cap * sizeof *g->items, nc * sizeof *g->items);
                 g->cap = nc;
             }
             g->items[g->n++] = (gql__fentry_t){parent, s, def};
         } else if (s->kind == GQL_SEL_SPREAD) {
             bool have = false;
-            for (uint32_t k = 0; k < m->nfrags && !have; k++) have = gql_names_eq(m->frags[k], s->name);
+            for (uint32_t k = 0; k < m->nfrags && !have; k++)
+                have = gql_names_eq(m->frags[k], s->name);
             if (!have) {
                 if (m->nfrags == m->capfrags) {
                     uint32_t nc = m->capfrags ? m->capfrags * 2 : 4;
@@ -660,7 +680,7 @@ static void gql__fmap_collect(gql__v_t *v, const gql_type_t *parent, const gql_a
             }
         } else {
             const gql_type_t *t = parent;
-            if (s->type_cond.len) t = gql_schema_type(v->s, s->type_cond.p, s->type_cond.len);
+            if (s->type_cond.len) t = gql_cond_type(v->s, s);
             gql__fmap_collect(v, t, s->selset, m);
         }
     }
@@ -677,7 +697,7 @@ static gql__fmap_t *gql__fmap(gql__v_t *v, const gql_type_t *parent, gql_ast_sel
 
 static gql__fmap_t *gql__frag_fmap(gql__v_t *v, const gql_ast_def_t *f)
 {
-    const gql_type_t *t = gql_schema_type(v->s, f->type_cond.p, f->type_cond.len);
+    const gql_type_t *t = gql_def_cond_type(v->s, f);
     return gql__fmap(v, t, f->selset);
 }
 
@@ -704,7 +724,8 @@ static void gql__pair_add(gql__ovl_t *o, gql_name_t a, gql_name_t b, bool mutex)
     }
     if (o->npairs == o->cap) {
         uint32_t nc = o->cap ? o->cap * 2 : 16;
-        o->pairs = arena_realloc(o->v->a, o->pairs, o->cap * sizeof *o->pairs, nc * sizeof *o->pairs);
+        o->pairs =
+            arena_realloc(o->v->a, o->pairs, o->cap * sizeof *o->pairs, nc * sizeof *o->pairs);
         o->cap = nc;
     }
     o->pairs[o->npairs++] = (gql__pair_t){a, b, mutex};
@@ -714,8 +735,8 @@ static void gql__conflicts_push(gql__ovl_t *o, gql__conflicts_t *cs, const gql__
 {
     if (cs->n == cs->cap) {
         uint32_t nc = cs->cap ? cs->cap * 2 : 4;
-        cs->items = arena_realloc(o->v->a, cs->items, cs->cap * sizeof *cs->items,
-                                  nc * sizeof *cs->items);
+        cs->items =
+            arena_realloc(o->v->a, cs->items, cs->cap * sizeof *cs->items, nc * sizeof *cs->items);
         cs->cap = nc;
     }
     cs->items[cs->n++] = *c;
@@ -743,7 +764,8 @@ static bool gql__same_args(gql__v_t *v, const gql_ast_sel_t *a, const gql_ast_se
 static bool gql__types_conflict(const gql_typeref_t *a, const gql_typeref_t *b)
 {
     if (a->kind == GQL_TR_LIST || b->kind == GQL_TR_LIST) {
-        if (a->kind == GQL_TR_LIST && b->kind == GQL_TR_LIST) return gql__types_conflict(a->of, b->of);
+        if (a->kind == GQL_TR_LIST && b->kind == GQL_TR_LIST)
+            return gql__types_conflict(a->of, b->of);
         return true;
     }
     if (a->kind == GQL_TR_NONNULL || b->kind == GQL_TR_NONNULL) {
@@ -762,10 +784,11 @@ static bool gql__find_conflict(gql__ovl_t *o, bool parent_mutex, gql_name_t key,
                                gql__conflict_t *out)
 {
     gql__v_t *v = o->v;
-    if (--v->budget < 0) return false;
-    bool mutex = parent_mutex || (f1->parent != f2->parent && f1->parent && f2->parent &&
-                                  f1->parent->kind == GQL_T_OBJECT &&
-                                  f2->parent->kind == GQL_T_OBJECT);
+    /* fragment cycles (reported by their own rule) would recurse forever */
+    if (--v->budget < 0 || o->depth > 64) return false;
+    bool mutex =
+        parent_mutex || (f1->parent != f2->parent && f1->parent && f2->parent &&
+                         f1->parent->kind == GQL_T_OBJECT && f2->parent->kind == GQL_T_OBJECT);
     memset(out, 0, sizeof *out);
     out->key = key;
     out->locs1[0] = f1->node->loc;
@@ -793,12 +816,16 @@ static bool gql__find_conflict(gql__ovl_t *o, bool parent_mutex, gql_name_t key,
         const gql_type_t *t2 = f2->def ? gql_typeref_named(f2->def->type) : NULL;
         gql__fmap_t *m1 = gql__fmap(v, t1, f1->node->selset);
         gql__fmap_t *m2 = gql__fmap(v, t2, f2->node->selset);
+        o->depth++;
         gql__between(o, &sub, mutex, m1, m2);
-        for (uint32_t j = 0; j < m2->nfrags; j++) gql__fields_and_fragment(o, &sub, mutex, m1, m2->frags[j]);
-        for (uint32_t i = 0; i < m1->nfrags; i++) gql__fields_and_fragment(o, &sub, mutex, m2, m1->frags[i]);
+        for (uint32_t j = 0; j < m2->nfrags; j++)
+            gql__fields_and_fragment(o, &sub, mutex, m1, m2->frags[j]);
+        for (uint32_t i = 0; i < m1->nfrags; i++)
+            gql__fields_and_fragment(o, &sub, mutex, m2, m1->frags[i]);
         for (uint32_t i = 0; i < m1->nfrags; i++)
             for (uint32_t j = 0; j < m2->nfrags; j++)
                 gql__fragments(o, &sub, mutex, m1->frags[i], m2->frags[j]);
+        o->depth--;
         if (sub.n) {
             buf_t r = BUF_INIT;
             for (uint32_t i = 0; i < sub.n; i++) {
@@ -882,7 +909,8 @@ static void gql__overlap_selset(gql__ovl_t *o, const gql_type_t *parent, gql_ast
     }
     for (uint32_t i = 0; i < m->nfrags; i++) {
         gql__fields_and_fragment(o, &cs, false, m, m->frags[i]);
-        for (uint32_t j = i + 1; j < m->nfrags; j++) gql__fragments(o, &cs, false, m->frags[i], m->frags[j]);
+        for (uint32_t j = i + 1; j < m->nfrags; j++)
+            gql__fragments(o, &cs, false, m->frags[i], m->frags[j]);
     }
     for (uint32_t i = 0; i < cs.n; i++) {
         gql__conflict_t *c = &cs.items[i];
@@ -902,13 +930,14 @@ static void gql__overlap_selset(gql__ovl_t *o, const gql_type_t *parent, gql_ast
         const gql_type_t *t = NULL;
         if (s->kind == GQL_SEL_FIELD) {
             if (parent && (parent->kind == GQL_T_OBJECT || parent->kind == GQL_T_INTERFACE)) {
-                const gql_field_t *f = s->def ? s->def : gql_type_field(parent, s->name.p, s->name.len);
+                const gql_field_t *f =
+                    s->def ? s->def : gql_type_field(parent, s->name.p, s->name.len);
                 t = f ? gql_typeref_named(f->type) : NULL;
             } else if (s->def) {
                 t = gql_typeref_named(s->def->type);
             }
         } else {
-            t = s->type_cond.len ? gql_schema_type(v->s, s->type_cond.p, s->type_cond.len) : parent;
+            t = s->type_cond.len ? gql_cond_type(v->s, s) : parent;
         }
         gql__overlap_selset(o, t, s->selset);
     }
@@ -943,14 +972,16 @@ uint32_t gql_validate(const gql_schema_t *s, gql_doc_t *doc, gql_errors_t *es)
                 if (p->kind == d->kind && gql_names_eq(p->name, d->name)) {
                     gql_loc_t l[2] = {p->name_loc, d->name_loc};
                     GQL__VERR(&v, l, 2, "There can be only one %s named \"%s\".",
-                              d->kind == GQL_DEF_OP ? "operation" : "fragment", gql__n(&v, d->name));
+                              d->kind == GQL_DEF_OP ? "operation" : "fragment",
+                              gql__n(&v, d->name));
                     break;
                 }
             }
         v.cur = &v.uses[i];
         if (d->kind == GQL_DEF_OP) {
             if (d->name.len == 0 && nops > 1)
-                GQL__VERR(&v, &d->loc, 1, "This anonymous operation must be the only defined operation.");
+                GQL__VERR(&v, &d->loc, 1,
+                          "This anonymous operation must be the only defined operation.");
             for (uint32_t k = 0; k < d->nvars; k++) {
                 gql_ast_vardef_t *vd = &d->vars[k];
                 bool first_dup = false;
@@ -974,7 +1005,8 @@ uint32_t gql_validate(const gql_schema_t *s, gql_doc_t *doc, gql_errors_t *es)
                 } else if (gql_type_composite(t)) {
                     buf_t b = BUF_INIT;
                     gql_ast_type_print(&b, vd->type);
-                    GQL__VERR(&v, &vd->type->loc, 1, "Variable \"$%s\" cannot be non-input type \"%s\".",
+                    GQL__VERR(&v, &vd->type->loc, 1,
+                              "Variable \"$%s\" cannot be non-input type \"%s\".",
                               gql__n(&v, vd->name), b.data);
                     buf_free(&b);
                 }
@@ -994,7 +1026,7 @@ uint32_t gql_validate(const gql_schema_t *s, gql_doc_t *doc, gql_errors_t *es)
                                                                 : s->subscription;
             gql__walk_selset(&v, d->selset, root, d->op == GQL_OP_QUERY);
         } else {
-            const gql_type_t *t = gql_schema_type(s, d->type_cond.p, d->type_cond.len);
+            const gql_type_t *t = gql_def_cond_type(s, d);
             if (t == NULL) {
                 GQL__VERR(&v, &d->tc_loc, 1, "Unknown type \"%s\".", gql__n(&v, d->type_cond));
             } else if (!gql_type_composite(t)) {
@@ -1034,7 +1066,8 @@ uint32_t gql_validate(const gql_schema_t *s, gql_doc_t *doc, gql_errors_t *es)
                 if (reach[fi]) continue;
                 reach[fi] = true;
                 for (uint32_t k2 = 0; k2 < doc->ndefs; k2++) /* by name, as graphql-js */
-                    if (doc->defs[k2].kind == GQL_DEF_FRAGMENT && gql_names_eq(doc->defs[k2].name, f->name))
+                    if (doc->defs[k2].kind == GQL_DEF_FRAGMENT &&
+                        gql_names_eq(doc->defs[k2].name, f->name))
                         used[k2] = true;
                 stack[sp++] = fi;
             }
@@ -1057,7 +1090,8 @@ uint32_t gql_validate(const gql_schema_t *s, gql_doc_t *doc, gql_errors_t *es)
                         GQL__VERR(&v, l, 2, "Variable \"$%s\" is not defined by operation \"%s\".",
                                   gql__n(&v, us->name), gql__n(&v, op->name));
                     else
-                        GQL__VERR(&v, l, 2, "Variable \"$%s\" is not defined.", gql__n(&v, us->name));
+                        GQL__VERR(&v, l, 2, "Variable \"$%s\" is not defined.",
+                                  gql__n(&v, us->name));
                     continue;
                 }
                 const gql_typeref_t *vt = gql__type_from_ast(&v, vd->type);
@@ -1073,9 +1107,10 @@ uint32_t gql_validate(const gql_schema_t *s, gql_doc_t *doc, gql_errors_t *es)
                     gql_loc_t l[2] = {vd->loc, us->loc};
                     buf_t b = BUF_INIT;
                     gql_ast_type_print(&b, vd->type);
-                    GQL__VERR(&v, l, 2,
-                              "Variable \"$%s\" of type \"%s\" used in position expecting type \"%s\".",
-                              gql__n(&v, us->name), b.data, gql__tr(&v, us->type));
+                    GQL__VERR(
+                        &v, l, 2,
+                        "Variable \"$%s\" of type \"%s\" used in position expecting type \"%s\".",
+                        gql__n(&v, us->name), b.data, gql__tr(&v, us->type));
                     buf_free(&b);
                 }
             }
@@ -1083,7 +1118,8 @@ uint32_t gql_validate(const gql_schema_t *s, gql_doc_t *doc, gql_errors_t *es)
         for (uint32_t j = 0; j < op->nvars; j++) {
             if (var_used[j]) continue;
             if (op->name.len)
-                GQL__VERR(&v, &op->vars[j].loc, 1, "Variable \"$%s\" is never used in operation \"%s\".",
+                GQL__VERR(&v, &op->vars[j].loc, 1,
+                          "Variable \"$%s\" is never used in operation \"%s\".",
                           gql__n(&v, op->vars[j].name), gql__n(&v, op->name));
             else
                 GQL__VERR(&v, &op->vars[j].loc, 1, "Variable \"$%s\" is never used.",
@@ -1101,9 +1137,11 @@ uint32_t gql_validate(const gql_schema_t *s, gql_doc_t *doc, gql_errors_t *es)
         if (d->kind == GQL_DEF_OTHER) continue;
         const gql_type_t *t;
         if (d->kind == GQL_DEF_OP)
-            t = d->op == GQL_OP_QUERY ? s->query : d->op == GQL_OP_MUTATION ? s->mutation : s->subscription;
+            t = d->op == GQL_OP_QUERY      ? s->query
+                : d->op == GQL_OP_MUTATION ? s->mutation
+                                           : s->subscription;
         else
-            t = gql_schema_type(s, d->type_cond.p, d->type_cond.len);
+            t = gql_def_cond_type(s, d);
         gql__overlap_selset(&o, t, d->selset);
     }
     if (v.budget < 0)

@@ -21,6 +21,7 @@ process.stdout.write(`/*
  */
 #include "gql_int.h"
 
+/* clang-format off */
 const char gql_introspection_sdl[] =
 ${lines.join('\n')};
 `);

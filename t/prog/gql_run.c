@@ -45,10 +45,14 @@ static const char *arg_key(arena_t *a, const gql_value_t *v)
     if (v == NULL || v->kind == GQL_NULL) return "null";
     switch (v->kind) {
     case GQL_STRING:
-    case GQL_ENUM: return arena_strndup(a, v->u.s.ptr, v->u.s.len);
-    case GQL_INT: return arena_printf(a, "%lld", (long long)v->u.i);
-    case GQL_BOOL: return v->u.b ? "true" : "false";
-    default: return "?";
+    case GQL_ENUM:
+        return arena_strndup(a, v->u.s.ptr, v->u.s.len);
+    case GQL_INT:
+        return arena_printf(a, "%lld", (long long)v->u.i);
+    case GQL_BOOL:
+        return v->u.b ? "true" : "false";
+    default:
+        return "?";
     }
 }
 
@@ -65,7 +69,8 @@ static gql_value_t from_json(arena_t *a, const cJSON *j, const gql_value_t *args
     if (cJSON_IsArray(j)) {
         gql_value_t v = gql_list(a, (size_t)cJSON_GetArraySize(j));
         size_t i = 0;
-        for (const cJSON *it = j->child; it; it = it->next) v.u.list.items[i++] = from_json(a, it, NULL);
+        for (const cJSON *it = j->child; it; it = it->next)
+            v.u.list.items[i++] = from_json(a, it, NULL);
         return v;
     }
     const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "__error");
@@ -85,7 +90,8 @@ static int resolve_any(gql_call_t *call, size_t n, void *const *parents, gql_val
 {
     for (size_t i = 0; i < n; i++) {
         const cJSON *p = parents[i] ? parents[i] : g_root;
-        out[i] = from_json(call->arena, cJSON_GetObjectItemCaseSensitive(p, call->field_name), call->args);
+        out[i] = from_json(call->arena, cJSON_GetObjectItemCaseSensitive(p, call->field_name),
+                           call->args);
     }
     return 0;
 }
@@ -135,7 +141,8 @@ int main(int argc, char **argv)
     size_t nd = 0;
     for (uint32_t i = 0; i < s->norder && nd < 64; i++)
         if (s->order[i]->kind == GQL_T_OBJECT && !s->order[i]->builtin)
-            defs[nd++] = (gql_resolver_def_t){arena_printf(&s->arena, "%s.*", s->order[i]->name), resolve_any};
+            defs[nd++] = (gql_resolver_def_t){arena_printf(&s->arena, "%s.*", s->order[i]->name),
+                                              resolve_any};
     gql_resolvers_t *r;
     if (gql_resolvers_new(s, defs, nd, &r, &e)) {
         fprintf(stderr, "%s\n", e.msg);
@@ -153,8 +160,11 @@ int main(int argc, char **argv)
         char vars[8192], opname[256];
         header(q, "variables: ", vars, sizeof vars);
         header(q, "operationName: ", opname, sizeof opname);
-        gql_request_t req = {.query = q, .query_len = len, .variables_json = vars[0] ? vars : NULL,
-                             .operation_name = opname, .arena = &arena};
+        gql_request_t req = {.query = q,
+                             .query_len = len,
+                             .variables_json = vars[0] ? vars : NULL,
+                             .operation_name = opname,
+                             .arena = &arena};
         buf_reset(&out);
         gql_status_t st = gql_execute(s, r, &req, &out);
         const char *name = strrchr(argv[i], '/') ? strrchr(argv[i], '/') + 1 : argv[i];

@@ -26,15 +26,23 @@ static int refuse(void *ctx, const http_req_t *req, err_t *e)
 static http_req_t mkreq(arena_t *a, const char *method, const char *qs, const char *ct,
                         const char *accept, const char *body)
 {
-    http_req_t r = {.method = method, .path = "/graphql", .query_string = qs, .content_type = ct,
-                    .accept = accept, .authorization = "", .remote_addr = "127.0.0.1",
-                    .body = body, .body_len = strlen(body), .arena = a};
+    http_req_t r = {.method = method,
+                    .path = "/graphql",
+                    .query_string = qs,
+                    .content_type = ct,
+                    .accept = accept,
+                    .authorization = "",
+                    .remote_addr = "127.0.0.1",
+                    .body = body,
+                    .body_len = strlen(body),
+                    .arena = a};
     return r;
 }
 
 int main(void)
 {
-    const char *sdl = "type Query { hello(x: String): String }\ntype Mutation { set(x: String): String }";
+    const char *sdl =
+        "type Query { hello(x: String): String }\ntype Mutation { set(x: String): String }";
     gql_schema_t *s;
     gql_resolvers_t *r;
     err_t e;
@@ -61,13 +69,15 @@ int main(void)
               "{\"query\":\"query Q($v: String) { hello(x: $v) }\",\"variables\":{\"v\":\"hi\"},"
               "\"operationName\":\"Q\"}");
     gql_http_handle(&h, &q, &resp);
-    check_str(resp.content_type, "application/graphql-response+json", "graphql-response+json when accepted");
+    check_str(resp.content_type, "application/graphql-response+json",
+              "graphql-response+json when accepted");
     check_str(resp.body.data, "{\"data\":{\"hello\":\"hi\"}}", "variables and operationName");
 
     q = mkreq(&a, "POST", "", "application/json", "", "{\"query\": ");
     gql_http_handle(&h, &q, &resp);
     check_int(resp.status, 400, "bad JSON 400");
-    ok(strstr(resp.body.data, "{\"errors\":[{\"message\":") == resp.body.data, "GraphQL-shaped error");
+    ok(strstr(resp.body.data, "{\"errors\":[{\"message\":") == resp.body.data,
+       "GraphQL-shaped error");
 
     q = mkreq(&a, "POST", "", "application/json", "", "{\"query\": 5}");
     gql_http_handle(&h, &q, &resp);
@@ -91,7 +101,8 @@ int main(void)
     check_int(resp.status, 200, "GET 200");
     check_str(resp.body.data, "{\"data\":{\"hello\":\"a+b\"}}", "GET percent-decoding");
 
-    q = mkreq(&a, "GET", "query=query+Q($v:String){hello(x:$v)}&variables=%7B%22v%22%3A%22z%22%7D", "", "", "");
+    q = mkreq(&a, "GET", "query=query+Q($v:String){hello(x:$v)}&variables=%7B%22v%22%3A%22z%22%7D",
+              "", "", "");
     gql_http_handle(&h, &q, &resp);
     check_str(resp.body.data, "{\"data\":{\"hello\":\"z\"}}", "GET variables, '+' is a space");
 
@@ -100,7 +111,8 @@ int main(void)
     check_int(resp.status, 405, "mutation over GET 405");
     check_str(resp.allow, "POST", "Allow: POST");
 
-    q = mkreq(&a, "POST", "", "application/json", "", "{\"query\":\"mutation { set(x: \\\"v\\\") }\"}");
+    q = mkreq(&a, "POST", "", "application/json", "",
+              "{\"query\":\"mutation { set(x: \\\"v\\\") }\"}");
     gql_http_handle(&h, &q, &resp);
     check_int(resp.status, 401, "mutation without token 401");
     ok(strstr(resp.body.data, "UNAUTHENTICATED") != NULL, "UNAUTHENTICATED");

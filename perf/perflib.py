@@ -324,11 +324,13 @@ def _resp(f):
     raise RuntimeError("redis: unexpected reply %r" % line)
 
 
-def redis_commandstats(port):
-    """INFO commandstats -> {"evalsha": calls, ...}."""
+def redis_commandstats(port, usec=False):
+    """INFO commandstats -> {"evalsha": calls, ...}, or with usec=True
+    {"evalsha": (calls, microseconds spent), ...}. Commands a Lua script runs
+    are counted too (their time is also inside the script's)."""
     out = {}
     for line in redis_cmd(port, "INFO", "commandstats").splitlines():
-        m = re.match(r"cmdstat_([^:]+):calls=(\d+)", line)
+        m = re.match(r"cmdstat_([^:]+):calls=(\d+),usec=(\d+)", line)
         if m:
-            out[m.group(1)] = int(m.group(2))
+            out[m.group(1)] = (int(m.group(2)), int(m.group(3))) if usec else int(m.group(2))
     return out

@@ -269,6 +269,109 @@ class Report:
                        machine, self.cores, 100 * busy))
         return share, why
 
+    def per_req(self, sc, system, group_):
+        rows = group(self.runs, phase="main", scenario=sc, system=system)
+        per = [1e6 * num(r.get("cpu_%s_s" % group_)) /
+               max(1.0, num(r.get("served")) or num(r.get("requests")) or 1.0)
+               for r in rows if num(r.get("cpu_%s_s" % group_))]
+        return statistics.median(per) if per else 0.0
+
+    def kernel_share(self, sc):
+        p = os.path.join(RESULTS, "profile-%s.txt" % sc)
+        if not os.path.exists(p):
+            return None
+        with open(p) as f:
+            for line in f:
+                if "[kernel.kallsyms]" in line and "[k]" not in line:
+                    return float(line.split("%")[0])
+        return None
+
+    def findings(self):
+        """Why targets are missed and what bounds each scenario, computed from
+        the CPU per request and Redis command times of this run."""
+        out = []
+        o = {g: self.per_req("1", "oponn", g) for g in ("workers", "nginx", "redis", "wrk")}
+        c = {g: self.per_req("1", "fcgi_constant", g) for g in ("c_pool", "c_nginx", "wrk")}
+        so, sc_ = sum(o.values()), sum(c.values())
+        r1 = self.ratio(self.m("1", "oponn"), self.m("1", "fcgi_constant"))
+        if so and sc_ and r1:
+            k = self.kernel_share("1")
+            out.append(
+                "- **(1) against the FastCGI-constant ceiling.** The machine's cores are the "
+                "shared resource (see the CPU table), so the throughput ratio is bounded by the "
+                "inverse ratio of CPU spent per request, everything on the machine included: "
+                "oponn's book(id) hit costs %.0f µs (workers %.0f, nginx %.0f, Redis %.0f, wrk "
+                "%.0f), the constant path %.0f µs (workers %.0f, nginx %.0f, wrk %.0f). That "
+                "bounds oponn at about %.0f %% of the ceiling; measured %.0f %%. The extra cost is "
+                "the Redis round trip (Redis's own CPU plus the worker's socket calls) and the "
+                "GraphQL work in the worker%s." % (
+                    so, o["workers"], o["nginx"], o["redis"], o["wrk"], sc_, c["c_pool"],
+                    c["c_nginx"], c["wrk"], 100 * sc_ / so, 100 * r1,
+                    "; %.0f %% of the worker's own time is in the kernel (FastCGI socket and "
+                    "Redis I/O, per the profile below)" % k if k is not None else ""))
+        for sc in ("3", "4", "5b", "7"):
+            rows = group(self.runs, phase="main", scenario=sc, system="oponn")
+            e = med(rows, "evalsha_usec_per_call")
+            epr = med(rows, "evalsha_per_req")
+            rps = med(rows, "rps")
+            if e and epr and rps:
+                bound = 1e6 / (e * epr)
+                out.append(
+                    "- **(%s) %s.** Its EVALSHA calls take %s µs of Redis time on average (%.2f "
+                    "per request): Redis runs scripts one at a time, so this alone caps oponn "
+                    "at about %s req/s; measured %s req/s." % (
+                        sc, SCENARIOS[sc], fmt(e), epr, fmt(bound), fmt(rps)))
+        r5, r5b = self.m("5", "oponn"), self.m("5b", "oponn")
+        if r5 and r5b:
+            e5 = med(group(self.runs, phase="main", scenario="5", system="oponn"),
+                     "evalsha_usec_per_call")
+            e5b = med(group(self.runs, phase="main", scenario="5b", system="oponn"),
+                      "evalsha_usec_per_call")
+            e1 = med(group(self.runs, phase="main", scenario="1", system="oponn"),
+                     "evalsha_usec_per_call")
+            w = self.cfg.get("write_pct", 10) / 100.0
+            write_cost = ""
+            if e1 and e5 and e5b:
+                # Reads cost what (1)'s do; the rest of the average is the writes'.
+                write_cost = (" — a write's script about %s µs without batches and %s µs with "
+                              "them (the average less 90 %% reads at (1)'s %s µs)" % (
+                                  fmt(max(0.0, (e5 - (1 - w) * e1) / w)),
+                                  fmt(max(0.0, (e5b - (1 - w) * e1) / w)), fmt(e1)))
+            out.append(
+                "- **Writes and cached batches.** A write reconciles every cached batch of its "
+                "table in its one script call. With no batch cached, (5) runs at %s req/s "
+                "(EVALSHA %s µs on average); with the 1,000 bookstoresForBooks lists of (3) "
+                "cached, (5b) runs at %s req/s (EVALSHA %s µs on average)%s. Cached batches of "
+                "a table with frequent writes cost every writer; keep such lists few or "
+                "short-lived (`OPONN_CACHE_TTL_BATCH_S`)." % (
+                    fmt(r5), fmt(e5), fmt(r5b), fmt(e5b), write_cost))
+        return "\n".join(out) if out else "(not enough data in this run)"
+
+    def per_request_table(self):
+        """CPU per request of each process group: where a request's time goes."""
+        cols = ("workers", "nginx", "redis", "mongo", "apollo", "c_pool", "c_nginx", "wrk")
+        out = ["| scenario | system | %s | Redis time in commands µs/req | EVALSHA/req | "
+               "µs per EVALSHA |" % " | ".join(
+                   {"workers": "oponn workers", "mongo": "MongoDB", "c_pool": "constant workers",
+                    "c_nginx": "nginx (constant)"}.get(c, c) for c in cols),
+               "|---|---|" + "---:|" * (len(cols) + 3)]
+        for sc in ["1", "2", "3", "4", "5", "5b", "6", "7"]:
+            for system in ("oponn", "apollo", "fcgi_constant", "static"):
+                rows = group(self.runs, phase="main", scenario=sc, system=system)
+                if not rows:
+                    continue
+                cells = []
+                for c in cols:
+                    per = [1e6 * num(r.get("cpu_%s_s" % c)) /
+                           max(1.0, num(r.get("served")) or num(r.get("requests")) or 1.0)
+                           for r in rows if num(r.get("cpu_%s_s" % c))]
+                    cells.append(fmt(statistics.median(per), 1) if per else "–")
+                out.append("| (%s) | %s | %s | %s | %s | %s |" % (
+                    sc, system, " | ".join(cells), fmt(med(rows, "redis_usec_per_req"), 1),
+                    fmt(med(rows, "evalsha_per_req"), 2),
+                    fmt(med(rows, "evalsha_usec_per_call"), 0)))
+        return "\n".join(out)
+
     def limits_table(self):
         cols = ("workers", "nginx", "redis", "mongo", "apollo", "writer", "wrk", "other")
         out = ["| scenario | system | %s | machine | limited by |" % " | ".join(
@@ -443,13 +546,13 @@ class Report:
 
     def profile_text(self):
         out = []
-        for sc in ("1", "3", "5b"):
+        for sc in ("1", "3"):
             p = os.path.join(RESULTS, "profile-%s.txt" % sc)
             if os.path.exists(p):
                 with open(p) as f:
                     lines = f.read().splitlines()
-                out.append("Scenario (%s), top of `perf report` (%s):\n\n```\n%s\n```" % (
-                    sc, lines[0].lstrip("# "), "\n".join(lines[1:22])))
+                out.append("Scenario (%s) (%s):\n\n```\n%s\n```" % (
+                    sc, lines[0].lstrip("# "), "\n".join(lines[1:36]).strip("\n")))
         return "\n\n".join(out) if out else "(no profile in this run)"
 
     def summary(self):
@@ -480,6 +583,7 @@ class Report:
                 " — **PERF_QUICK smoke run, not the full measurement**" if self.cfg["quick"]
                 else ""),
             "SUMMARY": self.summary(),
+            "FINDINGS": self.findings(),
             "TARGETS": self.targets(),
             "MACHINE": "\n".join("| %s | %s |" % (k, v) for k, v in [
                 ("CPU", "%s, %d cores (shared with other work: see *other* below)" % (
@@ -515,6 +619,7 @@ class Report:
             "PROBES": self.probe_table(),
             "QUEUE": self.queue_table(),
             "LIMITS": self.limits_table(),
+            "PER_REQUEST": self.per_request_table(),
             "CONNS_TABLE": self.sweep_table("conns", "conns", self.cfg["conns_sweep"], [
                 ("(1) oponn", {"scenario": "1", "system": "oponn"}),
                 ("(1) Apollo", {"scenario": "1", "system": "apollo"}),

@@ -393,6 +393,7 @@ class Bench:
         m0 = a0 = None
         if system == "oponn":
             m0, _ = self.settle_metrics()
+            cs0 = P.redis_commandstats(self.s.redis_port, usec=True)
         elif system == "apollo":
             a0 = self.settle(self.apollo_counters, lambda c: c["requests"], 0.25)
         snap0 = ps.snapshot()
@@ -439,6 +440,17 @@ class Bench:
                              'oponn_queue_writes_total{state="enqueued"}')):
                 row[k] = d.get(name, "")
             row["rss_workers_kb"] = sum(P.rss_kb(p) for p in self.s.worker_pids())
+            # Time Redis spent in commands (scripts included once: the
+            # commands a script runs are inside its time).
+            cs1 = P.redis_commandstats(self.s.redis_port, usec=True)
+            top = {k: (v[0] - cs0.get(k, (0, 0))[0], v[1] - cs0.get(k, (0, 0))[1])
+                   for k, v in cs1.items() if k in ("evalsha", "eval", "get", "mget", "hmget",
+                                                    "xadd", "set", "info")}
+            usec = sum(u for k, (c, u) in top.items() if k != "info")
+            row["redis_usec_per_req"] = usec / n
+            ev = top.get("evalsha", (0, 0))
+            row["evalsha_per_req"] = ev[0] / n
+            row["evalsha_usec_per_call"] = ev[1] / ev[0] if ev[0] else ""
         if a0 is not None:
             row["mongo_per_req"] = d["mongo"] / n
             row["redis_per_req"] = d["redis"] / n
@@ -807,14 +819,10 @@ class Bench:
         if not CFG["profile"] or shutil.which("perf") is None:
             self.notes.append("profile skipped (PERF_PROFILE=0 or no `perf`)")
             return
-        # (5b) runs while (3)'s lists are cached (the memory runs left them):
-        # its time is in Redis, so Redis is the process profiled there.
         for scenario, script, env, who in (
                 ("1", "book.lua", self.env_books(), "workers"),
-                ("3", "bookstores_for_books.lua", self.env_lists(), "workers"),
-                ("5b", "mixed.lua", self.env_mixed("oponn"), "redis")):
-            pids = ",".join(str(p) for p in (self.s.worker_pids() if who == "workers"
-                                             else P.tree(self.s._pid("redis"))))
+                ("3", "bookstores_for_books.lua", self.env_lists(), "workers")):
+            pids = ",".join(str(p) for p in self.s.worker_pids())
             data = os.path.join(self.dir, "perf-%s.data" % scenario)
             rec = subprocess.Popen(["perf", "record", "-q", "-F", "499", "-g", "-o", data,
                                     "-p", pids], stdout=subprocess.DEVNULL,
@@ -825,17 +833,16 @@ class Bench:
                 rec.send_signal(signal.SIGINT)
                 rec.wait(timeout=60)
             out = os.path.join(RESULTS, "profile-%s.txt" % scenario)
-            rep = subprocess.run(["perf", "report", "-i", data, "--stdio", "--no-children",
-                                  "--sort", "dso,symbol", "--percent-limit", "1",
-                                  "-g", "none"], capture_output=True, text=True)
-            lines = [re.sub(r"(\s+-)*\s*$", "", ln) for ln in rep.stdout.splitlines()
-                     if ln.strip() and not ln.startswith("#")]
             with open(out, "w") as f:
-                f.write("# perf record -F 499 -g of %s during scenario (%s), "
-                        "self time by dso,symbol (>= 1 %%)\n" % (
-                            "the oponn workers" if who == "workers" else "redis-server",
-                            scenario))
-                f.write("\n".join(lines[:40]) + "\n")
+                f.write("# perf record -F 499 -g of the oponn workers during scenario (%s): "
+                        "self time by library, then by symbol (>= 1 %%)\n" % scenario)
+                for sort, most in (("dso", 10), ("dso,symbol", 30)):
+                    rep = subprocess.run(["perf", "report", "-i", data, "--stdio",
+                                          "--no-children", "--sort", sort, "--percent-limit",
+                                          "1", "-g", "none"], capture_output=True, text=True)
+                    lines = [re.sub(r"(\s+-)*\s*$", "", ln) for ln in rep.stdout.splitlines()
+                             if ln.strip() and not ln.startswith("#")]
+                    f.write("\n".join(lines[:most]) + "\n\n")
             log("profile (%s): %s" % (scenario, out))
 
     # ---- output

@@ -97,6 +97,7 @@ CFG = {
     "real_mongodb": bool(os.environ.get("MONGODB_URI")),
 }
 RESULTS = os.environ.get("PERF_RESULTS") or os.path.join(HERE, "results")
+BUDGET = float(os.environ.get("PERF_BUDGET_S") or 14 * 60)
 WRK = os.path.join(HERE, "wrk")
 BUILD = os.path.join(ROOT, "build")
 
@@ -158,6 +159,7 @@ class Bench:
         os.makedirs(self.s.run_dir)
         self.token = self.s.write_token()
         self.features = {}
+        self.t0 = time.monotonic()
 
     # ---- services
 
@@ -778,6 +780,8 @@ class Bench:
         each: the first run may grow a worker (arena blocks, buffers); a
         second run that grows it again would be a leak."""
         d = CFG["sweep_duration"]
+        if not self.time_for(8 * (d + 1) + 30, "the memory runs"):
+            return
         for sc, script, env in (("1", "book.lua", self.env_books()),
                                 ("3", "bookstores_for_books.lua", self.env_lists()),
                                 ("4", "fruit_by_size.lua", {"PERF_LIMITS": "100"}),
@@ -795,7 +799,12 @@ class Bench:
         self.flush()
         self.warm_entities()
         d = CFG["sweep_duration"]
+        # One sweep round: 4 x 5 runs, then 4 pool sizes x 2 runs (+ restarts).
+        per_round = len(CFG["conns_sweep"]) * 5 * (d + 0.8) + \
+            len(CFG["pool_sweep"]) * (2 * (d + 0.8) + 2)
         for rnd in range(1, CFG["sweep_rounds"] + 1):
+            if rnd > 1 and not self.time_for(per_round + 90, "sweep round %d" % rnd):
+                break
             for c in CFG["conns_sweep"]:
                 self.pair(rnd, "1", "book.lua", lambda s: self.env_books(), phase="conns",
                           conns=c, duration=d)
@@ -805,6 +814,8 @@ class Bench:
                              duration=d)
         base = self.s.workers
         for rnd in range(1, CFG["sweep_rounds"] + 1):
+            if not any(r["phase"] == "conns" and r["round"] == rnd for r in self.rows):
+                break  # that sweep round was skipped for time
             order = CFG["pool_sweep"] if rnd % 2 else list(reversed(CFG["pool_sweep"]))
             for w in order:
                 self.restart_pool(workers=w)
@@ -814,10 +825,24 @@ class Bench:
                              duration=d)
         self.restart_pool(workers=base)
 
+    def time_for(self, seconds, what):
+        """Whether `what` (about `seconds`) fits in the run's time budget
+        (PERF_BUDGET_S, default 14 minutes), keeping room for (6) and the
+        shutdown; records a note when it does not."""
+        left = BUDGET - (time.monotonic() - self.t0) - 75 - 2 * CFG["duration"]
+        if seconds <= left:
+            return True
+        self.notes.append("%s skipped: the run's time budget (%d s, PERF_BUDGET_S) had %d s "
+                          "left" % (what, BUDGET, max(0, left)))
+        log(self.notes[-1])
+        return False
+
     def profile(self):
         """perf record of the workers while (1) runs: where their time goes."""
         if not CFG["profile"] or shutil.which("perf") is None:
             self.notes.append("profile skipped (PERF_PROFILE=0 or no `perf`)")
+            return
+        if not self.time_for(2 * (CFG["duration"] + 3), "the profile"):
             return
         for scenario, script, env, who in (
                 ("1", "book.lua", self.env_books(), "workers"),
@@ -920,13 +945,18 @@ def main():
         CFG["book_body_bytes"] = len(body)
         b.probes_run()
         for rnd in range(1, CFG["rounds"] + 1):
+            t = time.monotonic()
+            if rnd > 1 and not b.time_for(round_s, "round %d" % rnd):
+                break
             b.round(rnd)
+            round_s = time.monotonic() - t
         b.sweeps()
-        b.flush()
-        b.warm_entities()
-        b.walk(b.s.url, "bookstores_for_books.lua", b.env_lists())
-        b.walk(b.s.url, "fruit_by_size.lua", {"PERF_LIMITS": "100"})
-        b.memory_runs()
+        if b.time_for(60, "the memory runs and the profile"):
+            b.flush()
+            b.warm_entities()
+            b.walk(b.s.url, "bookstores_for_books.lua", b.env_lists())
+            b.walk(b.s.url, "fruit_by_size.lua", {"PERF_LIMITS": "100"})
+            b.memory_runs()
         b.profile()
         b.memory_sample("end", 0)
         b.write_behind()

@@ -8,16 +8,19 @@
  * when restarted) after OPONN_QUEUE_CLAIM_MS. Stops on SIGTERM/SIGINT after
  * the write in hand.
  *
- * The MongoDB applier belongs to the repository layer: writer_apply() below
- * is the hook. Until the repositories provide it, every write is answered
- * UNAVAILABLE, which the queue treats as "MongoDB down": writes wait in the
- * stream (never dead-lettered, never lost).
+ * The MongoDB applier belongs to the repository layer: repo_queue_apply()
+ * with a repository of its own (a MongoDB client and an arena, no cache).
+ * MongoDB down: the apply answers UNAVAILABLE, which the queue retries with
+ * back-off (never dead-lettered, never lost).
  */
 #include "cache.h"
 #include "cache_queue.h"
 #include "cfg.h"
 #include "err.h"
+#include "repo.h"
+#include "store.h"
 
+#include <mongoc/mongoc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -29,16 +32,6 @@ static void writer_on_signal(int sig)
 {
     (void)sig;
     writer_stop = 1;
-}
-
-/* HOOK(repo): replace with the repository layer's apply function, e.g.
- * `return repo_queue_apply(ud, w, e);` (upsert where version < w->version,
- * delete where version < w->version). */
-static int writer_apply(void *ud, const cache_write_t *w, err_t *e)
-{
-    (void)ud;
-    return err_set(e, ERR_UNAVAILABLE, "no MongoDB applier linked yet for %s %s v%lld",
-                   cache_kind_name(w->kind), w->id, (long long)w->version);
 }
 
 int main(void)
@@ -54,6 +47,18 @@ int main(void)
         fprintf(stderr, "oponn-writer: %s\n", e.msg);
         return 1;
     }
+    mongoc_init();
+    store_t *store;
+    if (store_open(&store, &cfg, &e) != 0) {
+        fprintf(stderr, "oponn-writer: %s\n", e.msg);
+        cache_close(c);
+        mongoc_cleanup();
+        return 1;
+    }
+    arena_t arena;
+    arena_init(&arena, 1 << 14);
+    repo_t repo; /* no cache: the writer writes MongoDB only */
+    repo_init(&repo, store, &arena);
     struct sigaction sa = {0};
     sa.sa_handler = writer_on_signal;
     sigemptyset(&sa.sa_mask);
@@ -69,7 +74,10 @@ int main(void)
     o.consumer = consumer;
     o.stop = &writer_stop;
     fprintf(stderr, "oponn-writer: consumer %s on %s\n", consumer, cfg.redis_url);
-    cache_queue_run(c, &o, writer_apply, NULL);
+    cache_queue_run(c, &o, repo_queue_apply, &repo);
+    arena_destroy(&arena);
+    store_close(store);
     cache_close(c);
+    mongoc_cleanup();
     return 0;
 }

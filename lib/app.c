@@ -51,12 +51,20 @@ int app_open(app_t *app, err_t *e)
     gql_limits_t limits = {(int)app->cfg.gql_max_depth, (int)app->cfg.gql_max_fields,
                            (int)app->cfg.gql_max_aliases, (int)app->cfg.gql_max_cost};
     app->limits = limits;
-    if (app__load_schema(app, e) != 0 || cache_conn_open(&app->redis, &app->cfg, e) != 0 ||
-        store_open(&app->store, &app->cfg, e) != 0) {
+    if (app__load_schema(app, e) != 0 || store_open(&app->store, &app->cfg, e) != 0) {
         app_close(app);
         return -1;
     }
+    /* A cache that cannot be opened (bad OPONN_CACHE_PREFIX or write mode)
+     * is no cache: the worker serves from MongoDB and /healthz says why. */
+    err_t ce = {0};
+    if (cache_open(&app->cache, &app->cfg, &ce) != 0) {
+        app->cache = NULL;
+        snprintf(app->cache_error, sizeof app->cache_error, "cache disabled: %s", ce.msg);
+        fprintf(stderr, "oponn-worker: %s\n", app->cache_error);
+    }
     repo_init(&app->repo, app->store, NULL);
+    app->repo.cache = app->cache;
     app->rctx.repo = &app->repo;
     app->rctx.app = app;
     return 0;
@@ -67,11 +75,11 @@ void app_close(app_t *app)
     gql_resolvers_free(app->resolvers);
     gql_schema_free(app->schema);
     store_close(app->store);
-    cache_conn_close(app->redis);
+    cache_close(app->cache);
     app->resolvers = NULL;
     app->schema = NULL;
     app->store = NULL;
-    app->redis = NULL;
+    app->cache = NULL;
 }
 
 void app_error_body(buf_t *out, err_code_t code, const char *message)
@@ -89,12 +97,28 @@ static void app__error(http_resp_t *resp, int status, err_code_t code, const cha
     app_error_body(&resp->body, code, message);
 }
 
+/* Round trips of the worker's Redis connection (0 without a cache). */
+static uint64_t app__redis_roundtrips(const app_t *app)
+{
+    return app->cache ? cache_conn_roundtrips(cache_connection(app->cache)) : 0;
+}
+
 /* GET /healthz: 200 when Redis and MongoDB both answer, else 503 naming what
- * is down. A human-readable reason goes with each failure. */
+ * is down. A human-readable reason goes with each failure. 503 with Redis
+ * down means degraded, not out: queries and mutations go to MongoDB
+ * directly (write-behind mode refuses mutations then). */
 static void app__healthz(app_t *app, http_resp_t *resp)
 {
     err_t re = {0}, me = {0};
-    int redis_ok = cache_conn_ping(app->redis, &re) == 0;
+    int redis_ok = 0;
+    if (app->cache) {
+        /* A worker that skipped a cache write starts the new epoch here too,
+         * not only at its next request (health checks reach idle workers). */
+        cache_sync(app->cache, &re);
+        redis_ok = cache_conn_ping(cache_connection(app->cache), &re) == 0;
+    } else {
+        err_set(&re, ERR_UNAVAILABLE, "%s", app->cache_error);
+    }
     int mongo_ok = store_ping(app->store, &me) == 0;
     resp->status = redis_ok && mongo_ok ? 200 : 503;
     resp->content_type = "application/json";
@@ -125,8 +149,9 @@ static int app__authorize(void *user_ctx, const http_req_t *req, err_t *e)
     const app_t *app = ((const resolvers_ctx_t *)user_ctx)->app;
     const char *token = app->cfg.write_token;
     if (token == NULL || token[0] == '\0') {
-        return err_set(e, ERR_UNAUTH, "mutations are disabled: the server has no "
-                                      "OPONN_WRITE_TOKEN configured");
+        return err_set(e, ERR_UNAUTH,
+                       "mutations are disabled: the server has no "
+                       "OPONN_WRITE_TOKEN configured");
     }
     const char *auth = req->authorization;
     if (strncmp(auth, "Bearer ", 7) != 0) {
@@ -150,14 +175,14 @@ static void app__extensions(void *user_ctx, buf_t *out)
     app_t *app = rc->app;
     buf_printf(out, "{\"mongodbCommands\":%llu,\"redisRoundTrips\":%llu}",
                (unsigned long long)repo_store_commands(&app->repo),
-               (unsigned long long)(cache_conn_roundtrips(app->redis) - app->redis_base));
+               (unsigned long long)(app__redis_roundtrips(app) - app->redis_base));
 }
 
 static void app__graphql(app_t *app, const http_req_t *req, http_resp_t *resp)
 {
     app->repo.arena = req->arena;
     repo_begin(&app->repo);
-    app->redis_base = cache_conn_roundtrips(app->redis);
+    app->redis_base = app__redis_roundtrips(app);
     app->rctx.debug = req->debug;
     gql_http_t h = {
         .schema = app->schema,

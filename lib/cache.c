@@ -164,6 +164,18 @@ void cache_mark_dirty(cache_t *c)
     c->dirty = 1;
 }
 
+int cache_sync(cache_t *c, err_t *e)
+{
+    if (!c->dirty) return 0;
+    cache_conn_retry_now(c->conn);
+    const char *args[1] = {""};
+    redisReply *r;
+    /* Any script call carries the bump; "esc" writes nothing else. */
+    if (cache_script_run(c, "esc", 0, NULL, 1, args, NULL, 1, &r, e) != 0) return -1;
+    freeReplyObject(r);
+    return 0;
+}
+
 /* ------------------------------------------------------------ scripting */
 
 static int cache__load(cache_t *c, err_t *e)
@@ -358,40 +370,40 @@ int cache_fill(cache_t *c, cache_kind_t k, const char *id, const cache_entry_t *
     return rc;
 }
 
-/* Appends (tail, version, json) triples for docs to a; strings go to pool. */
+/* Appends (tail, version) of each doc to pool; offs gets their offsets. */
 static void cache__doc_args(buf_t *pool, size_t *offs, const cache_doc_t *docs, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        offs[3 * i] = pool->len;
+        offs[2 * i] = pool->len;
         cache_key_tail(pool, docs[i].kind, docs[i].id);
         buf_putc(pool, '\0');
-        offs[3 * i + 1] = pool->len;
+        offs[2 * i + 1] = pool->len;
         buf_printf(pool, "%lld", (long long)docs[i].version);
         buf_putc(pool, '\0');
-        offs[3 * i + 2] = (size_t)-1; /* the json itself, not copied */
     }
 }
 
-/* Runs op with fixed args first, then the doc triples. */
+/* Runs op with fixed args first, then (tail, version, JSON) triples of
+ * docs. allow_neg: a doc without JSON is sent as "" (a negative entry). */
 static int cache__run_docs(cache_t *c, const char *op, int nkeys, const char **keys, int nfixed,
-                           const char **fixed, const cache_doc_t *docs, size_t n, redisReply **r,
-                           err_t *e)
+                           const char **fixed, const cache_doc_t *docs, size_t n, int allow_neg,
+                           redisReply **r, err_t *e)
 {
     for (size_t i = 0; i < n; i++) {
-        if (cache__check_id(docs[i].id, e) != 0 || docs[i].json == NULL) {
+        if (cache__check_id(docs[i].id, e) != 0 || (docs[i].json == NULL && !allow_neg)) {
             return err_set(e, ERR_BAD_INPUT, "document %zu has no id or no JSON", i);
         }
     }
     buf_t pool = BUF_INIT;
-    size_t *offs = malloc((3 * n + 1) * sizeof *offs);
+    size_t *offs = malloc((2 * n + 1) * sizeof *offs);
     const char **args = malloc(((size_t)nfixed + 3 * n + 1) * sizeof *args);
     if (offs == NULL || args == NULL) abort();
     cache__doc_args(&pool, offs, docs, n);
     for (int i = 0; i < nfixed; i++) args[i] = fixed[i];
     for (size_t i = 0; i < n; i++) {
-        args[nfixed + 3 * i] = pool.data + offs[3 * i];
-        args[nfixed + 3 * i + 1] = pool.data + offs[3 * i + 1];
-        args[nfixed + 3 * i + 2] = docs[i].json;
+        args[nfixed + 3 * i] = pool.data + offs[2 * i];
+        args[nfixed + 3 * i + 1] = pool.data + offs[2 * i + 1];
+        args[nfixed + 3 * i + 2] = docs[i].json ? docs[i].json : "";
     }
     int rc = cache_script_run(c, op, nkeys, keys, nfixed + 3 * (int)n, args, NULL, 0, r, e);
     free(offs);
@@ -403,18 +415,66 @@ static int cache__run_docs(cache_t *c, const char *op, int nkeys, const char **k
 int cache_fill_docs(cache_t *c, const cache_doc_t *docs, size_t n, err_t *e)
 {
     if (n == 0) return 0;
-    char ttl[24];
+    char ttl[24], nttl[24];
     /* One TTL per call: use the longest kind's (the entities expire on their
      * own TTL at the next write anyway). */
     long long t = 0;
     for (size_t i = 0; i < n; i++) t = c->ttl[docs[i].kind] > t ? c->ttl[docs[i].kind] : t;
-    const char *fixed[1] = {cache__ll(ttl, sizeof ttl, t)};
+    const char *fixed[2] = {cache__ll(ttl, sizeof ttl, t),
+                            cache__ll(nttl, sizeof nttl, c->neg_ttl)};
     redisReply *r;
-    if (cache__run_docs(c, "fillmany", 0, NULL, 1, fixed, docs, n, &r, e) != 0) return -1;
+    if (cache__run_docs(c, "fillmany", 0, NULL, 2, fixed, docs, n, 1, &r, e) != 0) return -1;
     int stored = r->type == REDIS_REPLY_INTEGER ? (int)r->integer : 0;
     freeReplyObject(r);
     if ((size_t)stored < n) metrics_add(METRIC_CACHE_STALE_REFUSED, n - (size_t)stored);
     return stored;
+}
+
+int cache_get_many(cache_t *c, arena_t *a, cache_kind_t k, const char *const *ids, size_t n,
+                   cache_entry_t *out, err_t *e)
+{
+    for (size_t i = 0; i < n; i++) {
+        memset(&out[i], 0, sizeof out[i]);
+        out[i].status = CACHE_MISS;
+    }
+    if (n == 0) return 0;
+    for (size_t i = 0; i < n; i++) {
+        if (cache__check_id(ids[i], e) != 0) return -1;
+    }
+    buf_t pool = BUF_INIT;
+    size_t *offs = malloc(n * sizeof *offs);
+    const char **args = malloc(n * sizeof *args);
+    if (offs == NULL || args == NULL) abort();
+    for (size_t i = 0; i < n; i++) {
+        offs[i] = pool.len;
+        cache_key_tail(&pool, k, ids[i]);
+        buf_putc(&pool, '\0');
+    }
+    for (size_t i = 0; i < n; i++) args[i] = pool.data + offs[i];
+    redisReply *r;
+    int rc = cache_script_run(c, "mget", 0, NULL, (int)n, args, NULL, 0, &r, e);
+    free(offs);
+    free(args);
+    buf_free(&pool);
+    if (rc != 0) return -1;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 * n) {
+        freeReplyObject(r);
+        return err_set(e, ERR_INTERNAL, "cache.lua mget: unexpected reply");
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (cache__is(r, 2 * i, "h") && r->element[2 * i + 1]->type == REDIS_REPLY_STRING) {
+            out[i].status = CACHE_HIT;
+            out[i].json = arena_strndup(a, r->element[2 * i + 1]->str, r->element[2 * i + 1]->len);
+            metrics_inc(METRIC_CACHE_HITS);
+        } else if (cache__is(r, 2 * i, "n")) {
+            out[i].status = CACHE_NEGATIVE;
+            metrics_inc(METRIC_CACHE_NEG_HITS);
+        } else {
+            metrics_inc(METRIC_CACHE_MISSES);
+        }
+    }
+    freeReplyObject(r);
+    return 0;
 }
 
 static int cache__write(cache_t *c, int is_del, cache_kind_t k, const char *id, int64_t version,
@@ -559,6 +619,12 @@ int cache_batch_get(cache_t *c, arena_t *a, const char *query, const char *args_
 int cache_batch_fill(cache_t *c, const cache_batch_t *miss, const cache_doc_t *docs, size_t n,
                      int exhaustive, err_t *e)
 {
+    return cache_batch_fill_ex(c, miss, docs, n, exhaustive, NULL, 0, e);
+}
+
+int cache_batch_fill_ex(cache_t *c, const cache_batch_t *miss, const cache_doc_t *docs, size_t n,
+                        int exhaustive, const cache_doc_t *extra, size_t nextra, err_t *e)
+{
     if (miss == NULL || miss->status != CACHE_MISS || miss->token == NULL) {
         return err_set(e, ERR_BAD_INPUT, "cache_batch_fill needs the miss of cache_batch_get");
     }
@@ -574,11 +640,26 @@ int cache_batch_fill(cache_t *c, const cache_batch_t *miss, const cache_doc_t *d
         long long kt = c->ttl[q->decl->tables[i]];
         t = kt > t ? kt : t;
     }
-    const char *fixed[5] = {q->pred_json, exhaustive ? "1" : "0", miss->token,
+    char nm[24];
+    const char *fixed[6] = {q->pred_json,
+                            exhaustive ? "1" : "0",
+                            miss->token,
                             cache__ll(bttl, sizeof bttl, c->batch_ttl),
-                            cache__ll(ettl, sizeof ettl, t)};
+                            cache__ll(ettl, sizeof ettl, t),
+                            cache__ll(nm, sizeof nm, (long long)n)};
+    /* Members, then the extra entities, in one argument list. */
+    const cache_doc_t *all = docs;
+    cache_doc_t *joined = NULL;
+    if (nextra) {
+        joined = malloc((n + nextra) * sizeof *joined);
+        if (joined == NULL) abort();
+        if (n) memcpy(joined, docs, n * sizeof *joined);
+        memcpy(joined + n, extra, nextra * sizeof *joined);
+        all = joined;
+    }
     redisReply *r;
-    int rc = cache__run_docs(c, "bfill", 1, keys, 5, fixed, docs, n, &r, e);
+    int rc = cache__run_docs(c, "bfill", 1, keys, 6, fixed, all, n + nextra, 0, &r, e);
+    free(joined);
     buf_free(&bk);
     if (rc != 0) return -1;
     int refilled = (r->type == REDIS_REPLY_STATUS || r->type == REDIS_REPLY_STRING) &&

@@ -95,6 +95,14 @@ int cache_get(cache_t *c, arena_t *a, cache_kind_t k, const char *id, cache_entr
 int cache_fill(cache_t *c, cache_kind_t k, const char *id, const cache_entry_t *miss,
                const char *json, int64_t version, err_t *e);
 
+/* Looks up n ids of one kind in ONE round trip (no leases: fill what
+ * MongoDB returns with cache_fill_docs, which is version guarded). out[i]
+ * answers ids[i]: HIT (json in the arena), NEGATIVE or MISS. -1:
+ * ERR_UNAVAILABLE (Redis down) or ERR_BAD_INPUT (an empty id); every entry
+ * is MISS then. */
+int cache_get_many(cache_t *c, arena_t *a, cache_kind_t k, const char *const *ids, size_t n,
+                   cache_entry_t *out, err_t *e);
+
 typedef struct {
     cache_kind_t kind;
     const char *id;
@@ -103,8 +111,10 @@ typedef struct {
 } cache_doc_t;
 
 /* Stores documents read from MongoDB without a lease (members of a cached
- * batch that were missing), each only if nothing as new is cached.
- * Returns how many were stored, or -1. */
+ * batch that were missing, misses of cache_get_many), each only if nothing
+ * as new is cached. A doc with json NULL (version 0) caches a short
+ * negative entry: MongoDB has no such id. Returns how many were stored, or
+ * -1. */
 int cache_fill_docs(cache_t *c, const cache_doc_t *docs, size_t n, err_t *e);
 
 /* What one write did to the cached batches. */
@@ -167,6 +177,12 @@ int cache_batch_get(cache_t *c, arena_t *a, const char *query, const char *args_
 int cache_batch_fill(cache_t *c, const cache_batch_t *miss, const cache_doc_t *docs, size_t n,
                      int exhaustive, err_t *e);
 
+/* cache_batch_fill, and stores `extra` entities read with the batch (a
+ * join's targets: bookstoresForBooks' bookstores) in the same script call,
+ * each only if nothing as new is cached. */
+int cache_batch_fill_ex(cache_t *c, const cache_batch_t *miss, const cache_doc_t *docs, size_t n,
+                        int exhaustive, const cache_doc_t *extra, size_t nextra, err_t *e);
+
 /* ------------------------------------------------------ admin and tests */
 
 /* Drops a record (id given) or a whole kind (id NULL) from the cache and
@@ -184,6 +200,13 @@ int cache_script_call(cache_t *c, arena_t *a, const char *op, int nargs, const c
  * competing writer exactly there. NULL (the default) disables it. */
 typedef void (*cache_hook_fn)(void *ud, const char *point, cache_kind_t k, const char *id);
 void cache_set_hook(cache_t *c, cache_hook_fn fn, void *ud);
+
+/* When a write could not reach Redis (dirty), starts the new epoch now: one
+ * round trip, connecting at once even during the connection's back-off.
+ * Write-through callers use it right after a failed cache_put/cache_delete,
+ * so other workers stop serving the old value before the mutation answers
+ * (if Redis is really down, it fails fast and the bump waits). 0 when clean. */
+int cache_sync(cache_t *c, err_t *e);
 
 /* Marks the cache as possibly stale (as after a failed write), so the next
  * successful call starts a new epoch. Exposed for tests and callers that

@@ -9,8 +9,8 @@
 #include "arena.h"
 #include "cache.h"
 
-/* MongoDB as the repository layer sees it. */
-typedef struct {
+/* MongoDB as the repository layer sees it (repo_cache_source()). */
+typedef struct cache_source {
     void *ud;
     /* The current document of (k, id) as entity JSON, byte-identical to what
      * the repository caches (*json = NULL: no such record). */

@@ -112,6 +112,11 @@ void cache_conn_failed(cache_conn_t *c)
     c->down_until_ms = cache_conn__now_ms() + c->backoff_ms;
 }
 
+void cache_conn_retry_now(cache_conn_t *c)
+{
+    c->down_until_ms = 0;
+}
+
 redisContext *cache_conn_get(cache_conn_t *c, err_t *e)
 {
     if (c->ctx) return c->ctx;

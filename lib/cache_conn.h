@@ -40,6 +40,10 @@ redisReply *cache_conn_command(cache_conn_t *c, err_t *e, const char *fmt, ...);
 redisReply *cache_conn_command_argv(cache_conn_t *c, err_t *e, int argc, const char **argv,
                                     const size_t *lens);
 
+/* Ends the back-off: the next call connects at once (a caller that must
+ * reach Redis now, e.g. to invalidate after a failed write). */
+void cache_conn_retry_now(cache_conn_t *c);
+
 /* PING. */
 int cache_conn_ping(cache_conn_t *c, err_t *e);
 

@@ -33,7 +33,7 @@
 
 typedef enum { CACHE_WRITE_PUT, CACHE_WRITE_DEL } cache_write_op_t;
 
-typedef struct {
+typedef struct cache_write {
     const char *msg_id; /* stream entry id */
     cache_kind_t kind;
     const char *id;

@@ -261,16 +261,37 @@ bad:
     return err_set(e, ERR_BAD_INPUT, "after: not a cursor returned by this API");
 }
 
-int repo__page(repo_t *r, const char *coll, const bson_t *filter, int64_t first, const char *after,
-               repo__parse_fn parse, const void *arg, repo_page_t *out, err_t *e)
+/* Checks `first` and decodes `after` (NULL: from the start). */
+static int repo__page_args(repo_t *r, int64_t first, const char *after, const char **after_id,
+                           err_t *e)
 {
-    memset(out, 0, sizeof *out);
+    *after_id = NULL;
     if (first < 0 || first > REPO_PAGE_MAX) {
         return err_set(e, ERR_BAD_INPUT, "first: %lld is out of range (0..%d)", (long long)first,
                        REPO_PAGE_MAX);
     }
-    const char *after_id = NULL;
-    if (after && repo__cursor_decode(r, after, &after_id, e) != 0) return -1;
+    return after ? repo__cursor_decode(r, after, after_id, e) : 0;
+}
+
+/* The page of the first `first` of items[0..n) (n may be first + 1). */
+static void repo__page_fill(repo_t *r, void **items, size_t n, int64_t first, repo_page_t *out)
+{
+    out->has_next = n > (size_t)first;
+    out->n = out->has_next ? (size_t)first : n;
+    out->items = items;
+    out->cursors = arena_alloc(r->arena, (out->n ? out->n : 1) * sizeof *out->cursors);
+    for (size_t i = 0; i < out->n; i++) {
+        out->cursors[i] = repo__cursor_encode(r, repo__id_of(items[i]));
+    }
+    out->end_cursor = out->n ? out->cursors[out->n - 1] : NULL;
+}
+
+int repo__page(repo_t *r, const char *coll, const bson_t *filter, int64_t first, const char *after,
+               repo__parse_fn parse, const void *arg, repo_page_t *out, err_t *e)
+{
+    memset(out, 0, sizeof *out);
+    const char *after_id;
+    if (repo__page_args(r, first, after, &after_id, e) != 0) return -1;
     bson_t f = BSON_INITIALIZER, sort = BSON_INITIALIZER, gt;
     bson_concat(&f, filter);
     if (after_id) {
@@ -284,14 +305,23 @@ int repo__page(repo_t *r, const char *coll, const bson_t *filter, int64_t first,
     bson_destroy(&f);
     bson_destroy(&sort);
     if (rc != 0) return -1;
-    out->has_next = c.n > (size_t)first;
-    out->n = out->has_next ? (size_t)first : c.n;
-    out->items = c.items;
-    out->cursors = arena_alloc(r->arena, (out->n ? out->n : 1) * sizeof *out->cursors);
-    for (size_t i = 0; i < out->n; i++) {
-        out->cursors[i] = repo__cursor_encode(r, repo__id_of(c.items[i]));
-    }
-    out->end_cursor = out->n ? out->cursors[out->n - 1] : NULL;
+    repo__page_fill(r, c.items, c.n, first, out);
+    return 0;
+}
+
+int repo__page_from(repo_t *r, void *const *items, size_t n, int64_t first, const char *after,
+                    repo_page_t *out, err_t *e)
+{
+    memset(out, 0, sizeof *out);
+    const char *after_id;
+    if (repo__page_args(r, first, after, &after_id, e) != 0) return -1;
+    size_t from = 0;
+    while (after_id && from < n && strcmp(repo__id_of(items[from]), after_id) <= 0) from++;
+    size_t left = n - from;
+    size_t take = left > (size_t)first ? (size_t)first + 1 : left;
+    void **page = arena_alloc(r->arena, (take ? take : 1) * sizeof *page);
+    for (size_t i = 0; i < take; i++) page[i] = items[from + i];
+    repo__page_fill(r, page, take, first, out);
     return 0;
 }
 

@@ -36,8 +36,8 @@
 
 typedef struct {
     store_t *store;
-    void *cache;    /* the cache's handle (branch cache); NULL = no cache */
-    arena_t *arena; /* results are allocated here */
+    struct cache *cache; /* the worker's cache (cache.h); NULL = no cache */
+    arena_t *arena;      /* results are allocated here */
     uint64_t store_base;
     /* Set with BOOKSTORE_NAME_TAKEN: the id of the store holding the name. */
     char conflict_id[MODEL_ID_MAX + 1];
@@ -152,6 +152,25 @@ int repo_fruit_update(repo_t *r, fruit_kind_t kind, const char *id, const fruit_
 int repo_fruit_delete(repo_t *r, fruit_kind_t kind, const char *id, err_t *e);
 /* Two commands (one per collection); *out is an array of *n fruit. */
 int repo_fruit_find(repo_t *r, const fruit_query_t *q, fruit_t ***out, size_t *n, err_t *e);
+
+/* ---- the cache's view of MongoDB (`oponn cache verify|rehydrate`) */
+
+struct cache_source; /* cache_admin.h */
+/* Fills *src with callbacks reading MongoDB through r (whose cache must be
+ * NULL: the truth, not the cache): fetch gives a record's *_to_json text
+ * (byte-identical to what the repositories cache), query re-runs a declared
+ * batch query. r must outlive *src. */
+void repo_cache_source(repo_t *r, struct cache_source *src);
+
+/* ---- write-behind: the writer's MongoDB side */
+
+struct cache_write; /* cache_queue.h */
+/* Applies one queued write to MongoDB idempotently by version (a
+ * cache_queue_apply_fn; ud is a repo_t without a cache whose arena it
+ * resets): a put updates the record where MongoDB's version is older, or
+ * inserts it when absent; a delete removes it where the version is older.
+ * 0 also when MongoDB already has this version or a newer one. */
+int repo_queue_apply(void *ud, const struct cache_write *w, err_t *e);
 
 /* ---- bulk loading (ingestion) */
 

@@ -21,7 +21,7 @@ int repo_bookstore_get(repo_t *r, const char *id, bookstore_t **out, err_t *e)
 int repo_bookstores_get_many(repo_t *r, const char *const *ids, size_t n, bookstore_t **out,
                              err_t *e)
 {
-    return repo__get_many(r, REPO_BOOKSTORES, ids, n, repo__parse_bookstore, NULL, (void **)out, e);
+    return repo__cached_get_many(r, CACHE_BOOKSTORES, ids, n, (void **)out, e);
 }
 
 /* The key of name, copied into the arena. */
@@ -62,6 +62,40 @@ static int bookstore__taken(repo_t *r, const char *name, const char *key, err_t 
                    other ? other->id : "(unknown)", other ? other->name : key);
 }
 
+/* Write-behind: the normalized name is free in MongoDB (queued renames and
+ * creates are not seen: the unique index refuses such a write later, and it
+ * is dead-lettered). */
+static int bookstore__name_free(repo_t *r, const char *name, const char *key, const char *self,
+                                err_t *e)
+{
+    bookstore_t *other = NULL;
+    if (bookstore__find_by_key(r, key, &other, e) != 0) return -1;
+    if (other && (self == NULL || strcmp(other->id, self) != 0)) {
+        snprintf(r->conflict_id, sizeof r->conflict_id, "%s", other->id);
+        return err_set(e, ERR_NAME_TAKEN, "name: \"%s\" is taken by bookstore %s (\"%s\")", name,
+                       other->id, other->name);
+    }
+    return 0;
+}
+
+typedef struct {
+    const bookstore_t *p;
+    model_mask_t mask;
+} bookstore__patch_t;
+
+static void *bookstore__next(repo_t *r, const void *cur, const void *ctx, err_t *e)
+{
+    const bookstore__patch_t *c = ctx;
+    bookstore_t *nx = arena_alloc(r->arena, sizeof *nx);
+    *nx = *(const bookstore_t *)cur;
+    bookstore_patch_apply(nx, c->p, c->mask);
+    if (c->mask & MODEL_BIT(BOOKSTORE_F_NAME)) {
+        nx->name_key = c->p->name_key;
+        if (bookstore__name_free(r, nx->name, nx->name_key, nx->id, e) != 0) return NULL;
+    }
+    return nx;
+}
+
 int repo_bookstore_create(repo_t *r, const bookstore_t *in, bookstore_t **out, err_t *e)
 {
     *out = NULL;
@@ -72,6 +106,14 @@ int repo_bookstore_create(repo_t *r, const bookstore_t *in, bookstore_t **out, e
     s->id = repo__new_id(r);
     s->version = 1;
     s->created_at = s->updated_at = repo__now_ms();
+    if (repo__behind(r)) {
+        if (bookstore__name_free(r, s->name, s->name_key, NULL, e) != 0 ||
+            repo__behind_create(r, CACHE_BOOKSTORES, s, e) != 0) {
+            return -1;
+        }
+        *out = s;
+        return 0;
+    }
     bson_t doc = BSON_INITIALIZER;
     bookstore_to_bson(s, &doc);
     bool dup = false;
@@ -80,6 +122,7 @@ int repo_bookstore_create(repo_t *r, const bookstore_t *in, bookstore_t **out, e
     int rc = store_insert_one(r->store, REPO_BOOKSTORES, &doc, &dup, e);
     bson_destroy(&doc);
     if (rc != 0) return dup ? bookstore__taken(r, in->name, s->name_key, e) : -1;
+    repo__cache_put(r, CACHE_BOOKSTORES, s);
     *out = s;
     return 0;
 }
@@ -99,6 +142,11 @@ int repo_bookstore_update(repo_t *r, const char *id, const bookstore_t *patch, m
     if (mask & MODEL_BIT(BOOKSTORE_F_NAME)) {
         if ((p.name_key = bookstore__key(r, patch->name, e)) == NULL) return -1;
     }
+    if (repo__behind(r)) {
+        bookstore__patch_t ctx = {&p, mask};
+        return repo__behind_update(r, CACHE_BOOKSTORES, id, "bookstore", bookstore__next, &ctx,
+                                   (void **)out, e);
+    }
     bson_t set = BSON_INITIALIZER, unset = BSON_INITIALIZER, update = BSON_INITIALIZER;
     bson_t query = BSON_INITIALIZER;
     bookstore_patch_append(&p, mask, &set, &unset);
@@ -113,6 +161,7 @@ int repo_bookstore_update(repo_t *r, const char *id, const bookstore_t *patch, m
     bson_destroy(&update);
     bson_destroy(&query);
     if (rc != 0 && dup) return bookstore__taken(r, patch->name, p.name_key, e);
+    if (rc == 0) repo__cache_put(r, CACHE_BOOKSTORES, *out);
     return rc;
 }
 
@@ -145,18 +194,58 @@ static int bookstore__mark(repo_t *r, const char *id, bool on, err_t *e)
     return rc;
 }
 
-/* Moves every book of `from` to `to` (version + 1 each). */
-static int bookstore__move_books(repo_t *r, const char *from, const char *to, err_t *e)
+/* Moves every book of `from` to `to` (version + 1 each). With a cache, the
+ * books to move are listed first and only those are moved, then read back
+ * and put, so every cached copy and list (both stores') is patched. */
+static int bookstore__move_chunk(repo_t *r, const char *from, const char *to, size_t *moved_n,
+                                 err_t *e)
 {
+    *moved_n = 0;
     bson_t q = BSON_INITIALIZER, set = BSON_INITIALIZER, u = BSON_INITIALIZER;
     BSON_APPEND_UTF8(&q, "bookstore_id", from);
+    const char **ids = NULL;
+    size_t n = 0;
+    if (r->cache) {
+        repo_page_t all;
+        int rc =
+            repo__page(r, REPO_BOOKS, &q, REPO_PAGE_MAX, NULL, repo__parse_book, NULL, &all, e);
+        if (rc != 0) {
+            bson_destroy(&q);
+            return -1;
+        }
+        n = all.n;
+        ids = arena_alloc(r->arena, (n ? n : 1) * sizeof *ids);
+        for (size_t i = 0; i < n; i++) ids[i] = ((book_t *)all.items[i])->id;
+        if (n) repo__append_in(&q, "_id", ids, n);
+    }
     BSON_APPEND_UTF8(&set, "bookstore_id", to);
     repo__update_doc(&u, &set, NULL, repo__now_ms());
-    int rc = store_update_many(r->store, REPO_BOOKS, &q, &u, NULL, NULL, e);
+    int rc =
+        r->cache && n == 0 ? 0 : store_update_many(r->store, REPO_BOOKS, &q, &u, NULL, NULL, e);
     bson_destroy(&q);
     bson_destroy(&set);
     bson_destroy(&u);
-    return rc;
+    if (rc != 0 || n == 0) return rc;
+    *moved_n = n;
+    void **moved = arena_alloc(r->arena, n * sizeof *moved);
+    err_t e2;
+    if (repo__get_many(r, REPO_BOOKS, ids, n, repo__parse_book, NULL, moved, &e2) != 0) {
+        /* MongoDB took the move but we cannot read it back: drop the cached
+         * books (and every cached list of books). */
+        for (size_t i = 0; i < n; i++) cache_purge(r->cache, CACHE_BOOKS, ids[i], &e2);
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) repo__cache_put(r, CACHE_BOOKS, moved[i]);
+    return 0;
+}
+
+static int bookstore__move_books(repo_t *r, const char *from, const char *to, err_t *e)
+{
+    size_t n;
+    do {
+        if (bookstore__move_chunk(r, from, to, &n, e) != 0) return -1;
+    } while (r->cache && n == REPO_PAGE_MAX);
+    return 0;
 }
 
 /* The reassignment target exists and is not itself being deleted. */
@@ -176,6 +265,45 @@ static int bookstore__check_target(repo_t *r, const char *to, err_t *e)
                        to);
 }
 
+static int bookstore__books(repo_t *r, const char *id, repo__batch_t *b, err_t *e);
+
+/* Write-behind delete: the store's books as the cache (else MongoDB) lists
+ * them are refused or moved (each a queued book write), then the store's
+ * delete is queued. Weaker than write-through: a book write into the store
+ * still queued while its list is not cached is not seen (the book is then
+ * left pointing at a deleted store: bookstoresForBooks reports it as
+ * FOREIGN_KEY_VIOLATION). */
+static int bookstore__delete_behind(repo_t *r, const char *id, const char *reassign_to, err_t *e)
+{
+    if (reassign_to) {
+        bookstore_t *to = NULL;
+        if (repo_bookstore_get(r, reassign_to, &to, e) != 0) return -1;
+        if (to == NULL) {
+            return err_set(e, ERR_FK, "reassignTo: there is no bookstore %s", reassign_to);
+        }
+    }
+    for (int round = 0; round < 5; round++) {
+        repo__batch_t b;
+        if (bookstore__books(r, id, &b, e) != 0) return -1;
+        if (b.n == 0) return repo__behind_delete(r, CACHE_BOOKSTORES, id, "bookstore", e);
+        if (reassign_to == NULL) {
+            return err_set(e, ERR_HAS_BOOKS,
+                           "bookstore %s still has %zu%s book(s): move them, or delete with "
+                           "reassignTo naming the store that takes them",
+                           id, b.n, b.nocache ? "+" : "");
+        }
+        for (size_t i = 0; i < b.n; i++) {
+            book_t *moved;
+            if (repo_book_move(r, ((book_t *)b.recs[i])->id, reassign_to, &moved, e) != 0 &&
+                e->code != ERR_NOT_FOUND) {
+                return -1;
+            }
+        }
+    }
+    return err_set(e, ERR_UNAVAILABLE,
+                   "bookstore %s: books keep arriving while reassigning; try again", id);
+}
+
 int repo_bookstore_delete(repo_t *r, const char *id, const char *reassign_to, err_t *e)
 {
     if (repo__check_id(id, "id", e) != 0) return -1;
@@ -186,6 +314,7 @@ int repo_bookstore_delete(repo_t *r, const char *id, const char *reassign_to, er
     bookstore_t *s;
     if (repo_bookstore_get(r, id, &s, e) != 0) return -1;
     if (s == NULL) return err_set(e, ERR_NOT_FOUND, "bookstore %s not found", id);
+    if (repo__behind(r)) return bookstore__delete_behind(r, id, reassign_to, e);
     if (reassign_to && bookstore__check_target(r, reassign_to, e) != 0) return -1;
     /* Mark first, then look at the books: a concurrent book write into this
      * store either is seen below or sees the mark and undoes itself. */
@@ -217,9 +346,13 @@ int repo_bookstore_delete(repo_t *r, const char *id, const char *reassign_to, er
     }
     bson_t f = BSON_INITIALIZER;
     BSON_APPEND_UTF8(&f, "_id", id);
-    int rc = store_delete_one(r->store, REPO_BOOKSTORES, &f, NULL, e);
+    void *gone = NULL;
+    int rc = repo__modify(r, REPO_BOOKSTORES, "bookstore", id, &f, NULL, repo__parse_bookstore,
+                          NULL, &gone, NULL, e);
     bson_destroy(&f);
-    return rc;
+    if (rc != 0) return -1;
+    repo__cache_del(r, CACHE_BOOKSTORES, id, ((bookstore_t *)gone)->version + 1);
+    return 0;
 }
 
 /* ---- counts and pages */
@@ -244,8 +377,8 @@ static int bookstore__count_cb(void *ctx, const bson_t *doc, err_t *e)
     return 0;
 }
 
-int repo_bookstore_book_counts(repo_t *r, const char *const *ids, size_t n, int64_t *counts,
-                               err_t *e)
+static int bookstore__counts_mongo(repo_t *r, const char *const *ids, size_t n, int64_t *counts,
+                                   err_t *e)
 {
     for (size_t i = 0; i < n; i++) counts[i] = 0;
     if (n == 0) return 0;
@@ -277,6 +410,74 @@ int repo_bookstore_book_counts(repo_t *r, const char *const *ids, size_t n, int6
     return rc;
 }
 
+/* The one-to-many `bookstoreBooks` batch of one store: all its books, by
+ * id. A store with more than REPO_PAGE_MAX books is not cached (nocache). */
+int repo__bookstore_run_books(repo_t *r, const void *arg, long long limit, repo__batch_t *out,
+                              err_t *e)
+{
+    (void)limit;
+    bson_t f = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&f, "bookstore_id", (const char *)arg);
+    repo_page_t pg;
+    int rc = repo__page(r, REPO_BOOKS, &f, REPO_PAGE_MAX, NULL, repo__parse_book, NULL, &pg, e);
+    bson_destroy(&f);
+    if (rc != 0) return -1;
+    out->recs = pg.items;
+    out->n = pg.n;
+    out->nocache = pg.has_next;
+    out->kinds = arena_alloc(r->arena, (pg.n ? pg.n : 1) * sizeof *out->kinds);
+    for (size_t i = 0; i < pg.n; i++) out->kinds[i] = CACHE_BOOKS;
+    return 0;
+}
+
+/* *b = the store's books through the cache; b->nocache is set when the
+ * store has too many to answer from one read (then use MongoDB pages). */
+static int bookstore__books(repo_t *r, const char *id, repo__batch_t *b, err_t *e)
+{
+    buf_t a = BUF_INIT;
+    buf_puts(&a, "{\"bookstoreId\":");
+    buf_put_json_str(&a, id, strlen(id));
+    buf_putc(&a, '}');
+    const char *args = arena_strndup(r->arena, a.data, a.len);
+    buf_free(&a);
+    memset(b, 0, sizeof *b);
+    return repo__cached_batch(r, "bookstoreBooks", args, -1, repo__bookstore_run_books, NULL, id, b,
+                              e);
+}
+
+int repo_bookstore_book_counts(repo_t *r, const char *const *ids, size_t n, int64_t *counts,
+                               err_t *e)
+{
+    if (r->cache == NULL || !repo__ids_ok(ids, n))
+        return bookstore__counts_mongo(r, ids, n, counts, e);
+    /* Each store's count is its cached book list's length (one round trip
+     * each); the stores not cached are counted by ONE aggregate. */
+    const char **miss = arena_alloc(r->arena, (n ? n : 1) * sizeof *miss);
+    size_t *miss_at = arena_alloc(r->arena, (n ? n : 1) * sizeof *miss_at);
+    size_t nmiss = 0;
+    for (size_t i = 0; i < n; i++) {
+        cache_batch_t cb;
+        err_t ie;
+        buf_t a = BUF_INIT;
+        buf_puts(&a, "{\"bookstoreId\":");
+        buf_put_json_str(&a, ids[i], strlen(ids[i]));
+        buf_putc(&a, '}');
+        int rc = cache_batch_get(r->cache, r->arena, "bookstoreBooks", a.data, &cb, &ie);
+        buf_free(&a);
+        if (rc == 0 && cb.status == CACHE_HIT) {
+            counts[i] = (int64_t)cb.n;
+        } else {
+            miss_at[nmiss] = i;
+            miss[nmiss++] = ids[i];
+        }
+    }
+    if (nmiss == 0) return 0;
+    int64_t *got = arena_alloc(r->arena, nmiss * sizeof *got);
+    if (bookstore__counts_mongo(r, miss, nmiss, got, e) != 0) return -1;
+    for (size_t j = 0; j < nmiss; j++) counts[miss_at[j]] = got[j];
+    return 0;
+}
+
 int repo_bookstores_page(repo_t *r, int64_t first, const char *after, repo_page_t *out, err_t *e)
 {
     bson_t f = BSON_INITIALIZER;
@@ -289,6 +490,12 @@ int repo_bookstore_books_page(repo_t *r, const char *bookstore_id, int64_t first
                               repo_page_t *out, err_t *e)
 {
     if (repo__check_id(bookstore_id, "bookstoreId", e) != 0) return -1;
+    if (r->cache && first >= 0 && first <= REPO_PAGE_MAX) {
+        /* Any page of a cached store comes from its cached book list. */
+        repo__batch_t b;
+        if (bookstore__books(r, bookstore_id, &b, e) != 0) return -1;
+        if (!b.nocache) return repo__page_from(r, b.recs, b.n, first, after, out, e);
+    }
     bson_t f = BSON_INITIALIZER;
     BSON_APPEND_UTF8(&f, "bookstore_id", bookstore_id);
     int rc = repo__page(r, REPO_BOOKS, &f, first, after, repo__parse_book, NULL, out, e);

@@ -96,10 +96,38 @@ int repo_bookstores_ensure(repo_t *r, const bookstore_t *in, size_t n, bookstore
         if (out[i] == NULL)
             rc = err_set(e, ERR_INTERNAL, "bookstore %s vanished while loading", keys[i]);
     }
+    /* New stores into the cache (a name looked up before may be cached as
+     * unknown; equal versions are re-put harmlessly). */
+    for (size_t i = 0; rc == 0 && c->inserted && i < n; i++) {
+        bool first = true;
+        for (size_t j = 0; j < i && first; j++) first = out[j] != out[i];
+        if (first) repo__cache_put(r, CACHE_BOOKSTORES, out[i]);
+    }
     return rc;
 }
 
 /* ---- books */
+
+typedef struct {
+    repo_t *r;
+    book_t **items;
+    size_t n, cap;
+} load__list_t;
+
+static int load__list_cb(void *ctx, const bson_t *doc, err_t *e)
+{
+    load__list_t *l = ctx;
+    book_t *b = repo__parse_book(l->r, doc, NULL, e);
+    if (b == NULL) return -1;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 64;
+        l->items =
+            arena_realloc(l->r->arena, l->items, l->cap * sizeof *l->items, cap * sizeof *l->items);
+        l->cap = cap;
+    }
+    l->items[l->n++] = b;
+    return 0;
+}
 
 const char *repo_book_natural_key(arena_t *a, const book_t *b, const char *work_key)
 {
@@ -160,6 +188,27 @@ static bool load__same(const book_t *stored, const book_t *in)
     return same;
 }
 
+/* Write-through of a bulk load: reads back the books it inserted or changed
+ * (one command) and puts each into the cache, patching the cached lists.
+ * If the read fails, those books are purged from the cache instead. */
+static void load__cache_books(repo_t *r, const char *const *nkeys, size_t n)
+{
+    bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER;
+    repo__append_in(&filter, "nkey", nkeys, n);
+    BSON_APPEND_INT64(&opts, "batchSize", (int64_t)n);
+    load__list_t l = {r, NULL, 0, 0};
+    err_t e;
+    int rc = store_find(r->store, REPO_BOOKS, &filter, &opts, load__list_cb, &l, &e);
+    bson_destroy(&filter);
+    bson_destroy(&opts);
+    if (rc != 0) {
+        cache_mark_dirty(r->cache); /* changed books may be cached: a new epoch, */
+        cache_purge(r->cache, CACHE_BOOKS, NULL, &e); /* started by this call */
+        return;
+    }
+    for (size_t i = 0; i < l.n; i++) repo__cache_put(r, CACHE_BOOKS, l.items[i]);
+}
+
 int repo_books_upsert(repo_t *r, const book_t *in, const char *const *work_keys, size_t n,
                       repo_upsert_counts_t *c, err_t *e)
 {
@@ -192,6 +241,8 @@ int repo_books_upsert(repo_t *r, const book_t *in, const char *const *work_keys,
     if (rc != 0) return -1;
 
     bool *done = arena_calloc(r->arena, u, sizeof *done);
+    const char **changed = arena_alloc(r->arena, n * sizeof *changed);
+    size_t nchanged = 0;
     store_bulk_t *b = store_bulk_new(r->store, REPO_BOOKS);
     int64_t now = repo__now_ms();
     for (size_t i = 0; i < n; i++) {
@@ -213,7 +264,9 @@ int repo_books_upsert(repo_t *r, const book_t *in, const char *const *work_keys,
             BSON_APPEND_UTF8(&doc, "nkey", keys[i]);
             load__insert_if_absent(b, "nkey", keys[i], &doc);
             bson_destroy(&doc);
+            changed[nchanged++] = keys[i];
         } else if (!load__same(x->book, &books[i])) {
+            changed[nchanged++] = keys[i];
             bson_t set = BSON_INITIALIZER, unset = BSON_INITIALIZER;
             book_patch_append(&books[i], LOAD__BOOK_FIELDS, &set, &unset);
             repo__update_doc(&upd, &set, &unset, now);
@@ -233,6 +286,13 @@ int repo_books_upsert(repo_t *r, const book_t *in, const char *const *work_keys,
     if (store_bulk_run(b, &res, NULL, e) != 0) return -1;
     c->inserted = res.upserted;
     c->modified = res.modified;
+    if (r->cache && nchanged > REPO_PAGE_MAX) {
+        err_t e2; /* too many to put one by one: start a new cache epoch */
+        cache_mark_dirty(r->cache);
+        cache_purge(r->cache, CACHE_BOOKS, NULL, &e2);
+    } else if (r->cache && nchanged) {
+        load__cache_books(r, changed, nchanged);
+    }
     return 0;
 }
 
@@ -262,5 +322,19 @@ int repo_fruit_seed(repo_t *r, fruit_kind_t kind, const fruit_t *in, size_t n,
     if (store_bulk_run(b, &res, NULL, e) != 0) return -1;
     c->inserted = res.upserted;
     c->unchanged = (int64_t)n - res.upserted;
+    if (r->cache && res.upserted) {
+        /* Seeded fruit into the cache (their ids may be cached as unknown). */
+        const char **ids = arena_alloc(r->arena, n * sizeof *ids);
+        for (size_t i = 0; i < n; i++) ids[i] = in[i].id;
+        void **got = arena_alloc(r->arena, n * sizeof *got);
+        err_t e2;
+        if (n <= REPO_PAGE_MAX && repo__get_many(r, fruit_kind_collection(kind), ids, n,
+                                                 repo__parse_fruit, &kind, got, &e2) == 0) {
+            for (size_t i = 0; i < n; i++) repo__cache_put(r, repo__fruit_kind(kind), got[i]);
+        } else { /* too many (or unreadable): start a new cache epoch */
+            cache_mark_dirty(r->cache);
+            cache_purge(r->cache, repo__fruit_kind(kind), NULL, &e2);
+        }
+    }
     return 0;
 }

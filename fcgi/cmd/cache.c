@@ -2,24 +2,45 @@
  * oponn cache stats|verify|flush|purge|rehydrate — the cache's admin side.
  *
  * verify and rehydrate read MongoDB through the repository layer's
- * cache_source_t: cmd_cache__source() below is that hook (NULL until the
- * repositories exist; the commands then say so and exit 1).
+ * cache_source_t (repo_cache_source(): a repository without a cache).
  */
 #include "cmd.h"
 
 #include "cache.h"
 #include "cache_admin.h"
 #include "cfg.h"
+#include "repo.h"
 
 #include <stdio.h>
 #include <string.h>
 
-/* HOOK(repo): return the repository layer's MongoDB source, e.g.
- * `return repo_cache_source(cfg);`. */
-static const cache_source_t *cmd_cache__source(const cfg_t *cfg)
+/* MongoDB for verify and rehydrate: a store and a repository without a
+ * cache. cmd_cache__source_close() frees it. */
+typedef struct {
+    store_t *store;
+    arena_t arena;
+    repo_t repo;
+    cache_source_t src;
+} cmd_cache__mongo_t;
+
+static const cache_source_t *cmd_cache__source(cfg_t *cfg, cmd_cache__mongo_t *m)
 {
-    (void)cfg;
-    return NULL;
+    if (cmd_store_open("cache", cfg, &m->store) != CMD_OK) {
+        m->store = NULL;
+        return NULL;
+    }
+    arena_init(&m->arena, 1 << 14);
+    repo_init(&m->repo, m->store, &m->arena);
+    repo_cache_source(&m->repo, &m->src);
+    return &m->src;
+}
+
+static void cmd_cache__source_close(cmd_cache__mongo_t *m)
+{
+    if (m->store) {
+        arena_destroy(&m->arena);
+        cmd_store_close(m->store);
+    }
 }
 
 static void cmd_cache__print(void *ud, const char *line)
@@ -84,13 +105,19 @@ int cmd_cache(int argc, char **argv)
         if (cache_stats_report(c, cmd_cache__print, stdout, &e) != 0) status = CMD_FAILED;
     } else if (strcmp(sub, "verify") == 0) {
         cache_verify_t v;
-        if (cache_verify(c, cmd_cache__source(&cfg), cmd_cache__print, stdout, &v, &e) != 0) {
+        cmd_cache__mongo_t m = {0};
+        const cache_source_t *src = cmd_cache__source(&cfg, &m);
+        if (src == NULL) {
+            status = CMD_FAILED;
+            err_set(&e, ERR_UNAVAILABLE, "MongoDB cannot be reached");
+        } else if (cache_verify(c, src, cmd_cache__print, stdout, &v, &e) != 0) {
             status = CMD_FAILED;
         } else {
             fprintf(stderr, "oponn cache verify: %ld entities, %ld batches, %ld mismatches\n",
                     v.entities, v.batches, v.mismatches);
             if (v.mismatches) status = CMD_MISMATCH;
         }
+        cmd_cache__source_close(&m);
     } else if (strcmp(sub, "flush") == 0) {
         long n = cache_flush(c, &e);
         if (n < 0)
@@ -108,11 +135,15 @@ int cmd_cache(int argc, char **argv)
         else
             fprintf(stderr, "oponn cache purge: %d cached batches dropped\n", n);
     } else {
-        long n = cache_rehydrate(c, cmd_cache__source(&cfg), cmd_cache__print, stdout, &e);
+        cmd_cache__mongo_t m = {0};
+        const cache_source_t *src = cmd_cache__source(&cfg, &m);
+        long n = src ? cache_rehydrate(c, src, cmd_cache__print, stdout, &e)
+                     : err_set(&e, ERR_UNAVAILABLE, "MongoDB cannot be reached");
         if (n < 0)
             status = CMD_FAILED;
         else
             fprintf(stderr, "oponn cache rehydrate: %ld batches refilled\n", n);
+        cmd_cache__source_close(&m);
     }
     if (status == CMD_FAILED || status == CMD_USAGE)
         fprintf(stderr, "oponn cache %s: %s\n", sub, e.msg);

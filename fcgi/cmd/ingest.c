@@ -11,6 +11,8 @@
  */
 #include "cmd.h"
 
+#include "cache.h"
+
 #include "ingest.h"
 #include "repo.h"
 
@@ -321,6 +323,15 @@ int cmd_ingest(int argc, char **argv)
     arena_init(&arena, 0);
     repo_t r;
     repo_init(&r, s, &arena);
+    /* Write-through: what ingestion changes is put into the cache (or, for
+     * big loads, a new cache epoch starts). No cache if it cannot be opened. */
+    cache_t *cache = NULL;
+    err_t ce;
+    if (cache_open(&cache, &cfg, &ce) != 0) {
+        fprintf(stderr, "oponn ingest: no cache (%s)\n", ce.msg);
+        cache = NULL;
+    }
+    r.cache = cache;
     ingest__totals_t t = {0};
     ingest_http_stats_t st = {0};
     ingest__seen_t seen = {NULL, 0, 0};
@@ -332,6 +343,7 @@ int cmd_ingest(int argc, char **argv)
         fprintf(stderr, "oponn ingest: what was loaded before stays; run again to resume\n");
     }
     arena_destroy(&arena);
+    cache_close(cache);
     ingest_http_close(h);
     curl_global_cleanup();
     cmd_store_close(s);

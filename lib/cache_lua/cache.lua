@@ -379,24 +379,50 @@ function ops.fill()
     return 'stored'
 end
 
--- fillmany: no lease (members of a batch read fetched from MongoDB); version
--- guarded. ARGV[5] ttl, then triples (tail, version, JSON).
+-- fillmany: no lease (members of a batch read, or ids of a multi-get,
+-- fetched from MongoDB); version guarded. ARGV[5] ttl, ARGV[6] negative ttl,
+-- then triples (tail, version, JSON); JSON "" caches a negative entry (an id
+-- MongoDB does not have; version 0, so any write of the id wins).
 -- -> number stored
 function ops.fillmany()
     if not EPOCH then return 0 end
     local stored = 0
-    for i = 6, #ARGV, 3 do
+    for i = 7, #ARGV, 3 do
         local key = P .. ':' .. ARGV[i]
         local version = tonumber(ARGV[i + 1])
         local cur = entity_get(key)
         if (cur and cur.v >= version) or pending(ARGV[i]) then
             stat('stale_refused', 1)
+        elseif ARGV[i + 2] == '' then
+            entity_set(key, version, nil, ARGV[6])
+            stored = stored + 1
         else
             entity_set(key, version, ARGV[i + 2], ARGV[5])
             stored = stored + 1
         end
     end
     return stored
+end
+
+-- mget: ARGV[5..] entity tails (one multi-get, no leases: the caller fills
+-- what it read from MongoDB with fillmany, which is version guarded).
+-- -> for each tail two elements: 'h', JSON | 'n', false | 'm', false
+function ops.mget()
+    local out = {}
+    for i = 5, #ARGV do
+        local e = entity_get(P .. ':' .. ARGV[i])
+        if e and e.neg then
+            out[#out + 1] = 'n'
+            out[#out + 1] = false
+        elseif e then
+            out[#out + 1] = 'h'
+            out[#out + 1] = e.d
+        else
+            out[#out + 1] = 'm'
+            out[#out + 1] = false
+        end
+    end
+    return out
 end
 
 -- put / del: the write of one record, with the reconciliation of every cached
@@ -422,6 +448,16 @@ local function write(is_del)
     -- the entity but reconciles no batch; this put must.
     local cur = entity_get(key)
     if cur and cur.v > version then
+        stat('stale_refused', 1)
+        return {'stale'}
+    end
+    -- Write-behind: the cache is the truth until the writer catches up, so
+    -- a write must be exactly the next version of what is cached (a
+    -- compare-and-set: of two writers that read version N, one wins with
+    -- N + 1 and the other re-reads), and a record with queued writes that is
+    -- not cached (evicted) cannot be written: its current version is only in
+    -- the queue.
+    if ARGV[12] == 'behind' and ((cur and cur.v >= version) or (not cur and pending(ARGV[5]))) then
         stat('stale_refused', 1)
         return {'stale'}
     end
@@ -492,7 +528,9 @@ end
 
 -- bfill: KEYS[2] batch key. ARGV[5] predicate JSON, ARGV[6] exhaustive
 -- ("1"/"0"), ARGV[7] table counters joined by ",", ARGV[8] batch ttl,
--- ARGV[9] entity ttl, then triples (tail, version, JSON) in MongoDB's order.
+-- ARGV[9] entity ttl, ARGV[10] number of member triples, then triples (tail,
+-- version, JSON): the members in MongoDB's order, then other entities read
+-- with them (a join's targets), stored like fillmany.
 -- Refused when any table of the batch was written since the miss (its
 -- counter moved) or a member's cached version is newer than the one read.
 -- -> 'stored' | 'refilled' (stored, and it had been dropped) | 'refused'
@@ -515,7 +553,8 @@ function ops.bfill()
     local zkey = KEYS[2] .. ':z'
     local ttl = tonumber(ARGV[8])
     local members = {}
-    for j = 10, #ARGV, 3 do
+    local mend = 11 + 3 * tonumber(ARGV[10]) - 1
+    for j = 11, mend, 3 do
         local key = P .. ':' .. ARGV[j]
         local cur = entity_get(key)
         local version = tonumber(ARGV[j + 1])
@@ -543,6 +582,13 @@ function ops.bfill()
     redis.call('EXPIRE', KEYS[2], ttl)
     if #members > 0 then redis.call('EXPIRE', zkey, ttl) end
     for _, t in ipairs(pred.t) do redis.call('ZADD', P .. ':tables', 0, t .. ':' .. bid) end
+    for j = mend + 1, #ARGV, 3 do
+        local key = P .. ':' .. ARGV[j]
+        local cur = entity_get(key)
+        if not ((cur and cur.v >= tonumber(ARGV[j + 1])) or pending(ARGV[j])) then
+            entity_set(key, tonumber(ARGV[j + 1]), ARGV[j + 2], ARGV[9])
+        end
+    end
     if redis.call('HDEL', P .. ':dropped', bid) == 1 then
         stat('refilled', 1)
         return 'refilled'

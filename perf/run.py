@@ -25,7 +25,8 @@ the workers' resident size along the way. Everything lands in perf/results/
 Scenarios (issue 8):
   1  book(id), random ids of a working set (PERF_HOT, 20,000 of the books,
      drawn at random), all cache hits (the working set is warmed first)
-  2  book(id) misses: cache flushed, every id asked once (a shuffled walk)
+  2  book(id) misses: cache flushed, every id asked once (a shuffled walk);
+     the ids all exist, so negative entries never come into play
   3  bookstoresForBooks with 100 ids (a fixed pool of 1,000 lists, warmed)
   4  fruitBySize, a cached batch (sizes 1..10, limit 100, warmed)
   5  90 % book(id) / 10 % updateBook, write-through
@@ -111,8 +112,11 @@ def num_or0(v):
         return 0.0
 
 
+T0 = time.monotonic()
+
+
 def log(msg):
-    print("perf: %s" % msg, file=sys.stderr, flush=True)
+    print("perf [%4.0fs]: %s" % (time.monotonic() - T0, msg), file=sys.stderr, flush=True)
 
 
 class PerfStack(Stack):

@@ -247,13 +247,19 @@ class Report:
                  "c_nginx": "nginx", "c_pool": "the constant workers", "wrk": "wrk",
                  "other": "other processes on the shared machine", "writer": "oponn-writer"}
         standin = not self.meta["config"]["real_mongodb"]
-        single = [g for g in ("mongo", "redis") if share.get(g, 0) >= 0.8 * caps[g]]
+        # A backend the requests do not use (the writer's MongoDB traffic in
+        # (6)) cannot be what limits them.
+        used = {"mongo": (med(rows, "mongo_per_req") or 0) > 0.05,
+                "redis": (med(rows, "redis_per_req") or 0) > 0.05}
+        single = [g for g in ("mongo", "redis")
+                  if used[g] and share.get(g, 0) >= 0.8 * caps[g]]
         if single:
             g = single[0]
             why = "%s: %.0f %% of its %s" % (names[g], 100 * share[g] / caps[g],
                                               "one core (single-threaded)" if caps[g] == 1
                                               else "%d cores" % caps[g])
-        elif standin and share.get("mongo", 0) >= 0.6 and machine < 0.85 * self.cores:
+        elif (standin and used["mongo"] and share.get("mongo", 0) >= 0.6
+              and machine < 0.85 * self.cores):
             # A serial server: busy most of the time, the rest is the round
             # trip between one answer and the next request it takes.
             why = ("the MongoDB stand-in, which serves one request at a time: busy %.0f %% "

@@ -50,7 +50,7 @@ PERF_BINS := $(PERF_SRC:perf/%.c=$(BUILD)/perf/%)
 # Keep objects of executables (make would delete them as intermediates).
 .SECONDARY:
 
-.PHONY: all deps run stop test test-unit test-asan test-integration fuzz perf clean format
+.PHONY: all deps run stop test test-unit test-asan test-integration fuzz perf perf-report clean format
 all: $(BUILD)/liboponn.a $(BINS) $(UNITS) $(PROGS) $(PERF_BINS)
 
 deps:
@@ -122,6 +122,18 @@ readme-config: $(BUILD)/oponn
 	@/usr/bin/python3 -c 'import re,subprocess,sys; p="README.md"; s=open(p).read(); \
 	t=subprocess.run(["$(BUILD)/oponn","config","--markdown"],capture_output=True,text=True,check=True).stdout; \
 	open(p,"w").write(re.sub(r"<!-- config:begin -->.*<!-- config:end -->","<!-- config:begin -->\n"+t+"<!-- config:end -->",s,flags=re.S))'
+
+# ---- load tests (perf/): `make perf` measures (perf/run.py, bounded, loopback
+# only, its own stack on free ports) and writes perf/REPORT.md, perf/results/
+# (CSV, PNG). PERF_QUICK=1 is a 2-minute smoke on a smaller data set;
+# MONGODB_URI=... runs it against a real MongoDB. perf-report redraws the
+# report from the results without measuring.
+perf: deps all
+	/usr/bin/python3 perf/run.py
+	/usr/bin/python3 perf/report.py
+
+perf-report:
+	/usr/bin/python3 perf/report.py
 
 # ---- GraphQL engine: microbenchmark and fuzzing ------------------------------------------
 # `make bench-gql`: parse+validate+execute ops/s on one core (perf/gql_bench.c).

@@ -674,6 +674,47 @@ int cache_batch_fill_ex(cache_t *c, const cache_batch_t *miss, const cache_doc_t
 
 /* ---------------------------------------------------------------- admin */
 
+/* Unlinks every entity key of a kind (P:<kind>:*), SCAN by SCAN, so a large
+ * type never blocks Redis in one long command. Readers that miss meanwhile
+ * refill from MongoDB, which is the point of a purge. */
+static int cache__unlink_kind(cache_t *c, cache_kind_t k, err_t *e)
+{
+    buf_t match = BUF_INIT;
+    buf_printf(&match, "%s:%s:*", cache_keys(c)->prefix, cache_kind_name(k));
+    char cursor[32] = "0";
+    int rc = 0;
+    do {
+        redisReply *r = cache_conn_command(cache_connection(c), e, "SCAN %s MATCH %s COUNT 1000",
+                                           cursor, match.data);
+        if (r == NULL) {
+            rc = -1;
+            break;
+        }
+        if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+            r->element[0]->type != REDIS_REPLY_STRING) {
+            freeReplyObject(r);
+            rc = err_set(e, ERR_INTERNAL, "cache purge: unexpected SCAN reply");
+            break;
+        }
+        snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
+        redisReply *keys = r->element[1];
+        if (keys->elements > 0) {
+            const char **argv = malloc((keys->elements + 1) * sizeof *argv);
+            if (argv == NULL) abort();
+            argv[0] = "UNLINK";
+            for (size_t i = 0; i < keys->elements; i++) argv[i + 1] = keys->element[i]->str;
+            redisReply *u = cache_conn_command_argv(cache_connection(c), e,
+                                                    (int)keys->elements + 1, argv, NULL);
+            free(argv);
+            if (u == NULL) rc = -1;
+            else freeReplyObject(u);
+        }
+        freeReplyObject(r);
+    } while (rc == 0 && strcmp(cursor, "0") != 0);
+    buf_free(&match);
+    return rc;
+}
+
 int cache_purge(cache_t *c, cache_kind_t k, const char *id, err_t *e)
 {
     buf_t tail = BUF_INIT;
@@ -685,6 +726,8 @@ int cache_purge(cache_t *c, cache_kind_t k, const char *id, err_t *e)
     if (rc != 0) return -1;
     rc = r->type == REDIS_REPLY_INTEGER ? (int)r->integer : 0;
     freeReplyObject(r);
+    /* A whole type: its entities go too, not only the batches that read it. */
+    if (id == NULL && cache__unlink_kind(c, k, e) != 0) return -1;
     return rc;
 }
 

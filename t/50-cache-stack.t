@@ -265,4 +265,34 @@ with taplib.stack(workers=2) as s:
              "while it was down is what is served", d)
 
     verify("oponn cache verify at the end: 0 mismatches")
+
+    # ---- purge: a change made outside oponn, then `oponn cache purge`
+    # (a new client: MongoDB was restarted above, closing the old connection)
+    db = pymongo.MongoClient(s.mongo_uri)[s.env().get("OPONN_MONGODB_DB") or "oponn"]
+    # Warm: until 4 reads in a row are hits, i.e. every worker is back on Redis
+    # (a worker still in its reconnect back-off from the outage above reads
+    # MongoDB, which is correct but would not show what purge is for).
+    hits = [0]
+
+    def warm():
+        d, err, mc, rt = q('query($id:ID!){ book(id:$id) { title } }', {"id": books[5]})
+        hits[0] = hits[0] + 1 if mc == 0 else 0
+        return hits[0] >= 4
+
+    taplib.wait_until(warm, "every worker reading book %s from the cache" % books[5], timeout=10)
+    db.books.update_one({"_id": books[5]}, {"$set": {"title": "Changed outside"},
+                                            "$inc": {"version": 1}})
+    d, err, mc, rt = q('query($id:ID!){ book(id:$id) { title } }', {"id": books[5]})
+    t.ok(d["book"]["title"] != "Changed outside" and mc == 0,
+         "a change outside oponn is not seen by the cache (why purge exists)", d)
+    r = s.oponn("cache", "purge", "books", books[5])
+    d, err, mc, rt = q('query($id:ID!){ book(id:$id) { title } }', {"id": books[5]})
+    t.ok(r.returncode == 0 and d["book"]["title"] == "Changed outside" and mc == 1,
+         "cache purge books <id>: the record is read from MongoDB again", (r.stderr, d, mc))
+    db.books.update_many({}, {"$set": {"year": 1999}, "$inc": {"version": 1}})
+    r = s.oponn("cache", "purge", "books")
+    d, err, mc, rt = q('query($id:ID!){ book(id:$id) { year } }', {"id": books[6]})
+    t.ok(r.returncode == 0 and d["book"]["year"] == 1999 and mc == 1,
+         "cache purge books: every cached book is dropped, not only the lists", (r.stderr, d, mc))
+    verify("oponn cache verify after the purges: 0 mismatches")
 t.done()

@@ -26,6 +26,11 @@ CFLAGS  += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitiz
 LDFLAGS += -fsanitize=address,undefined
 endif
 
+# Lua scripts are embedded as C strings generated at build time.
+GEN      := $(BUILD)/gen
+CPPFLAGS += -I$(GEN)
+LUA_SRC  := $(wildcard lib/cache_lua/*.lua)
+
 LIB_SRC  := $(wildcard lib/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 BIN_SRC  := $(wildcard fcgi/*.c)
@@ -56,7 +61,7 @@ GRAPHIQL_FILES := $(addprefix $(GRAPHIQL_DIR)/,$(notdir $(GRAPHIQL_NPM) $(GRAPHI
 # Keep objects of executables (make would delete them as intermediates).
 .SECONDARY:
 
-.PHONY: all deps run stop test test-unit test-asan test-integration fuzz perf clean format graphiql
+.PHONY: all deps run stop test test-unit test-asan test-integration fuzz perf perf-report clean format graphiql
 all: $(BUILD)/liboponn.a $(BINS) $(UNITS) $(PROGS) $(PERF_BINS) graphiql
 
 deps:
@@ -65,6 +70,12 @@ deps:
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(GEN)/cache_lua.h: $(LUA_SRC) etc/lua2c.sh
+	@mkdir -p $(dir $@)
+	etc/lua2c.sh $(LUA_SRC) > $@
+
+$(BUILD)/lib/cache.o: $(GEN)/cache_lua.h
 
 $(BUILD)/liboponn.a: $(LIB_OBJ)
 	@rm -f $@
@@ -117,10 +128,14 @@ stop:
 	@/usr/bin/python3 etc/stack.py stop
 
 # Unit tests twice: the normal build and an AddressSanitizer/UBSan build.
-# Integration tests (t/*.t) start their own services on free loopback ports.
+# Integration tests (t/*.t) start their own services on free loopback ports;
+# the ones that drive the worker through the stack (t/1x, t/4x-t/6x) run first
+# against the sanitizer build too (a report in any service log fails them).
 PROVE ?= prove
+ASAN_IT := $(filter t/1% t/4% t/5% t/6%,$(wildcard t/*.t))
 test: deps all
 	$(MAKE) --no-print-directory BUILD=build/asan SAN=1 all
+	OPONN_BUILD_DIR=build/asan ASAN_OPTIONS=detect_leaks=1 $(PROVE) $(PROVE_FLAGS) $(ASAN_IT)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
 	  $(PROVE) $(PROVE_FLAGS) $(UNITS) $(UNITS:$(BUILD)/%=build/asan/%) t/*.t
 
@@ -143,3 +158,42 @@ readme-config: $(BUILD)/oponn
 	@/usr/bin/python3 -c 'import re,subprocess,sys; p="README.md"; s=open(p).read(); \
 	t=subprocess.run(["$(BUILD)/oponn","config","--markdown"],capture_output=True,text=True,check=True).stdout; \
 	open(p,"w").write(re.sub(r"<!-- config:begin -->.*<!-- config:end -->","<!-- config:begin -->\n"+t+"<!-- config:end -->",s,flags=re.S))'
+
+# ---- load tests (perf/): `make perf` measures (perf/run.py, bounded, loopback
+# only, its own stack on free ports) and writes perf/REPORT.md, perf/results/
+# (CSV, PNG). PERF_QUICK=1 is a 2-minute smoke on a smaller data set;
+# MONGODB_URI=... runs it against a real MongoDB. perf-report redraws the
+# report from the results without measuring.
+perf: deps all
+	/usr/bin/python3 perf/run.py
+	/usr/bin/python3 perf/report.py
+
+perf-report:
+	/usr/bin/python3 perf/report.py
+
+# ---- GraphQL engine: microbenchmark and fuzzing ------------------------------------------
+# `make bench-gql`: parse+validate+execute ops/s on one core (perf/gql_bench.c).
+BENCH_SECONDS ?= 3
+.PHONY: bench-gql
+bench-gql: $(BUILD)/perf/gql_bench
+	$(BUILD)/perf/gql_bench schema/schema.graphql $(BENCH_SECONDS)
+
+# `make fuzz`: each fuzz/*.c is a libFuzzer target built with clang and
+# ASan/UBSan, run FUZZ_SECONDS (default 60) from its seeds. A crash leaves
+# fuzz/out/crash-*; copy it to fuzz/regress/<target>/ so `make test` replays it.
+FUZZ_SECONDS ?= 60
+FUZZ_CC ?= clang
+FUZZ_SRC := $(wildcard fuzz/*.c)
+FUZZ_BINS := $(FUZZ_SRC:fuzz/%.c=build/fuzz/%)
+build/fuzz/%: fuzz/%.c $(LIB_SRC) $(wildcard lib/*.h) $(GEN)/cache_lua.h
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) -g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
+	  -Ilib -I$(GEN) $(PKG_CFLAGS) $< $(LIB_SRC) $(LDLIBS) -o $@
+fuzz: $(FUZZ_BINS)
+	@for t in $(FUZZ_SRC:fuzz/%.c=%); do \
+	  mkdir -p fuzz/out/$$t fuzz/regress/$$t; \
+	  echo "fuzz: $$t for $(FUZZ_SECONDS)s"; \
+	  build/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -timeout=10 -rss_limit_mb=2048 \
+	    -dict=fuzz/$$t.dict -artifact_prefix=fuzz/out/ -print_final_stats=1 \
+	    fuzz/out/$$t fuzz/regress/$$t $$(cat fuzz/$$t.seeds 2>/dev/null) || exit 1; \
+	done

@@ -13,6 +13,7 @@ RUNTIME_PKGS=(
   nginx spawn-fcgi multiwatch redis-server redis-tools
   libfcgi0ldbl libhiredis0.14 libmongoc-1.0-0 libbson-1.0-0 libcurl4 libcjson1
   libunistring2 ca-certificates curl python3
+  stunnel4
 )
 # What building and testing need on top (chromium: the GraphiQL browser test).
 BUILD_PKGS=(
@@ -22,6 +23,7 @@ BUILD_PKGS=(
   python3-mockupdb python3-mongomock
   clang libclang-rt-14-dev valgrind
   wrk gnuplot-nox jq perl git
+  ansible-core ansible-lint yamllint python3-yaml
   chromium
 )
 # Node.js for the npm tooling: Debian's nodejs+npm, unless a node with npm is

@@ -8,6 +8,7 @@ integration test (`from stack import Stack`). It owns the processes it starts:
     MongoDB endpoint    MONGODB_URI if set; else `mongod` if on PATH; else the
                         development stand-in etc/dev/mongo-standin.py
     FastCGI pool        spawn-fcgi -n -> multiwatch -f N -> build/oponn-worker
+    writer              build/oponn-writer, only when OPONN_WRITE_MODE=behind
     nginx               etc/nginx/oponn.conf.in rendered into the run directory
 
 Each service runs in its own session (process group) so `stop` can end it and
@@ -31,7 +32,7 @@ import time
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SERVICES = ("redis", "mongo", "pool", "nginx")  # start order; stop is reversed
+SERVICES = ("redis", "mongo", "pool", "writer", "nginx")  # start order; stop is reversed
 
 
 def free_port(host="127.0.0.1"):
@@ -117,7 +118,9 @@ class Stack:
                  build_dir=None, env=None, mongo_uri=None, quiet=True,
                  default_http_port=None, default_redis_port=None, worker=None):
         self.run_dir = os.path.abspath(run_dir)
-        self.build_dir = os.path.abspath(build_dir or os.path.join(ROOT, "build"))
+        # OPONN_BUILD_DIR=build/asan runs the stack on the sanitizer build.
+        self.build_dir = os.path.abspath(build_dir or os.environ.get("OPONN_BUILD_DIR")
+                                         or os.path.join(ROOT, "build"))
         self.extra_env = dict(env or {})
         self.quiet = quiet
         self.state = self._load_state()
@@ -263,11 +266,13 @@ class Stack:
                    proc=proc, log=self._path("logs", "redis.log"))
         self._log("redis on 127.0.0.1:%d" % self.redis_port)
 
-    def start_mongo(self):
+    def start_mongo(self, port=None):
+        """port: restart a local MongoDB endpoint on the port it had (tests)."""
         if self.mongo_uri and not self.state.get("mongo_local"):
             self._log("MongoDB: using MONGODB_URI")
             return
-        port = free_port()
+        fixed = port
+        port = port or free_port()
         log = self._path("logs", "mongo.log")
         if shutil.which("mongod"):
             data = self._path("mongod")
@@ -281,7 +286,7 @@ class Stack:
                 os.unlink(port_file)
             proc = self._spawn("mongo", ["/usr/bin/python3",
                                          os.path.join(ROOT, "etc", "dev", "mongo-standin.py"),
-                                         "--host", "127.0.0.1", "--port", "0",
+                                         "--host", "127.0.0.1", "--port", str(fixed or 0),
                                          "--port-file", port_file,
                                          "--data-file", self._path("mongo-data.json")])
             wait_until(lambda: os.path.exists(port_file), "MongoDB stand-in", proc=proc, log=log)
@@ -310,6 +315,28 @@ class Stack:
         wait_until(lambda: len(self.worker_pids()) == self.workers, "%d workers" % self.workers,
                    proc=proc, log=self._path("logs", "pool.log"))
         self._log("pool: %d workers on %s" % (self.workers, self.socket_path))
+
+    def write_behind(self):
+        return self.env().get("OPONN_WRITE_MODE", "through") == "behind"
+
+    def start_writer(self):
+        """The write-behind writer (only in OPONN_WRITE_MODE=behind): applies
+        the queued writes to MongoDB. Ready when its consumer line is logged."""
+        if not self.write_behind():
+            return
+        writer = os.path.join(self.build_dir, "oponn-writer")
+        if not os.access(writer, os.X_OK):
+            raise RuntimeError("%s is missing: run `make` first" % writer)
+        log = self._path("logs", "writer.log")
+        start = os.path.getsize(log) if os.path.exists(log) else 0
+        proc = self._spawn("writer", [writer])
+
+        def ready():
+            with open(log, errors="replace") as f:
+                f.seek(start)
+                return "consumer" in f.read()
+        wait_until(ready, "oponn-writer", proc=proc, log=log)
+        self._log("writer: oponn-writer (write-behind)")
 
     def render_nginx_conf(self):
         nginx_dir = self._path("nginx")
@@ -446,9 +473,23 @@ def cleanup_on_signals(stack):
         signal.signal(s, handler)
 
 
-# Steps run after the services are up (schema migration, sample data); other
-# modules append to this list. Each takes the Stack and raises on failure.
-post_start_hooks = []
+def load_sample_hook(st):
+    """`make run`: migrate and load the sample data set (idempotent: a second
+    run changes nothing). OPONN_LOAD_SAMPLE=0 skips it, e.g. with an Atlas URI
+    whose database should stay as it is."""
+    if os.environ.get("OPONN_LOAD_SAMPLE", "1") == "0":
+        return
+    from load_sample import load_sample
+    print("stack: migrating and loading the sample data set", file=sys.stderr)
+    try:
+        load_sample(st.env(), build_dir=st.build_dir, quiet=True)
+    except RuntimeError as e:
+        raise RuntimeError("loading the sample data failed: %s" % e)
+
+
+# Steps run after the services are up; each takes the Stack and raises
+# RuntimeError on failure.
+post_start_hooks = [load_sample_hook]
 
 
 def main():
@@ -463,7 +504,8 @@ def main():
                redis_port=os.environ.get("OPONN_REDIS_PORT"), quiet=False,
                default_http_port=8080, default_redis_port=6389)
     if args.command == "start":
-        already = all(st.running(n) for n in SERVICES if n != "mongo" or not st.mongo_uri)
+        already = all(st.running(n) for n in SERVICES
+                      if (n != "mongo" or not st.mongo_uri) and (n != "writer" or st.write_behind()))
         try:
             st.start()
             for hook in post_start_hooks:

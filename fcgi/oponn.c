@@ -16,6 +16,10 @@ static const struct {
     const char *summary;
 } oponn_commands[] = {
     {"config", cmd_config, "print every configuration variable and its default"},
+    {"migrate", cmd_migrate, "apply schema/ specs: collections, validators, indexes"},
+    {"ingest", cmd_ingest, "load books (Open Library), bookstores and fruit into MongoDB"},
+    {"cache", cmd_cache, "cache stats|verify|flush|purge|rehydrate"},
+    {"queue", cmd_queue, "write-behind queue: dead-letters|replay"},
 };
 
 static void oponn_usage(FILE *f)

@@ -5,27 +5,81 @@
 
 #include "metrics.h"
 
-#include <cJSON.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+/* Reads a whole file into a malloc'd NUL-terminated buffer the caller frees. */
+static char *app__read_file(const char *path, size_t *len, err_t *e)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        err_set(e, ERR_INTERNAL, "cannot read %s: %s (set OPONN_SCHEMA)", path, strerror(errno));
+        return NULL;
+    }
+    buf_t b = BUF_INIT;
+    char chunk[8192];
+    size_t got;
+    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0) buf_append(&b, chunk, got);
+    fclose(f);
+    buf_reserve(&b, 0);
+    *len = b.len;
+    return b.data;
+}
+
+static int app__load_schema(app_t *app, err_t *e)
+{
+    size_t len;
+    char *sdl = app__read_file(app->cfg.schema_path, &len, e);
+    if (sdl == NULL) return -1;
+    int rc = gql_schema_load(sdl, len, &app->schema, e);
+    free(sdl);
+    if (rc != 0) return err_wrap(e, "%s", app->cfg.schema_path);
+    size_t n;
+    const gql_resolver_def_t *defs = resolvers_table(&n);
+    if (gql_resolvers_new(app->schema, defs, n, &app->resolvers, e) != 0) {
+        return err_wrap(e, "binding resolvers to %s", app->cfg.schema_path);
+    }
+    return 0;
+}
 
 int app_open(app_t *app, err_t *e)
 {
     memset(app, 0, sizeof *app);
     if (cfg_load(&app->cfg, e) != 0) return -1;
-    if (cache_conn_open(&app->redis, &app->cfg, e) != 0) return -1;
-    if (store_open(&app->store, &app->cfg, e) != 0) {
+    gql_limits_t limits = {(int)app->cfg.gql_max_depth, (int)app->cfg.gql_max_fields,
+                           (int)app->cfg.gql_max_aliases, (int)app->cfg.gql_max_cost};
+    app->limits = limits;
+    if (app__load_schema(app, e) != 0 || store_open(&app->store, &app->cfg, e) != 0) {
         app_close(app);
         return -1;
     }
+    /* A cache that cannot be opened (bad OPONN_CACHE_PREFIX or write mode)
+     * is no cache: the worker serves from MongoDB and /healthz says why. */
+    err_t ce = {0};
+    if (cache_open(&app->cache, &app->cfg, &ce) != 0) {
+        app->cache = NULL;
+        snprintf(app->cache_error, sizeof app->cache_error, "cache disabled: %s", ce.msg);
+        fprintf(stderr, "oponn-worker: %s\n", app->cache_error);
+    }
+    repo_init(&app->repo, app->store, NULL);
+    app->repo.cache = app->cache;
+    app->rctx.repo = &app->repo;
+    app->rctx.app = app;
     return 0;
 }
 
 void app_close(app_t *app)
 {
+    gql_resolvers_free(app->resolvers);
+    gql_schema_free(app->schema);
     store_close(app->store);
-    cache_conn_close(app->redis);
+    cache_close(app->cache);
+    app->resolvers = NULL;
+    app->schema = NULL;
     app->store = NULL;
-    app->redis = NULL;
+    app->cache = NULL;
 }
 
 void app_error_body(buf_t *out, err_code_t code, const char *message)
@@ -43,12 +97,28 @@ static void app__error(http_resp_t *resp, int status, err_code_t code, const cha
     app_error_body(&resp->body, code, message);
 }
 
+/* Round trips of the worker's Redis connection (0 without a cache). */
+static uint64_t app__redis_roundtrips(const app_t *app)
+{
+    return app->cache ? cache_conn_roundtrips(cache_connection(app->cache)) : 0;
+}
+
 /* GET /healthz: 200 when Redis and MongoDB both answer, else 503 naming what
- * is down. A human-readable reason goes with each failure. */
+ * is down. A human-readable reason goes with each failure. 503 with Redis
+ * down means degraded, not out: queries and mutations go to MongoDB
+ * directly (write-behind mode refuses mutations then). */
 static void app__healthz(app_t *app, http_resp_t *resp)
 {
     err_t re = {0}, me = {0};
-    int redis_ok = cache_conn_ping(app->redis, &re) == 0;
+    int redis_ok = 0;
+    if (app->cache) {
+        /* A worker that skipped a cache write starts the new epoch here too,
+         * not only at its next request (health checks reach idle workers). */
+        cache_sync(app->cache, &re);
+        redis_ok = cache_conn_ping(cache_connection(app->cache), &re) == 0;
+    } else {
+        err_set(&re, ERR_UNAVAILABLE, "%s", app->cache_error);
+    }
     int mongo_ok = store_ping(app->store, &me) == 0;
     resp->status = redis_ok && mongo_ok ? 200 : 503;
     resp->content_type = "application/json";
@@ -71,31 +141,58 @@ static void app__healthz(app_t *app, http_resp_t *resp)
     buf_putc(&resp->body, '}');
 }
 
-/* Until the GraphQL engine is wired in, /graphql answers `{ __typename }`. */
+/* Mutations need `Authorization: Bearer <OPONN_WRITE_TOKEN>`. The comparison
+ * takes the same time wherever the first difference is, so the token cannot
+ * be guessed byte by byte; a server without a token refuses every mutation. */
+static int app__authorize(void *user_ctx, const http_req_t *req, err_t *e)
+{
+    const app_t *app = ((const resolvers_ctx_t *)user_ctx)->app;
+    const char *token = app->cfg.write_token;
+    if (token == NULL || token[0] == '\0') {
+        return err_set(e, ERR_UNAUTH,
+                       "mutations are disabled: the server has no "
+                       "OPONN_WRITE_TOKEN configured");
+    }
+    const char *auth = req->authorization;
+    if (strncmp(auth, "Bearer ", 7) != 0) {
+        return err_set(e, ERR_UNAUTH, "mutations need an Authorization: Bearer <token> header");
+    }
+    const char *given = auth + 7;
+    size_t tlen = strlen(token), glen = strlen(given);
+    unsigned char diff = (unsigned char)(tlen != glen);
+    for (size_t i = 0; i < tlen; i++) {
+        diff |= (unsigned char)(token[i] ^ (i < glen ? given[i] : 0));
+    }
+    if (diff != 0) return err_set(e, ERR_UNAUTH, "the write token is not valid");
+    return 0;
+}
+
+/* X-Oponn-Debug: 1 adds what the request cost the backends. */
+static void app__extensions(void *user_ctx, buf_t *out)
+{
+    resolvers_ctx_t *rc = user_ctx;
+    if (!rc->debug) return;
+    app_t *app = rc->app;
+    buf_printf(out, "{\"mongodbCommands\":%llu,\"redisRoundTrips\":%llu}",
+               (unsigned long long)repo_store_commands(&app->repo),
+               (unsigned long long)(app__redis_roundtrips(app) - app->redis_base));
+}
+
 static void app__graphql(app_t *app, const http_req_t *req, http_resp_t *resp)
 {
-    (void)app;
-    if (strcmp(req->method, "POST") != 0) {
-        app__error(resp, 405, ERR_BAD_INPUT, "use POST with a JSON body");
-        resp->allow = "POST";
-        return;
-    }
-    cJSON *body = cJSON_ParseWithLength(req->body, req->body_len);
-    if (body == NULL || !cJSON_IsObject(body)) {
-        cJSON_Delete(body);
-        app__error(resp, 400, ERR_BAD_INPUT, "the request body is not a JSON object");
-        return;
-    }
-    const cJSON *q = cJSON_GetObjectItemCaseSensitive(body, "query");
-    int typename_only = cJSON_IsString(q) && strcmp(q->valuestring, "{ __typename }") == 0;
-    cJSON_Delete(body);
-    if (!typename_only) {
-        app__error(resp, 400, ERR_PARSE, "only { __typename } is served until the engine lands");
-        return;
-    }
-    resp->status = 200;
-    resp->content_type = "application/json";
-    buf_puts(&resp->body, "{\"data\":{\"__typename\":\"Query\"}}");
+    app->repo.arena = req->arena;
+    repo_begin(&app->repo);
+    app->redis_base = app__redis_roundtrips(app);
+    app->rctx.debug = req->debug;
+    gql_http_t h = {
+        .schema = app->schema,
+        .resolvers = app->resolvers,
+        .limits = &app->limits,
+        .authorize_mutation = app__authorize,
+        .user_ctx = &app->rctx,
+        .extensions = app__extensions,
+    };
+    gql_http_handle(&h, req, resp);
 }
 
 void app_handle(app_t *app, const http_req_t *req, http_resp_t *resp)

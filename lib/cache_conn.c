@@ -21,6 +21,7 @@ struct cache_conn {
     int64_t backoff_ms;
     uint64_t roundtrips;
     uint64_t connects;
+    uint64_t failures;
 };
 
 static int64_t cache_conn__now_ms(void)
@@ -104,10 +105,16 @@ void cache_conn_failed(cache_conn_t *c)
         c->ctx = NULL;
     }
     metrics_inc(METRIC_REDIS_ERRORS);
+    c->failures++;
     /* Back-off doubles from 50 ms to 1 s while Redis stays down. */
     c->backoff_ms = c->backoff_ms ? c->backoff_ms * 2 : 50;
     if (c->backoff_ms > 1000) c->backoff_ms = 1000;
     c->down_until_ms = cache_conn__now_ms() + c->backoff_ms;
+}
+
+void cache_conn_retry_now(cache_conn_t *c)
+{
+    c->down_until_ms = 0;
 }
 
 redisContext *cache_conn_get(cache_conn_t *c, err_t *e)
@@ -152,6 +159,18 @@ void cache_conn_count_roundtrip(cache_conn_t *c)
     metrics_inc(METRIC_REDIS_ROUNDTRIPS);
 }
 
+/* Counts the round trip of a command just sent on ctx; a NULL reply is an
+ * I/O failure: the connection is dropped and the back-off starts. */
+static redisReply *cache_conn__reply(cache_conn_t *c, redisContext *ctx, redisReply *r, err_t *e)
+{
+    cache_conn_count_roundtrip(c);
+    if (r == NULL) {
+        err_set(e, ERR_UNAVAILABLE, "Redis: %s", ctx->errstr[0] ? ctx->errstr : "no reply");
+        cache_conn_failed(c);
+    }
+    return r;
+}
+
 redisReply *cache_conn_command(cache_conn_t *c, err_t *e, const char *fmt, ...)
 {
     redisContext *ctx = cache_conn_get(c, e);
@@ -160,13 +179,15 @@ redisReply *cache_conn_command(cache_conn_t *c, err_t *e, const char *fmt, ...)
     va_start(ap, fmt);
     redisReply *r = redisvCommand(ctx, fmt, ap);
     va_end(ap);
-    cache_conn_count_roundtrip(c);
-    if (r == NULL) {
-        err_set(e, ERR_UNAVAILABLE, "Redis: %s", ctx->errstr[0] ? ctx->errstr : "no reply");
-        cache_conn_failed(c);
-        return NULL;
-    }
-    return r;
+    return cache_conn__reply(c, ctx, r, e);
+}
+
+redisReply *cache_conn_command_argv(cache_conn_t *c, err_t *e, int argc, const char **argv,
+                                    const size_t *lens)
+{
+    redisContext *ctx = cache_conn_get(c, e);
+    if (ctx == NULL) return NULL;
+    return cache_conn__reply(c, ctx, redisCommandArgv(ctx, argc, argv, lens), e);
 }
 
 int cache_conn_ping(cache_conn_t *c, err_t *e)
@@ -187,4 +208,9 @@ uint64_t cache_conn_roundtrips(const cache_conn_t *c)
 uint64_t cache_conn_connects(const cache_conn_t *c)
 {
     return c ? c->connects : 0;
+}
+
+uint64_t cache_conn_failures(const cache_conn_t *c)
+{
+    return c ? c->failures : 0;
 }

@@ -36,6 +36,14 @@ void cache_conn_failed(cache_conn_t *c);
  * with freeReplyObject(). */
 redisReply *cache_conn_command(cache_conn_t *c, err_t *e, const char *fmt, ...);
 
+/* Like cache_conn_command with an argument vector (binary safe). */
+redisReply *cache_conn_command_argv(cache_conn_t *c, err_t *e, int argc, const char **argv,
+                                    const size_t *lens);
+
+/* Ends the back-off: the next call connects at once (a caller that must
+ * reach Redis now, e.g. to invalidate after a failed write). */
+void cache_conn_retry_now(cache_conn_t *c);
+
 /* PING. */
 int cache_conn_ping(cache_conn_t *c, err_t *e);
 
@@ -44,5 +52,7 @@ int cache_conn_ping(cache_conn_t *c, err_t *e);
 uint64_t cache_conn_roundtrips(const cache_conn_t *c);
 void cache_conn_count_roundtrip(cache_conn_t *c);
 uint64_t cache_conn_connects(const cache_conn_t *c);
+/* I/O failures seen (cache_conn_failed calls), monotonic. */
+uint64_t cache_conn_failures(const cache_conn_t *c);
 
 #endif

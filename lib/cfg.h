@@ -41,12 +41,54 @@
       "MongoDB server-selection timeout (how long a request waits for a down MongoDB)")            \
     X(INT, mongo_socket_timeout_ms, "OPONN_MONGO_SOCKET_TIMEOUT_MS", "5000", 1, 600000,            \
       "MongoDB socket (per operation) timeout")                                                    \
+    X(STR, mongo_schema_dir, "OPONN_MONGO_SCHEMA_DIR", "schema", 0, 0,                             \
+      "directory of the collection specs (*.json) `oponn migrate` applies")                        \
+    X(STR, ingest_base_url, "OPONN_INGEST_BASE_URL", "https://openlibrary.org", 0, 0,              \
+      "`oponn ingest`: base URL of the Open Library search API (or a fixture server)")             \
+    X(STR, ingest_bookstores, "OPONN_INGEST_BOOKSTORES", "etc/bookstores.json", 0, 0,              \
+      "`oponn ingest`: bookstore list, a file or an http(s) URL")                                  \
+    X(INT, ingest_timeout_ms, "OPONN_INGEST_TIMEOUT_MS", "20000", 1, 600000,                       \
+      "`oponn ingest`: total time allowed for one HTTP request")                                   \
+    X(INT, ingest_connect_timeout_ms, "OPONN_INGEST_CONNECT_TIMEOUT_MS", "5000", 1, 600000,        \
+      "`oponn ingest`: TCP/TLS connect timeout")                                                   \
+    X(INT, ingest_retries, "OPONN_INGEST_RETRIES", "4", 0, 20,                                     \
+      "`oponn ingest`: retries of a request after a timeout, 429 or 5xx")                          \
+    X(INT, ingest_backoff_ms, "OPONN_INGEST_BACKOFF_MS", "500", 1, 600000,                         \
+      "`oponn ingest`: first retry delay; doubles each retry, with jitter; Retry-After wins")      \
+    X(INT, ingest_max_body_bytes, "OPONN_INGEST_MAX_BODY_BYTES", "8388608", 1024, 1073741824,      \
+      "`oponn ingest`: largest response body accepted")                                            \
     X(STR, redis_url, "OPONN_REDIS_URL", "redis://127.0.0.1:6379", 0, 0,                           \
       "Redis: redis://host:port[/db] or unix:///path/to/socket")                                   \
     X(INT, redis_port, "OPONN_REDIS_PORT", "6389", 1, 65535,                                       \
       "port of the Redis that `make run` starts (sets OPONN_REDIS_URL)")                           \
     X(INT, redis_timeout_ms, "OPONN_REDIS_TIMEOUT_MS", "200", 1, 60000,                            \
       "Redis connect and command timeout")                                                         \
+    X(STR, cache_prefix, "OPONN_CACHE_PREFIX", "oponn", 0, 0,                                      \
+      "namespace of every Redis key (letters, digits, . _ -)")                                     \
+    X(INT, cache_ttl_books_s, "OPONN_CACHE_TTL_BOOKS_S", "86400", 1, 31536000,                     \
+      "TTL of cached books")                                                                       \
+    X(INT, cache_ttl_bookstores_s, "OPONN_CACHE_TTL_BOOKSTORES_S", "86400", 1, 31536000,           \
+      "TTL of cached bookstores")                                                                  \
+    X(INT, cache_ttl_fruit_s, "OPONN_CACHE_TTL_FRUIT_S", "86400", 1, 31536000,                     \
+      "TTL of cached apples and oranges")                                                          \
+    X(INT, cache_ttl_batch_s, "OPONN_CACHE_TTL_BATCH_S", "86400", 1, 31536000,                     \
+      "TTL of cached batch results (lists) and their indexes")                                     \
+    X(INT, negative_ttl_s, "OPONN_NEGATIVE_TTL_S", "30", 1, 86400,                                 \
+      "TTL of negative entries (unknown ids) and tombstones")                                      \
+    X(INT, cache_lease_ms, "OPONN_CACHE_LEASE_MS", "2000", 10, 60000,                              \
+      "lifetime of the single-flight lease a cache miss takes")                                    \
+    X(INT, cache_lease_wait_ms, "OPONN_CACHE_LEASE_WAIT_MS", "50", 0, 10000,                       \
+      "how long a miss waits for another worker's fill before reading MongoDB itself")             \
+    X(STR, write_mode, "OPONN_WRITE_MODE", "through", 0, 0,                                        \
+      "`through` (MongoDB, then cache) or `behind` (cache + queue; oponn-writer applies)")         \
+    X(INT, queue_max, "OPONN_QUEUE_MAX", "100000", 1, 100000000,                                   \
+      "write-behind queue length at which mutations fail with UNAVAILABLE")                        \
+    X(INT, queue_max_tries, "OPONN_QUEUE_MAX_TRIES", "5", 1, 1000,                                 \
+      "failed applies of one write before it goes to the dead letters")                            \
+    X(INT, queue_claim_ms, "OPONN_QUEUE_CLAIM_MS", "10000", 10, 3600000,                           \
+      "idle time after which another writer reclaims a dead writer's pending writes")              \
+    X(INT, queue_backoff_ms, "OPONN_QUEUE_BACKOFF_MS", "100", 1, 60000,                            \
+      "first retry delay of a failed apply (doubles, capped at 5 s)")                              \
     X(STR, write_token, "OPONN_WRITE_TOKEN", NULL, 0, 0,                                           \
       "bearer token mutations need; unset = every mutation refused")                               \
     X(INT, nginx_workers, "OPONN_NGINX_WORKERS", "1", 1, 64,                                       \
@@ -57,6 +99,16 @@
       "nginx access_log setting (`make run`), e.g. a file path")                                   \
     X(INT, worker_retries, "OPONN_WORKER_RETRIES", "100", 1, 1000000,                              \
       "multiwatch: restarts of a worker that keeps dying within 10 s before giving up")            \
+    X(INT, load_sample, "OPONN_LOAD_SAMPLE", "1", 0, 1,                                            \
+      "`make run` migrates and loads the sample data set (idempotent); 0 = skip")                  \
+    X(INT, gql_max_depth, "OPONN_GQL_MAX_DEPTH", "15", 1, 1000,                                    \
+      "deepest GraphQL selection nesting")                                                         \
+    X(INT, gql_max_fields, "OPONN_GQL_MAX_FIELDS", "1000", 1, 1000000,                             \
+      "GraphQL fields per request")                                                                \
+    X(INT, gql_max_aliases, "OPONN_GQL_MAX_ALIASES", "100", 0, 1000000,                            \
+      "GraphQL aliases per request")                                                               \
+    X(INT, gql_max_cost, "OPONN_GQL_MAX_COST", "50000", 1, 1000000000,                             \
+      "GraphQL cost (fields x lists)")                                                             \
     X(INT, max_body_bytes, "OPONN_MAX_BODY_BYTES", "1048576", 1024, 1073741824,                    \
       "largest request body (413 above)")
 

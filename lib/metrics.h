@@ -28,6 +28,32 @@
     X(MONGO_FAILURES, "oponn_mongodb_failures_total", "", "MongoDB commands that failed")          \
     X(REDIS_ROUNDTRIPS, "oponn_redis_roundtrips_total", "", "Redis round trips")                   \
     X(REDIS_ERRORS, "oponn_redis_errors_total", "", "Redis connection or command errors")          \
+    X(CACHE_HITS, "oponn_cache_hits_total", "", "entity reads answered by Redis")                  \
+    X(CACHE_MISSES, "oponn_cache_misses_total", "", "entity reads Redis could not answer")         \
+    X(CACHE_NEG_HITS, "oponn_cache_negative_hits_total", "", "reads answered by a negative entry") \
+    X(CACHE_STALE_REFUSED, "oponn_cache_stale_writes_refused_total", "",                           \
+      "cache writes refused as older than the cached version or without a lease")                  \
+    X(CACHE_LEASE_WAITS, "oponn_cache_lease_waits_total", "", "misses that waited for a lease")    \
+    X(CACHE_DEGRADED, "oponn_cache_degraded_total", "", "cache calls skipped: Redis down")         \
+    X(CACHE_EPOCH_BUMPS, "oponn_cache_epoch_bumps_total", "",                                      \
+      "cache epochs started after outages")                                                        \
+    X(BATCH_HITS, "oponn_cache_batch_hits_total", "", "batch reads answered by Redis")             \
+    X(BATCH_MISSES, "oponn_cache_batch_misses_total", "", "batch reads Redis could not answer")    \
+    X(BATCH_PATCHED, "oponn_cache_batches_total", "action=\"patched\"",                            \
+      "cached batches reconciled on writes, by action")                                            \
+    X(BATCH_INSERTED, "oponn_cache_batches_total", "action=\"inserted\"",                          \
+      "cached batches reconciled on writes, by action")                                            \
+    X(BATCH_REMOVED, "oponn_cache_batches_total", "action=\"removed\"",                            \
+      "cached batches reconciled on writes, by action")                                            \
+    X(BATCH_DROPPED, "oponn_cache_batches_total", "action=\"dropped\"",                            \
+      "cached batches reconciled on writes, by action")                                            \
+    X(BATCH_REFILLED, "oponn_cache_batches_total", "action=\"refilled\"",                          \
+      "cached batches reconciled on writes, by action")                                            \
+    X(QUEUE_ENQUEUED, "oponn_queue_writes_total", "state=\"enqueued\"", "write-behind writes")     \
+    X(QUEUE_APPLIED, "oponn_queue_writes_total", "state=\"applied\"", "write-behind writes")       \
+    X(QUEUE_RETRIED, "oponn_queue_writes_total", "state=\"retried\"", "write-behind writes")       \
+    X(QUEUE_DEAD, "oponn_queue_writes_total", "state=\"dead\"", "write-behind writes")             \
+    X(QUEUE_FULL, "oponn_queue_writes_total", "state=\"refused_full\"", "write-behind writes")     \
     X(WORKER_STARTS, "oponn_worker_starts_total", "", "worker processes started")
 
 typedef enum {

@@ -8,6 +8,7 @@
 #include <mongoc/mongoc.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 struct store {
     mongoc_client_t *client;
@@ -102,4 +103,280 @@ int store_ping(store_t *s, err_t *e)
 uint64_t store_commands(const store_t *s)
 {
     return s ? s->commands : 0;
+}
+
+/* ---- operations */
+
+/* Turns a libmongoc error into ours. Network and server-selection problems
+ * are UNAVAILABLE (the caller may retry later); anything else is INTERNAL. */
+static int store__err(err_t *e, const bson_error_t *b, const char *op, const char *coll, bool *dup)
+{
+    if (b->domain == MONGOC_ERROR_SERVER_SELECTION || b->domain == MONGOC_ERROR_STREAM) {
+        return err_set(e, ERR_UNAVAILABLE, "MongoDB unreachable during %s on %s: %s", op, coll,
+                       b->message);
+    }
+    if (b->code == 11000 || b->code == 11001) {
+        if (dup) *dup = true;
+        return err_set(e, ERR_BAD_INPUT, "%s on %s: duplicate key: %s", op, coll, b->message);
+    }
+    if (b->code == 121) {
+        return err_set(e, ERR_INTERNAL,
+                       "%s on %s: the document failed the collection's validator (schema/%s.json): "
+                       "%s",
+                       op, coll, coll, b->message);
+    }
+    return err_set(e, ERR_INTERNAL, "MongoDB %s on %s failed (code %u): %s", op, coll, b->code,
+                   b->message);
+}
+
+static int store__drain(mongoc_cursor_t *cur, store_doc_fn fn, void *ctx, const char *op,
+                        const char *coll, err_t *e)
+{
+    const bson_t *doc;
+    int rc = 0;
+    while (rc == 0 && mongoc_cursor_next(cur, &doc)) {
+        if (fn(ctx, doc, e) != 0) rc = -1;
+    }
+    bson_error_t berr;
+    if (rc == 0 && mongoc_cursor_error(cur, &berr)) rc = store__err(e, &berr, op, coll, NULL);
+    mongoc_cursor_destroy(cur);
+    return rc;
+}
+
+int store_find(store_t *s, const char *coll, const bson_t *filter, const bson_t *opts,
+               store_doc_fn fn, void *ctx, err_t *e)
+{
+    mongoc_collection_t *c = mongoc_client_get_collection(s->client, s->db_name, coll);
+    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(c, filter, opts, NULL);
+    int rc = store__drain(cur, fn, ctx, "find", coll, e);
+    mongoc_collection_destroy(c);
+    return rc;
+}
+
+int store_aggregate(store_t *s, const char *coll, const bson_t *pipeline, const bson_t *opts,
+                    store_doc_fn fn, void *ctx, err_t *e)
+{
+    mongoc_collection_t *c = mongoc_client_get_collection(s->client, s->db_name, coll);
+    mongoc_cursor_t *cur = mongoc_collection_aggregate(c, MONGOC_QUERY_NONE, pipeline, opts, NULL);
+    int rc = store__drain(cur, fn, ctx, "aggregate", coll, e);
+    mongoc_collection_destroy(c);
+    return rc;
+}
+
+int store_count(store_t *s, const char *coll, const bson_t *filter, int64_t limit, int64_t *n,
+                err_t *e)
+{
+    bson_t cmd = BSON_INITIALIZER, reply;
+    BSON_APPEND_UTF8(&cmd, "count", coll);
+    BSON_APPEND_DOCUMENT(&cmd, "query", filter);
+    if (limit > 0) BSON_APPEND_INT64(&cmd, "limit", limit);
+    bson_error_t berr;
+    bool ok = mongoc_client_read_command_with_opts(s->client, s->db_name, &cmd, NULL, NULL, &reply,
+                                                   &berr);
+    bson_destroy(&cmd);
+    bson_iter_t it;
+    int rc = 0;
+    if (!ok) {
+        rc = store__err(e, &berr, "count", coll, NULL);
+    } else if (bson_iter_init_find(&it, &reply, "n")) {
+        *n = bson_iter_as_int64(&it);
+    } else {
+        rc = err_set(e, ERR_INTERNAL, "count on %s: reply without n", coll);
+    }
+    bson_destroy(&reply);
+    return rc;
+}
+
+int store_insert_one(store_t *s, const char *coll, const bson_t *doc, bool *dup, err_t *e)
+{
+    mongoc_collection_t *c = mongoc_client_get_collection(s->client, s->db_name, coll);
+    bson_error_t berr;
+    bool ok = mongoc_collection_insert_one(c, doc, NULL, NULL, &berr);
+    mongoc_collection_destroy(c);
+    return ok ? 0 : store__err(e, &berr, "insert", coll, dup);
+}
+
+int store_find_and_modify(store_t *s, const char *coll, const bson_t *query, const bson_t *update,
+                          bson_t *out, bool *found, bool *dup, err_t *e)
+{
+    *found = false;
+    mongoc_collection_t *c = mongoc_client_get_collection(s->client, s->db_name, coll);
+    mongoc_find_and_modify_opts_t *o = mongoc_find_and_modify_opts_new();
+    if (update) {
+        mongoc_find_and_modify_opts_set_update(o, update);
+        mongoc_find_and_modify_opts_set_flags(o, MONGOC_FIND_AND_MODIFY_RETURN_NEW);
+    } else {
+        mongoc_find_and_modify_opts_set_flags(o, MONGOC_FIND_AND_MODIFY_REMOVE);
+    }
+    bson_t reply;
+    bson_error_t berr;
+    bool ok = mongoc_collection_find_and_modify_with_opts(c, query, o, &reply, &berr);
+    mongoc_find_and_modify_opts_destroy(o);
+    mongoc_collection_destroy(c);
+    bson_init(out);
+    int rc = 0;
+    bson_iter_t it;
+    if (!ok) {
+        rc = store__err(e, &berr, "findAndModify", coll, dup);
+    } else if (bson_iter_init_find(&it, &reply, "value") && BSON_ITER_HOLDS_DOCUMENT(&it)) {
+        uint32_t len;
+        const uint8_t *data;
+        bson_iter_document(&it, &len, &data);
+        bson_t v;
+        if (bson_init_static(&v, data, len)) {
+            bson_concat(out, &v);
+            *found = true;
+        }
+    }
+    bson_destroy(&reply);
+    return rc;
+}
+
+int store_delete_one(store_t *s, const char *coll, const bson_t *filter, int64_t *deleted, err_t *e)
+{
+    mongoc_collection_t *c = mongoc_client_get_collection(s->client, s->db_name, coll);
+    bson_t reply;
+    bson_error_t berr;
+    bool ok = mongoc_collection_delete_one(c, filter, NULL, &reply, &berr);
+    mongoc_collection_destroy(c);
+    bson_iter_t it;
+    if (ok && deleted) {
+        *deleted = bson_iter_init_find(&it, &reply, "deletedCount") ? bson_iter_as_int64(&it) : 0;
+    }
+    bson_destroy(&reply);
+    return ok ? 0 : store__err(e, &berr, "delete", coll, NULL);
+}
+
+int store_update_many(store_t *s, const char *coll, const bson_t *filter, const bson_t *update,
+                      int64_t *matched, int64_t *modified, err_t *e)
+{
+    mongoc_collection_t *c = mongoc_client_get_collection(s->client, s->db_name, coll);
+    bson_t reply;
+    bson_error_t berr;
+    bool ok = mongoc_collection_update_many(c, filter, update, NULL, &reply, &berr);
+    mongoc_collection_destroy(c);
+    bson_iter_t it;
+    if (ok && matched) {
+        *matched = bson_iter_init_find(&it, &reply, "matchedCount") ? bson_iter_as_int64(&it) : 0;
+    }
+    if (ok && modified) {
+        *modified = bson_iter_init_find(&it, &reply, "modifiedCount") ? bson_iter_as_int64(&it) : 0;
+    }
+    bson_destroy(&reply);
+    return ok ? 0 : store__err(e, &berr, "update", coll, NULL);
+}
+
+struct store_bulk {
+    store_t *s;
+    mongoc_collection_t *c;
+    mongoc_bulk_operation_t *op;
+    char *coll;
+    size_t n;
+};
+
+store_bulk_t *store_bulk_new(store_t *s, const char *coll)
+{
+    store_bulk_t *b = calloc(1, sizeof *b);
+    if (b == NULL) abort();
+    b->s = s;
+    b->c = mongoc_client_get_collection(s->client, s->db_name, coll);
+    bson_t opts = BSON_INITIALIZER;
+    BSON_APPEND_BOOL(&opts, "ordered", false);
+    b->op = mongoc_collection_create_bulk_operation_with_opts(b->c, &opts);
+    bson_destroy(&opts);
+    b->coll = strdup(coll);
+    if (b->coll == NULL) abort();
+    return b;
+}
+
+void store_bulk_update_one(store_bulk_t *b, const bson_t *filter, const bson_t *update, bool upsert)
+{
+    bson_t opts = BSON_INITIALIZER;
+    BSON_APPEND_BOOL(&opts, "upsert", upsert);
+    /* Only fails on a malformed update, which is a programming error here. */
+    bson_error_t berr;
+    if (!mongoc_bulk_operation_update_one_with_opts(b->op, filter, update, &opts, &berr)) {
+        fprintf(stderr, "oponn: store_bulk_update_one: %s\n", berr.message);
+        abort();
+    }
+    bson_destroy(&opts);
+    b->n++;
+}
+
+size_t store_bulk_size(const store_bulk_t *b)
+{
+    return b->n;
+}
+
+static int64_t store__reply_int(const bson_t *reply, const char *key)
+{
+    bson_iter_t it;
+    return bson_iter_init_find(&it, reply, key) ? bson_iter_as_int64(&it) : 0;
+}
+
+int store_bulk_run(store_bulk_t *b, store_bulk_result_t *res, bool *dup, err_t *e)
+{
+    int rc = 0;
+    if (res) memset(res, 0, sizeof *res);
+    if (b->n > 0) {
+        bson_t reply;
+        bson_error_t berr;
+        uint32_t ok = mongoc_bulk_operation_execute(b->op, &reply, &berr);
+        if (res) {
+            res->inserted = store__reply_int(&reply, "nInserted");
+            res->upserted = store__reply_int(&reply, "nUpserted");
+            res->matched = store__reply_int(&reply, "nMatched");
+            res->modified = store__reply_int(&reply, "nModified");
+            res->deleted = store__reply_int(&reply, "nRemoved");
+        }
+        if (!ok) rc = store__err(e, &berr, "bulk write", b->coll, dup);
+        bson_destroy(&reply);
+    }
+    mongoc_bulk_operation_destroy(b->op);
+    mongoc_collection_destroy(b->c);
+    free(b->coll);
+    free(b);
+    return rc;
+}
+
+int store_command(store_t *s, const bson_t *cmd, bson_t *reply, err_t *e)
+{
+    bson_error_t berr;
+    bson_t local;
+    bool ok = mongoc_client_write_command_with_opts(s->client, s->db_name, cmd, NULL,
+                                                    reply ? reply : &local, &berr);
+    if (!reply) bson_destroy(&local);
+    bson_iter_t it;
+    const char *name = bson_iter_init(&it, cmd) && bson_iter_next(&it) ? bson_iter_key(&it) : "?";
+    const char *coll = BSON_ITER_HOLDS_UTF8(&it) ? bson_iter_utf8(&it, NULL) : s->db_name;
+    return ok ? 0 : store__err(e, &berr, name, coll, NULL);
+}
+
+int store_has_collection(store_t *s, const char *coll, bool *exists, err_t *e)
+{
+    mongoc_database_t *db = mongoc_client_get_database(s->client, s->db_name);
+    bson_t opts = BSON_INITIALIZER, filter;
+    BSON_APPEND_DOCUMENT_BEGIN(&opts, "filter", &filter);
+    BSON_APPEND_UTF8(&filter, "name", coll);
+    bson_append_document_end(&opts, &filter);
+    mongoc_cursor_t *cur = mongoc_database_find_collections_with_opts(db, &opts);
+    bson_destroy(&opts);
+    const bson_t *doc;
+    *exists = false;
+    while (mongoc_cursor_next(cur, &doc)) *exists = true;
+    bson_error_t berr;
+    int rc = 0;
+    if (mongoc_cursor_error(cur, &berr)) rc = store__err(e, &berr, "listCollections", coll, NULL);
+    mongoc_cursor_destroy(cur);
+    mongoc_database_destroy(db);
+    return rc;
+}
+
+int store_drop_database(store_t *s, err_t *e)
+{
+    mongoc_database_t *db = mongoc_client_get_database(s->client, s->db_name);
+    bson_error_t berr;
+    bool ok = mongoc_database_drop(db, &berr);
+    mongoc_database_destroy(db);
+    return ok ? 0 : store__err(e, &berr, "dropDatabase", s->db_name, NULL);
 }

@@ -11,9 +11,7 @@ the median is reported, so machine noise hits both alike.
 Writes perf/keepalive.md. Bounded: ROUNDS x 2 x DURATION seconds.
 """
 import os
-import re
 import statistics
-import subprocess
 import sys
 import tempfile
 
@@ -21,6 +19,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "etc"))
 from stack import Stack  # noqa: E402
+import perflib  # noqa: E402
 
 DURATION = int(os.environ.get("DURATION", "5"))
 ROUNDS = int(os.environ.get("ROUNDS", "3"))
@@ -29,20 +28,8 @@ WORKERS = int(os.environ.get("OPONN_WORKERS", "2"))
 
 
 def wrk(url):
-    out = subprocess.run(["wrk", "-t2", "-c%d" % CONNS, "-d%ds" % DURATION, "--latency", url],
-                         capture_output=True, text=True, timeout=DURATION + 30).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    lat = {}
-    for p in ("50", "99"):
-        m = re.search(r"^\s+%s%%\s+([\d.]+)(us|ms|s)" % p, out, re.M)
-        v = float(m.group(1)) * {"us": 1e-3, "ms": 1, "s": 1e3}[m.group(2)]
-        lat[p] = v
-    m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    errors = int(m.group(1)) if m else 0
-    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    if m:
-        errors += sum(int(x) for x in m.groups())
-    return rps, lat["50"], lat["99"], errors
+    r = perflib.wrk(url, conns=CONNS, threads=2, duration=DURATION)
+    return r["rps"], r["p50"], r["p99"], r["errors"]
 
 
 def run(keepalive):

@@ -58,8 +58,9 @@ CODE_NAMES = {
     48: 'NamespaceExists', 59: 'CommandNotFound', 72: 'InvalidOptions',
     86: 'IndexKeySpecsConflict', 238: 'NotImplemented', 11000: 'DuplicateKey',
 }
-# Command fields that change nothing here (sessions, routing, concerns).
-# Anything else unknown in a command is refused, see UNSUPPORTED_OPTIONS.
+# Options that would change a result and that mongomock cannot honour: refused
+# (code 238) rather than silently ignored. Session, routing and concern fields
+# (lsid, $readPreference, writeConcern, ...) change nothing here and pass.
 UNSUPPORTED_OPTIONS = ('tailable', 'awaitData', 'returnKey', 'showRecordId', 'min', 'max',
                        'let', 'explain', 'arrayFilters', 'hint')
 
@@ -734,7 +735,11 @@ def main():
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    port = server.run()
+    try:
+        port = server.run()
+    except OSError as e:
+        log('cannot listen on %s:%d: %s' % (args.host, args.port, e))
+        return 1
     if args.port_file:
         write_atomically(args.port_file, '%d\n' % port)
     log('started on %s:%d (development stand-in, never for production; %d documents loaded)'

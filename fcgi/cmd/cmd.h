@@ -11,11 +11,26 @@
 #ifndef OPONN_CMD_H
 #define OPONN_CMD_H
 
-#define CMD_OK 0
-#define CMD_FAILED 1
-#define CMD_USAGE 2
+#define CMD_OK       0
+#define CMD_FAILED   1
+#define CMD_USAGE    2
 #define CMD_MISMATCH 3
 
 int cmd_config(int argc, char **argv);
+int cmd_migrate(int argc, char **argv);
+int cmd_ingest(int argc, char **argv);
+
+/* Loads the configuration, opens and pings MongoDB (fcgi/cmd/migrate.c);
+ * prints the problem and returns the exit status on failure. */
+#include "cfg.h"
+#include "store.h"
+int cmd_store_open(const char *cmd, cfg_t *cfg, store_t **out);
+void cmd_store_close(store_t *s);
+int cmd_cache(int argc, char **argv);
+/* Loads the configuration and opens the cache for cmd_cache / cmd_queue;
+ * NULL (message printed, prefixed by who) on failure. cache_close() it. */
+struct cache;
+struct cache *cmd_cache_open(const char *who);
+int cmd_queue(int argc, char **argv);
 
 #endif

@@ -70,8 +70,32 @@ def stack(services=_stack.SERVICES, keep=False, **kw):
         raise
     finally:
         s.stop()
+        reports = _sanitizer_reports(d)
         if not keep:
             shutil.rmtree(d, ignore_errors=True)
+        if reports:
+            # A sanitizer report from any service fails the test file.
+            print("not ok - sanitizer report in a service log")
+            for line in reports[:60]:
+                print("#   " + line)
+            sys.exit(1)
+
+
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+
+
+def _sanitizer_reports(d):
+    """Lines of ASan/LSan/UBSan reports in the stack's logs (empty when clean)."""
+    out = []
+    logs = os.path.join(d, "logs")
+    for name in sorted(os.listdir(logs)) if os.path.isdir(logs) else []:
+        with open(os.path.join(logs, name), errors="replace") as f:
+            lines = f.read().splitlines()
+        for i, line in enumerate(lines):
+            if any(m in line for m in SANITIZER_MARKS):
+                out += ["%s: %s" % (name, x) for x in lines[i:i + 25]]
+                break
+    return out
 
 
 def gql(s, query, variables=None, headers=None, token=None):

@@ -1,0 +1,152 @@
+/*
+ * oponn cache stats|verify|flush|purge|rehydrate — the cache's admin side.
+ *
+ * verify and rehydrate read MongoDB through the repository layer's
+ * cache_source_t (repo_cache_source(): a repository without a cache).
+ */
+#include "cmd.h"
+
+#include "cache.h"
+#include "cache_admin.h"
+#include "cfg.h"
+#include "repo.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* MongoDB for verify and rehydrate: a store and a repository without a
+ * cache. cmd_cache__source_close() frees it. */
+typedef struct {
+    store_t *store;
+    arena_t arena;
+    repo_t repo;
+    cache_source_t src;
+} cmd_cache__mongo_t;
+
+static const cache_source_t *cmd_cache__source(cfg_t *cfg, cmd_cache__mongo_t *m)
+{
+    if (cmd_store_open("cache", cfg, &m->store) != CMD_OK) {
+        m->store = NULL;
+        return NULL;
+    }
+    arena_init(&m->arena, 1 << 14);
+    repo_init(&m->repo, m->store, &m->arena);
+    repo_cache_source(&m->repo, &m->src);
+    return &m->src;
+}
+
+static void cmd_cache__source_close(cmd_cache__mongo_t *m)
+{
+    if (m->store) {
+        arena_destroy(&m->arena);
+        cmd_store_close(m->store);
+    }
+}
+
+static void cmd_cache__print(void *ud, const char *line)
+{
+    fprintf(ud, "%s\n", line);
+}
+
+struct cache *cmd_cache_open(const char *who)
+{
+    cfg_t cfg;
+    err_t e;
+    cache_t *c = NULL;
+    if (cfg_load(&cfg, &e) != 0 || cache_open(&c, &cfg, &e) != 0) {
+        fprintf(stderr, "%s: %s\n", who, e.msg);
+        return NULL;
+    }
+    return c;
+}
+
+static void cmd_cache__usage(FILE *f)
+{
+    fprintf(f, "usage: oponn cache stats              counters, batches per table, epoch, queue\n"
+               "       oponn cache verify             every cached entity and batch against "
+               "MongoDB;\n"
+               "                                      prints each mismatch, exit 3 if any\n"
+               "       oponn cache flush              delete the namespace's cache keys (not "
+               "the\n"
+               "                                      write-behind queue or dead letters)\n"
+               "       oponn cache purge TYPE [ID]    drop one record, or a whole type, and "
+               "every\n"
+               "                                      cached batch of that type\n"
+               "       oponn cache rehydrate          re-fill the batches dropped by "
+               "reconciliation\n"
+               "TYPE: books, bookstores, apples, oranges. Uses OPONN_REDIS_URL and "
+               "OPONN_CACHE_PREFIX.\n");
+}
+
+int cmd_cache(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        cmd_cache__usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? CMD_USAGE : CMD_OK;
+    }
+    const char *sub = argv[1];
+    int known = strcmp(sub, "stats") == 0 || strcmp(sub, "verify") == 0 ||
+                strcmp(sub, "flush") == 0 || strcmp(sub, "purge") == 0 ||
+                strcmp(sub, "rehydrate") == 0;
+    if (!known || (strcmp(sub, "purge") == 0 ? (argc < 3 || argc > 4) : argc != 2)) {
+        fprintf(stderr, "oponn cache: bad usage\n");
+        cmd_cache__usage(stderr);
+        return CMD_USAGE;
+    }
+    cfg_t cfg;
+    err_t e;
+    cache_t *c = cmd_cache_open("oponn cache");
+    if (c == NULL || cfg_load(&cfg, &e) != 0) {
+        cache_close(c);
+        return CMD_FAILED;
+    }
+    int status = CMD_OK;
+    if (strcmp(sub, "stats") == 0) {
+        if (cache_stats_report(c, cmd_cache__print, stdout, &e) != 0) status = CMD_FAILED;
+    } else if (strcmp(sub, "verify") == 0) {
+        cache_verify_t v;
+        cmd_cache__mongo_t m = {0};
+        const cache_source_t *src = cmd_cache__source(&cfg, &m);
+        if (src == NULL) {
+            status = CMD_FAILED;
+            err_set(&e, ERR_UNAVAILABLE, "MongoDB cannot be reached");
+        } else if (cache_verify(c, src, cmd_cache__print, stdout, &v, &e) != 0) {
+            status = CMD_FAILED;
+        } else {
+            fprintf(stderr, "oponn cache verify: %ld entities, %ld batches, %ld mismatches\n",
+                    v.entities, v.batches, v.mismatches);
+            if (v.mismatches) status = CMD_MISMATCH;
+        }
+        cmd_cache__source_close(&m);
+    } else if (strcmp(sub, "flush") == 0) {
+        long n = cache_flush(c, &e);
+        if (n < 0)
+            status = CMD_FAILED;
+        else
+            fprintf(stderr, "oponn cache flush: %ld keys deleted\n", n);
+    } else if (strcmp(sub, "purge") == 0) {
+        cache_kind_t k;
+        int n = -1;
+        if (cache_kind_parse(argv[2], &k, &e) == 0) {
+            n = cache_purge(c, k, argc == 4 ? argv[3] : NULL, &e);
+        }
+        if (n < 0)
+            status = e.code == ERR_BAD_INPUT ? CMD_USAGE : CMD_FAILED;
+        else
+            fprintf(stderr, "oponn cache purge: %d cached batches dropped\n", n);
+    } else {
+        cmd_cache__mongo_t m = {0};
+        const cache_source_t *src = cmd_cache__source(&cfg, &m);
+        long n = src ? cache_rehydrate(c, src, cmd_cache__print, stdout, &e)
+                     : err_set(&e, ERR_UNAVAILABLE, "MongoDB cannot be reached");
+        if (n < 0)
+            status = CMD_FAILED;
+        else
+            fprintf(stderr, "oponn cache rehydrate: %ld batches refilled\n", n);
+        cmd_cache__source_close(&m);
+    }
+    if (status == CMD_FAILED || status == CMD_USAGE)
+        fprintf(stderr, "oponn cache %s: %s\n", sub, e.msg);
+    cache_close(c);
+    return status;
+}

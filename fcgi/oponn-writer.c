@@ -1,0 +1,83 @@
+/*
+ * oponn-writer — the write-behind writer (OPONN_WRITE_MODE=behind).
+ *
+ * Reads the Redis Stream of writes with the consumer group "writers" and
+ * applies each to MongoDB, idempotently by version (lib/cache_queue.h says
+ * the contract). Several writers may run; one killed mid-stream loses
+ * nothing: its pending writes are reclaimed by the others (or by itself
+ * when restarted) after OPONN_QUEUE_CLAIM_MS. Stops on SIGTERM/SIGINT after
+ * the write in hand.
+ *
+ * The MongoDB applier belongs to the repository layer: repo_queue_apply()
+ * with a repository of its own (a MongoDB client and an arena, no cache).
+ * MongoDB down: the apply answers UNAVAILABLE, which the queue retries with
+ * back-off (never dead-lettered, never lost).
+ */
+#include "cache.h"
+#include "cache_queue.h"
+#include "cfg.h"
+#include "err.h"
+#include "repo.h"
+#include "store.h"
+
+#include <mongoc/mongoc.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t writer_stop;
+
+static void writer_on_signal(int sig)
+{
+    (void)sig;
+    writer_stop = 1;
+}
+
+int main(void)
+{
+    cfg_t cfg;
+    err_t e;
+    if (cfg_load(&cfg, &e) != 0) {
+        fprintf(stderr, "oponn-writer: %s\n", e.msg);
+        return 1;
+    }
+    cache_t *c;
+    if (cache_open(&c, &cfg, &e) != 0) {
+        fprintf(stderr, "oponn-writer: %s\n", e.msg);
+        return 1;
+    }
+    mongoc_init();
+    store_t *store;
+    if (store_open(&store, &cfg, &e) != 0) {
+        fprintf(stderr, "oponn-writer: %s\n", e.msg);
+        cache_close(c);
+        mongoc_cleanup();
+        return 1;
+    }
+    arena_t arena;
+    arena_init(&arena, 1 << 14);
+    repo_t repo; /* no cache: the writer writes MongoDB only */
+    repo_init(&repo, store, &arena);
+    struct sigaction sa = {0};
+    sa.sa_handler = writer_on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    char host[64] = "host", consumer[96];
+    gethostname(host, sizeof host - 1);
+    snprintf(consumer, sizeof consumer, "%s-%d", host, (int)getpid());
+    cache_queue_opts_t o;
+    cache_queue_opts(&o, &cfg);
+    o.consumer = consumer;
+    o.stop = &writer_stop;
+    fprintf(stderr, "oponn-writer: consumer %s on %s\n", consumer, cfg.redis_url);
+    cache_queue_run(c, &o, repo_queue_apply, &repo);
+    arena_destroy(&arena);
+    store_close(store);
+    cache_close(c);
+    mongoc_cleanup();
+    return 0;
+}

@@ -1,0 +1,748 @@
+/*
+ * cache.c — entity and batch cache over one Redis connection (see cache.h).
+ *
+ * Owns: the script SHA of lib/cache_lua/cache.lua on the current server, the
+ * "dirty" flag (a write could not reach Redis: start a new epoch at the next
+ * successful call), and the token generator for epochs and leases.
+ */
+#include "cache.h"
+
+#include "buf.h"
+#include "metrics.h"
+
+#include "cache_lua.h"
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+struct cache {
+    cache_conn_t *conn;
+    cache_keys_t keys;
+    long long ttl[CACHE__KINDS];
+    long long batch_ttl, neg_ttl, lease_ms, lease_wait_ms, queue_max;
+    int behind;
+    char sha[41]; /* "" until SCRIPT LOAD on this server */
+    int dirty;
+    uint64_t rng;
+    cache_hook_fn hook;
+    void *hook_ud;
+};
+
+/* Arguments of one EVALSHA: bytes live in one buffer, found by offset. */
+typedef struct {
+    buf_t data;
+    size_t off[64 + 1];
+    size_t len[64 + 1];
+    size_t n;
+    size_t *xoff, *xlen; /* beyond 64 arguments */
+    size_t xcap;
+} cache__args_t;
+
+static void cache__arg(cache__args_t *a, const char *p, size_t n)
+{
+    size_t i = a->n++;
+    size_t off = a->data.len;
+    buf_append(&a->data, p, n);
+    if (i < 64) {
+        a->off[i] = off;
+        a->len[i] = n;
+        return;
+    }
+    if (i - 64 >= a->xcap) {
+        a->xcap = a->xcap ? a->xcap * 2 : 64;
+        a->xoff = realloc(a->xoff, a->xcap * sizeof *a->xoff);
+        a->xlen = realloc(a->xlen, a->xcap * sizeof *a->xlen);
+        if (a->xoff == NULL || a->xlen == NULL) abort();
+    }
+    a->xoff[i - 64] = off;
+    a->xlen[i - 64] = n;
+}
+
+static void cache__args_free(cache__args_t *a)
+{
+    buf_free(&a->data);
+    free(a->xoff);
+    free(a->xlen);
+}
+
+/* -------------------------------------------------------------- tokens */
+
+static uint64_t cache__next(cache_t *c)
+{
+    /* splitmix64: tokens only need to be unique, not secret. */
+    uint64_t z = (c->rng += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static void cache__token(cache_t *c, char out[40])
+{
+    uint64_t a = cache__next(c), b = cache__next(c);
+    snprintf(out, 40, "%016llx%016llx", (unsigned long long)a, (unsigned long long)b);
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+int cache_open(cache_t **out, const cfg_t *cfg, err_t *e)
+{
+    *out = NULL;
+    cache_t *c = calloc(1, sizeof *c);
+    if (c == NULL) abort();
+    if (cache_key_init(&c->keys, cfg->cache_prefix, e) != 0) {
+        free(c);
+        return -1;
+    }
+    if (strcmp(cfg->write_mode, "through") == 0) {
+        c->behind = 0;
+    } else if (strcmp(cfg->write_mode, "behind") == 0) {
+        c->behind = 1;
+    } else {
+        free(c);
+        return err_set(e, ERR_BAD_INPUT, "OPONN_WRITE_MODE=%s: expected through or behind",
+                       cfg->write_mode);
+    }
+    c->ttl[CACHE_BOOKS] = cfg->cache_ttl_books_s;
+    c->ttl[CACHE_BOOKSTORES] = cfg->cache_ttl_bookstores_s;
+    c->ttl[CACHE_APPLES] = cfg->cache_ttl_fruit_s;
+    c->ttl[CACHE_ORANGES] = cfg->cache_ttl_fruit_s;
+    c->batch_ttl = cfg->cache_ttl_batch_s;
+    c->neg_ttl = cfg->negative_ttl_s;
+    c->lease_ms = cfg->cache_lease_ms;
+    c->lease_wait_ms = cfg->cache_lease_wait_ms;
+    c->queue_max = cfg->queue_max;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    c->rng = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^ ((uint64_t)getpid() << 40);
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        uint64_t r;
+        if (read(fd, &r, sizeof r) == (ssize_t)sizeof r) c->rng ^= r;
+        close(fd);
+    }
+    if (cache_conn_open(&c->conn, cfg, e) != 0) {
+        free(c);
+        return -1;
+    }
+    *out = c;
+    return 0;
+}
+
+void cache_close(cache_t *c)
+{
+    if (c == NULL) return;
+    cache_conn_close(c->conn);
+    free(c);
+}
+
+cache_conn_t *cache_connection(cache_t *c)
+{
+    return c->conn;
+}
+
+const cache_keys_t *cache_keys(const cache_t *c)
+{
+    return &c->keys;
+}
+
+int cache_write_behind(const cache_t *c)
+{
+    return c->behind;
+}
+
+void cache_set_hook(cache_t *c, cache_hook_fn fn, void *ud)
+{
+    c->hook = fn;
+    c->hook_ud = ud;
+}
+
+void cache_mark_dirty(cache_t *c)
+{
+    c->dirty = 1;
+}
+
+int cache_sync(cache_t *c, err_t *e)
+{
+    if (!c->dirty) return 0;
+    cache_conn_retry_now(c->conn);
+    const char *args[1] = {""};
+    redisReply *r;
+    /* Any script call carries the bump; "esc" writes nothing else. */
+    if (cache_script_run(c, "esc", 0, NULL, 1, args, NULL, 1, &r, e) != 0) return -1;
+    freeReplyObject(r);
+    return 0;
+}
+
+/* ------------------------------------------------------------ scripting */
+
+static int cache__load(cache_t *c, err_t *e)
+{
+    redisReply *r = cache_conn_command(c->conn, e, "SCRIPT LOAD %s", cache_lua_cache);
+    if (r == NULL) return -1;
+    int ok = r->type == REDIS_REPLY_STRING && r->len == 40;
+    if (ok)
+        memcpy(c->sha, r->str, 41);
+    else
+        err_set(e, ERR_INTERNAL, "Redis refused cache.lua: %s", r->str ? r->str : "?");
+    freeReplyObject(r);
+    return ok ? 0 : -1;
+}
+
+int cache_script_run(cache_t *c, const char *op, int nkeys, const char **keys, int nargs,
+                     const char **args, const size_t *alens, int is_write, redisReply **reply,
+                     err_t *e)
+{
+    *reply = NULL;
+    if (cache_conn_get(c->conn, e) == NULL) {
+        metrics_inc(METRIC_CACHE_DEGRADED);
+        if (is_write && !c->behind) c->dirty = 1;
+        return -1;
+    }
+    cache__args_t a = {0};
+    char nk[16], bump[40] = "", fresh[40];
+    cache__arg(&a, "EVALSHA", 7);
+    cache__arg(&a, "", 0); /* sha, filled below */
+    snprintf(nk, sizeof nk, "%d", nkeys + 1);
+    cache__arg(&a, nk, strlen(nk));
+    buf_t k = BUF_INIT;
+    cache_key_fixed(&c->keys, &k, "epoch");
+    cache__arg(&a, k.data, k.len);
+    buf_free(&k);
+    for (int i = 0; i < nkeys; i++) cache__arg(&a, keys[i], strlen(keys[i]));
+    int was_dirty = c->dirty;
+    if (was_dirty) cache__token(c, bump);
+    cache__token(c, fresh);
+    cache__arg(&a, op, strlen(op));
+    cache__arg(&a, c->keys.prefix, strlen(c->keys.prefix));
+    cache__arg(&a, bump, strlen(bump));
+    cache__arg(&a, fresh, strlen(fresh));
+    for (int i = 0; i < nargs; i++) cache__arg(&a, args[i], alens ? alens[i] : strlen(args[i]));
+
+    const char **argv = malloc(a.n * sizeof *argv);
+    size_t *lens = malloc(a.n * sizeof *lens);
+    if (argv == NULL || lens == NULL) abort();
+    int rc = -1;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (c->sha[0] == '\0' && cache__load(c, e) != 0) break;
+        for (size_t i = 0; i < a.n; i++) {
+            size_t off = i < 64 ? a.off[i] : a.xoff[i - 64];
+            lens[i] = i < 64 ? a.len[i] : a.xlen[i - 64];
+            argv[i] = a.data.data + off;
+        }
+        argv[1] = c->sha;
+        lens[1] = 40;
+        redisReply *r = cache_conn_command_argv(c->conn, e, (int)a.n, argv, lens);
+        if (r == NULL) {
+            c->sha[0] = '\0'; /* a restarted server has no scripts */
+            metrics_inc(METRIC_CACHE_DEGRADED);
+            if (is_write && !c->behind) c->dirty = 1;
+            break;
+        }
+        if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
+            freeReplyObject(r);
+            c->sha[0] = '\0';
+            continue;
+        }
+        if (r->type == REDIS_REPLY_ERROR) {
+            /* A script error may leave part of a write applied: distrust. */
+            if (is_write && !c->behind) c->dirty = 1;
+            err_set(e, ERR_INTERNAL, "cache.lua %s: %s", op, r->str);
+            freeReplyObject(r);
+            break;
+        }
+        if (was_dirty) {
+            c->dirty = 0;
+            metrics_inc(METRIC_CACHE_EPOCH_BUMPS);
+        }
+        *reply = r;
+        rc = 0;
+        break;
+    }
+    free(argv);
+    free(lens);
+    cache__args_free(&a);
+    return rc;
+}
+
+static const char *cache__ll(char *buf, size_t n, long long v)
+{
+    snprintf(buf, n, "%lld", v);
+    return buf;
+}
+
+static int cache__is(const redisReply *r, size_t i, const char *s)
+{
+    return r->type == REDIS_REPLY_ARRAY && i < r->elements &&
+           r->element[i]->type == REDIS_REPLY_STRING && strcmp(r->element[i]->str, s) == 0;
+}
+
+/* ------------------------------------------------------------- entities */
+
+static int cache__check_id(const char *id, err_t *e)
+{
+    if (id == NULL || id[0] == '\0') return err_set(e, ERR_BAD_INPUT, "empty id");
+    return 0;
+}
+
+static void cache__sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+int cache_get(cache_t *c, arena_t *a, cache_kind_t k, const char *id, cache_entry_t *out, err_t *e)
+{
+    memset(out, 0, sizeof *out);
+    out->status = CACHE_MISS;
+    if (cache__check_id(id, e) != 0) return -1;
+    buf_t ek = BUF_INIT, lk = BUF_INIT;
+    cache_key_entity(&c->keys, &ek, k, id);
+    cache_key_lease(&c->keys, &lk, k, id);
+    const char *keys[2] = {ek.data, lk.data};
+    char token[40], ms[24];
+    cache__token(c, token);
+    const char *args[2] = {token, cache__ll(ms, sizeof ms, c->lease_ms)};
+    long waited = 0, step = 2;
+    int rc = -1;
+    for (;;) {
+        redisReply *r;
+        if (cache_script_run(c, "get", 2, keys, 2, args, NULL, 0, &r, e) != 0) break;
+        rc = 0;
+        if (cache__is(r, 0, "hit") && r->elements == 2) {
+            out->status = CACHE_HIT;
+            out->json = arena_strndup(a, r->element[1]->str, r->element[1]->len);
+            metrics_inc(METRIC_CACHE_HITS);
+        } else if (cache__is(r, 0, "neg")) {
+            out->status = CACHE_NEGATIVE;
+            metrics_inc(METRIC_CACHE_NEG_HITS);
+        } else if (cache__is(r, 0, "lease")) {
+            memcpy(out->lease, token, sizeof out->lease);
+            metrics_inc(METRIC_CACHE_MISSES);
+        } else if (waited < c->lease_wait_ms) {
+            /* Another worker is reading MongoDB for this key: give it a
+             * moment, then look again (single flight). */
+            freeReplyObject(r);
+            if (waited == 0) metrics_inc(METRIC_CACHE_LEASE_WAITS);
+            long d = step < c->lease_wait_ms - waited ? step : c->lease_wait_ms - waited;
+            cache__sleep_ms(d);
+            waited += d;
+            step *= 2;
+            continue;
+        } else {
+            metrics_inc(METRIC_CACHE_MISSES); /* read through, no fill */
+        }
+        freeReplyObject(r);
+        break;
+    }
+    buf_free(&ek);
+    buf_free(&lk);
+    return rc;
+}
+
+int cache_fill(cache_t *c, cache_kind_t k, const char *id, const cache_entry_t *miss,
+               const char *json, int64_t version, err_t *e)
+{
+    if (cache__check_id(id, e) != 0) return -1;
+    if (miss == NULL || miss->lease[0] == '\0') return 0; /* no lease: never fill */
+    if (c->hook) c->hook(c->hook_ud, "fill", k, id);
+    buf_t ek = BUF_INIT, lk = BUF_INIT;
+    cache_key_entity(&c->keys, &ek, k, id);
+    cache_key_lease(&c->keys, &lk, k, id);
+    const char *keys[2] = {ek.data, lk.data};
+    char v[24], ttl[24], nttl[24];
+    const char *args[5] = {miss->lease, cache__ll(v, sizeof v, json ? version : 0),
+                           json ? json : "", cache__ll(ttl, sizeof ttl, c->ttl[k]),
+                           cache__ll(nttl, sizeof nttl, c->neg_ttl)};
+    redisReply *r;
+    int rc = cache_script_run(c, "fill", 2, keys, 5, args, NULL, 0, &r, e);
+    if (rc == 0) {
+        rc = r->type == REDIS_REPLY_STATUS || r->type == REDIS_REPLY_STRING
+                 ? strcmp(r->str, "stored") == 0
+                 : 0;
+        if (rc == 0) metrics_inc(METRIC_CACHE_STALE_REFUSED);
+        freeReplyObject(r);
+    }
+    buf_free(&ek);
+    buf_free(&lk);
+    return rc;
+}
+
+/* Appends (tail, version) of each doc to pool; offs gets their offsets. */
+static void cache__doc_args(buf_t *pool, size_t *offs, const cache_doc_t *docs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        offs[2 * i] = pool->len;
+        cache_key_tail(pool, docs[i].kind, docs[i].id);
+        buf_putc(pool, '\0');
+        offs[2 * i + 1] = pool->len;
+        buf_printf(pool, "%lld", (long long)docs[i].version);
+        buf_putc(pool, '\0');
+    }
+}
+
+/* Runs op with fixed args first, then (tail, version, JSON) triples of
+ * docs. allow_neg: a doc without JSON is sent as "" (a negative entry). */
+static int cache__run_docs(cache_t *c, const char *op, int nkeys, const char **keys, int nfixed,
+                           const char **fixed, const cache_doc_t *docs, size_t n, int allow_neg,
+                           redisReply **r, err_t *e)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (cache__check_id(docs[i].id, e) != 0 || (docs[i].json == NULL && !allow_neg)) {
+            return err_set(e, ERR_BAD_INPUT, "document %zu has no id or no JSON", i);
+        }
+    }
+    buf_t pool = BUF_INIT;
+    size_t *offs = malloc((2 * n + 1) * sizeof *offs);
+    const char **args = malloc(((size_t)nfixed + 3 * n + 1) * sizeof *args);
+    if (offs == NULL || args == NULL) abort();
+    cache__doc_args(&pool, offs, docs, n);
+    for (int i = 0; i < nfixed; i++) args[i] = fixed[i];
+    for (size_t i = 0; i < n; i++) {
+        args[nfixed + 3 * i] = pool.data + offs[2 * i];
+        args[nfixed + 3 * i + 1] = pool.data + offs[2 * i + 1];
+        args[nfixed + 3 * i + 2] = docs[i].json ? docs[i].json : "";
+    }
+    int rc = cache_script_run(c, op, nkeys, keys, nfixed + 3 * (int)n, args, NULL, 0, r, e);
+    free(offs);
+    free(args);
+    buf_free(&pool);
+    return rc;
+}
+
+int cache_fill_docs(cache_t *c, const cache_doc_t *docs, size_t n, err_t *e)
+{
+    if (n == 0) return 0;
+    char ttl[24], nttl[24];
+    /* One TTL per call: use the longest kind's (the entities expire on their
+     * own TTL at the next write anyway). */
+    long long t = 0;
+    for (size_t i = 0; i < n; i++) t = c->ttl[docs[i].kind] > t ? c->ttl[docs[i].kind] : t;
+    const char *fixed[2] = {cache__ll(ttl, sizeof ttl, t),
+                            cache__ll(nttl, sizeof nttl, c->neg_ttl)};
+    redisReply *r;
+    if (cache__run_docs(c, "fillmany", 0, NULL, 2, fixed, docs, n, 1, &r, e) != 0) return -1;
+    int stored = r->type == REDIS_REPLY_INTEGER ? (int)r->integer : 0;
+    freeReplyObject(r);
+    if ((size_t)stored < n) metrics_add(METRIC_CACHE_STALE_REFUSED, n - (size_t)stored);
+    return stored;
+}
+
+int cache_get_many(cache_t *c, arena_t *a, cache_kind_t k, const char *const *ids, size_t n,
+                   cache_entry_t *out, err_t *e)
+{
+    for (size_t i = 0; i < n; i++) {
+        memset(&out[i], 0, sizeof out[i]);
+        out[i].status = CACHE_MISS;
+    }
+    if (n == 0) return 0;
+    for (size_t i = 0; i < n; i++) {
+        if (cache__check_id(ids[i], e) != 0) return -1;
+    }
+    buf_t pool = BUF_INIT;
+    size_t *offs = malloc(n * sizeof *offs);
+    const char **args = malloc(n * sizeof *args);
+    if (offs == NULL || args == NULL) abort();
+    for (size_t i = 0; i < n; i++) {
+        offs[i] = pool.len;
+        cache_key_tail(&pool, k, ids[i]);
+        buf_putc(&pool, '\0');
+    }
+    for (size_t i = 0; i < n; i++) args[i] = pool.data + offs[i];
+    redisReply *r;
+    int rc = cache_script_run(c, "mget", 0, NULL, (int)n, args, NULL, 0, &r, e);
+    free(offs);
+    free(args);
+    buf_free(&pool);
+    if (rc != 0) return -1;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 * n) {
+        freeReplyObject(r);
+        return err_set(e, ERR_INTERNAL, "cache.lua mget: unexpected reply");
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (cache__is(r, 2 * i, "h") && r->element[2 * i + 1]->type == REDIS_REPLY_STRING) {
+            out[i].status = CACHE_HIT;
+            out[i].json = arena_strndup(a, r->element[2 * i + 1]->str, r->element[2 * i + 1]->len);
+            metrics_inc(METRIC_CACHE_HITS);
+        } else if (cache__is(r, 2 * i, "n")) {
+            out[i].status = CACHE_NEGATIVE;
+            metrics_inc(METRIC_CACHE_NEG_HITS);
+        } else {
+            metrics_inc(METRIC_CACHE_MISSES);
+        }
+    }
+    freeReplyObject(r);
+    return 0;
+}
+
+static int cache__write(cache_t *c, int is_del, cache_kind_t k, const char *id, int64_t version,
+                        const char *json, cache_reconcile_t *rc, err_t *e)
+{
+    if (rc) memset(rc, 0, sizeof *rc);
+    if (cache__check_id(id, e) != 0) return -1;
+    if (!is_del && json == NULL) return err_set(e, ERR_BAD_INPUT, "cache_put without JSON");
+    buf_t tail = BUF_INIT;
+    cache_key_tail(&tail, k, id);
+    char v[24], ttl[24], nttl[24], bttl[24], qmax[24];
+    const char *args[10] = {tail.data,
+                            cache_kind_name(k),
+                            cache__ll(v, sizeof v, version),
+                            is_del ? "" : json,
+                            cache__ll(ttl, sizeof ttl, c->ttl[k]),
+                            cache__ll(nttl, sizeof nttl, c->neg_ttl),
+                            cache__ll(bttl, sizeof bttl, c->batch_ttl),
+                            c->behind ? "behind" : "",
+                            cache__ll(qmax, sizeof qmax, c->queue_max),
+                            id};
+    redisReply *r;
+    int ret = cache_script_run(c, is_del ? "del" : "put", 0, NULL, 10, args, NULL, 1, &r, e);
+    buf_free(&tail);
+    if (ret != 0) {
+        if (c->behind) err_wrap(e, "write-behind: write not accepted");
+        return -1;
+    }
+    if (cache__is(r, 0, "ok") && r->elements == 5) {
+        cache_reconcile_t got = {(int)r->element[1]->integer, (int)r->element[2]->integer,
+                                 (int)r->element[3]->integer, (int)r->element[4]->integer};
+        metrics_add(METRIC_BATCH_PATCHED, (uint64_t)got.patched);
+        metrics_add(METRIC_BATCH_INSERTED, (uint64_t)got.inserted);
+        metrics_add(METRIC_BATCH_REMOVED, (uint64_t)got.removed);
+        metrics_add(METRIC_BATCH_DROPPED, (uint64_t)got.dropped);
+        if (c->behind) metrics_inc(METRIC_QUEUE_ENQUEUED);
+        if (rc) *rc = got;
+        ret = 1;
+    } else if (cache__is(r, 0, "full")) {
+        metrics_inc(METRIC_QUEUE_FULL);
+        ret = err_set(e, ERR_UNAVAILABLE,
+                      "write-behind queue is full (OPONN_QUEUE_MAX=%lld): is oponn-writer "
+                      "running and MongoDB reachable?",
+                      c->queue_max);
+    } else {
+        metrics_inc(METRIC_CACHE_STALE_REFUSED);
+        ret = 0;
+    }
+    freeReplyObject(r);
+    return ret;
+}
+
+int cache_put(cache_t *c, cache_kind_t k, const char *id, int64_t version, const char *json,
+              cache_reconcile_t *rc, err_t *e)
+{
+    return cache__write(c, 0, k, id, version, json, rc, e);
+}
+
+int cache_delete(cache_t *c, cache_kind_t k, const char *id, int64_t version, cache_reconcile_t *rc,
+                 err_t *e)
+{
+    return cache__write(c, 1, k, id, version, NULL, rc, e);
+}
+
+/* -------------------------------------------------------------- batches */
+
+static int cache__str_el(const redisReply *r, size_t i)
+{
+    return i < r->elements && r->element[i]->type == REDIS_REPLY_STRING;
+}
+
+int cache_batch_get(cache_t *c, arena_t *a, const char *query, const char *args_json,
+                    cache_batch_t *out, err_t *e)
+{
+    memset(out, 0, sizeof *out);
+    out->status = CACHE_MISS;
+    const cache_query_decl_t *q = cache_query_find(query);
+    if (q == NULL) return err_set(e, ERR_BAD_INPUT, "no cached query named %s", query);
+    if (cache_query_canon(a, q, args_json, &out->query, e) != 0) return -1;
+    buf_t bk = BUF_INIT;
+    cache_key_batch(&c->keys, &bk, q->name, out->query.hash);
+    const char *keys[1] = {bk.data};
+    const char *args[2] = {out->query.canon, out->query.pred_json};
+    redisReply *r;
+    int rc = cache_script_run(c, "bget", 1, keys, 2, args, NULL, 0, &r, e);
+    buf_free(&bk);
+    if (rc != 0) return -1;
+    if (cache__is(r, 0, "miss")) {
+        buf_t tok = BUF_INIT;
+        for (size_t i = 1; i < r->elements; i++) {
+            if (i > 1) buf_putc(&tok, ',');
+            if (cache__str_el(r, i)) buf_append(&tok, r->element[i]->str, r->element[i]->len);
+        }
+        out->token = arena_strndup(a, tok.data ? tok.data : "", tok.len);
+        buf_free(&tok);
+        metrics_inc(METRIC_BATCH_MISSES);
+        freeReplyObject(r);
+        return 0;
+    }
+    if (!cache__is(r, 0, "hit") || r->elements < 2 || (r->elements - 2) % 4 != 0) {
+        freeReplyObject(r);
+        return err_set(e, ERR_INTERNAL, "cache.lua bget: unexpected reply");
+    }
+    out->status = CACHE_HIT;
+    out->exhaustive = r->element[1]->integer == 1;
+    out->n = (r->elements - 2) / 4;
+    out->members = arena_calloc(a, out->n ? out->n : 1, sizeof *out->members);
+    buf_t id = BUF_INIT;
+    for (size_t i = 0; i < out->n && rc == 0; i++) {
+        cache_member_t *m = &out->members[i];
+        size_t at = 2 + 4 * i;
+        buf_reset(&id);
+        if (!cache__str_el(r, at) ||
+            cache_key_parse_tail(r->element[at]->str, r->element[at]->len, &m->kind, &id, e) != 0) {
+            rc = err_set(e, ERR_INTERNAL, "cache.lua bget: bad member");
+            break;
+        }
+        m->id = arena_strndup(a, id.data, id.len);
+        if (cache__str_el(r, at + 1)) {
+            m->json = arena_strndup(a, r->element[at + 1]->str, r->element[at + 1]->len);
+        }
+        if (cache__str_el(r, at + 2)) {
+            buf_reset(&id);
+            if (cache_key_parse_tail(r->element[at + 2]->str, r->element[at + 2]->len,
+                                     &m->join_kind, &id, e) != 0) {
+                rc = -1;
+                break;
+            }
+            m->has_join = 1;
+            m->join_id = arena_strndup(a, id.data, id.len);
+            if (cache__str_el(r, at + 3)) {
+                m->join_json = arena_strndup(a, r->element[at + 3]->str, r->element[at + 3]->len);
+            }
+        }
+    }
+    buf_free(&id);
+    freeReplyObject(r);
+    if (rc == 0) metrics_inc(METRIC_BATCH_HITS);
+    return rc;
+}
+
+int cache_batch_fill(cache_t *c, const cache_batch_t *miss, const cache_doc_t *docs, size_t n,
+                     int exhaustive, err_t *e)
+{
+    return cache_batch_fill_ex(c, miss, docs, n, exhaustive, NULL, 0, e);
+}
+
+int cache_batch_fill_ex(cache_t *c, const cache_batch_t *miss, const cache_doc_t *docs, size_t n,
+                        int exhaustive, const cache_doc_t *extra, size_t nextra, err_t *e)
+{
+    if (miss == NULL || miss->status != CACHE_MISS || miss->token == NULL) {
+        return err_set(e, ERR_BAD_INPUT, "cache_batch_fill needs the miss of cache_batch_get");
+    }
+    const cache_query_t *q = &miss->query;
+    if (q->limit >= 0 && (long long)n > q->limit) n = (size_t)q->limit;
+    if (c->hook) c->hook(c->hook_ud, "batch_fill", q->decl->tables[0], q->canon);
+    buf_t bk = BUF_INIT;
+    cache_key_batch(&c->keys, &bk, q->decl->name, q->hash);
+    const char *keys[1] = {bk.data};
+    char bttl[24], ettl[24];
+    long long t = 0;
+    for (int i = 0; i < q->decl->ntables; i++) {
+        long long kt = c->ttl[q->decl->tables[i]];
+        t = kt > t ? kt : t;
+    }
+    char nm[24];
+    const char *fixed[6] = {q->pred_json,
+                            exhaustive ? "1" : "0",
+                            miss->token,
+                            cache__ll(bttl, sizeof bttl, c->batch_ttl),
+                            cache__ll(ettl, sizeof ettl, t),
+                            cache__ll(nm, sizeof nm, (long long)n)};
+    /* Members, then the extra entities, in one argument list. */
+    const cache_doc_t *all = docs;
+    cache_doc_t *joined = NULL;
+    if (nextra) {
+        joined = malloc((n + nextra) * sizeof *joined);
+        if (joined == NULL) abort();
+        if (n) memcpy(joined, docs, n * sizeof *joined);
+        memcpy(joined + n, extra, nextra * sizeof *joined);
+        all = joined;
+    }
+    redisReply *r;
+    int rc = cache__run_docs(c, "bfill", 1, keys, 6, fixed, all, n + nextra, 0, &r, e);
+    free(joined);
+    buf_free(&bk);
+    if (rc != 0) return -1;
+    int refilled = (r->type == REDIS_REPLY_STATUS || r->type == REDIS_REPLY_STRING) &&
+                   strcmp(r->str, "refilled") == 0;
+    rc = refilled || ((r->type == REDIS_REPLY_STATUS || r->type == REDIS_REPLY_STRING) &&
+                      strcmp(r->str, "stored") == 0);
+    freeReplyObject(r);
+    if (refilled) metrics_inc(METRIC_BATCH_REFILLED);
+    if (rc == 0) metrics_inc(METRIC_CACHE_STALE_REFUSED);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- admin */
+
+/* Unlinks every entity key of a kind (P:<kind>:*), SCAN by SCAN, so a large
+ * type never blocks Redis in one long command. Readers that miss meanwhile
+ * refill from MongoDB, which is the point of a purge. */
+static int cache__unlink_kind(cache_t *c, cache_kind_t k, err_t *e)
+{
+    buf_t match = BUF_INIT;
+    buf_printf(&match, "%s:%s:*", cache_keys(c)->prefix, cache_kind_name(k));
+    char cursor[32] = "0";
+    int rc = 0;
+    do {
+        redisReply *r = cache_conn_command(cache_connection(c), e, "SCAN %s MATCH %s COUNT 1000",
+                                           cursor, match.data);
+        if (r == NULL) {
+            rc = -1;
+            break;
+        }
+        if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+            r->element[0]->type != REDIS_REPLY_STRING) {
+            freeReplyObject(r);
+            rc = err_set(e, ERR_INTERNAL, "cache purge: unexpected SCAN reply");
+            break;
+        }
+        snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
+        redisReply *keys = r->element[1];
+        if (keys->elements > 0) {
+            const char **argv = malloc((keys->elements + 1) * sizeof *argv);
+            if (argv == NULL) abort();
+            argv[0] = "UNLINK";
+            for (size_t i = 0; i < keys->elements; i++) argv[i + 1] = keys->element[i]->str;
+            redisReply *u = cache_conn_command_argv(cache_connection(c), e,
+                                                    (int)keys->elements + 1, argv, NULL);
+            free(argv);
+            if (u == NULL) rc = -1;
+            else freeReplyObject(u);
+        }
+        freeReplyObject(r);
+    } while (rc == 0 && strcmp(cursor, "0") != 0);
+    buf_free(&match);
+    return rc;
+}
+
+int cache_purge(cache_t *c, cache_kind_t k, const char *id, err_t *e)
+{
+    buf_t tail = BUF_INIT;
+    if (id) cache_key_tail(&tail, k, id);
+    const char *args[2] = {cache_kind_name(k), id ? tail.data : ""};
+    redisReply *r;
+    int rc = cache_script_run(c, "purge", 0, NULL, 2, args, NULL, 1, &r, e);
+    buf_free(&tail);
+    if (rc != 0) return -1;
+    rc = r->type == REDIS_REPLY_INTEGER ? (int)r->integer : 0;
+    freeReplyObject(r);
+    /* A whole type: its entities go too, not only the batches that read it. */
+    if (id == NULL && cache__unlink_kind(c, k, e) != 0) return -1;
+    return rc;
+}
+
+int cache_script_call(cache_t *c, arena_t *a, const char *op, int nargs, const char **args,
+                      const char **out, err_t *e)
+{
+    redisReply *r;
+    if (cache_script_run(c, op, 0, NULL, nargs, args, NULL, 0, &r, e) != 0) return -1;
+    if (r->type == REDIS_REPLY_INTEGER) {
+        *out = arena_printf(a, "%lld", r->integer);
+    } else if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) {
+        *out = arena_strndup(a, r->str, r->len);
+    } else {
+        *out = arena_strdup(a, "");
+    }
+    freeReplyObject(r);
+    return 0;
+}

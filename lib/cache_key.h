@@ -1,0 +1,83 @@
+/*
+ * cache_key.h — the one place that names Redis keys.
+ *
+ * Every key oponn writes lives under a namespace prefix (OPONN_CACHE_PREFIX,
+ * default "oponn"), so several deployments can share one Redis and
+ * `SCAN MATCH <prefix>:*` finds exactly ours. Record ids are percent-encoded
+ * (every byte outside [A-Za-z0-9._-] becomes %XX, upper-case hex), so an id
+ * holding `:`, `*`, `?`, `[`, `]`, `\`, spaces, `%` or bytes over 0x7f can
+ * never collide with another key nor widen a MATCH / ZRANGEBYLEX pattern.
+ *
+ * The scheme (P = prefix, E = escaped id, K = kind name):
+ *
+ *   P:K:E             entity: hash {g epoch, v version, n 1 if negative, d JSON}
+ *   P:lease:K:E       single-flight lease of a missing entity ("epoch|token")
+ *   P:rb:K:E          record -> batches holding it: hash {batch id -> member}
+ *   P:q:NAME:HASH     cached batch: hash {g epoch, p predicate JSON, x exhaustive,
+ *                     m member count, "@K:E" -> that member's sort string}
+ *   P:q:NAME:HASH:z   its ordered members (ZSET, score 0, lexical order)
+ *   P:tables          index of batches: ZSET of "K:q:NAME:HASH" (ZRANGEBYLEX [K: (K;)
+ *   P:tv:K            table write counter (refuses batch fills that raced a write)
+ *   P:epoch           current cache epoch (values from another epoch are misses)
+ *   P:stats           counters for `oponn cache stats`
+ *   P:dropped         batches dropped by reconciliation: {batch id -> predicate}
+ *   P:queue, P:dead   write-behind stream and its dead letters
+ *
+ * The Lua script (lib/cache_lua/cache.lua) derives the per-record and batch
+ * keys from strings built here: it receives P and "K:E" tails and only
+ * concatenates them (P .. ":" .. tail); its own escape function (needed for
+ * joined ids) is checked against cache_key_escape() by t/31-cache-lua.t.
+ */
+#ifndef OPONN_CACHE_KEY_H
+#define OPONN_CACHE_KEY_H
+
+#include "buf.h"
+#include "err.h"
+
+#include <stddef.h>
+
+typedef enum {
+    CACHE_BOOKS,
+    CACHE_BOOKSTORES,
+    CACHE_APPLES,
+    CACHE_ORANGES,
+    CACHE__KINDS
+} cache_kind_t;
+
+/* "books", "bookstores", "apples", "oranges". */
+const char *cache_kind_name(cache_kind_t k);
+/* Parses a kind name; -1 with ERR_BAD_INPUT for anything else. */
+int cache_kind_parse(const char *s, cache_kind_t *out, err_t *e);
+
+#define CACHE_KEY_PREFIX_MAX 64
+
+typedef struct {
+    char prefix[CACHE_KEY_PREFIX_MAX];
+} cache_keys_t;
+
+/* Checks the prefix: 1..63 bytes of [A-Za-z0-9._-]. */
+int cache_key_init(cache_keys_t *k, const char *prefix, err_t *e);
+
+/* Appends the percent-encoded form of id[0..n). Injective; output only holds
+ * [A-Za-z0-9._%-]. */
+void cache_key_escape(buf_t *out, const char *id, size_t n);
+/* Reverses cache_key_escape; -1 with ERR_BAD_INPUT on a malformed input. */
+int cache_key_unescape(buf_t *out, const char *s, size_t n, err_t *e);
+
+/* Each appends one key to out (which is not reset first). Ids are raw. */
+void cache_key_tail(buf_t *out, cache_kind_t k, const char *id); /* K:E */
+void cache_key_entity(const cache_keys_t *ks, buf_t *out, cache_kind_t k, const char *id);
+void cache_key_lease(const cache_keys_t *ks, buf_t *out, cache_kind_t k, const char *id);
+void cache_key_recidx(const cache_keys_t *ks, buf_t *out, cache_kind_t k, const char *id);
+void cache_key_table_version(const cache_keys_t *ks, buf_t *out, cache_kind_t k);
+/* Batch id "q:NAME:HASH" (no prefix) and the batch key P:q:NAME:HASH. */
+void cache_key_batch_id(buf_t *out, const char *query, const char *hash);
+void cache_key_batch(const cache_keys_t *ks, buf_t *out, const char *query, const char *hash);
+/* P:<what> for the fixed keys: "epoch", "tables", "stats", "dropped", "queue",
+ * "dead", "qtries", and "*" (the SCAN pattern of the namespace). */
+void cache_key_fixed(const cache_keys_t *ks, buf_t *out, const char *what);
+
+/* Splits a tail "K:E" back into kind and raw id (appended to id_out). */
+int cache_key_parse_tail(const char *tail, size_t n, cache_kind_t *k, buf_t *id_out, err_t *e);
+
+#endif

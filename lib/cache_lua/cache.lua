@@ -1,0 +1,694 @@
+-- cache.lua — every write oponn makes to its Redis cache, in one script.
+--
+-- Loaded once per connection (SCRIPT LOAD) and called by SHA (EVALSHA); the
+-- C side (lib/cache.c) reloads it on NOSCRIPT. One script with a dispatch on
+-- ARGV[1] so all operations share the helpers below (Redis scripts cannot
+-- call each other). Embedded into the library at build time
+-- (etc/lua2c.sh -> build/gen/cache_lua.h).
+--
+-- Calling convention, every operation:
+--   KEYS[1]  P:epoch
+--   ARGV[1]  operation name       ARGV[2]  key prefix P
+--   ARGV[3]  new epoch to SET now ("" = none: the caller bumps the epoch
+--            after it saw Redis fail, so nothing written before is trusted)
+--   ARGV[4]  epoch to set if none exists yet (a fresh random token)
+--   ARGV[5..] operation arguments (see each op)
+--
+-- Keys other than KEYS[1..n] are derived here from P and the "kind:escaped-id"
+-- tails the C key module built (see lib/cache_key.h): this script needs a
+-- standalone Redis (not Cluster), which is what oponn runs.
+--
+-- Values. Entity P:K:E is a hash {g = epoch, v = version, n = "1" for a
+-- negative entry or a tombstone, d = JSON}. A value whose g is not the
+-- current epoch is a miss. Batch P:q:NAME:HASH is a hash {g, p = predicate
+-- JSON, x = "1" when exhaustive (every matching record is a member), m =
+-- member count, "@" .. tail = that record's member string (membership is
+-- looked up here, in the batch itself, so nothing evicted separately can
+-- make a member look absent)} and P:q:NAME:HASH:z a ZSET of members (score
+-- 0, lexical order = sort order). P:rb:K:E is the per-record index of the
+-- batches holding the record (for operators and purge tooling). A batch whose ZSET does not hold m members lost it
+-- to eviction: it is a miss, and is dropped when a write meets it.
+-- A member is enc(sort field 1) .. enc(...) .. enc(id) .. tail, where
+-- enc(s) = type byte .. s with NUL escaped .. "\0\0"; the tail "K:E" after
+-- the last NUL names the entity key.
+--
+-- Predicate JSON (built by lib/cache_query.c from a declaration):
+--   {"n": name, "c": canonical args, "t": [tables], "f": [filters],
+--    "s": [sort fields before id], "l": limit (absent = none),
+--    "j": [join field, join kind] (absent = none)}
+-- filter: {"k": field, "o": "eq", "v": value} | {"k", "o": "range", "lo", "hi"}
+--         (inclusive; either bound may be null) | {"k", "o": "in", "v": [values]}
+
+local P = ARGV[2]
+local EK = KEYS[1]
+local NULL = cjson.null
+local bumped = 0
+if ARGV[3] ~= '' then
+    redis.call('SET', EK, ARGV[3])
+    bumped = 1
+end
+local EPOCH = redis.call('GET', EK)
+if not EPOCH and ARGV[4] ~= '' then
+    redis.call('SET', EK, ARGV[4])
+    EPOCH = ARGV[4]
+end
+local STATS = P .. ':stats'
+if bumped == 1 then redis.call('HINCRBY', STATS, 'epoch_bumps', 1) end
+
+-- Percent-encoding, byte for byte the same as cache_key_escape() (checked by
+-- t/31-cache-lua.t); used only for ids read out of JSON (joins).
+local function esc(s)
+    return (string.gsub(s, '[^A-Za-z0-9%-%._]', function(c)
+        return string.format('%%%02X', string.byte(c))
+    end))
+end
+
+local KINDS = {books = 1, bookstores = 1, apples = 1, oranges = 1}
+
+-- ---------------------------------------------------------------- predicates
+
+-- MongoDB-like equality: no conversion between types; 5 == 5.0.
+local function eqv(a, b)
+    if type(a) ~= type(b) then return false end
+    return a == b
+end
+
+-- Byte-wise a < b. Lua's own string '<' uses strcoll(), which follows the
+-- server's locale; ZSET lexical order and MongoDB's are byte order.
+local function lt(a, b)
+    local n = math.min(#a, #b)
+    for i = 1, n do
+        local x, y = string.byte(a, i), string.byte(b, i)
+        if x ~= y then return x < y end
+    end
+    return #a < #b
+end
+
+local function cmp_ok(a, b) -- a <= b, same comparable type only
+    local ta = type(a)
+    if ta ~= type(b) then return nil end
+    if ta == 'number' then return a <= b end
+    if ta == 'string' then return not lt(b, a) end
+    return nil
+end
+
+-- Does document doc (decoded JSON) of table kind satisfy predicate pred?
+local function matches(pred, doc, kind)
+    local in_table = false
+    for _, t in ipairs(pred.t) do
+        if t == kind then in_table = true end
+    end
+    if not in_table then return false end
+    for _, f in ipairs(pred.f) do
+        local v = doc[f.k]
+        if v == nil or v == NULL then return false end
+        if f.o == 'eq' then
+            if not eqv(v, f.v) then return false end
+        elseif f.o == 'range' then
+            if f.lo ~= nil and f.lo ~= NULL then
+                local r = cmp_ok(f.lo, v)
+                if not r then return false end
+            end
+            if f.hi ~= nil and f.hi ~= NULL then
+                local r = cmp_ok(v, f.hi)
+                if not r then return false end
+            end
+        elseif f.o == 'in' then
+            local found = false
+            for _, x in ipairs(f.v) do
+                if eqv(v, x) then
+                    found = true
+                    break
+                end
+            end
+            if not found then return false end
+        else
+            return error('cache.lua: unknown filter operator ' .. tostring(f.o))
+        end
+    end
+    return true
+end
+
+local function enc(v)
+    if type(v) == 'string' then
+        return '\2' .. string.gsub(v, '%z', '\0\1') .. '\0\0'
+    end
+    return '\1\0\0' -- null / missing sort first, as in MongoDB
+end
+
+local function member_of(pred, doc, tail)
+    local parts = {}
+    for _, f in ipairs(pred.s) do parts[#parts + 1] = enc(doc[f]) end
+    parts[#parts + 1] = enc(doc.id)
+    parts[#parts + 1] = tail
+    return table.concat(parts)
+end
+
+local function tail_of(member)
+    return string.match(member, '%z([^%z]*)$')
+end
+
+-- The patch decision for one batch (pure: t/31-cache-lua.t drives it through
+-- the 'decide' op). Arguments:
+--   limit     number or nil (unlimited)
+--   x         true when the batch is exhaustive (nothing matching beyond it)
+--   n         current member count
+--   old_m     the record's member string if it is in the batch, else nil
+--   new_m     its member string if the new version matches, else nil
+--   last      the last member other than old_m (nil if none)
+-- Returns one of: 'none', 'patch' (same place), 'move', 'insert',
+-- 'insert_evict' (insert and drop the last member; batch becomes
+-- non-exhaustive), 'exclude' (stays out, batch becomes non-exhaustive),
+-- 'remove', 'drop'.
+local function decide(limit, x, n, old_m, new_m, last)
+    if old_m then
+        if new_m then
+            if new_m == old_m then return 'patch' end
+            if x or limit == nil then return 'move' end
+            -- More matching records may exist beyond the last member: the
+            -- record may only move to a place still before the last other one.
+            if last ~= nil and lt(new_m, last) then return 'move' end
+            return 'drop'
+        end
+        if x or limit == nil then return 'remove' end
+        return 'drop' -- a limited batch now short of a member MongoDB would return
+    end
+    if not new_m then return 'none' end
+    if limit ~= nil and limit <= 0 then return 'none' end
+    if not x and last ~= nil and lt(last, new_m) then return 'none' end
+    if not x and last == nil then return 'drop' end
+    if limit ~= nil and n + 1 > limit then
+        -- Full: the record either pushes the last member out or stays beyond
+        -- it; either way the batch no longer holds every matching record.
+        if last ~= nil and lt(last, new_m) then return 'exclude' end
+        return 'insert_evict'
+    end
+    return 'insert'
+end
+
+-- -------------------------------------------------------------- entities
+
+local function entity_get(key)
+    local v = redis.call('HMGET', key, 'g', 'v', 'n', 'd')
+    if v[1] ~= EPOCH or not EPOCH then return nil end
+    return {v = tonumber(v[2]) or 0, neg = (v[3] == '1'), d = v[4]}
+end
+
+local function entity_set(key, version, json, ttl)
+    redis.call('DEL', key)
+    if json == nil then
+        redis.call('HSET', key, 'g', EPOCH, 'v', version, 'n', '1')
+    else
+        redis.call('HSET', key, 'g', EPOCH, 'v', version, 'd', json)
+    end
+    if tonumber(ttl) > 0 then redis.call('EXPIRE', key, ttl) end
+end
+
+local function stat(field, n)
+    if n ~= 0 then redis.call('HINCRBY', STATS, field, n) end
+end
+
+-- Write-behind writes of this record not yet applied to MongoDB: while there
+-- are any, a value read from MongoDB is older than the truth and must not be
+-- cached.
+local function pending(tail)
+    return tonumber(redis.call('GET', P .. ':pendr:' .. tail) or '0') > 0
+end
+
+local function unpend(kind, tail)
+    for _, k in ipairs({P .. ':pend:' .. kind, P .. ':pendr:' .. tail}) do
+        if tonumber(redis.call('DECR', k)) <= 0 then redis.call('DEL', k) end
+    end
+end
+
+-- --------------------------------------------------------------- batches
+
+local function batch_drop(bid, pred_json, pred)
+    local bkey = P .. ':' .. bid
+    redis.call('DEL', bkey, bkey .. ':z')
+    for _, t in ipairs(pred.t) do redis.call('ZREM', P .. ':tables', t .. ':' .. bid) end
+    redis.call('HSET', P .. ':dropped', bid, pred_json)
+end
+
+local function last_other(zkey, old_m)
+    local tail = redis.call('ZRANGE', zkey, -2, -1)
+    if #tail == 0 then return nil end
+    if tail[#tail] ~= old_m then return tail[#tail] end
+    return tail[#tail - 1]
+end
+
+-- Reconciles every cached batch reading table `kind` with the write of the
+-- record whose tail is `tail`: newdoc is its decoded new version (nil for a
+-- delete). Returns counts {patched, inserted, removed, dropped}.
+local function reconcile(kind, tail, newdoc, batch_ttl)
+    local c = {0, 0, 0, 0}
+    local rkey = P .. ':rb:' .. tail
+    local idx = redis.call('ZRANGEBYLEX', P .. ':tables', '[' .. kind .. ':', '(' .. kind .. ';')
+    for _, entry in ipairs(idx) do
+        local bid = string.sub(entry, #kind + 2)
+        local bkey = P .. ':' .. bid
+        local zkey = bkey .. ':z'
+        local b = redis.call('HMGET', bkey, 'g', 'p', 'x', 'm')
+        if b[1] ~= EPOCH or not b[2] then
+            redis.call('ZREM', P .. ':tables', entry) -- expired or from an old epoch
+        elseif tonumber(b[4]) ~= redis.call('ZCARD', zkey) then
+            batch_drop(bid, b[2], cjson.decode(b[2])) -- members evicted
+            c[4] = c[4] + 1
+        else
+            local pred = cjson.decode(b[2])
+            local x = (b[3] == '1')
+            local old_m = redis.call('HGET', bkey, '@' .. tail)
+            if old_m and not redis.call('ZSCORE', zkey, old_m) then old_m = nil end
+            local new_m = nil
+            if newdoc and matches(pred, newdoc, kind) then new_m = member_of(pred, newdoc, tail) end
+            local action = 'none'
+            if old_m or new_m then
+                local n = redis.call('ZCARD', zkey)
+                action = decide(pred.l, x, n, old_m, new_m, last_other(zkey, old_m))
+            end
+            if action == 'patch' then
+                c[1] = c[1] + 1
+            elseif action == 'move' then
+                redis.call('ZREM', zkey, old_m)
+                redis.call('ZADD', zkey, 0, new_m)
+                redis.call('HSET', bkey, '@' .. tail, new_m)
+                redis.call('HSET', rkey, bid, new_m)
+                c[1] = c[1] + 1
+            elseif action == 'insert' or action == 'insert_evict' then
+                redis.call('ZADD', zkey, 0, new_m)
+                redis.call('HSET', bkey, '@' .. tail, new_m)
+                redis.call('HSET', rkey, bid, new_m)
+                redis.call('EXPIRE', zkey, redis.call('TTL', bkey))
+                if action == 'insert' then redis.call('HINCRBY', bkey, 'm', 1) end
+                if action == 'insert_evict' then
+                    local gone = redis.call('ZRANGE', zkey, -1, -1)[1]
+                    redis.call('ZREM', zkey, gone)
+                    redis.call('HDEL', bkey, '@' .. tail_of(gone))
+                    redis.call('HDEL', P .. ':rb:' .. tail_of(gone), bid)
+                    redis.call('HSET', bkey, 'x', '0')
+                end
+                c[2] = c[2] + 1
+            elseif action == 'exclude' then
+                redis.call('HSET', bkey, 'x', '0')
+                c[1] = c[1] + 1
+            elseif action == 'remove' then
+                redis.call('ZREM', zkey, old_m)
+                redis.call('HINCRBY', bkey, 'm', -1)
+                redis.call('HDEL', bkey, '@' .. tail)
+                redis.call('HDEL', rkey, bid)
+                c[3] = c[3] + 1
+            elseif action == 'drop' then
+                batch_drop(bid, b[2], pred)
+                redis.call('HDEL', rkey, bid)
+                c[4] = c[4] + 1
+            end
+        end
+    end
+    if redis.call('EXISTS', rkey) == 1 then redis.call('EXPIRE', rkey, batch_ttl) end
+    stat('patched', c[1])
+    stat('inserted', c[2])
+    stat('removed', c[3])
+    stat('dropped', c[4])
+    return c
+end
+
+-- Drops every cached batch of a table (used when a write-behind write is
+-- dead-lettered or a whole type is purged). Returns how many.
+local function drop_table(kind)
+    local idx = redis.call('ZRANGEBYLEX', P .. ':tables', '[' .. kind .. ':', '(' .. kind .. ';')
+    local n = 0
+    for _, entry in ipairs(idx) do
+        local bid = string.sub(entry, #kind + 2)
+        local pj = redis.call('HGET', P .. ':' .. bid, 'p')
+        if pj then
+            batch_drop(bid, pj, cjson.decode(pj))
+            n = n + 1
+        else
+            redis.call('ZREM', P .. ':tables', entry)
+        end
+    end
+    stat('dropped', n)
+    return n
+end
+
+-- ------------------------------------------------------------ operations
+
+local ops = {}
+
+-- get: KEYS[2] entity, KEYS[3] lease. ARGV[5] lease token, ARGV[6] lease ms.
+-- -> {'hit', json} | {'neg'} | {'lease'} (caller fills) | {'wait'}
+function ops.get()
+    local e = entity_get(KEYS[2])
+    if e then
+        if e.neg then return {'neg'} end
+        return {'hit', e.d}
+    end
+    if not EPOCH then return {'wait'} end
+    if redis.call('SET', KEYS[3], EPOCH .. '|' .. ARGV[5], 'NX', 'PX', ARGV[6]) then
+        return {'lease'}
+    end
+    return {'wait'}
+end
+
+-- fill: KEYS[2] entity, KEYS[3] lease. ARGV[5] token, ARGV[6] version
+-- (0 = not found), ARGV[7] JSON ("" = not found), ARGV[8] ttl, ARGV[9] negative ttl.
+-- Refused unless the caller still holds the lease of this epoch and nothing
+-- at least as new is cached. -> 'stored' | 'refused'
+function ops.fill()
+    local lease = redis.call('GET', KEYS[3])
+    if not EPOCH or lease ~= EPOCH .. '|' .. ARGV[5] then
+        stat('stale_refused', 1)
+        return 'refused'
+    end
+    redis.call('DEL', KEYS[3])
+    if pending(string.sub(KEYS[2], #P + 2)) then
+        stat('stale_refused', 1)
+        return 'refused'
+    end
+    local version = tonumber(ARGV[6])
+    local cur = entity_get(KEYS[2])
+    if cur and cur.v >= version then
+        stat('stale_refused', 1)
+        return 'refused'
+    end
+    if ARGV[7] == '' then
+        entity_set(KEYS[2], version, nil, ARGV[9])
+    else
+        entity_set(KEYS[2], version, ARGV[7], ARGV[8])
+    end
+    return 'stored'
+end
+
+-- fillmany: no lease (members of a batch read, or ids of a multi-get,
+-- fetched from MongoDB); version guarded. ARGV[5] ttl, ARGV[6] negative ttl,
+-- then triples (tail, version, JSON); JSON "" caches a negative entry (an id
+-- MongoDB does not have; version 0, so any write of the id wins).
+-- -> number stored
+function ops.fillmany()
+    if not EPOCH then return 0 end
+    local stored = 0
+    for i = 7, #ARGV, 3 do
+        local key = P .. ':' .. ARGV[i]
+        local version = tonumber(ARGV[i + 1])
+        local cur = entity_get(key)
+        if (cur and cur.v >= version) or pending(ARGV[i]) then
+            stat('stale_refused', 1)
+        elseif ARGV[i + 2] == '' then
+            entity_set(key, version, nil, ARGV[6])
+            stored = stored + 1
+        else
+            entity_set(key, version, ARGV[i + 2], ARGV[5])
+            stored = stored + 1
+        end
+    end
+    return stored
+end
+
+-- mget: ARGV[5..] entity tails (one multi-get, no leases: the caller fills
+-- what it read from MongoDB with fillmany, which is version guarded).
+-- -> for each tail two elements: 'h', JSON | 'n', false | 'm', false
+function ops.mget()
+    local out = {}
+    for i = 5, #ARGV do
+        local e = entity_get(P .. ':' .. ARGV[i])
+        if e and e.neg then
+            out[#out + 1] = 'n'
+            out[#out + 1] = false
+        elseif e then
+            out[#out + 1] = 'h'
+            out[#out + 1] = e.d
+        else
+            out[#out + 1] = 'm'
+            out[#out + 1] = false
+        end
+    end
+    return out
+end
+
+-- put / del: the write of one record, with the reconciliation of every cached
+-- batch of its table, in one call.
+--   ARGV[5] tail, ARGV[6] kind, ARGV[7] version, ARGV[8] JSON ("" for del),
+--   ARGV[9] entity ttl, ARGV[10] tombstone ttl, ARGV[11] batch ttl,
+--   ARGV[12] "behind" to enqueue for the writer, ARGV[13] queue max length,
+--   ARGV[14] raw id (stream field)
+-- -> {'ok', patched, inserted, removed, dropped} | {'stale'} | {'full'}
+local function write(is_del)
+    local key = P .. ':' .. ARGV[5]
+    local kind = ARGV[6]
+    local version = tonumber(ARGV[7])
+    local queue = P .. ':queue'
+    if not KINDS[kind] then return error('cache.lua: bad kind ' .. kind) end
+    if ARGV[12] == 'behind' and redis.call('XLEN', queue) >= tonumber(ARGV[13]) then
+        stat('queue_full', 1)
+        return {'full'}
+    end
+    if version <= 0 then version = 9007199254740992 end -- unknown: block every fill
+    -- Older than cached: refused (the newer write reconciles). Equal: done
+    -- again, because the cached copy may have come from a fill, which sets
+    -- the entity but reconciles no batch; this put must.
+    local cur = entity_get(key)
+    if cur and cur.v > version then
+        stat('stale_refused', 1)
+        return {'stale'}
+    end
+    -- Write-behind: the cache is the truth until the writer catches up, so
+    -- a write must be exactly the next version of what is cached (a
+    -- compare-and-set: of two writers that read version N, one wins with
+    -- N + 1 and the other re-reads), and a record with queued writes that is
+    -- not cached (evicted) cannot be written: its current version is only in
+    -- the queue.
+    if ARGV[12] == 'behind' and ((cur and cur.v >= version) or (not cur and pending(ARGV[5]))) then
+        stat('stale_refused', 1)
+        return {'stale'}
+    end
+    local newdoc = nil
+    if is_del then
+        entity_set(key, version, nil, ARGV[10])
+    else
+        entity_set(key, version, ARGV[8], ARGV[9])
+        newdoc = cjson.decode(ARGV[8])
+    end
+    redis.call('DEL', P .. ':lease:' .. ARGV[5])
+    redis.call('INCR', P .. ':tv:' .. kind)
+    local c = reconcile(kind, ARGV[5], newdoc, tonumber(ARGV[11]))
+    if ARGV[12] == 'behind' then
+        redis.call('XADD', queue, '*', 'kind', kind, 'id', ARGV[14], 'tail', ARGV[5],
+            'version', ARGV[7],
+            'op', is_del and 'del' or 'put', 'doc', ARGV[8])
+        redis.call('INCR', P .. ':pend:' .. kind)
+        redis.call('INCR', P .. ':pendr:' .. ARGV[5])
+    end
+    return {'ok', c[1], c[2], c[3], c[4]}
+end
+
+function ops.put() return write(false) end
+function ops.del() return write(true) end
+
+-- bget: KEYS[2] batch key. ARGV[5] canonical args.
+-- -> {'hit', x, tail1, value1|false, jtail1|false, jvalue1|false, ...}
+--  | {'miss', tv1, tv2, ...} (table write counters, the fill token)
+function ops.bget()
+    local b = EPOCH and redis.call('HMGET', KEYS[2], 'g', 'p', 'x', 'm') or {}
+    local pred = nil
+    if b[1] == EPOCH and b[2] and tonumber(b[4]) == redis.call('ZCARD', KEYS[2] .. ':z') then
+        pred = cjson.decode(b[2])
+        if pred.c ~= ARGV[5] then pred = nil end -- hash collision: a miss
+    end
+    if not pred then
+        local out = {'miss'}
+        local pj = ARGV[6] and cjson.decode(ARGV[6])
+        for _, t in ipairs(pj.t) do
+            out[#out + 1] = redis.call('GET', P .. ':tv:' .. t) or '0'
+        end
+        return out
+    end
+    local out = {'hit', b[3] == '1' and 1 or 0}
+    local members = redis.call('ZRANGE', KEYS[2] .. ':z', 0, -1)
+    for _, m in ipairs(members) do
+        local tail = tail_of(m)
+        local e = entity_get(P .. ':' .. tail)
+        local val = false
+        if e and not e.neg then val = e.d end
+        local jt, jv = false, false
+        if pred.j and val then
+            local fk = cjson.decode(val)[pred.j[1]]
+            if type(fk) == 'string' then
+                jt = pred.j[2] .. ':' .. esc(fk)
+                local je = entity_get(P .. ':' .. jt)
+                if je and not je.neg then jv = je.d end
+            end
+        end
+        out[#out + 1] = tail
+        out[#out + 1] = val
+        out[#out + 1] = jt
+        out[#out + 1] = jv
+    end
+    return out
+end
+
+-- bfill: KEYS[2] batch key. ARGV[5] predicate JSON, ARGV[6] exhaustive
+-- ("1"/"0"), ARGV[7] table counters joined by ",", ARGV[8] batch ttl,
+-- ARGV[9] entity ttl, ARGV[10] number of member triples, then triples (tail,
+-- version, JSON): the members in MongoDB's order, then other entities read
+-- with them (a join's targets), stored like fillmany.
+-- Refused when any table of the batch was written since the miss (its
+-- counter moved) or a member's cached version is newer than the one read.
+-- -> 'stored' | 'refilled' (stored, and it had been dropped) | 'refused'
+function ops.bfill()
+    if not EPOCH then return 'refused' end
+    local pred = cjson.decode(ARGV[5])
+    local i = 0
+    for tv in string.gmatch(ARGV[7], '[^,]+') do
+        i = i + 1
+        local t = pred.t[i]
+        if (redis.call('GET', P .. ':tv:' .. t) or '0') ~= tv then
+            stat('stale_refused', 1)
+            return 'refused'
+        end
+        if tonumber(redis.call('GET', P .. ':pend:' .. t) or '0') > 0 then
+            return 'refused' -- write-behind writes not yet in MongoDB
+        end
+    end
+    local bid = string.sub(KEYS[2], #P + 2)
+    local zkey = KEYS[2] .. ':z'
+    local ttl = tonumber(ARGV[8])
+    local members = {}
+    local mend = 11 + 3 * tonumber(ARGV[10]) - 1
+    for j = 11, mend, 3 do
+        local key = P .. ':' .. ARGV[j]
+        local cur = entity_get(key)
+        local version = tonumber(ARGV[j + 1])
+        if cur and cur.v > version then
+            stat('stale_refused', 1)
+            return 'refused'
+        end
+        local doc = cjson.decode(ARGV[j + 2])
+        if not matches(pred, doc, string.match(ARGV[j], '^([^:]+):')) then
+            stat('fill_mismatch', 1) -- MongoDB and this script disagree: do not cache
+            return 'refused'
+        end
+        if not cur or cur.v < version then entity_set(key, version, ARGV[j + 2], ARGV[9]) end
+        members[#members + 1] = {ARGV[j], member_of(pred, doc, ARGV[j])}
+    end
+    redis.call('DEL', KEYS[2], zkey)
+    for _, m in ipairs(members) do
+        redis.call('ZADD', zkey, 0, m[2])
+        redis.call('HSET', KEYS[2], '@' .. m[1], m[2])
+        local rkey = P .. ':rb:' .. m[1]
+        redis.call('HSET', rkey, bid, m[2])
+        redis.call('EXPIRE', rkey, ttl)
+    end
+    redis.call('HSET', KEYS[2], 'g', EPOCH, 'p', ARGV[5], 'x', ARGV[6], 'm', #members)
+    redis.call('EXPIRE', KEYS[2], ttl)
+    if #members > 0 then redis.call('EXPIRE', zkey, ttl) end
+    for _, t in ipairs(pred.t) do redis.call('ZADD', P .. ':tables', 0, t .. ':' .. bid) end
+    for j = mend + 1, #ARGV, 3 do
+        local key = P .. ':' .. ARGV[j]
+        local cur = entity_get(key)
+        if not ((cur and cur.v >= tonumber(ARGV[j + 1])) or pending(ARGV[j])) then
+            entity_set(key, tonumber(ARGV[j + 1]), ARGV[j + 2], ARGV[9])
+        end
+    end
+    if redis.call('HDEL', P .. ':dropped', bid) == 1 then
+        stat('refilled', 1)
+        return 'refilled'
+    end
+    return 'stored'
+end
+
+-- qdone: the writer applied stream entry ARGV[5] (kind ARGV[6], tail
+-- ARGV[7]): ack it and delete it, so XLEN counts only writes not yet in
+-- MongoDB.
+function ops.qdone()
+    local q = P .. ':queue'
+    local n = redis.call('XACK', q, 'writers', ARGV[5])
+    if n == 1 then
+        redis.call('XDEL', q, ARGV[5])
+        unpend(ARGV[6], ARGV[7])
+        redis.call('HINCRBY', STATS, 'queue_applied', 1)
+    end
+    return n
+end
+
+-- qdead: move stream entry ARGV[5] (kind ARGV[6], tail ARGV[7]) to the dead
+-- letters with ARGV[8] the error, and invalidate what it changed: the entity
+-- and every batch of its table (the cache showed a write MongoDB never got).
+function ops.qdead()
+    local q = P .. ':queue'
+    local e = redis.call('XRANGE', q, ARGV[5], ARGV[5])
+    if #e == 0 then return 0 end
+    local fields = e[1][2]
+    fields[#fields + 1] = 'error'
+    fields[#fields + 1] = ARGV[8]
+    fields[#fields + 1] = 'orig'
+    fields[#fields + 1] = ARGV[5]
+    redis.call('XADD', P .. ':dead', '*', unpack(fields))
+    redis.call('XACK', q, 'writers', ARGV[5])
+    redis.call('XDEL', q, ARGV[5])
+    unpend(ARGV[6], ARGV[7])
+    redis.call('DEL', P .. ':' .. ARGV[7])
+    redis.call('INCR', P .. ':tv:' .. ARGV[6])
+    drop_table(ARGV[6])
+    redis.call('HINCRBY', STATS, 'queue_dead', 1)
+    return 1
+end
+
+-- qreplay: put dead letter ARGV[5] back on the queue ("all" = every one).
+-- -> number replayed
+function ops.qreplay()
+    local d = P .. ':dead'
+    local list
+    if ARGV[5] == 'all' then
+        list = redis.call('XRANGE', d, '-', '+')
+    else
+        list = redis.call('XRANGE', d, ARGV[5], ARGV[5])
+    end
+    local n = 0
+    for _, e in ipairs(list) do
+        local f, kind, tail = {}, nil, nil
+        for i = 1, #e[2], 2 do
+            local k = e[2][i]
+            if k ~= 'error' and k ~= 'orig' then
+                f[#f + 1] = k
+                f[#f + 1] = e[2][i + 1]
+            end
+            if k == 'kind' then kind = e[2][i + 1] end
+            if k == 'tail' then tail = e[2][i + 1] end
+        end
+        redis.call('XADD', P .. ':queue', '*', unpack(f))
+        if kind then redis.call('INCR', P .. ':pend:' .. kind) end
+        if tail then redis.call('INCR', P .. ':pendr:' .. tail) end
+        redis.call('XDEL', d, e[1])
+        n = n + 1
+    end
+    return n
+end
+
+-- purge: ARGV[5] kind, ARGV[6] tail ("" = the whole kind's batches).
+-- Deletes the entity (if a tail is given) and drops every batch of the
+-- table. -> batches dropped
+function ops.purge()
+    if ARGV[6] ~= '' then redis.call('DEL', P .. ':' .. ARGV[6]) end
+    redis.call('INCR', P .. ':tv:' .. ARGV[5])
+    return drop_table(ARGV[5])
+end
+
+-- Test-only entry points (pure helpers, no data written).
+function ops.esc() return esc(ARGV[5]) end
+function ops.match()
+    return matches(cjson.decode(ARGV[5]), cjson.decode(ARGV[6]), ARGV[7]) and 1 or 0
+end
+function ops.member()
+    return member_of(cjson.decode(ARGV[5]), cjson.decode(ARGV[6]), ARGV[7])
+end
+-- decide: ARGV[5] limit ("" none), [6] x "1"/"0", [7] n, [8] old ("" none),
+-- [9] new ("" none), [10] last ("" none)
+function ops.decide()
+    local function opt(s) if s == '' then return nil end return s end
+    return decide(tonumber(opt(ARGV[5])), ARGV[6] == '1', tonumber(ARGV[7]), opt(ARGV[8]),
+        opt(ARGV[9]), opt(ARGV[10]))
+end
+
+local op = ops[ARGV[1]]
+if not op then return error('cache.lua: unknown operation ' .. tostring(ARGV[1])) end
+return op()

@@ -1,0 +1,186 @@
+/*
+ * gql_http.c — GraphQL over HTTP on top of the engine (http_req_t in,
+ * http_resp_t out), as the GraphQL-over-HTTP spec and API.md say.
+ *
+ * Owns: POST application/json bodies (parsed with cJSON, freed here),
+ * GET ?query=&variables=&operationName= with percent-decoding, the response
+ * media type (application/graphql-response+json when the client accepts it,
+ * else application/json), status codes (400 for a body that is not JSON and
+ * for documents that do not parse or validate, 405 for other methods and
+ * for a mutation over GET, 415 for a POST that is not JSON, 401 when the
+ * caller's hook refuses a mutation) and the GraphiQL page for browsers.
+ * The body size limit (413) is enforced by the worker before the body is
+ * read, so it is not here.
+ */
+#include "gql.h"
+
+#include "cJSON.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+static const char gql__graphiql_html[] =
+    "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>oponn GraphiQL</title>\n"
+    "<link rel=\"stylesheet\" href=\"https://unpkg.com/graphiql@3/graphiql.min.css\">\n"
+    "</head><body style=\"margin:0\"><div id=\"graphiql\" style=\"height:100vh\"></div>\n"
+    "<script src=\"https://unpkg.com/react@18/umd/react.production.min.js\"></script>\n"
+    "<script src=\"https://unpkg.com/react-dom@18/umd/react-dom.production.min.js\"></script>\n"
+    "<script src=\"https://unpkg.com/graphiql@3/graphiql.min.js\"></script>\n"
+    "<script>ReactDOM.createRoot(document.getElementById('graphiql')).render("
+    "React.createElement(GraphiQL,{fetcher:GraphiQL.createFetcher({url:location.pathname})}));"
+    "</script></body></html>\n";
+
+/* Case-insensitive search for a media type in an Accept header. */
+static bool gql__accepts(const char *accept, const char *type)
+{
+    size_t n = strlen(type);
+    for (const char *p = accept; p && *p; p++)
+        if (strncasecmp(p, type, n) == 0) return true;
+    return false;
+}
+
+static int gql__hexval(int c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decodes [s, s+n) into the arena ('+' is a space in a query string). */
+static char *gql__urldecode(arena_t *a, const char *s, size_t n, size_t *outlen)
+{
+    char *out = arena_alloc(a, n + 1), *o = out;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '+') {
+            *o++ = ' ';
+        } else if (s[i] == '%' && i + 2 < n && gql__hexval((unsigned char)s[i + 1]) >= 0 &&
+                   gql__hexval((unsigned char)s[i + 2]) >= 0) {
+            *o++ = (char)(gql__hexval((unsigned char)s[i + 1]) * 16 +
+                          gql__hexval((unsigned char)s[i + 2]));
+            i += 2;
+        } else {
+            *o++ = s[i];
+        }
+    }
+    *o = '\0';
+    *outlen = (size_t)(o - out);
+    return out;
+}
+
+/* The decoded value of parameter name in a query string, or NULL. */
+static const char *gql__param(arena_t *a, const char *qs, const char *name, size_t *len)
+{
+    size_t nl = strlen(name);
+    const char *p = qs;
+    while (p && *p) {
+        const char *amp = strchr(p, '&');
+        size_t seg = amp ? (size_t)(amp - p) : strlen(p);
+        if (seg > nl && strncmp(p, name, nl) == 0 && p[nl] == '=')
+            return gql__urldecode(a, p + nl + 1, seg - nl - 1, len);
+        if (seg == nl && strncmp(p, name, nl) == 0) {
+            *len = 0;
+            return "";
+        }
+        p = amp ? amp + 1 : NULL;
+    }
+    return NULL;
+}
+
+static void gql__respond_error(http_resp_t *resp, int status, err_code_t code, const char *msg)
+{
+    resp->status = status;
+    buf_reset(&resp->body);
+    gql_write_error(&resp->body, code, msg);
+}
+
+int gql_http_handle(const gql_http_t *h, const http_req_t *req, http_resp_t *resp)
+{
+    if (h == NULL || req == NULL || resp == NULL) return -1;
+    resp->allow = NULL;
+    resp->content_type = gql__accepts(req->accept, "application/graphql-response+json")
+                             ? "application/graphql-response+json"
+                             : "application/json";
+    buf_reset(&resp->body);
+    arena_t *a = req->arena;
+    gql_request_t gr = {
+        .arena = a, .ctx = h->user_ctx, .limits = h->limits, .extensions = h->extensions};
+    cJSON *body = NULL;
+    bool is_get = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
+    if (is_get) {
+        size_t qlen = 0, vlen = 0, olen = 0;
+        const char *q = gql__param(a, req->query_string, "query", &qlen);
+        if (q == NULL && gql__accepts(req->accept, "text/html")) {
+            resp->status = 200;
+            resp->content_type = "text/html; charset=utf-8";
+            buf_append(&resp->body, gql__graphiql_html, sizeof gql__graphiql_html - 1);
+            return 0;
+        }
+        if (q == NULL) {
+            gql__respond_error(resp, 400, ERR_BAD_INPUT, "Must provide query string.");
+            return 0;
+        }
+        gr.query = q;
+        gr.query_len = qlen;
+        gr.variables_json = gql__param(a, req->query_string, "variables", &vlen);
+        gr.operation_name = gql__param(a, req->query_string, "operationName", &olen);
+    } else if (strcmp(req->method, "POST") == 0) {
+        const char *ct = req->content_type;
+        if (strncasecmp(ct, "application/json", 16) != 0 ||
+            (ct[16] && ct[16] != ';' && ct[16] != ' ')) {
+            gql__respond_error(resp, 415, ERR_BAD_INPUT,
+                               "Content-Type must be application/json for a GraphQL POST.");
+            return 0;
+        }
+        body = cJSON_ParseWithLength(req->body, req->body_len);
+        if (body == NULL || !cJSON_IsObject(body)) {
+            cJSON_Delete(body);
+            gql__respond_error(resp, 400, ERR_BAD_INPUT,
+                               "The request body is not a JSON object: send "
+                               "{\"query\": \"...\", \"variables\": {...}}.");
+            return 0;
+        }
+        const cJSON *q = cJSON_GetObjectItemCaseSensitive(body, "query");
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, "variables");
+        const cJSON *o = cJSON_GetObjectItemCaseSensitive(body, "operationName");
+        const char *bad =
+            !cJSON_IsString(q)                            ? "\"query\" must be a string."
+            : v && !cJSON_IsObject(v) && !cJSON_IsNull(v) ? "\"variables\" must be an object."
+            : o && !cJSON_IsString(o) && !cJSON_IsNull(o) ? "\"operationName\" must be a string."
+                                                          : NULL;
+        if (bad) {
+            cJSON_Delete(body);
+            gql__respond_error(resp, 400, ERR_BAD_INPUT, bad);
+            return 0;
+        }
+        gr.query = q->valuestring;
+        gr.query_len = strlen(q->valuestring);
+        gr.variables = cJSON_IsObject(v) ? v : NULL;
+        gr.operation_name = cJSON_IsString(o) ? o->valuestring : NULL;
+    } else {
+        resp->allow = "GET, POST";
+        gql__respond_error(resp, 405, ERR_BAD_INPUT, "Use GET or POST for GraphQL.");
+        return 0;
+    }
+    gql_op_t op = gql_prepare(h->schema, &gr);
+    if (op == GQL_OP_MUTATION && is_get) {
+        resp->allow = "POST";
+        gql__respond_error(resp, 405, ERR_BAD_INPUT, "Mutations are only allowed over POST.");
+        cJSON_Delete(body);
+        return 0;
+    }
+    if (op == GQL_OP_MUTATION && h->authorize_mutation) {
+        err_t e = {ERR_OK, ""};
+        if (h->authorize_mutation(h->user_ctx, req, &e) != 0) {
+            gql__respond_error(resp, 401, e.code == ERR_OK ? ERR_UNAUTH : e.code,
+                               e.msg[0] ? e.msg : "This mutation needs a valid write token.");
+            cJSON_Delete(body);
+            return 0;
+        }
+    }
+    gql_status_t st = gql_execute(h->schema, h->resolvers, &gr, &resp->body);
+    resp->status = st == GQL_REQUEST_ERROR ? 400 : 200;
+    cJSON_Delete(body);
+    return 0;
+}

@@ -1,0 +1,697 @@
+/*
+ * model.c — field tables and the one engine that validates and converts
+ * records with them (see model.h).
+ *
+ * Each record type is a table of fields in the order of its X_F_ enum (so a
+ * patch mask bit is a table index) followed by version and timestamps. The
+ * engine reads and writes struct members through offsetof.
+ */
+#include "model.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistr.h>
+
+typedef enum {
+    MT_ID,      /* const char *: "id" in JSON, "_id" in BSON */
+    MT_STR,     /* const char *, NULL = absent */
+    MT_STRS,    /* const char ** at off, size_t count at off2 */
+    MT_INT,     /* int64_t at off, bool has at off2 */
+    MT_DBL,     /* double at off, bool has at off2 */
+    MT_KIND,    /* fruit_kind_t, JSON only */
+    MT_VERSION, /* int64_t */
+    MT_TIME,    /* int64_t ms since the epoch; BSON date */
+} model__type_t;
+
+enum {
+    MF_REQUIRED = 1, /* must be present on create; a patch cannot clear it */
+    MF_WRITABLE = 2, /* set by clients (validated, patchable) */
+    MF_NOTBLANK = 4, /* a string must hold something besides spaces */
+    MF_ISBN = 8,     /* book_isbn_normalize must accept it */
+};
+
+typedef struct {
+    const char *name;
+    model__type_t type;
+    size_t off, off2;
+    unsigned flags;
+    double min, max; /* string bytes / array items / number range */
+    size_t item_max; /* bytes per array item */
+} model__field_t;
+
+typedef struct {
+    const char *what; /* "book", for messages */
+    const model__field_t *fields;
+    size_t n;
+} model__table_t;
+
+#define F_STR(T, m, fl, lo, hi)                                                                    \
+    {                                                                                              \
+#m, MT_STR, offsetof(T, m), 0, (fl), (lo), (hi), 0                                         \
+    }
+#define F_COMMON(T)                                                                                \
+    {"version", MT_VERSION, offsetof(T, version), 0, MF_REQUIRED, 0, 0, 0},                        \
+        {"created_at", MT_TIME, offsetof(T, created_at), 0, MF_REQUIRED, 0, 0, 0},                 \
+    {                                                                                              \
+        "updated_at", MT_TIME, offsetof(T, updated_at), 0, MF_REQUIRED, 0, 0, 0                    \
+    }
+#define W  MF_WRITABLE
+#define WR (MF_WRITABLE | MF_REQUIRED)
+
+static const model__field_t model__book_fields[] = {
+    {"id", MT_ID, offsetof(book_t, id), 0, MF_REQUIRED, 1, MODEL_ID_MAX, 0},
+    F_STR(book_t, isbn, W | MF_ISBN, 10, 17),
+    F_STR(book_t, title, WR | MF_NOTBLANK, 1, BOOK_TITLE_MAX),
+    {"authors", MT_STRS, offsetof(book_t, authors), offsetof(book_t, n_authors), WR, 0,
+     BOOK_AUTHORS_MAX, BOOK_AUTHOR_MAX},
+    {"year", MT_INT, offsetof(book_t, year), offsetof(book_t, has_year), W, BOOK_YEAR_MIN,
+     BOOK_YEAR_MAX, 0},
+    {"price", MT_DBL, offsetof(book_t, price), offsetof(book_t, has_price), W, 0, BOOK_PRICE_MAX,
+     0},
+    F_STR(book_t, bookstore_id, WR, 1, MODEL_ID_MAX),
+    F_COMMON(book_t),
+};
+
+static const model__field_t model__bookstore_fields[] = {
+    {"id", MT_ID, offsetof(bookstore_t, id), 0, MF_REQUIRED, 1, MODEL_ID_MAX, 0},
+    F_STR(bookstore_t, name, WR | MF_NOTBLANK, 1, BOOKSTORE_NAME_MAX),
+    /* Derived from name by the repository; stored and cached, not written by clients. */
+    F_STR(bookstore_t, name_key, MF_REQUIRED, 1, 1000),
+    F_STR(bookstore_t, city, W, 0, BOOKSTORE_CITY_MAX),
+    F_COMMON(bookstore_t),
+};
+
+static const model__field_t model__fruit_fields[] = {
+    {"id", MT_ID, offsetof(fruit_t, id), 0, MF_REQUIRED, 1, MODEL_ID_MAX, 0},
+    {"kind", MT_KIND, offsetof(fruit_t, kind), 0, MF_REQUIRED, 0, 0, 0},
+    F_STR(fruit_t, breed, WR | MF_NOTBLANK, 1, FRUIT_BREED_MAX),
+    {"size", MT_INT, offsetof(fruit_t, size), offsetof(fruit_t, has_size), WR, FRUIT_SIZE_MIN,
+     FRUIT_SIZE_MAX, 0},
+    F_STR(fruit_t, colour, WR | MF_NOTBLANK, 1, FRUIT_COLOUR_MAX),
+    {"acidity", MT_DBL, offsetof(fruit_t, acidity), offsetof(fruit_t, has_acidity), WR,
+     FRUIT_ACIDITY_MIN, FRUIT_ACIDITY_MAX, 0},
+    F_COMMON(fruit_t),
+};
+
+#define TABLE(what, f)                                                                             \
+    {                                                                                              \
+        what, f, sizeof f / sizeof f[0]                                                            \
+    }
+static const model__table_t model__book = TABLE("book", model__book_fields);
+static const model__table_t model__bookstore = TABLE("bookstore", model__bookstore_fields);
+static const model__table_t model__fruit = TABLE("fruit", model__fruit_fields);
+
+/* ---- member access */
+
+#define AT(obj, off, T)  ((T *)((char *)(obj) + (off)))
+#define CAT(obj, off, T) ((const T *)((const char *)(obj) + (off)))
+
+static bool model__present(const void *obj, const model__field_t *f)
+{
+    switch (f->type) {
+    case MT_ID:
+    case MT_STR:
+        return *CAT(obj, f->off, const char *) != NULL;
+    case MT_STRS:
+        return true; /* an empty list is a value */
+    case MT_INT:
+    case MT_DBL:
+        return *CAT(obj, f->off2, bool);
+    default:
+        return true;
+    }
+}
+
+/* ---- kinds */
+
+const char *fruit_kind_name(fruit_kind_t k)
+{
+    return k == FRUIT_ORANGE ? "ORANGE" : "APPLE";
+}
+
+const char *fruit_kind_collection(fruit_kind_t k)
+{
+    return k == FRUIT_ORANGE ? "oranges" : "apples";
+}
+
+int fruit_kind_parse(const char *s, fruit_kind_t *out, err_t *e)
+{
+    if (s && strcmp(s, "APPLE") == 0) {
+        *out = FRUIT_APPLE;
+    } else if (s && strcmp(s, "ORANGE") == 0) {
+        *out = FRUIT_ORANGE;
+    } else {
+        return err_set(e, ERR_BAD_INPUT, "kind: must be APPLE or ORANGE");
+    }
+    return 0;
+}
+
+/* ---- validation */
+
+int book_isbn_normalize(const char *in, char out[14], err_t *e)
+{
+    size_t k = 0;
+    for (const char *p = in; *p; p++) {
+        if (*p == '-' || *p == ' ') continue;
+        bool digit = *p >= '0' && *p <= '9';
+        bool x = (*p == 'X' || *p == 'x') && k == 9 && p[1] == '\0';
+        if (!(digit || x) || k >= 13) {
+            return err_set(e, ERR_BAD_INPUT,
+                           "isbn: must be 10 or 13 digits (ISBN-10 may end in X), hyphens "
+                           "and spaces allowed");
+        }
+        out[k++] = x ? 'X' : *p;
+    }
+    if (k != 10 && k != 13) {
+        return err_set(e, ERR_BAD_INPUT, "isbn: has %zu digits, must have 10 or 13", k);
+    }
+    if (k == 13 && out[12] == 'X') return err_set(e, ERR_BAD_INPUT, "isbn: ISBN-13 ends in X");
+    out[k] = '\0';
+    return 0;
+}
+
+static int model__check_text(const char *s, const char *field, size_t idx, bool indexed, size_t min,
+                             size_t max, bool notblank, err_t *e)
+{
+    char name[80];
+    if (indexed) {
+        snprintf(name, sizeof name, "%s[%zu]", field, idx);
+    } else {
+        snprintf(name, sizeof name, "%s", field);
+    }
+    size_t n = strlen(s);
+    const uint8_t *bad = u8_check((const uint8_t *)s, n);
+    if (bad) {
+        return err_set(e, ERR_BAD_INPUT, "%s: not valid UTF-8 (byte %zu)", name,
+                       (size_t)(bad - (const uint8_t *)s));
+    }
+    bool blank = true;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c == 0x7f) {
+            return err_set(e, ERR_BAD_INPUT, "%s: control character at byte %zu", name, i);
+        }
+        if (c != ' ') blank = false;
+    }
+    if (n < min || (notblank && blank)) {
+        return err_set(e, ERR_BAD_INPUT, "%s: must not be empty", name);
+    }
+    if (n > max) return err_set(e, ERR_BAD_INPUT, "%s: %zu bytes, at most %zu", name, n, max);
+    return 0;
+}
+
+static int model__validate(const model__table_t *t, const void *obj, model_mask_t mask, err_t *e)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        const model__field_t *f = &t->fields[i];
+        if (!(f->flags & MF_WRITABLE) || !(mask & MODEL_BIT(i))) continue;
+        if (!model__present(obj, f)) {
+            if (f->flags & MF_REQUIRED) return err_set(e, ERR_BAD_INPUT, "%s: required", f->name);
+            continue;
+        }
+        switch (f->type) {
+        case MT_STR: {
+            const char *s = *CAT(obj, f->off, const char *);
+            if (model__check_text(s, f->name, 0, false, (size_t)f->min, (size_t)f->max,
+                                  f->flags & MF_NOTBLANK, e) != 0)
+                return -1;
+            char isbn[14];
+            if ((f->flags & MF_ISBN) && book_isbn_normalize(s, isbn, e) != 0) return -1;
+            break;
+        }
+        case MT_STRS: {
+            const char *const *v = *CAT(obj, f->off, const char **);
+            size_t n = *CAT(obj, f->off2, size_t);
+            if (n > (size_t)f->max) {
+                return err_set(e, ERR_BAD_INPUT, "%s: %zu items, at most %.0f", f->name, n, f->max);
+            }
+            for (size_t j = 0; j < n; j++) {
+                if (v[j] == NULL) return err_set(e, ERR_BAD_INPUT, "%s[%zu]: null", f->name, j);
+                if (model__check_text(v[j], f->name, j, true, 1, f->item_max, true, e) != 0)
+                    return -1;
+            }
+            break;
+        }
+        case MT_INT: {
+            int64_t v = *CAT(obj, f->off, int64_t);
+            if ((double)v < f->min || (double)v > f->max) {
+                return err_set(e, ERR_BAD_INPUT, "%s: %lld is out of range (%.0f..%.0f)", f->name,
+                               (long long)v, f->min, f->max);
+            }
+            break;
+        }
+        case MT_DBL: {
+            double v = *CAT(obj, f->off, double);
+            if (!isfinite(v))
+                return err_set(e, ERR_BAD_INPUT, "%s: must be a finite number", f->name);
+            if (v < f->min || v > f->max) {
+                return err_set(e, ERR_BAD_INPUT, "%s: %g is out of range (%g..%g)", f->name, v,
+                               f->min, f->max);
+            }
+            break;
+        }
+        default:
+            break;
+        }
+    }
+    return 0;
+}
+
+int book_validate(const book_t *b, model_mask_t mask, err_t *e)
+{
+    return model__validate(&model__book, b, mask, e);
+}
+
+int bookstore_validate(const bookstore_t *s, model_mask_t mask, err_t *e)
+{
+    return model__validate(&model__bookstore, s, mask, e);
+}
+
+int fruit_validate(const fruit_t *f, model_mask_t mask, err_t *e)
+{
+    return model__validate(&model__fruit, f, mask, e);
+}
+
+/* ---- JSON */
+
+static void model__to_json(const model__table_t *t, const void *obj, buf_t *out)
+{
+    buf_putc(out, '{');
+    for (size_t i = 0; i < t->n; i++) {
+        const model__field_t *f = &t->fields[i];
+        if (i) buf_putc(out, ',');
+        buf_put_json_str(out, f->name, strlen(f->name));
+        buf_putc(out, ':');
+        if (!model__present(obj, f)) {
+            buf_puts(out, "null");
+            continue;
+        }
+        switch (f->type) {
+        case MT_ID:
+        case MT_STR: {
+            const char *s = *CAT(obj, f->off, const char *);
+            buf_put_json_str(out, s, strlen(s));
+            break;
+        }
+        case MT_STRS: {
+            const char *const *v = *CAT(obj, f->off, const char **);
+            size_t n = *CAT(obj, f->off2, size_t);
+            buf_putc(out, '[');
+            for (size_t j = 0; j < n; j++) {
+                if (j) buf_putc(out, ',');
+                buf_put_json_str(out, v[j], strlen(v[j]));
+            }
+            buf_putc(out, ']');
+            break;
+        }
+        case MT_INT:
+        case MT_VERSION:
+        case MT_TIME:
+            buf_put_i64(out, *CAT(obj, f->off, int64_t));
+            break;
+        case MT_DBL:
+            buf_put_double(out, *CAT(obj, f->off, double));
+            break;
+        case MT_KIND: {
+            const char *k = fruit_kind_name(*CAT(obj, f->off, fruit_kind_t));
+            buf_put_json_str(out, k, strlen(k));
+            break;
+        }
+        }
+    }
+    buf_putc(out, '}');
+}
+
+void book_to_json(const book_t *b, buf_t *out)
+{
+    model__to_json(&model__book, b, out);
+}
+
+void bookstore_to_json(const bookstore_t *s, buf_t *out)
+{
+    model__to_json(&model__bookstore, s, out);
+}
+
+void fruit_to_json(const fruit_t *f, buf_t *out)
+{
+    model__to_json(&model__fruit, f, out);
+}
+
+static int model__int_of(const cJSON *v, int64_t *out)
+{
+    if (!cJSON_IsNumber(v)) return -1;
+    double d = v->valuedouble;
+    if (!isfinite(d) || d != floor(d) || fabs(d) > 9007199254740992.0) return -1;
+    *out = (int64_t)d;
+    return 0;
+}
+
+static int model__from_json(const model__table_t *t, arena_t *a, const char *json, size_t len,
+                            void *obj, err_t *e)
+{
+    cJSON *root = cJSON_ParseWithLength(json, len);
+    if (!cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        return err_set(e, ERR_INTERNAL, "%s JSON: not a JSON object", t->what);
+    }
+    int rc = 0;
+    for (size_t i = 0; i < t->n && rc == 0; i++) {
+        const model__field_t *f = &t->fields[i];
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, f->name);
+        bool null = v == NULL || cJSON_IsNull(v);
+        if (null && (f->flags & MF_REQUIRED) && f->type != MT_STRS) {
+            rc = err_set(e, ERR_INTERNAL, "%s JSON: %s is missing", t->what, f->name);
+            break;
+        }
+        switch (f->type) {
+        case MT_ID:
+        case MT_STR:
+            *AT(obj, f->off, const char *) = NULL;
+            if (null) break;
+            if (!cJSON_IsString(v)) goto bad;
+            *AT(obj, f->off, const char *) = arena_strdup(a, v->valuestring);
+            break;
+        case MT_STRS: {
+            if (!cJSON_IsArray(v)) goto bad;
+            size_t n = (size_t)cJSON_GetArraySize(v);
+            const char **arr = arena_calloc(a, n ? n : 1, sizeof *arr);
+            size_t j = 0;
+            const cJSON *it;
+            cJSON_ArrayForEach(it, v)
+            {
+                if (!cJSON_IsString(it)) goto bad;
+                arr[j++] = arena_strdup(a, it->valuestring);
+            }
+            *AT(obj, f->off, const char **) = arr;
+            *AT(obj, f->off2, size_t) = n;
+            break;
+        }
+        case MT_INT:
+        case MT_VERSION:
+        case MT_TIME: {
+            int64_t n = 0;
+            if (!null && model__int_of(v, &n) != 0) goto bad;
+            *AT(obj, f->off, int64_t) = n;
+            if (f->type == MT_INT) *AT(obj, f->off2, bool) = !null;
+            break;
+        }
+        case MT_DBL:
+            if (!null && !cJSON_IsNumber(v)) goto bad;
+            *AT(obj, f->off, double) = null ? 0 : v->valuedouble;
+            *AT(obj, f->off2, bool) = !null;
+            break;
+        case MT_KIND: {
+            fruit_kind_t k;
+            if (!cJSON_IsString(v) || fruit_kind_parse(v->valuestring, &k, NULL) != 0) goto bad;
+            *AT(obj, f->off, fruit_kind_t) = k;
+            break;
+        }
+        }
+        continue;
+    bad:
+        rc = err_set(e, ERR_INTERNAL, "%s JSON: %s has the wrong type", t->what, f->name);
+    }
+    cJSON_Delete(root);
+    return rc;
+}
+
+int book_from_json(arena_t *a, const char *json, size_t len, book_t *out, err_t *e)
+{
+    memset(out, 0, sizeof *out);
+    return model__from_json(&model__book, a, json, len, out, e);
+}
+
+int bookstore_from_json(arena_t *a, const char *json, size_t len, bookstore_t *out, err_t *e)
+{
+    memset(out, 0, sizeof *out);
+    return model__from_json(&model__bookstore, a, json, len, out, e);
+}
+
+int fruit_from_json(arena_t *a, const char *json, size_t len, fruit_t *out, err_t *e)
+{
+    memset(out, 0, sizeof *out);
+    return model__from_json(&model__fruit, a, json, len, out, e);
+}
+
+/* ---- BSON */
+
+static const char *model__bson_name(const model__field_t *f)
+{
+    return f->type == MT_ID ? "_id" : f->name;
+}
+
+static void model__append_value(const model__field_t *f, const void *obj, bson_t *doc)
+{
+    const char *k = model__bson_name(f);
+    switch (f->type) {
+    case MT_ID:
+    case MT_STR:
+        BSON_APPEND_UTF8(doc, k, *CAT(obj, f->off, const char *));
+        break;
+    case MT_STRS: {
+        const char *const *v = *CAT(obj, f->off, const char **);
+        size_t n = *CAT(obj, f->off2, size_t);
+        bson_t arr;
+        BSON_APPEND_ARRAY_BEGIN(doc, k, &arr);
+        for (size_t j = 0; j < n; j++) {
+            char idx[24];
+            const char *key;
+            bson_uint32_to_string((uint32_t)j, &key, idx, sizeof idx);
+            BSON_APPEND_UTF8(&arr, key, v[j]);
+        }
+        bson_append_array_end(doc, &arr);
+        break;
+    }
+    case MT_INT:
+    case MT_VERSION:
+        BSON_APPEND_INT64(doc, k, *CAT(obj, f->off, int64_t));
+        break;
+    case MT_TIME:
+        BSON_APPEND_DATE_TIME(doc, k, *CAT(obj, f->off, int64_t));
+        break;
+    case MT_DBL:
+        BSON_APPEND_DOUBLE(doc, k, *CAT(obj, f->off, double));
+        break;
+    case MT_KIND:
+        break; /* the collection says it */
+    }
+}
+
+static void model__to_bson(const model__table_t *t, const void *obj, bson_t *doc)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        const model__field_t *f = &t->fields[i];
+        if (model__present(obj, f)) model__append_value(f, obj, doc);
+    }
+}
+
+void book_to_bson(const book_t *b, bson_t *doc)
+{
+    model__to_bson(&model__book, b, doc);
+}
+
+void bookstore_to_bson(const bookstore_t *s, bson_t *doc)
+{
+    model__to_bson(&model__bookstore, s, doc);
+}
+
+void fruit_to_bson(const fruit_t *f, bson_t *doc)
+{
+    model__to_bson(&model__fruit, f, doc);
+}
+
+static const model__field_t *model__by_bson_name(const model__table_t *t, const char *k)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        if (strcmp(model__bson_name(&t->fields[i]), k) == 0) return &t->fields[i];
+    }
+    return NULL;
+}
+
+static bool model__is_number(bson_type_t ty)
+{
+    return ty == BSON_TYPE_INT32 || ty == BSON_TYPE_INT64 || ty == BSON_TYPE_DOUBLE;
+}
+
+static int model__from_bson(const model__table_t *t, arena_t *a, const bson_t *doc, void *obj,
+                            err_t *e)
+{
+    uint64_t seen = 0;
+    bson_iter_t it;
+    if (!bson_iter_init(&it, doc)) return err_set(e, ERR_INTERNAL, "%s: corrupt BSON", t->what);
+    while (bson_iter_next(&it)) {
+        const model__field_t *f = model__by_bson_name(t, bson_iter_key(&it));
+        if (f == NULL) continue;
+        bson_type_t ty = bson_iter_type(&it);
+        if (ty == BSON_TYPE_NULL) continue;
+        switch (f->type) {
+        case MT_ID:
+            if (ty == BSON_TYPE_OID) {
+                char hex[25];
+                bson_oid_to_string(bson_iter_oid(&it), hex);
+                *AT(obj, f->off, const char *) = arena_strdup(a, hex);
+                break;
+            }
+            /* fall through */
+        case MT_STR: {
+            if (ty != BSON_TYPE_UTF8) goto bad;
+            uint32_t n;
+            const char *s = bson_iter_utf8(&it, &n);
+            *AT(obj, f->off, const char *) = arena_strndup(a, s, n);
+            break;
+        }
+        case MT_STRS: {
+            if (ty != BSON_TYPE_ARRAY) goto bad;
+            bson_iter_t ai;
+            size_t n = 0;
+            if (!bson_iter_recurse(&it, &ai)) goto bad;
+            while (bson_iter_next(&ai)) n++;
+            const char **arr = arena_calloc(a, n ? n : 1, sizeof *arr);
+            bson_iter_recurse(&it, &ai);
+            for (size_t j = 0; bson_iter_next(&ai); j++) {
+                if (!BSON_ITER_HOLDS_UTF8(&ai)) goto bad;
+                uint32_t len;
+                const char *s = bson_iter_utf8(&ai, &len);
+                arr[j] = arena_strndup(a, s, len);
+            }
+            *AT(obj, f->off, const char **) = arr;
+            *AT(obj, f->off2, size_t) = n;
+            break;
+        }
+        case MT_INT:
+        case MT_VERSION:
+            if (!model__is_number(ty)) goto bad;
+            *AT(obj, f->off, int64_t) = bson_iter_as_int64(&it);
+            if (f->type == MT_INT) *AT(obj, f->off2, bool) = true;
+            break;
+        case MT_TIME:
+            if (ty == BSON_TYPE_DATE_TIME) {
+                *AT(obj, f->off, int64_t) = bson_iter_date_time(&it);
+            } else if (model__is_number(ty)) {
+                *AT(obj, f->off, int64_t) = bson_iter_as_int64(&it);
+            } else {
+                goto bad;
+            }
+            break;
+        case MT_DBL:
+            if (!model__is_number(ty)) goto bad;
+            *AT(obj, f->off, double) = bson_iter_as_double(&it);
+            *AT(obj, f->off2, bool) = true;
+            break;
+        case MT_KIND:
+            break;
+        }
+        seen |= (uint64_t)1 << (f - t->fields);
+        continue;
+    bad:
+        return err_set(e, ERR_INTERNAL, "%s: stored field %s has the wrong type", t->what, f->name);
+    }
+    for (size_t i = 0; i < t->n; i++) {
+        const model__field_t *f = &t->fields[i];
+        if ((f->flags & MF_REQUIRED) && f->type != MT_KIND && f->type != MT_STRS &&
+            !(seen & ((uint64_t)1 << i))) {
+            return err_set(e, ERR_INTERNAL, "%s: stored document lacks %s", t->what, f->name);
+        }
+    }
+    return 0;
+}
+
+int book_from_bson(arena_t *a, const bson_t *doc, book_t *out, err_t *e)
+{
+    memset(out, 0, sizeof *out);
+    return model__from_bson(&model__book, a, doc, out, e);
+}
+
+int bookstore_from_bson(arena_t *a, const bson_t *doc, bookstore_t *out, err_t *e)
+{
+    memset(out, 0, sizeof *out);
+    return model__from_bson(&model__bookstore, a, doc, out, e);
+}
+
+int fruit_from_bson(arena_t *a, const bson_t *doc, fruit_t *out, fruit_kind_t kind, err_t *e)
+{
+    memset(out, 0, sizeof *out);
+    out->kind = kind;
+    return model__from_bson(&model__fruit, a, doc, out, e);
+}
+
+/* ---- patches */
+
+static void model__patch_append(const model__table_t *t, const void *obj, model_mask_t mask,
+                                bson_t *set, bson_t *unset)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        const model__field_t *f = &t->fields[i];
+        if (!(f->flags & MF_WRITABLE) || !(mask & MODEL_BIT(i))) continue;
+        if (model__present(obj, f)) {
+            model__append_value(f, obj, set);
+        } else {
+            BSON_APPEND_UTF8(unset, f->name, "");
+        }
+    }
+}
+
+void book_patch_append(const book_t *p, model_mask_t mask, bson_t *set, bson_t *unset)
+{
+    model__patch_append(&model__book, p, mask, set, unset);
+}
+
+void bookstore_patch_append(const bookstore_t *p, model_mask_t mask, bson_t *set, bson_t *unset)
+{
+    model__patch_append(&model__bookstore, p, mask, set, unset);
+}
+
+void fruit_patch_append(const fruit_t *p, model_mask_t mask, bson_t *set, bson_t *unset)
+{
+    model__patch_append(&model__fruit, p, mask, set, unset);
+}
+
+static size_t model__member_size(const model__field_t *f)
+{
+    switch (f->type) {
+    case MT_ID:
+    case MT_STR:
+        return sizeof(const char *);
+    case MT_STRS:
+        return sizeof(const char **);
+    case MT_INT:
+    case MT_VERSION:
+    case MT_TIME:
+        return sizeof(int64_t);
+    case MT_DBL:
+        return sizeof(double);
+    case MT_KIND:
+        return sizeof(fruit_kind_t);
+    }
+    return 0;
+}
+
+static void model__patch_apply(const model__table_t *t, void *dst, const void *p, model_mask_t mask)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        const model__field_t *f = &t->fields[i];
+        if (!(f->flags & MF_WRITABLE) || !(mask & MODEL_BIT(i))) continue;
+        memcpy((char *)dst + f->off, (const char *)p + f->off, model__member_size(f));
+        if (f->type == MT_STRS)
+            memcpy(AT(dst, f->off2, size_t), CAT(p, f->off2, size_t), sizeof(size_t));
+        if (f->type == MT_INT || f->type == MT_DBL)
+            *AT(dst, f->off2, bool) = *CAT(p, f->off2, bool);
+    }
+}
+
+void book_patch_apply(book_t *dst, const book_t *p, model_mask_t mask)
+{
+    model__patch_apply(&model__book, dst, p, mask);
+}
+
+void bookstore_patch_apply(bookstore_t *dst, const bookstore_t *p, model_mask_t mask)
+{
+    model__patch_apply(&model__bookstore, dst, p, mask);
+}
+
+void fruit_patch_apply(fruit_t *dst, const fruit_t *p, model_mask_t mask)
+{
+    model__patch_apply(&model__fruit, dst, p, mask);
+}

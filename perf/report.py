@@ -1,0 +1,666 @@
+#!/usr/bin/python3
+"""perf/report.py — perf/results/ (from perf/run.py) → perf/REPORT.md + PNG plots.
+
+Reads runs.csv, probes.csv, memory.csv, meta.json and profile-*.txt, takes
+the median of every configuration over its rounds, fills the template
+perf/REPORT.md.in (@NAME@ placeholders) and draws the plots with gnuplot
+(perf/results/*.png). Nothing here measures: rerunning it on the same
+results gives the same report.
+
+  perf/report.py [RESULTS_DIR] [REPORT_PATH]
+"""
+import csv
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+RESULTS = sys.argv[1] if len(sys.argv) > 1 else (os.environ.get("PERF_RESULTS") or
+                                                 os.path.join(HERE, "results"))
+REPORT = sys.argv[2] if len(sys.argv) > 2 else os.path.join(HERE, "REPORT.md")
+
+SCENARIOS = {
+    "1": "book(id), all cache hits",
+    "2": "book(id), cache misses",
+    "3": "bookstoresForBooks, 100 ids",
+    "4": "fruitBySize, cached batch",
+    "5": "90 % reads / 10 % updateBook, write-through",
+    "5b": "the same as (5) with the 1,000 lists of (3) cached",
+    "6": "90 % reads / 10 % updateBook, write-behind",
+    "7": "updateFruit, 100 cached batches",
+}
+
+
+def num(v):
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def load_csv(name):
+    path = os.path.join(RESULTS, name)
+    if not os.path.exists(path):
+        return []
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def med(rows, key):
+    xs = [num(r.get(key)) for r in rows]
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def fmt(v, digits=0, unit=""):
+    if v is None:
+        return "–"
+    if digits == 0:
+        return "{:,.0f}{}".format(v, unit)
+    return "{:,.{d}f}{}".format(v, unit, d=digits)
+
+
+def group(rows, **match):
+    return [r for r in rows if all(str(r.get(k)) == str(v) for k, v in match.items())]
+
+
+class Report:
+    def __init__(self):
+        self.runs = load_csv("runs.csv")
+        self.probes = load_csv("probes.csv")
+        self.memory = load_csv("memory.csv")
+        with open(os.path.join(RESULTS, "meta.json")) as f:
+            self.meta = json.load(f)
+        self.cfg = self.meta["config"]
+        self.cores = self.meta["machine"]["cores"]
+
+    def m(self, scenario, system, key="rps", phase="main", **kw):
+        return med(group(self.runs, phase=phase, scenario=scenario, system=system, **kw), key)
+
+    def ratio(self, a, b):
+        return a / b if a and b else None
+
+    # ---- tables
+
+    def scenario_table(self):
+        out = ["| scenario | system | req/s | p50 ms | p90 ms | p99 ms | max ms | errors | "
+               "server CPU µs/req | Redis+MongoDB CPU µs/req | MongoDB cmds/req | "
+               "Redis round trips/req | cache hit ratio |",
+               "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        order = [("1", "static"), ("1", "fcgi_constant"), ("redis GET", "redis-benchmark")]
+        order += [(s, sys_) for s in ("1", "2", "3", "4", "5", "5b", "6", "7")
+                  for sys_ in ("oponn", "apollo")]
+        for sc, system in order:
+            rows = group(self.runs, phase="main", scenario=sc, system=system)
+            if not rows:
+                continue
+            name = {"static": "ceiling: nginx static file",
+                    "fcgi_constant": "ceiling: nginx → FastCGI constant",
+                    "redis-benchmark": "ceiling: redis-benchmark GET"}.get(system, system)
+            label = "(%s) %s" % (sc, SCENARIOS[sc]) if sc in SCENARIOS else sc
+            label += self.caveat(sc, system)
+            hits, misses = med(rows, "cache_hits"), med(rows, "cache_misses")
+            bh, bm = med(rows, "batch_hits"), med(rows, "batch_misses")
+            ratio = "–"
+            tot_h = (hits or 0) + (bh or 0)
+            tot = tot_h + (misses or 0) + (bm or 0)
+            if tot:
+                ratio = "%.1f %%" % (100.0 * tot_h / tot)
+            errors = sum(int(num(r["errors"]) or 0) for r in rows)
+            out.append("| %s | %s | %s | %s | %s | %s | %s | %d | %s | %s | %s | %s | %s |" % (
+                label, name, fmt(med(rows, "rps")), fmt(med(rows, "p50_ms"), 2),
+                fmt(med(rows, "p90_ms"), 2), fmt(med(rows, "p99_ms"), 2),
+                fmt(med(rows, "max_ms"), 1), errors, fmt(med(rows, "cpu_server_us_per_req"), 0),
+                fmt(med(rows, "cpu_backend_us_per_req"), 0),
+                fmt(med(rows, "mongo_per_req"), 2), fmt(med(rows, "redis_per_req"), 2), ratio))
+        return "\n".join(out)
+
+    def caveat(self, sc, system):
+        """What a row measured instead, when this build lacks the feature."""
+        f = self.meta["features"]
+        if system != "oponn":
+            return ""
+        if sc in ("1", "3", "4", "5b", "7") and not f.get("cache"):
+            return " — *no cache serving reads in this build: measures MongoDB*"
+        if sc == "6" and not f.get("write_behind_active"):
+            return " — *write-behind not active in this build: measures write-through*"
+        return ""
+
+    def queue_table(self):
+        rows = group(self.runs, phase="main", scenario="6", system="oponn")
+        if not rows:
+            return "(6) was not run: see the notes below."
+        out = ["| req/s | p99 ms | writes enqueued | queue max (entries) | queued at the end of "
+               "the run | drained after (s) | writer applies/s | lag of the last write (s) |",
+               "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for r in rows:
+            out.append("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                fmt(num(r["rps"])), fmt(num(r["p99_ms"]), 2),
+                fmt(num(r.get("queue_enqueued"))), r.get("queue_max", ""),
+                r.get("queue_left_at_end", ""),
+                r.get("queue_drain_s") or "not within the watch",
+                r.get("queue_apply_per_s", ""),
+                r.get("queue_lag_s", "") + ("" if r.get("queue_drain_s") else " (estimated)")))
+        return "\n".join(out)
+
+    def ratios(self):
+        o1 = self.m("1", "oponn")
+        rows = []
+
+        def add(name, a, b, target=None, ok=None):
+            r = self.ratio(a, b)
+            rows.append("| %s | %s | %s | %s |" % (
+                name, "%.2f" % r if r is not None else "–", target or "",
+                "" if ok is None or r is None else ("met" if ok(r) else "**missed**")))
+        add("(1) oponn / FastCGI-constant ceiling", o1, self.m("1", "fcgi_constant"), "≥ 0.50",
+            lambda r: r >= 0.5)
+        add("(1) oponn / nginx static file", o1, self.m("1", "static"))
+        add("(1) oponn / redis-benchmark GET", o1, self.m("redis GET", "redis-benchmark"))
+        add("(1) oponn / Apollo peer", o1, self.m("1", "apollo"), "≥ 3", lambda r: r >= 3)
+        add("(3) oponn / Apollo peer", self.m("3", "oponn"), self.m("3", "apollo"))
+        add("(5) oponn / Apollo peer", self.m("5", "oponn"), self.m("5", "apollo"))
+        add("(1) Apollo / oponn server CPU per request", self.m("1", "apollo",
+                                                                 "cpu_server_us_per_req"),
+            self.m("1", "oponn", "cpu_server_us_per_req"))
+        return ["| ratio (medians) | value | target | |", "|---|---:|---|---|"] + rows
+
+    def targets(self):
+        out = ["| target | measured | |", "|---|---|---|"]
+        o1, c1, a1 = self.m("1", "oponn"), self.m("1", "fcgi_constant"), self.m("1", "apollo")
+        p99 = self.m("1", "oponn", "p99_ms")
+        err1 = sum(int(num(r["errors"]) or 0) for r in group(self.runs, scenario="1",
+                                                               system="oponn"))
+        r = self.ratio(o1, a1)
+        out.append("| (1) ≥ 3 × Apollo peer req/s | %s | %s |" % (
+            "%.2f ×" % r if r else "–", "met" if r and r >= 3 else "**missed**"))
+        r = self.ratio(o1, c1)
+        out.append("| (1) ≥ 50 %% of the FastCGI-constant ceiling | %s | %s |" % (
+            "%.0f %%" % (100 * r) if r else "–", "met" if r and r >= 0.5 else "**missed**"))
+        out.append("| (1) p99 < 5 ms at 32 connections | %s ms | %s |" % (
+            fmt(p99, 2), "met" if p99 is not None and p99 < 5 else "**missed**"))
+        out.append("| (1) 0 errors | %d | %s |" % (err1, "met" if err1 == 0 else "**missed**"))
+        cold = [p for p in self.probes if p["scenario"] == "3" and p["system"] == "oponn"
+                and p["case"] in ("cold", "warm")]
+
+        def rt(p):
+            return (num(p["mongodb_commands"]) or 0) + (num(p["redis_round_trips"]) or 0)
+        if not self.meta["features"].get("cache"):
+            out.append("| (3) 2 backend round trips cold, 1 warm; (7) one Redis round trip | "
+                       "not measurable: this build has no cache | **missed** |")
+            return "\n".join(out)
+        for case, want in (("cold", 2), ("warm", 1)):
+            ps = sorted((int(p["ids"]), num(p["mongodb_commands"]) or 0,
+                         num(p["redis_round_trips"]) or 0) for p in cold if p["case"] == case)
+            ok_all = ps and all(m + r == want for _, m, r in ps)
+            ok_mongo = ps and all(m <= want for _, m, r in ps)
+            verdict = "met" if ok_all else (
+                "met for MongoDB commands, **missed** counting Redis too" if ok_mongo
+                else "**missed**")
+            out.append("| (3) %d backend round trip%s %s, at any id count | %s | %s |" % (
+                want, "s" if want > 1 else "", case,
+                ", ".join("%d ids: %g MongoDB + %g Redis" % x for x in ps) or "–", verdict))
+        p7 = [p for p in self.probes if p["scenario"] == "7"]
+        if p7:
+            v = num(p7[0]["redis_round_trips"])
+            out.append("| (7) one Redis round trip for the reconciliation | %s round trip, %s "
+                       "EVALSHA (commands the script ran: %s) | %s |" % (
+                           fmt(v, 0), p7[0].get("evalsha", "?"), p7[0].get("redis_commands", ""),
+                           "met" if v == 1 else "**missed**"))
+        return "\n".join(out)
+
+    def probe_table(self):
+        out = ["| scenario | case | ids | system | MongoDB commands | Redis round trips |",
+               "|---|---|---:|---|---:|---:|"]
+        for p in self.probes:
+            out.append("| (%s) | %s | %s | %s | %s | %s |" % (
+                p["scenario"], p["case"], p["ids"], p["system"], p["mongodb_commands"],
+                p["redis_round_trips"]))
+        return "\n".join(out)
+
+    # ---- what limits each scenario
+
+    def limiter(self, rows, system):
+        wall = med(rows, "wall_s")
+        if not wall:
+            return {}, "–"
+        share = {}
+        for g in ("nginx", "workers", "redis", "mongo", "apollo", "c_nginx", "c_pool",
+                  "writer"):
+            v = med(rows, "cpu_%s_s" % g)
+            if v:
+                share[g] = v / wall
+        share["wrk"] = (med(rows, "cpu_wrk_s") or 0) / wall
+        machine = (med(rows, "cpu_machine_s") or 0) / wall
+        share["other"] = max(0.0, machine - sum(share.values()))
+        workers = num(rows[0].get("workers")) or 1
+        caps = {"redis": 1, "mongo": 1 if not self.meta["config"]["real_mongodb"] else
+                self.cores, "nginx": min(self.cfg["nginx_workers"], self.cores),
+                "workers": min(workers, self.cores), "apollo": min(workers, self.cores),
+                "c_nginx": min(self.cfg["nginx_workers"], self.cores),
+                "c_pool": min(workers, self.cores)}
+        names = {"mongo": "the MongoDB endpoint", "redis": "Redis", "nginx": "nginx",
+                 "workers": "the oponn workers", "apollo": "the Apollo processes",
+                 "c_nginx": "nginx", "c_pool": "the constant workers", "wrk": "wrk",
+                 "other": "other processes on the shared machine", "writer": "oponn-writer"}
+        standin = not self.meta["config"]["real_mongodb"]
+        # A backend the requests do not use (the writer's MongoDB traffic in
+        # (6)) cannot be what limits them.
+        used = {"mongo": (med(rows, "mongo_per_req") or 0) > 0.05,
+                "redis": (med(rows, "redis_per_req") or 0) > 0.05}
+        single = [g for g in ("mongo", "redis")
+                  if used[g] and share.get(g, 0) >= 0.8 * caps[g]]
+        if single:
+            g = single[0]
+            why = "%s: %.0f %% of its %s" % (names[g], 100 * share[g] / caps[g],
+                                              "one core (single-threaded)" if caps[g] == 1
+                                              else "%d cores" % caps[g])
+        elif (standin and used["mongo"] and share.get("mongo", 0) >= 0.6
+              and machine < 0.85 * self.cores):
+            # A serial server: busy most of the time, the rest is the round
+            # trip between one answer and the next request it takes.
+            why = ("the MongoDB stand-in, which serves one request at a time: busy %.0f %% "
+                   "of the run with the machine's cores not saturated (%.2f of %d)" % (
+                       100 * share["mongo"], machine, self.cores))
+        elif machine >= 0.85 * self.cores:
+            top = sorted(((v, k) for k, v in share.items() if v >= 0.05), reverse=True)
+            why = "the machine's CPU: %.2f of %d cores busy (%s)" % (
+                machine, self.cores, ", ".join("%s %.2f" % (names[k], v) for v, k in top))
+        else:
+            busy = max(share.get(g, 0) / caps.get(g, 1) for g in share if g in caps) \
+                if any(g in caps for g in share) else 0
+            why = ("no CPU resource saturated (machine %.2f of %d cores, busiest component "
+                   "%.0f %% of its capacity): waiting (I/O, queueing), latency-bound" % (
+                       machine, self.cores, 100 * busy))
+        return share, why
+
+    def per_req(self, sc, system, group_):
+        rows = group(self.runs, phase="main", scenario=sc, system=system)
+        per = [1e6 * num(r.get("cpu_%s_s" % group_)) /
+               max(1.0, num(r.get("served")) or num(r.get("requests")) or 1.0)
+               for r in rows if num(r.get("cpu_%s_s" % group_))]
+        return statistics.median(per) if per else 0.0
+
+    def kernel_share(self, sc):
+        p = os.path.join(RESULTS, "profile-%s.txt" % sc)
+        if not os.path.exists(p):
+            return None
+        with open(p) as f:
+            for line in f:
+                if "[kernel.kallsyms]" in line and "[k]" not in line:
+                    return float(line.split("%")[0])
+        return None
+
+    def findings(self):
+        """Why targets are missed and what bounds each scenario, computed from
+        the CPU per request and Redis command times of this run."""
+        out = []
+        cache = self.meta["features"].get("cache")
+        o = {g: self.per_req("1", "oponn", g) for g in ("workers", "nginx", "redis", "mongo",
+                                                       "wrk")}
+        c = {g: self.per_req("1", "fcgi_constant", g) for g in ("c_pool", "c_nginx", "wrk")}
+        so, sc_ = sum(o.values()), sum(c.values())
+        r1 = self.ratio(self.m("1", "oponn"), self.m("1", "fcgi_constant"))
+        if so and sc_ and r1:
+            k = self.kernel_share("1")
+            out.append(
+                "- **(1) against the FastCGI-constant ceiling.** The machine's cores are the "
+                "shared resource (see the CPU table), so the throughput ratio is bounded by the "
+                "inverse ratio of CPU spent per request, everything on the machine included: "
+                "oponn's book(id) costs %.0f µs (workers %.0f, nginx %.0f, Redis %.0f, MongoDB "
+                "%.0f, wrk %.0f), the constant path %.0f µs (workers %.0f, nginx %.0f, wrk %.0f). "
+                "That bounds oponn at about %.0f %% of the ceiling; measured %.0f %%%s. The extra "
+                "cost is %s and the GraphQL work in the worker%s." % (
+                    so, o["workers"], o["nginx"], o["redis"], o["mongo"], o["wrk"], sc_,
+                    c["c_pool"], c["c_nginx"], c["wrk"], 100 * sc_ / so, 100 * r1,
+                    " (well below that bound: something other than CPU limits it — see the "
+                    "table below)" if r1 < 0.8 * sc_ / so else "",
+                    "the Redis round trip (Redis's own CPU plus the worker's socket calls)"
+                    if cache else "the MongoDB read (this build has no cache serving reads)",
+                    "; %.0f %% of the worker's own time is in the kernel (FastCGI socket and "
+                    "Redis I/O, per the profile below)" % k if k is not None else ""))
+        for sc in ("3", "4", "5b", "7"):
+            rows = group(self.runs, phase="main", scenario=sc, system="oponn")
+            e = med(rows, "evalsha_usec_per_call")
+            epr = med(rows, "evalsha_per_req")
+            rps = med(rows, "rps")
+            if e and epr and rps:
+                bound = 1e6 / (e * epr)
+                out.append(
+                    "- **(%s) %s.** Its EVALSHA calls take %s µs of Redis time on average (%.2f "
+                    "per request): Redis runs scripts one at a time, so this alone caps oponn "
+                    "at about %s req/s; measured %s req/s." % (
+                        sc, SCENARIOS[sc], fmt(e), epr, fmt(bound), fmt(rps)))
+        r5, r5b = self.m("5", "oponn"), self.m("5b", "oponn")
+        if r5 and r5b and cache:
+            e5 = med(group(self.runs, phase="main", scenario="5", system="oponn"),
+                     "evalsha_usec_per_call")
+            e5b = med(group(self.runs, phase="main", scenario="5b", system="oponn"),
+                      "evalsha_usec_per_call")
+            e1 = med(group(self.runs, phase="main", scenario="1", system="oponn"),
+                     "evalsha_usec_per_call")
+            w = self.cfg.get("write_pct", 10) / 100.0
+            write_cost = ""
+            if e1 and e5 and e5b:
+                # Reads cost what (1)'s do; the rest of the average is the writes'.
+                write_cost = (" — a write's script about %s µs without batches and %s µs with "
+                              "them (the average less 90 %% reads at (1)'s %s µs)" % (
+                                  fmt(max(0.0, (e5 - (1 - w) * e1) / w)),
+                                  fmt(max(0.0, (e5b - (1 - w) * e1) / w)), fmt(e1)))
+            out.append(
+                "- **Writes and cached batches.** A write reconciles every cached batch of its "
+                "table in its one script call. With no batch cached, (5) runs at %s req/s "
+                "(EVALSHA %s µs on average); with the 1,000 bookstoresForBooks lists of (3) "
+                "cached, (5b) runs at %s req/s (EVALSHA %s µs on average)%s. Cached batches of "
+                "a table with frequent writes cost every writer; keep such lists few or "
+                "short-lived (`OPONN_CACHE_TTL_BATCH_S`)." % (
+                    fmt(r5), fmt(e5), fmt(r5b), fmt(e5b), write_cost))
+        return "\n".join(out) if out else "(not enough data in this run)"
+
+    def per_request_table(self):
+        """CPU per request of each process group: where a request's time goes."""
+        cols = ("workers", "nginx", "redis", "mongo", "apollo", "c_pool", "c_nginx", "wrk")
+        out = ["| scenario | system | %s | Redis time in commands µs/req | EVALSHA/req | "
+               "µs per EVALSHA |" % " | ".join(
+                   {"workers": "oponn workers", "mongo": "MongoDB", "c_pool": "constant workers",
+                    "c_nginx": "nginx (constant)"}.get(c, c) for c in cols),
+               "|---|---|" + "---:|" * (len(cols) + 3)]
+        for sc in ["1", "2", "3", "4", "5", "5b", "6", "7"]:
+            for system in ("oponn", "apollo", "fcgi_constant", "static"):
+                rows = group(self.runs, phase="main", scenario=sc, system=system)
+                if not rows:
+                    continue
+                cells = []
+                for c in cols:
+                    per = [1e6 * num(r.get("cpu_%s_s" % c)) /
+                           max(1.0, num(r.get("served")) or num(r.get("requests")) or 1.0)
+                           for r in rows if num(r.get("cpu_%s_s" % c))]
+                    cells.append(fmt(statistics.median(per), 1) if per else "–")
+                out.append("| (%s) | %s | %s | %s | %s | %s |" % (
+                    sc, system, " | ".join(cells), fmt(med(rows, "redis_usec_per_req"), 1),
+                    fmt(med(rows, "evalsha_per_req"), 2),
+                    fmt(med(rows, "evalsha_usec_per_call"), 0)))
+        return "\n".join(out)
+
+    def limits_table(self):
+        cols = ("workers", "nginx", "redis", "mongo", "apollo", "writer", "wrk", "other")
+        out = ["| scenario | system | %s | machine | limited by |" % " | ".join(
+            {"workers": "oponn workers", "mongo": "MongoDB"}.get(c, c) for c in cols),
+            "|---|---|" + "---:|" * (len(cols) + 1) + "---|"]
+        for sc in ["1", "2", "3", "4", "5", "5b", "6", "7"]:
+            for system in ("oponn", "apollo", "fcgi_constant", "static"):
+                rows = group(self.runs, phase="main", scenario=sc, system=system)
+                if not rows:
+                    continue
+                share, why = self.limiter(rows, system)
+                if system == "fcgi_constant":
+                    share = dict(share, workers=share.get("c_pool", 0),
+                                 nginx=share.get("c_nginx", 0))
+                machine = (med(rows, "cpu_machine_s") or 0) / (med(rows, "wall_s") or 1)
+                out.append("| (%s) | %s | %s | %.2f | %s |" % (
+                    sc, system, " | ".join("%.2f" % share.get(c, 0) for c in cols), machine, why))
+        return "\n".join(out)
+
+    # ---- sweeps
+
+    def sweep_table(self, phase, key, values, series):
+        head = "| %s | " % key + " | ".join("%s req/s | %s p99 ms" % (n, n) for n, _ in series)
+        out = [head + " |", "|---:|" + "---:|---:|" * len(series)]
+        for v in values:
+            cells = []
+            for _, match in series:
+                rows = group(self.runs, phase=phase, **dict(match, **{key: v}))
+                cells += [fmt(med(rows, "rps")), fmt(med(rows, "p99_ms"), 2)]
+            out.append("| %s | %s |" % (v, " | ".join(cells)))
+        return "\n".join(out)
+
+    def pool_guidance(self):
+        lines = []
+        for sc in ("1", "5"):
+            pts = []
+            for w in self.cfg["pool_sweep"]:
+                rows = group(self.runs, phase="pool", scenario=sc, system="oponn", workers=w)
+                if rows:
+                    wall = med(rows, "wall_s") or 1
+                    busy = (med(rows, "cpu_workers_s") or 0) / wall
+                    pts.append((w, med(rows, "rps"), med(rows, "p99_ms"), busy,
+                                (med(rows, "cpu_machine_s") or 0) / wall))
+            if not pts:
+                continue
+            best = max(p[1] or 0 for p in pts)
+            enough = min(p[0] for p in pts if (p[1] or 0) >= 0.95 * best)
+            desc = "; ".join("%d workers: %s req/s, p99 %s ms, workers use %.2f cores, machine "
+                             "%.2f" % (w, fmt(r), fmt(p, 2), b, mach)
+                             for w, r, p, b, mach in pts)
+            lines.append("- (%s) %s — %s. The smallest pool within 5 %% of the best "
+                         "throughput: **%d workers**." % (sc, SCENARIOS[sc], desc, enough))
+        return "\n".join(lines) if lines else "(the pool sweep was not run)"
+
+    # ---- memory
+
+    def memory_table(self):
+        if not self.memory:
+            return "(no memory samples)"
+        labels = []
+        for r in self.memory:
+            if r["label"] not in labels:
+                labels.append(r["label"])
+        out = ["| when | worker pid: RSS KiB |", "|---|---|"]
+        for lb in labels:
+            rows = [r for r in self.memory if r["label"] == lb]
+            rounds = sorted({r["round"] for r in rows})
+            for rd in rounds:
+                rr = [r for r in rows if r["round"] == rd]
+                out.append("| %s%s | %s |" % (lb, "" if rd in ("0", "") else " (round %s)" % rd,
+                                              ", ".join("%s: %s" % (r["pid"], r["rss_kb"])
+                                                        for r in rr)))
+        return "\n".join(out)
+
+    def memory_verdict(self):
+        out = []
+        for sc in ("1", "3", "4", "5"):
+            rows = [r for r in self.memory if r["label"].startswith("(%s) " % sc)]
+            if not rows:
+                continue
+            by = {}
+            for r in rows:
+                by.setdefault(r["pid"], {})[r["label"].split(" ", 1)[1]] = int(r["rss_kb"])
+            grow = [v.get("after run 2", 0) - v.get("after run 1", 0) for v in by.values()]
+            first = [v.get("after run 1", 0) - v.get("before", 0) for v in by.values()]
+            out.append("- (%s): first run %s KiB per worker, second run %s KiB per worker" % (
+                sc, "/".join("%+d" % g for g in first), "/".join("%+d" % g for g in grow)))
+        return "\n".join(out) if out else "(no repeated runs)"
+
+    # ---- plots
+
+    def plots(self):
+        made = []
+        d = tempfile.mkdtemp(prefix="oponn-plot-")
+        try:
+            return self._plots(d, made)
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+
+    def _plots(self, d, made):
+        def series(phase, key, values, match, path):
+            with open(path, "w") as f:
+                for v in values:
+                    rows = group(self.runs, phase=phase, **dict(match, **{key: v}))
+                    rps, p99 = med(rows, "rps"), med(rows, "p99_ms")
+                    if rps is not None:
+                        f.write("%s %f %f\n" % (v, rps, p99 or 0))
+            return os.path.getsize(path) > 0
+
+        conns = self.cfg["conns_sweep"]
+        cs = [("(1) oponn", {"scenario": "1", "system": "oponn"}),
+              ("(1) Apollo", {"scenario": "1", "system": "apollo"}),
+              ("(5) oponn", {"scenario": "5", "system": "oponn"}),
+              ("(5) Apollo", {"scenario": "5", "system": "apollo"}),
+              ("FastCGI constant", {"scenario": "1", "system": "fcgi_constant"})]
+        files = []
+        for i, (name, match) in enumerate(cs):
+            p = os.path.join(d, "conns-%d.dat" % i)
+            if series("conns", "conns", conns, match, p):
+                files.append((p, name))
+        if files:
+            self.gnuplot("conns.png", "requests/s by client connections (wrk, medians)",
+                         "connections", "requests/s", files, 2, logx=True, logy=True)
+            self.gnuplot("conns-p99.png", "p99 latency by client connections", "connections",
+                         "p99 latency, ms", files, 3, logx=True, logy=True)
+            made += ["conns.png", "conns-p99.png"]
+        files = []
+        for i, (name, match) in enumerate([("(1) book(id) hits", {"scenario": "1",
+                                                                   "system": "oponn"}),
+                                           ("(5) 90/10 read/write", {"scenario": "5",
+                                                                      "system": "oponn"})]):
+            p = os.path.join(d, "pool-%d.dat" % i)
+            if series("pool", "workers", self.cfg["pool_sweep"], match, p):
+                files.append((p, name))
+        if files:
+            self.gnuplot("pool.png", "oponn requests/s by FastCGI pool size (32 connections)",
+                         "workers", "requests/s", files, 2, logx=True)
+            self.gnuplot("pool-p99.png", "oponn p99 latency by pool size (32 connections)",
+                         "workers", "p99 latency, ms", files, 3, logx=True)
+            made += ["pool.png", "pool-p99.png"]
+        # Bars: every scenario's median req/s (log scale: ceilings to misses).
+        p = os.path.join(d, "scenarios.dat")
+        with open(p, "w") as f:
+            for sc, system, label in [("1", "static", "static"), ("1", "fcgi_constant", "FCGI const"),
+                                      ("redis GET", "redis-benchmark", "redis GET")] + \
+                    [(s, sy, "(%s) %s" % (s, sy)) for s in ("1", "2", "3", "4", "5", "5b", "6", "7")
+                     for sy in ("oponn", "apollo")]:
+                v = self.m(sc, system)
+                if v:
+                    f.write('"%s" %f\n' % (label, v))
+        self.gnuplot_bars("scenarios.png", p)
+        made.append("scenarios.png")
+        return made
+
+    def gnuplot(self, png, title, xl, yl, files, col, logx=False, logy=False):
+        plots = ", ".join("'%s' using 1:%d with linespoints lw 2 title '%s'" % (f, col, n)
+                          for f, n in files)
+        script = ("set terminal pngcairo size 900,540 font ',10'\nset output '%s'\n"
+                  "set title '%s'\nset xlabel '%s'\nset ylabel '%s'\nset grid\n"
+                  "set key outside right\n%s%s"
+                  "plot %s\n") % (os.path.join(RESULTS, png), title, xl, yl,
+                                  "set logscale x 2\n" if logx else "",
+                                  "set logscale y\n" if logy else "", plots)
+        subprocess.run(["gnuplot"], input=script, text=True, check=True)
+
+    def gnuplot_bars(self, png, data):
+        script = ("set terminal pngcairo size 1000,560 font ',10'\nset output '%s'\n"
+                  "set title 'median requests/s per scenario (log scale)'\n"
+                  "set style fill solid 0.6\nset boxwidth 0.7\nset logscale y\nset grid y\n"
+                  "set xtics rotate by -45\nset ylabel 'requests/s'\nunset key\n"
+                  "plot '%s' using 0:2:xtic(1) with boxes\n") % (os.path.join(RESULTS, png),
+                                                                 data)
+        subprocess.run(["gnuplot"], input=script, text=True, check=True)
+
+    # ---- assembling
+
+    def profile_text(self):
+        out = []
+        for sc in ("1", "3"):
+            p = os.path.join(RESULTS, "profile-%s.txt" % sc)
+            if os.path.exists(p):
+                with open(p) as f:
+                    lines = f.read().splitlines()
+                out.append("Scenario (%s) (%s):\n\n```\n%s\n```" % (
+                    sc, lines[0].lstrip("# "), "\n".join(lines[1:36]).strip("\n")))
+        return "\n\n".join(out) if out else "(no profile in this run)"
+
+    def summary(self):
+        o1, a1, c1 = self.m("1", "oponn"), self.m("1", "apollo"), self.m("1", "fcgi_constant")
+        p99 = self.m("1", "oponn", "p99_ms")
+        parts = ["(1) book(id) hits: oponn %s req/s" % fmt(o1)]
+        if c1:
+            parts.append("%.0f %% of the nginx → FastCGI constant ceiling (%s req/s)" % (
+                100 * o1 / c1, fmt(c1)) if o1 else "")
+        if a1:
+            parts.append("%.2f × the Apollo peer (%s req/s)" % (o1 / a1, fmt(a1)) if o1 else "")
+        parts.append("p99 %s ms at %d connections" % (fmt(p99, 2), self.cfg["conns"]))
+        s = "; ".join(p for p in parts if p) + "."
+        for sc in ("3", "5"):
+            o, a = self.m(sc, "oponn"), self.m(sc, "apollo")
+            if o and a:
+                s += " (%s) %s: oponn %s req/s, Apollo %s req/s (%.2f ×)." % (
+                    sc, SCENARIOS[sc], fmt(o), fmt(a), o / a)
+        return s
+
+    def render(self):
+        made = self.plots()
+        mach = self.meta["machine"]
+        features = self.meta["features"]
+        subst = {
+            "GENERATED": "%s, %.1f min, commit %s%s" % (
+                self.meta["started"], self.meta["minutes"], self.meta["git"],
+                " — **PERF_QUICK smoke run, not the full measurement**" if self.cfg["quick"]
+                else ""),
+            "SUMMARY": self.summary(),
+            "FINDINGS": self.findings(),
+            "TARGETS": self.targets(),
+            "MACHINE": "\n".join("| %s | %s |" % (k, v) for k, v in [
+                ("CPU", "%s, %d cores (shared with other work: see *other* below)" % (
+                    mach["cpu"], mach["cores"])),
+                ("memory", "%s GiB" % mach["mem_gib"]),
+                ("OS", "Debian %s, Linux %s" % (mach["debian"], mach["kernel"])),
+                ("load average before / after", "%s / %s" % (" ".join(mach["load_before"]),
+                                                            " ".join(self.meta["load_after"]))),
+                ("nginx / Redis / wrk", "%s / %s / %s" % (mach["nginx"], mach["redis"],
+                                                          mach["wrk"])),
+                ("compiler, libmongoc, hiredis, libfcgi", "gcc %s, %s, %s, %s" % (
+                    mach["gcc"], mach["libmongoc"], mach["hiredis"], mach["fcgi"])),
+                ("Node.js (peer)", mach["node"]),
+                ("MongoDB endpoint", self.meta["mongodb"]),
+            ]),
+            "CONFIG": ("%d FastCGI workers, %d nginx workers, Apollo with %d node processes; "
+                       "data set %s books in %s bookstores, %s fruit (loaded in %s s, %d sample "
+                       "books read back exactly); (1), (5), (6) draw from a working set of %s "
+                       "random books; wrk -t%d -c%d, %d s per run, %d rounds "
+                       "(medians); sweeps %d s per point, %d rounds; book(id) answer %s bytes" % (
+                           self.cfg["workers"], self.cfg["nginx_workers"], self.cfg["workers"],
+                           fmt(self.cfg["books"]), fmt(self.cfg["bookstores"]),
+                           fmt(self.cfg["fruit"]), self.meta["load_seconds"],
+                           self.meta.get("sample_checked") or 0, fmt(self.cfg.get("hot")),
+                           self.cfg["threads"],
+                           self.cfg["conns"], self.cfg["duration"], self.cfg["rounds"],
+                           self.cfg["sweep_duration"], self.cfg["sweep_rounds"],
+                           self.cfg.get("book_body_bytes", "?"))),
+            "FEATURES": ", ".join("%s: %s" % (k, "yes" if v else "**no**")
+                                  for k, v in features.items()),
+            "SCENARIO_TABLE": self.scenario_table(),
+            "RATIOS": "\n".join(self.ratios()),
+            "PROBES": self.probe_table(),
+            "QUEUE": self.queue_table(),
+            "LIMITS": self.limits_table(),
+            "PER_REQUEST": self.per_request_table(),
+            "CONNS_TABLE": self.sweep_table("conns", "conns", self.cfg["conns_sweep"], [
+                ("(1) oponn", {"scenario": "1", "system": "oponn"}),
+                ("(1) Apollo", {"scenario": "1", "system": "apollo"}),
+                ("(5) oponn", {"scenario": "5", "system": "oponn"}),
+                ("(5) Apollo", {"scenario": "5", "system": "apollo"}),
+                ("FastCGI const", {"scenario": "1", "system": "fcgi_constant"})]),
+            "POOL_TABLE": self.sweep_table("pool", "workers", self.cfg["pool_sweep"], [
+                ("(1)", {"scenario": "1", "system": "oponn"}),
+                ("(5)", {"scenario": "5", "system": "oponn"})]),
+            "POOL_GUIDANCE": self.pool_guidance(),
+            "MEMORY": self.memory_table(),
+            "MEMORY_VERDICT": self.memory_verdict(),
+            "PROFILE": self.profile_text(),
+            "NOTES": "\n".join("- " + n for n in self.meta["notes"]) or "- none",
+            "PLOTS": " ".join("![%s](results/%s)" % (p, p) for p in made),
+        }
+        with open(os.path.join(HERE, "REPORT.md.in")) as f:
+            text = f.read()
+        for k, v in subst.items():
+            text = text.replace("@%s@" % k, v)
+        with open(REPORT, "w") as f:
+            f.write(text)
+        print("report: %s" % REPORT, file=sys.stderr)
+
+
+if __name__ == "__main__":
+    Report().render()

@@ -1,0 +1,979 @@
+#!/usr/bin/python3
+"""perf/run.py — oponn's load tests (`make perf`); perf/report.py writes the report.
+
+One command, bounded (full: about 10-13 minutes; PERF_QUICK=1: about 2), loopback
+only. It brings up its own stack on free ports in a temporary directory
+(etc/stack.py: Redis, the MongoDB endpoint — MONGODB_URI if set, else the
+development stand-in —, the spawn-fcgi pool, nginx), plus, in the same run:
+
+  ceilings   nginx serving a static file of the size of a book(id) answer (a
+             location added only to this stack's rendered nginx.conf); nginx →
+             a pool of build/perf/fcgi_constant (the FastCGI path answering a
+             constant body, touching nothing); redis-benchmark GET on the same
+             Redis
+  peer       Apollo Server (perf/peers/apollo/server.js) on the same Redis,
+             MongoDB and data, with as many processes as oponn has workers
+
+then: `oponn migrate`, build/perf/gen_data (a deterministic data set), a
+read-back check of a sample through GraphQL, backend-cost probes
+(X-Oponn-Debug), ROUNDS rounds of every scenario (configurations alternate
+inside a round; the report takes medians), a connection sweep and a pool-size
+sweep for (1) and (5), a `perf record` profile of the workers under (1), and
+the workers' resident size along the way. Everything lands in perf/results/
+(CSV + meta.json); perf/report.py turns that into perf/REPORT.md and PNGs.
+
+Scenarios (issue 8):
+  1  book(id), random ids of a working set (PERF_HOT, 20,000 of the books,
+     drawn at random), all cache hits (the working set is warmed first)
+  2  book(id) misses: cache flushed, every id asked once (a shuffled walk);
+     the ids all exist, so negative entries never come into play
+  3  bookstoresForBooks with 100 ids (a fixed pool of 1,000 lists, warmed)
+  4  fruitBySize, a cached batch (sizes 1..10, limit 100, warmed)
+  5  90 % book(id) / 10 % updateBook, write-through
+  6  the same with OPONN_WRITE_MODE=behind and oponn-writer; queue lag
+  7  updateFruit while 100 fruitBySize batches are cached (each write is
+     reconciled against all of them)
+A scenario whose feature is not in this build (no cache, no write-behind) is
+still run where it means something, and the report says what it measured.
+
+Knobs: PERF_QUICK=1, PERF_DURATION (s per run), PERF_ROUNDS, PERF_CONNS (32),
+OPONN_WORKERS (default: cores), PERF_BOOKS / PERF_BOOKSTORES / PERF_FRUIT, PERF_HOT,
+PERF_SWEEPS=0, PERF_PROFILE=0, PERF_RESULTS (default perf/results), PERF_KEEP=1
+(keep the temporary run directory: service logs, data set, ids),
+MONGODB_URI (a real MongoDB instead of the stand-in; the data set is loaded
+into OPONN_MONGODB_DB, default oponn_perf).
+"""
+import csv
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(ROOT, "etc"))
+sys.path.insert(0, HERE)
+from stack import Stack, free_port, port_open, wait_until  # noqa: E402
+import perflib as P  # noqa: E402
+
+QUICK = os.environ.get("PERF_QUICK") == "1"
+CORES = os.cpu_count() or 1
+
+
+def knob(name, full, quick):
+    v = os.environ.get(name)
+    return type(full)(v) if v else (quick if QUICK else full)
+
+
+CFG = {
+    "quick": QUICK,
+    "books": knob("PERF_BOOKS", 100000, 20000),
+    "bookstores": knob("PERF_BOOKSTORES", 1000, 1000),
+    "fruit": knob("PERF_FRUIT", 50000, 10000),
+    # (1), (5), (6): ids drawn from a working set of this many books, picked
+    # at random (seeded) from the data set, all cached by the warm-up.
+    "hot": knob("PERF_HOT", 20000, 5000),
+    "duration": knob("PERF_DURATION", 5, 2),
+    "rounds": knob("PERF_ROUNDS", 3, 1),
+    "conns": knob("PERF_CONNS", 32, 32),
+    "threads": 2,
+    "workers": int(os.environ.get("OPONN_WORKERS") or 0) or CORES,
+    "nginx_workers": int(os.environ.get("OPONN_NGINX_WORKERS") or 0) or CORES,
+    "sweeps": os.environ.get("PERF_SWEEPS", "1") != "0",
+    "sweep_rounds": knob("PERF_SWEEP_ROUNDS", 2, 1),
+    "sweep_duration": knob("PERF_SWEEP_DURATION", 3, 1),
+    "conns_sweep": [1, 8, 32, 128],
+    "pool_sweep": [1, 2, 4, 8],
+    "profile": os.environ.get("PERF_PROFILE", "1") != "0",
+    "lists": 1000,
+    "list_ids": 100,
+    "write_pct": 10,
+    "fruit_limits": "10,20,30,40,50,60,70,80,90,100",
+    "mongodb_db": os.environ.get("OPONN_MONGODB_DB", "oponn_perf"),
+    "real_mongodb": bool(os.environ.get("MONGODB_URI")),
+}
+RESULTS = os.environ.get("PERF_RESULTS") or os.path.join(HERE, "results")
+BUDGET = float(os.environ.get("PERF_BUDGET_S") or 14 * 60)
+WRK = os.path.join(HERE, "wrk")
+BUILD = os.path.join(ROOT, "build")
+
+Q_BOOK = "query($id:ID!){book(id:$id){id title authors year price version}}"
+
+
+def num_or0(v):
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+T0 = time.monotonic()
+
+
+def log(msg):
+    print("perf [%4.0fs]: %s" % (time.monotonic() - T0, msg), file=sys.stderr, flush=True)
+
+
+class PerfStack(Stack):
+    """The stack plus one nginx location for the static-file ceiling, in this
+    stack's rendered configuration only (never in etc/nginx or ansible)."""
+
+    STATIC = "perf-static.json"
+
+    def render_nginx_conf(self):
+        path = super().render_nginx_conf()
+        with open(path) as f:
+            conf = f.read()
+        loc = ("        # perf only: the static-file ceiling (perf/run.py)\n"
+               "        location = /%s {\n"
+               "            default_type application/json;\n"
+               "            alias %s;\n"
+               "        }\n\n        location / {" % (self.STATIC, self._path(self.STATIC)))
+        if "        location / {" not in conf:
+            raise RuntimeError("nginx template changed: no `location / {` to add the static "
+                               "ceiling before")
+        conf = conf.replace("        location / {", loc, 1)
+        with open(path, "w") as f:
+            f.write(conf)
+        return path
+
+
+class Bench:
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="oponn-perf-")
+        self.data = os.path.join(self.dir, "data")
+        os.makedirs(self.data)
+        self.rows, self.probes, self.memory, self.notes = [], [], [], []
+        self.apollo = self.writer = None
+        self.apollo_port = free_port()
+        self.counters_dir = os.path.join(self.dir, "apollo-counters")
+        os.makedirs(self.counters_dir)
+        env = {"OPONN_NGINX_WORKERS": str(CFG["nginx_workers"]),
+               "OPONN_MONGODB_DB": CFG["mongodb_db"]}
+        os.environ["OPONN_NGINX_WORKERS"] = str(CFG["nginx_workers"])
+        self.s = PerfStack(os.path.join(self.dir, "oponn"), workers=CFG["workers"], env=env)
+        self.c = Stack(os.path.join(self.dir, "constant"), workers=CFG["workers"],
+                       worker=os.path.join(BUILD, "perf", "fcgi_constant"),
+                       mongo_uri="mongodb://unused")
+        os.makedirs(self.s.run_dir)
+        self.token = self.s.write_token()
+        self.features = {}
+        self.t0 = time.monotonic()
+
+    # ---- services
+
+    def start(self):
+        log("run directory %s" % self.dir)
+        self.s.start()
+        with open(self.s._path(PerfStack.STATIC), "w") as f:
+            f.write("{}")
+        self.c.start(services=("pool", "nginx"))
+        log("oponn on %s (%d workers, nginx %d), constant pool on %s" % (
+            self.s.url, CFG["workers"], CFG["nginx_workers"], self.c.url))
+
+    def stop(self):
+        self.stop_apollo()
+        self.stop_writer()
+        for st in (self.c, self.s):
+            try:
+                st.stop()
+            except Exception as e:  # keep stopping the rest
+                log("stopping %s: %s" % (st.run_dir, e))
+
+    def _spawn(self, name, argv, env):
+        logf = open(os.path.join(self.dir, name + ".log"), "ab")
+        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf, env=env,
+                             cwd=ROOT, start_new_session=True)
+        logf.close()
+        return p
+
+    @staticmethod
+    def _kill(p, timeout=10):
+        if p is None or p.poll() is not None:
+            return
+        try:
+            os.killpg(p.pid, signal.SIGTERM)
+            p.wait(timeout=timeout)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            p.wait(timeout=5)
+
+    def start_apollo(self):
+        if not os.path.isdir(os.path.join(ROOT, "node_modules", "@apollo", "server")):
+            self.notes.append("Apollo peer skipped: node_modules/@apollo/server is missing "
+                              "(run etc/install-deps.sh)")
+            return
+        env = self.s.env()
+        env.update({"PEER_PORT": str(self.apollo_port), "PEER_PROCS": str(CFG["workers"]),
+                    "PEER_COUNTERS_DIR": self.counters_dir, "NODE_ENV": "production"})
+        self.apollo = self._spawn("apollo", ["node", os.path.join(HERE, "peers", "apollo",
+                                                                  "server.js")], env)
+        wait_until(lambda: port_open(self.apollo_port), "Apollo peer", timeout=60,
+                   proc=self.apollo, log=os.path.join(self.dir, "apollo.log"))
+        # Every cluster worker listens once it has connected to MongoDB and Redis.
+        wait_until(lambda: len(os.listdir(self.counters_dir)) >= 0 and
+                   self._apollo_ready(), "Apollo peer answers", timeout=60, proc=self.apollo,
+                   log=os.path.join(self.dir, "apollo.log"))
+
+    def _apollo_ready(self):
+        try:
+            d = P.gql(self.apollo_url, "{__typename}", debug=False, timeout=5)
+            return d.get("data", {}).get("__typename") == "Query"
+        except (OSError, RuntimeError):
+            return False
+
+    def stop_apollo(self):
+        self._kill(self.apollo)
+        self.apollo = None
+
+    @property
+    def apollo_url(self):
+        return "http://127.0.0.1:%d/" % self.apollo_port
+
+    def apollo_counters(self):
+        tot = {"mongo": 0, "redis": 0, "requests": 0}
+        for f in os.listdir(self.counters_dir):
+            if f.endswith(".json"):
+                try:
+                    with open(os.path.join(self.counters_dir, f)) as fh:
+                        c = json.load(fh)
+                except (OSError, ValueError):
+                    continue
+                for k in tot:
+                    tot[k] += c.get(k, 0)
+        return tot
+
+    def start_writer(self):
+        """oponn-writer with the pool's environment (OPONN_WRITE_MODE=behind):
+        the stack's writer service where etc/stack.py has one, else ours."""
+        if hasattr(self.s, "start_writer"):
+            self.s.start_writer()
+            return
+        self.writer = self._spawn("writer", [os.path.join(BUILD, "oponn-writer")],
+                                  self.s.env())
+
+    def stop_writer(self):
+        if hasattr(self.s, "start_writer"):
+            self.s.stop_service("writer")
+        self._kill(self.writer)
+        self.writer = None
+
+    def writer_pids(self):
+        if self.writer:
+            return P.tree(self.writer.pid)
+        return P.tree(self.s._pid("writer")) if hasattr(self.s, "start_writer") else []
+
+    def restart_pool(self, workers=None, extra_env=None):
+        """The pool again, with another size or environment (nginx stays)."""
+        self.s.stop_service("pool")
+        if workers:
+            self.s.workers = workers
+        for k in ("OPONN_WRITE_MODE",):
+            self.s.extra_env.pop(k, None)
+        self.s.extra_env.update(extra_env or {})
+        self.s.start_pool()
+
+    # ---- the data set
+
+    def load(self):
+        r = self.s.oponn("migrate")
+        if r.returncode != 0:
+            raise RuntimeError("oponn migrate: " + r.stderr.strip())
+        t = time.monotonic()
+        p = subprocess.run([os.path.join(BUILD, "perf", "gen_data"), "--books", str(CFG["books"]),
+                            "--bookstores", str(CFG["bookstores"]), "--fruit", str(CFG["fruit"]),
+                            "--out", self.data], env=self.s.env(), capture_output=True, text=True)
+        if p.returncode != 0:
+            raise RuntimeError("gen_data: " + p.stderr.strip())
+        self.load_seconds = time.monotonic() - t
+        log("%s (%.1f s)" % (p.stdout.strip(), self.load_seconds))
+        self.ids = {k: os.path.join(self.data, k + ".ids")
+                    for k in ("books", "bookstores", "apples", "oranges")}
+        with open(self.ids["books"]) as f:
+            books = f.read().split()
+        import random
+        hot = random.Random(20261122).sample(books, min(CFG["hot"], len(books)))
+        # (5): oponn writes the even ids, Apollo the odd ones, so neither
+        # writes a record behind the other's cache.
+        for name, part in (("hot", hot), ("writes_oponn", hot[0::2]),
+                           ("writes_apollo", hot[1::2])):
+            self.ids[name] = os.path.join(self.data, name + ".ids")
+            with open(self.ids[name], "w") as f:
+                f.write("\n".join(part) + "\n")
+        self.flush()
+
+    def check_sample(self, url, who):
+        """The generated sample reads back through GraphQL, field for field."""
+        with open(os.path.join(self.data, "sample.json")) as f:
+            sample = json.load(f)
+        q = "query($id:ID!){book(id:$id){id title authors year price bookstore{id name}}}"
+        bad = 0
+        for want in sample:
+            got = P.gql(url, q, {"id": want["id"]}, debug=False).get("data", {}).get("book")
+            if got != want:
+                bad += 1
+                if bad == 1:
+                    log("%s sample mismatch: want %s got %s" % (who, want, got))
+        if bad:
+            raise RuntimeError("%s: %d of %d sample books read back wrong" % (who, bad,
+                                                                            len(sample)))
+        log("%s: %d sample books read back exactly" % (who, len(sample)))
+        return len(sample)
+
+    # ---- features of this build (the cache and write-behind land later)
+
+    def detect(self):
+        """What this build can do, from its CLI and, after the load, from how
+        it behaves (a feature compiled in but not wired counts as absent)."""
+        m = P.metrics(self.s.base_url)
+        cfg = self.s.oponn("config").stdout
+        self.features = {
+            "cache_flush": self.s.oponn("cache", "flush").returncode == 0,
+            "write_behind_active": False,
+            "write_behind": ("oponn_queue_writes_total{state=\"enqueued\"}" in m
+                             and "OPONN_WRITE_MODE" in cfg
+                             and os.access(os.path.join(BUILD, "oponn-writer"), os.X_OK)),
+        }
+
+    def detect_reads(self):
+        """Whether a repeated read is answered without MongoDB (entity cache)
+        and a repeated bookstoresForBooks too (batch cache)."""
+        with open(self.ids["books"]) as f:
+            ids = [f.readline().strip() for _ in range(3)]
+        q3 = "query($ids:[ID!]!){bookstoresForBooks(bookIds:$ids){bookId bookstore{id}}}"
+        for name, q, v in (("cache", Q_BOOK, {"id": ids[0]}),
+                           ("batch_cache", q3, {"ids": ids[1:]})):
+            P.gql(self.s.url, q, v)
+            d = P.gql(self.s.url, q, v)
+            self.features[name] = (d.get("extensions") or {}).get("mongodbCommands") == 0
+        self.flush()
+        log("features: %s" % self.features)
+        if not self.features["cache"]:
+            self.notes.append("this build answers repeated reads from MongoDB (X-Oponn-Debug "
+                              "shows MongoDB commands on a second identical book(id)): the "
+                              "cache is not serving reads, so (1), (3), (4) and (7) measure "
+                              "MongoDB (the stand-in), not cache hits")
+
+    def flush(self):
+        """Empties oponn's cache (its namespace only: Apollo's keys stay)."""
+        if self.features.get("cache_flush"):
+            r = self.s.oponn("cache", "flush")
+            if r.returncode != 0:
+                raise RuntimeError("oponn cache flush: " + r.stderr.strip())
+
+    # ---- measuring
+
+    def procset(self):
+        s, c = self.s, self.c
+        groups = {
+            "nginx": lambda: P.tree(s._pid("nginx")),
+            "workers": lambda: P.tree(s._pid("pool")),
+            "redis": lambda: P.tree(s._pid("redis")),
+            "mongo": lambda: P.tree(s._pid("mongo")),
+            "c_nginx": lambda: P.tree(c._pid("nginx")),
+            "c_pool": lambda: P.tree(c._pid("pool")),
+            "apollo": lambda: P.tree(self.apollo.pid) if self.apollo else [],
+            "writer": self.writer_pids,
+        }
+        return P.ProcSet(groups)
+
+    def measure(self, phase, scenario, system, rnd, script=None, env=None, conns=None,
+                duration=None, url=None, extra=None):
+        conns = conns or CFG["conns"]
+        duration = duration or CFG["duration"]
+        if url is None:
+            url = self.apollo_url if system == "apollo" else self.s.url
+        e = {"PERF_SEED": str(1000 * rnd + conns), "PERF_TOKEN": self.token}
+        e.update(env or {})
+        ps = self.procset()
+        # Requests of an earlier step (a warm-up's last ones) may still be in
+        # the server: start once its counters are still.
+        m0 = a0 = None
+        if system == "oponn":
+            m0, _ = self.settle_metrics()
+            cs0 = P.redis_commandstats(self.s.redis_port, usec=True)
+        elif system == "apollo":
+            a0 = self.settle(self.apollo_counters, lambda c: c["requests"], 0.25)
+        snap0 = ps.snapshot()
+        r = P.wrk(url, os.path.join(WRK, script) if script else None, conns=conns,
+                  threads=CFG["threads"], duration=duration, env=e)
+        # wrk stops with requests in flight; the server finishes them. Wait
+        # until its counters settle, then count what the server served, so
+        # CPU and backend cost are both divided by the requests they paid for.
+        served = r["requests"]
+        if m0 is not None:
+            m1, scrapes = self.settle_metrics()
+            d = P.metrics_delta(m0, m1)
+            served = self.http_count(d) - scrapes
+        elif a0 is not None:
+            a1 = self.settle(self.apollo_counters, lambda c: c["requests"], 0.25)
+            d = {k: a1[k] - a0[k] for k in a1}
+            served = d["requests"]
+        snap1 = ps.snapshot()
+        cpu = P.ProcSet.delta(snap0, snap1)
+        row = {"phase": phase, "scenario": scenario, "system": system, "round": rnd,
+               "conns": conns, "workers": self.s.workers, "duration": duration,
+               "requests": r["requests"], "served": served, "rps": r["rps"],
+               "p50_ms": r["p50"], "p90_ms": r["p90"], "p99_ms": r["p99"], "max_ms": r["max"],
+               "errors": r["errors"], "wall_s": cpu["wall"], "cpu_wrk_s": r["cpu_wrk"],
+               "cpu_machine_s": cpu["machine"]}
+        for g in ("nginx", "workers", "redis", "mongo", "c_nginx", "c_pool", "apollo",
+                  "writer"):
+            row["cpu_%s_s" % g] = cpu.get(g, 0.0)
+        front, app = {"oponn": ("nginx", "workers"), "apollo": (None, "apollo"),
+                      "static": ("nginx", None), "fcgi_constant": ("c_nginx", "c_pool")}[system]
+        server = (cpu.get(front, 0.0) if front else 0.0) + (cpu.get(app, 0.0) if app else 0.0)
+        n = max(1, served)
+        row["cpu_server_us_per_req"] = 1e6 * server / n
+        row["cpu_backend_us_per_req"] = 1e6 * (cpu["redis"] + cpu["mongo"]) / n
+        if m0 is not None:
+            row["mongo_per_req"] = d.get("oponn_mongodb_commands_total", 0) / n
+            row["redis_per_req"] = d.get("oponn_redis_roundtrips_total", 0) / n
+            for k, name in (("cache_hits", "oponn_cache_hits_total"),
+                            ("cache_misses", "oponn_cache_misses_total"),
+                            ("batch_hits", "oponn_cache_batch_hits_total"),
+                            ("batch_misses", "oponn_cache_batch_misses_total"),
+                            ("gql_errors_metric", "oponn_graphql_errors_total"),
+                            ("queue_enqueued",
+                             'oponn_queue_writes_total{state="enqueued"}')):
+                row[k] = d.get(name, "")
+            row["rss_workers_kb"] = sum(P.rss_kb(p) for p in self.s.worker_pids())
+            # Time Redis spent in commands (scripts included once: the
+            # commands a script runs are inside its time).
+            cs1 = P.redis_commandstats(self.s.redis_port, usec=True)
+            top = {k: (v[0] - cs0.get(k, (0, 0))[0], v[1] - cs0.get(k, (0, 0))[1])
+                   for k, v in cs1.items() if k in ("evalsha", "eval", "get", "mget", "hmget",
+                                                    "xadd", "set", "info")}
+            usec = sum(u for k, (c, u) in top.items() if k != "info")
+            row["redis_usec_per_req"] = usec / n
+            ev = top.get("evalsha", (0, 0))
+            row["evalsha_per_req"] = ev[0] / n
+            row["evalsha_usec_per_call"] = ev[1] / ev[0] if ev[0] else ""
+        if a0 is not None:
+            row["mongo_per_req"] = d["mongo"] / n
+            row["redis_per_req"] = d["redis"] / n
+            row["rss_workers_kb"] = sum(P.rss_kb(p) for p in P.children(self.apollo.pid))
+        row.update(extra or {})
+        self.rows.append(row)
+        log("%-5s %-2s %-13s r%d c%-3d w%d %8.0f req/s  p50 %6.2f  p99 %7.2f ms  err %d"
+            "  cpu %.0f us/req  mongo %.2f redis %.2f /req" % (
+                phase, scenario, system, rnd, conns, self.s.workers, r["rps"], r["p50"] or 0,
+                r["p99"] or 0, r["errors"], row["cpu_server_us_per_req"],
+                row.get("mongo_per_req", 0) or 0, row.get("redis_per_req", 0) or 0))
+        if r["errors"] and os.environ.get("PERF_VERBOSE"):
+            log(r["raw"] + r["stderr"])
+        return row
+
+    @staticmethod
+    def http_count(m):
+        return sum(v for k, v in m.items() if k.startswith("oponn_http_responses_total"))
+
+    def settle_metrics(self, limit=5.0):
+        """/metrics once the server has finished what it was doing: read until
+        only our own scrape (each one counts as a response) was answered in
+        between. Returns (metrics, scrapes whose responses are not in the
+        previous settled reading: the earlier reading's own request plus
+        the reads before the last one here)."""
+        t0 = time.monotonic()
+        prev, n = P.metrics(self.s.base_url), 1
+        while time.monotonic() - t0 < limit:
+            time.sleep(0.1)
+            cur = P.metrics(self.s.base_url)
+            n += 1
+            if self.http_count(cur) - self.http_count(prev) <= 1:
+                return cur, n
+            prev = cur
+        return prev, n
+
+    @staticmethod
+    def settle(read, key, pause, limit=5.0):
+        """read() until key(reading) stops changing (or limit seconds)."""
+        t0 = time.monotonic()
+        prev = read()
+        while time.monotonic() - t0 < limit:
+            time.sleep(pause)
+            cur = read()
+            if key(cur) == key(prev):
+                return cur
+            prev = cur
+        return prev
+
+    def walk(self, url, script, env, bound=180):
+        """Sends every item of the script's list once (cache warm-up)."""
+        d = tempfile.mkdtemp(dir=self.dir, prefix="walk-")
+        e = {"PERF_WALK": "1", "PERF_TOKEN": self.token}
+        e.update(env)
+        t = time.monotonic()
+        r = P.wrk(url, os.path.join(WRK, script), conns=32, threads=CFG["threads"],
+                  duration=bound, env=e, walk_dir=d)
+        shutil.rmtree(d, ignore_errors=True)
+        if r["errors"]:
+            raise RuntimeError("warm-up %s against %s: %d errors" % (script, url, r["errors"]))
+        return r["requests"], time.monotonic() - t
+
+    # ---- scenario preparation
+
+    def env_books(self):
+        return {"PERF_IDS": self.ids["hot"]}
+
+    def env_lists(self):
+        return {"PERF_IDS": self.ids["books"], "PERF_N": str(CFG["list_ids"]),
+                "PERF_LISTS": str(CFG["lists"])}
+
+    def env_mixed(self, system):
+        return {"PERF_IDS": self.ids["hot"], "PERF_WRITE_PCT": str(CFG["write_pct"]),
+                "PERF_WRITE_IDS": self.ids["writes_" + system]}
+
+    def warm_entities(self):
+        n, t = self.walk(self.s.url, "book.lua", self.env_books())
+        log("warm: %d book(id) through oponn in %.1f s" % (n, t))
+        if self.apollo:
+            n, t = self.walk(self.apollo_url, "book.lua", self.env_books())
+            log("warm: %d book(id) through Apollo in %.1f s" % (n, t))
+
+    # ---- probes: exact backend cost of single requests (X-Oponn-Debug)
+
+    def probe(self, scenario, case, query, variables, token=None, n=""):
+        d = P.gql(self.s.url, query, variables, token=token)
+        ext = d.get("extensions") or {}
+        row = {"scenario": scenario, "case": case, "system": "oponn", "ids": n,
+               "mongodb_commands": ext.get("mongodbCommands", ""),
+               "redis_round_trips": ext.get("redisRoundTrips", ""),
+               "errors": len(d.get("errors") or [])}
+        self.probes.append(row)
+        return row
+
+    def probe_apollo(self, scenario, case, query, variables, token=None, n=""):
+        time.sleep(0.45)  # counters of earlier requests reach their files
+        a0 = self.apollo_counters()
+        d = P.gql(self.apollo_url, query, variables, token=token, debug=False)
+        time.sleep(0.45)
+        a1 = self.apollo_counters()
+        self.probes.append({"scenario": scenario, "case": case, "system": "apollo", "ids": n,
+                            "mongodb_commands": a1["mongo"] - a0["mongo"],
+                            "redis_round_trips": a1["redis"] - a0["redis"],
+                            "errors": len(d.get("errors") or [])})
+
+    def probes_run(self):
+        import random
+        rng = random.Random(8)
+        with open(self.ids["books"]) as f:
+            books = f.read().split()
+        with open(self.ids["apples"]) as f:
+            apples = f.read().split()
+        rng.shuffle(books)
+        pool = iter(books)
+        self.flush()
+        bid = next(pool)
+        for case in ("cold", "warm"):
+            self.probe("1", case, Q_BOOK, {"id": bid})
+            if self.apollo:
+                self.probe_apollo("1", case, Q_BOOK, {"id": bid})
+        q3 = ("query($ids:[ID!]!){bookstoresForBooks(bookIds:$ids)"
+              "{bookId book{id title} bookstore{id name}}}")
+        for n in (1, 10, 100, 1000):
+            ids = [next(pool) for _ in range(n)]
+            for case in ("cold", "warm"):
+                self.probe("3", case, q3, {"ids": ids}, n=n)
+                if self.apollo:
+                    self.probe_apollo("3", case, q3, {"ids": ids}, n=n)
+        # A new list of ids whose books and stores are cached: a batch miss.
+        warm_ids = [next(pool) for _ in range(100)]
+        for i in warm_ids:
+            P.gql(self.s.url, Q_BOOK, {"id": i}, debug=False)
+        self.probe("3", "new list, entities cached", q3, {"ids": warm_ids}, n=100)
+        q4 = ("query($s:Int!,$l:Int){fruitBySize(size:$s,limit:$l)"
+              "{id kind breed size colour acidity version}}")
+        for case in ("cold", "warm"):
+            self.probe("4", case, q4, {"s": 3, "l": 100})
+        q5 = "mutation($id:ID!,$p:Float){updateBook(id:$id,input:{price:$p}){id price version}}"
+        self.probe("5", "updateBook", q5, {"id": next(pool), "p": 12.5}, token=self.token)
+        if self.apollo:
+            self.probe_apollo("5", "updateBook", q5, {"id": next(pool), "p": 12.5},
+                              token=self.token)
+        # (7): 100 cached batches (10 sizes x 10 limits), then one update.
+        for s_ in range(1, 11):
+            for lim in range(10, 101, 10):
+                P.gql(self.s.url, q4, {"s": s_, "l": lim}, debug=False)
+        cs0 = P.redis_commandstats(self.s.redis_port)
+        q7 = ("mutation($id:ID!,$a:Float){updateFruit(kind:APPLE,id:$id,input:{acidity:$a})"
+              "{id acidity version}}")
+        row = self.probe("7", "updateFruit, 100 batches cached", q7,
+                         {"id": rng.choice(apples), "a": 3.33}, token=self.token)
+        cs1 = P.redis_commandstats(self.s.redis_port)
+        cmds = {k: cs1[k] - cs0.get(k, 0) for k in cs1 if cs1[k] != cs0.get(k, 0) and k != "info"}
+        row["evalsha"] = cmds.get("evalsha", 0)
+        row["redis_commands"] = " ".join("%s=%d" % kv for kv in sorted(cmds.items()))
+        for r in self.probes:
+            log("probe (%s) %-34s %-6s ids=%-4s mongo %s redis %s%s" % (
+                r["scenario"], r["case"], r["system"], r["ids"], r["mongodb_commands"],
+                r["redis_round_trips"], "  ERRORS %d" % r["errors"] if r["errors"] else ""))
+
+    # ---- the scenarios, one round
+
+    def ceilings(self, rnd):
+        self.measure("main", "1", "static", rnd, url=self.s.base_url + "/" + PerfStack.STATIC)
+        self.measure("main", "1", "fcgi_constant", rnd, url=self.c.url)
+        self.redis_benchmark(rnd)
+
+    def redis_benchmark(self, rnd):
+        n = 40000 * CFG["duration"]
+        ps = self.procset()
+        s0 = ps.snapshot()
+        p = subprocess.run(["redis-benchmark", "-h", "127.0.0.1", "-p", str(self.s.redis_port),
+                            "--dbnum", "1", "-t", "set,get", "-n", str(n), "-c", str(CFG["conns"]),
+                            "-r", "100000", "-d", "200", "--csv"],
+                           capture_output=True, text=True, timeout=300)
+        s1 = ps.snapshot()
+        cpu = P.ProcSet.delta(s0, s1)
+        rows = list(csv.reader(p.stdout.splitlines()))
+        if p.returncode != 0 or len(rows) < 2:
+            self.notes.append("redis-benchmark failed: %s" % p.stderr.strip()[:200])
+            return
+        h = rows[0]
+        got = [dict(zip(h, r)) for r in rows[1:] if r and r[0] == "GET"]
+        if not got:
+            self.notes.append("redis-benchmark printed no GET row: %s" % p.stdout[:200])
+            return
+        v = got[0]
+        self.rows.append({"phase": "main", "scenario": "redis GET", "system": "redis-benchmark",
+                          "round": rnd, "conns": CFG["conns"], "workers": "",
+                          "duration": cpu["wall"], "requests": n, "rps": float(v["rps"]),
+                          "p50_ms": float(v.get("p50_latency_ms", 0)), "p90_ms": "",
+                          "p99_ms": float(v.get("p99_latency_ms", 0)),
+                          "max_ms": float(v.get("max_latency_ms", 0)), "errors": 0,
+                          "wall_s": cpu["wall"], "cpu_redis_s": cpu["redis"],
+                          "cpu_machine_s": cpu["machine"],
+                          "cpu_server_us_per_req": 1e6 * cpu["redis"] / n})
+        log("main  redis GET (redis-benchmark) r%d %8.0f req/s  p50 %s  p99 %s ms" % (
+            rnd, float(v["rps"]), v.get("p50_latency_ms"), v.get("p99_latency_ms")))
+
+    def pair(self, rnd, scenario, script, env_of, phase="main", conns=None, duration=None):
+        systems = ["oponn", "apollo"] if self.apollo else ["oponn"]
+        if rnd % 2:
+            systems.reverse()
+        for system in systems:
+            self.measure(phase, scenario, system, rnd, script, env_of(system), conns=conns,
+                         duration=duration)
+
+    def memory_sample(self, label, rnd):
+        for p in self.s.worker_pids():
+            self.memory.append({"label": label, "round": rnd, "pid": p, "rss_kb": P.rss_kb(p)})
+
+    def round(self, rnd):
+        log("---- round %d of %d" % (rnd, CFG["rounds"]))
+        self.ceilings(rnd)
+        self.flush()
+        self.warm_entities()
+        self.memory_sample("after warm-up", rnd)
+        self.pair(rnd, "1", "book.lua", lambda s: self.env_books())
+        self.memory_sample("after (1)", rnd)
+        self.pair(rnd, "5", "mixed.lua", self.env_mixed)
+        # (4): the 10 batches of limit 100, warmed, then random sizes.
+        self.walk(self.s.url, "fruit_by_size.lua", {"PERF_LIMITS": "100"})
+        self.measure("main", "4", "oponn", rnd, "fruit_by_size.lua", {"PERF_LIMITS": "100"})
+        self.memory_sample("after (4)", rnd)
+        # (7): 100 batches (10 sizes x 10 limits), warmed, then updates.
+        self.walk(self.s.url, "fruit_by_size.lua", {"PERF_LIMITS": CFG["fruit_limits"]})
+        self.measure("main", "7", "oponn", rnd, "fruit_update.lua",
+                     {"PERF_IDS": self.ids["apples"]})
+        # (3): the pool of lists, warmed through both, then random lists.
+        self.walk(self.s.url, "bookstores_for_books.lua", self.env_lists())
+        if self.apollo:
+            self.walk(self.apollo_url, "bookstores_for_books.lua", self.env_lists())
+        self.pair(rnd, "3", "bookstores_for_books.lua", lambda s: self.env_lists())
+        self.memory_sample("after (3)", rnd)
+        # (5) again, now that (3)'s lists are cached batches of the books
+        # table: every updateBook reconciles all of them.
+        self.measure("main", "5b", "oponn", rnd, "mixed.lua", self.env_mixed("oponn"))
+        # (2): misses. Flushed; every request asks an id not asked since.
+        self.flush()
+        self.measure("main", "2", "oponn", rnd, "book.lua",
+                     {"PERF_IDS": self.ids["books"], "PERF_WALK": "1",
+                      "PERF_SEED": str(rnd)})
+        self.memory_sample("after (2)", rnd)
+
+    def write_behind(self):
+        """(6), once, last: the (5) mix with OPONN_WRITE_MODE=behind and
+        oponn-writer, in (5)'s cache state (entities cached, no batches). It
+        runs after everything else because the writer drains the queue at
+        MongoDB's pace, which against the stand-in is far slower than the
+        workers enqueue (its version-guarded update scans the collection), and
+        queued writes change how the cache fills. The queue is watched for
+        PERF_DRAIN_S (30) seconds after the run: drained, or its apply rate."""
+        if not self.features.get("write_behind"):
+            self.notes.append("(6) write-behind skipped: this build has no write-behind "
+                              "(no oponn_queue_writes_total in /metrics, no "
+                              "OPONN_WRITE_MODE knob or no build/oponn-writer)")
+            return
+        self.flush()
+        self.warm_entities()
+        self.restart_pool(extra_env={"OPONN_WRITE_MODE": "behind"})
+        try:
+            self.start_writer()
+        except RuntimeError as e:
+            self.notes.append("(6) skipped: oponn-writer did not start: %s" % e)
+            self.restart_pool()
+            return
+        qkey = "%s:queue" % os.environ.get("OPONN_CACHE_PREFIX", "oponn")
+        lens, stop = [], [False]
+
+        def sample():
+            while not stop[0]:
+                try:
+                    lens.append(P.redis_cmd(self.s.redis_port, "XLEN", qkey) or 0)
+                except (OSError, RuntimeError):
+                    pass
+                time.sleep(0.2)
+        import threading
+        th = threading.Thread(target=sample, daemon=True)
+        th.start()
+        try:
+            row = self.measure("main", "6", "oponn", 1, "mixed.lua", self.env_mixed("oponn"))
+        finally:
+            stop[0] = True
+            th.join()
+        limit = float(os.environ.get("PERF_DRAIN_S", "30"))
+        t0 = time.monotonic()
+        at_end = left = P.redis_cmd(self.s.redis_port, "XLEN", qkey) or 0
+        while left and time.monotonic() - t0 < limit:
+            time.sleep(0.1)
+            left = P.redis_cmd(self.s.redis_port, "XLEN", qkey) or 0
+        watched = time.monotonic() - t0
+        applied = at_end - left
+        rate = applied / watched if watched > 0 else 0
+        row["queue_max"] = max(lens + [at_end])
+        row["queue_left_at_end"] = at_end
+        row["queue_drain_s"] = round(watched, 2) if not left else ""
+        row["queue_apply_per_s"] = round(rate, 1)
+        # The last acknowledged write waits behind the whole queue.
+        row["queue_lag_s"] = round(watched if not left else (at_end / rate if rate else -1), 1)
+        self.features["write_behind_active"] = bool(row.get("queue_enqueued"))
+        log("(6) queue: %s writes enqueued, %s queued at the end, %s" % (
+            row.get("queue_enqueued"), at_end,
+            "drained in %.1f s" % watched if not left else
+            "%d left after %.0f s (%.1f applied/s: lag of the last write about %s s)" % (
+                left, watched, rate, row["queue_lag_s"])))
+        if not row.get("queue_enqueued"):
+            self.notes.append("(6): no write was queued (oponn_queue_writes_total"
+                              "{state=\"enqueued\"} did not grow): OPONN_WRITE_MODE=behind "
+                              "is not wired into the worker's writes in this build, so (6) "
+                              "measured write-through")
+        elif left:
+            self.notes.append(
+                "(6): the writer applied %.1f writes/s while the workers enqueued about %.0f/s: "
+                "the queue (%d at the end of the run) would take about %s s to drain. "
+                "Against the stand-in each apply costs a collection scan (the "
+                "{_id, version: {$lt}} guard is not its _id fast path); a real MongoDB "
+                "serves it from the _id index." % (
+                    rate, (num_or0(row.get("queue_enqueued")) / max(row["wall_s"], 1e-9)),
+                    at_end, row["queue_lag_s"]))
+        self.stop_writer()
+        self.restart_pool()
+
+    def memory_runs(self):
+        """The same scenario twice on the same workers, RSS before and after
+        each: the first run may grow a worker (arena blocks, buffers); a
+        second run that grows it again would be a leak."""
+        d = CFG["sweep_duration"]
+        if not self.time_for(8 * (d + 1) + 30, "the memory runs"):
+            return
+        for sc, script, env in (("1", "book.lua", self.env_books()),
+                                ("3", "bookstores_for_books.lua", self.env_lists()),
+                                ("4", "fruit_by_size.lua", {"PERF_LIMITS": "100"}),
+                                ("5", "mixed.lua", self.env_mixed("oponn"))):
+            self.memory_sample("(%s) before" % sc, 0)
+            for k in (1, 2):
+                self.measure("memory", sc, "oponn", k, script, env, duration=d)
+                self.memory_sample("(%s) after run %d" % (sc, k), 0)
+
+    # ---- sweeps and the profile
+
+    def sweeps(self):
+        if not CFG["sweeps"]:
+            return
+        self.flush()
+        self.warm_entities()
+        d = CFG["sweep_duration"]
+        # One sweep round: 4 x 5 runs, then 4 pool sizes x 2 runs (+ restarts).
+        per_round = len(CFG["conns_sweep"]) * 5 * (d + 0.8) + \
+            len(CFG["pool_sweep"]) * (2 * (d + 0.8) + 2)
+        for rnd in range(1, CFG["sweep_rounds"] + 1):
+            if rnd > 1 and not self.time_for(per_round + 90, "sweep round %d" % rnd):
+                break
+            for c in CFG["conns_sweep"]:
+                self.pair(rnd, "1", "book.lua", lambda s: self.env_books(), phase="conns",
+                          conns=c, duration=d)
+                self.pair(rnd, "5", "mixed.lua", self.env_mixed, phase="conns", conns=c,
+                          duration=d)
+                self.measure("conns", "1", "fcgi_constant", rnd, url=self.c.url, conns=c,
+                             duration=d)
+        base = self.s.workers
+        for rnd in range(1, CFG["sweep_rounds"] + 1):
+            if not any(r["phase"] == "conns" and r["round"] == rnd for r in self.rows):
+                break  # that sweep round was skipped for time
+            order = CFG["pool_sweep"] if rnd % 2 else list(reversed(CFG["pool_sweep"]))
+            for w in order:
+                self.restart_pool(workers=w)
+                self.measure("pool", "1", "oponn", rnd, "book.lua", self.env_books(),
+                             duration=d)
+                self.measure("pool", "5", "oponn", rnd, "mixed.lua", self.env_mixed("oponn"),
+                             duration=d)
+        self.restart_pool(workers=base)
+
+    def time_for(self, seconds, what):
+        """Whether `what` (about `seconds`) fits in the run's time budget
+        (PERF_BUDGET_S, default 14 minutes), keeping room for (6) and the
+        shutdown; records a note when it does not."""
+        left = BUDGET - (time.monotonic() - self.t0) - 75 - 2 * CFG["duration"]
+        if seconds <= left:
+            return True
+        self.notes.append("%s skipped: the run's time budget (%d s, PERF_BUDGET_S) had %d s "
+                          "left" % (what, BUDGET, max(0, left)))
+        log(self.notes[-1])
+        return False
+
+    def profile(self):
+        """perf record of the workers while (1) runs: where their time goes."""
+        if not CFG["profile"] or shutil.which("perf") is None:
+            self.notes.append("profile skipped (PERF_PROFILE=0 or no `perf`)")
+            return
+        if not self.time_for(2 * (CFG["duration"] + 3), "the profile"):
+            return
+        for scenario, script, env, who in (
+                ("1", "book.lua", self.env_books(), "workers"),
+                ("3", "bookstores_for_books.lua", self.env_lists(), "workers")):
+            pids = ",".join(str(p) for p in self.s.worker_pids())
+            data = os.path.join(self.dir, "perf-%s.data" % scenario)
+            rec = subprocess.Popen(["perf", "record", "-q", "-F", "499", "-g", "-o", data,
+                                    "-p", pids], stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
+            try:
+                self.measure("profile", scenario, "oponn", 1, script, env)
+            finally:
+                rec.send_signal(signal.SIGINT)
+                rec.wait(timeout=60)
+            out = os.path.join(RESULTS, "profile-%s.txt" % scenario)
+            with open(out, "w") as f:
+                f.write("# perf record -F 499 -g of the oponn workers during scenario (%s): "
+                        "self time by library, then by symbol (>= 1 %%)\n" % scenario)
+                for sort, most in (("dso", 10), ("dso,symbol", 30)):
+                    rep = subprocess.run(["perf", "report", "-i", data, "--stdio",
+                                          "--no-children", "--sort", sort, "--percent-limit",
+                                          "1", "-g", "none"], capture_output=True, text=True)
+                    lines = [re.sub(r"(\s+-)*\s*$", "", ln) for ln in rep.stdout.splitlines()
+                             if ln.strip() and not ln.startswith("#")]
+                    f.write("\n".join(lines[:most]) + "\n\n")
+            log("profile (%s): %s" % (scenario, out))
+
+    # ---- output
+
+    def write(self, started):
+        os.makedirs(RESULTS, exist_ok=True)
+        for name, rows in (("runs", self.rows), ("probes", self.probes),
+                           ("memory", self.memory)):
+            keys = []
+            for r in rows:
+                for k in r:
+                    if k not in keys:
+                        keys.append(k)
+            with open(os.path.join(RESULTS, name + ".csv"), "w", newline="") as f:
+                w = csv.DictWriter(f, fieldnames=keys, extrasaction="ignore")
+                w.writeheader()
+                for r in rows:
+                    w.writerow({k: ("%.6g" % v if isinstance(v, float) else v)
+                                for k, v in r.items()})
+        meta = {"machine": self.machine, "config": CFG, "features": self.features,
+                "notes": self.notes, "load_seconds": round(self.load_seconds, 1),
+                "sample_checked": self.sample_checked,
+                "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(started)),
+                "minutes": round((time.time() - started) / 60, 1),
+                "git": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                                      capture_output=True, text=True).stdout.strip(),
+                "mongodb": "MONGODB_URI (real MongoDB)" if CFG["real_mongodb"] else
+                           "development stand-in (etc/dev/mongo-standin.py)",
+                "load_after": open("/proc/loadavg").read().split()[:3]}
+        with open(os.path.join(RESULTS, "meta.json"), "w") as f:
+            json.dump(meta, f, indent=1, sort_keys=True)
+        log("results in %s" % RESULTS)
+
+
+def main():
+    for exe in ("oponn", "oponn-worker", "perf/gen_data", "perf/fcgi_constant"):
+        if not os.access(os.path.join(BUILD, exe), os.X_OK):
+            print("perf: build/%s is missing: run `make` first" % exe, file=sys.stderr)
+            return 2
+    for tool in ("wrk", "redis-benchmark", "nginx", "spawn-fcgi", "multiwatch"):
+        if shutil.which(tool) is None:
+            print("perf: %s is missing: run etc/install-deps.sh" % tool, file=sys.stderr)
+            return 2
+    started = time.time()
+    os.makedirs(RESULTS, exist_ok=True)
+    for f in os.listdir(RESULTS):  # a run replaces every result of the last one
+        if f.endswith((".csv", ".txt", ".png", ".json")):
+            os.unlink(os.path.join(RESULTS, f))
+    b = Bench()
+    b.machine = P.machine()
+
+    def on_signal(signum, frame):
+        b.stop()
+        sys.exit(128 + signum)
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, on_signal)
+    try:
+        b.start()
+        b.detect()
+        b.load()
+        b.detect_reads()
+        b.start_apollo()
+        b.sample_checked = b.check_sample(b.s.url, "oponn")
+        if b.apollo:
+            b.check_sample(b.apollo_url, "Apollo peer")
+        # The static ceiling serves a real (1) answer's bytes.
+        with open(b.ids["books"]) as f:
+            first = f.readline().strip()
+        st, body = P.http("POST", b.s.url, json.dumps({"query": Q_BOOK, "variables":
+                                                       {"id": first}}).encode(),
+                          {"Content-Type": "application/json"})
+        with open(b.s._path(PerfStack.STATIC), "wb") as f:
+            f.write(body)
+        b.static_bytes = len(body)
+        CFG["book_body_bytes"] = len(body)
+        b.probes_run()
+        for rnd in range(1, CFG["rounds"] + 1):
+            t = time.monotonic()
+            if rnd > 1 and not b.time_for(round_s, "round %d" % rnd):
+                break
+            b.round(rnd)
+            round_s = time.monotonic() - t
+        b.sweeps()
+        if b.time_for(60, "the memory runs and the profile"):
+            b.flush()
+            b.warm_entities()
+            b.walk(b.s.url, "bookstores_for_books.lua", b.env_lists())
+            b.walk(b.s.url, "fruit_by_size.lua", {"PERF_LIMITS": "100"})
+            b.memory_runs()
+        b.profile()
+        b.memory_sample("end", 0)
+        b.write_behind()
+        b.write(started)
+    finally:
+        b.stop()
+        if os.environ.get("PERF_KEEP") == "1":
+            log("kept %s (PERF_KEEP=1): logs, data set, ids" % b.dir)
+        else:
+            shutil.rmtree(b.dir, ignore_errors=True)
+    log("done in %.1f min" % ((time.time() - started) / 60))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,298 @@
+#!/usr/bin/python3
+# The cache inside the repositories, through the real stack (nginx -> pool ->
+# worker -> Redis + MongoDB endpoint), measured per request with
+# X-Oponn-Debug: 1 (mongodbCommands, redisRoundTrips):
+#   book(id) miss 1 MongoDB command, hit 0 + 1 Redis round trip; unknown ids
+#   cached as negative entries; books(ids), bookstoresForBooks (100 ids: cold
+#   2 MongoDB commands, warm 0 + 1 round trip), fruitBy*, a store's books and
+#   bookCount from cached batches; every write patches what is cached (read
+#   back with 0 MongoDB commands and compared with MongoDB itself via
+#   pymongo); `oponn cache verify` finds 0 mismatches; Redis stopped: the
+#   service answers from MongoDB (healthz 503 naming redis) and nothing stale
+#   is served after Redis returns; MongoDB stopped: cached reads answer,
+#   writes fail UNAVAILABLE fast, all works after its restart.
+import os
+import sys
+import time
+import urllib.parse
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+import cachestack  # noqa: E402
+import pymongo  # noqa: E402
+import taplib  # noqa: E402
+
+t = taplib.Tap()
+
+BOOK = "id title version bookstore { id }"
+
+
+code_of = cachestack.code_of
+
+
+with taplib.stack(workers=2) as s:
+    tok = s.write_token()
+
+    def q(query, variables=None):
+        """(data, errors, mongodb commands, redis round trips) of one request."""
+        st, b, raw = taplib.gql(s, query, variables, headers={"X-Oponn-Debug": "1"})
+        if b is None:
+            return None, [{"message": raw}], -1, -1
+        ext = b.get("extensions", {})
+        return b.get("data"), b.get("errors"), ext.get("mongodbCommands"), ext.get("redisRoundTrips")
+
+    def m(query, variables=None):
+        st, b, _ = taplib.gql(s, query, variables, token=tok)
+        return b
+
+    def flush():
+        r = s.oponn("cache", "flush")
+        assert r.returncode == 0, r.stderr
+
+    def verify(name):
+        r = s.oponn("cache", "verify")
+        t.ok(r.returncode == 0 and "0 mismatches" in r.stderr, name, r.stdout + r.stderr)
+        return r
+
+    t.is_(s.oponn("migrate").returncode, 0, "oponn migrate")
+    mongo = pymongo.MongoClient(s.mongo_uri)
+    db = mongo[s.env().get("OPONN_MONGODB_DB") or "oponn"]
+
+    # ---- data: 2 stores, 120 books, 30 fruit
+    stores = []
+    for name in ("Cache Store A", "Cache Store B", "Cache Store C"):
+        stores.append(m('mutation($n:String!){ createBookstore(input:{name:$n}) { id } }',
+                        {"n": name})["data"]["createBookstore"]["id"])
+    books = []
+    for k in range(0, 120, 60):
+        doc = "mutation{" + " ".join(
+            'b%d: createBook(input:{title:"T%d", authors:["A"], bookstoreId:"%s"}) { id }'
+            % (i, i, stores[0] if i < 100 else stores[1]) for i in range(k, k + 60)) + "}"
+        b = m(doc)
+        books += [b["data"]["b%d" % i]["id"] for i in range(k, k + 60)]
+    t.is_(len(books), 120, "120 books created")
+    fruit = []
+    for i in range(30):
+        kind = "APPLE" if i % 2 else "ORANGE"
+        b = m('mutation($k:FruitKind!,$b:String!,$s:Int!,$c:String!,$a:Float!){ createFruit('
+              'kind:$k, input:{breed:$b, size:$s, colour:$c, acidity:$a}) { id } }',
+              {"k": kind, "b": "Breed%d" % (i % 7), "s": 3 + i % 3, "c": ["red", "green"][i % 2],
+               "a": 2.5 + (i % 5) / 2})
+        fruit.append((kind, b["data"]["createFruit"]["id"]))
+
+    # ---- entities: miss, hit, negative
+    flush()
+    d, err, mc, rt = q('query($id:ID!){ book(id:$id) { id title } }', {"id": books[0]})
+    t.ok(d["book"]["id"] == books[0] and mc == 1, "book(id) miss: 1 MongoDB command",
+         (d, err, mc, rt))
+    d, err, mc, rt = q('query($id:ID!){ book(id:$id) { %s } }' % BOOK, {"id": books[0]})
+    t.ok(d["book"]["id"] == books[0] and mc == 1 and rt == 3, "book(id) { bookstore } with the "
+         "book cached: 1 MongoDB command (its store's miss), 3 round trips (hit; miss, fill)",
+         (d, err, mc, rt))
+    d, err, mc, rt = q('query($id:ID!){ book(id:$id) { id title version } }', {"id": books[0]})
+    t.ok(d["book"]["title"] == "T0" and mc == 0 and rt == 1,
+         "book(id) hit: 0 MongoDB commands, exactly 1 Redis round trip", (mc, rt))
+    d, err, mc, rt = q('{ book(id:"no-such-book") { id } }')
+    t.ok(d["book"] is None and mc == 1, "unknown id: 1 MongoDB command", (mc, rt))
+    d, err, mc, rt = q('{ book(id:"no-such-book") { id } }')
+    t.ok(d["book"] is None and mc == 0 and rt == 1, "unknown id again: a negative entry, "
+         "0 MongoDB commands, 1 round trip", (mc, rt))
+
+    # ---- books(ids) and bookstoresForBooks (100 ids)
+    ids = books[:100][::-1] + ["nope"]
+    d, err, mc, rt = q('query($ids:[ID!]!){ books(ids:$ids) { id } }', {"ids": ids})
+    t.ok([x and x["id"] for x in d["books"]] == books[:100][::-1] + [None] and mc == 1,
+         "books(101 ids) cold: input order, null for unknown, 1 MongoDB command", (mc, rt))
+    d, err, mc, rt = q('query($ids:[ID!]!){ books(ids:$ids) { id } }', {"ids": ids})
+    t.ok(len(d["books"]) == 101 and mc == 0 and rt == 1,
+         "books(101 ids) warm: 0 MongoDB commands, 1 round trip", (mc, rt))
+    flush()
+    fk = 'query($ids:[ID!]!){ bookstoresForBooks(bookIds:$ids) { bookId book { id } bookstore { id } } }'
+    d, err, mc, rt = q(fk, {"ids": books[:100]})
+    rows = d["bookstoresForBooks"]
+    t.ok(len(rows) == 100 and all(r["bookstore"]["id"] == stores[0] for r in rows),
+         "bookstoresForBooks(100 ids): each book's store")
+    t.ok(mc == 2 and rt == 2, "bookstoresForBooks cold: 2 MongoDB commands (books, stores) + 2 "
+         "Redis round trips (batch read, batch fill with the stores)", (mc, rt))
+    cold = (mc, rt)
+    d, err, mc, rt = q(fk, {"ids": books[:100]})
+    t.ok(d["bookstoresForBooks"] == rows and mc == 0 and rt == 1,
+         "bookstoresForBooks warm: 0 MongoDB commands, 1 Redis round trip", (mc, rt))
+    t.diag("bookstoresForBooks 100 ids: cold %d MongoDB + %d Redis, warm %d + %d" % (cold + (mc, rt)))
+
+    # ---- fruit batches
+    fb = 'query($s:Int!){ fruitBySize(size:$s, limit:5) { id kind breed size version } }'
+    d, err, mc, rt = q(fb, {"s": 4})
+    first = d["fruitBySize"]
+    t.ok(len(first) == 5 and mc == 2, "fruitBySize cold: 2 MongoDB commands (apples, oranges)",
+         (mc, rt))
+    d, err, mc, rt = q(fb, {"s": 4})
+    t.ok(d["fruitBySize"] == first and mc == 0 and rt == 1,
+         "fruitBySize warm: same answer, 0 MongoDB commands, 1 round trip", (mc, rt))
+    fc = '{ fruitByColour(colour:"red") { id } fruitByAcidity(min:2.5, max:3.0) { id } }'
+    q(fc)
+    d2, err, mc, rt = q(fc)
+    t.ok(mc == 0 and rt == 2, "fruitByColour + fruitByAcidity warm: 0 MongoDB, 2 round trips",
+         (mc, rt))
+
+    # ---- a store's books and bookCount
+    sb = ('query($id:ID!){ bookstore(id:$id) { bookCount books(first:10) { edges { node { id } } '
+          'pageInfo { hasNextPage endCursor } } } }')
+    d, err, mc, rt = q(sb, {"id": stores[0]})
+    d, err, mc, rt = q(sb, {"id": stores[0]})
+    bs = d["bookstore"]
+    t.ok(bs["bookCount"] == 100 and [e["node"]["id"] for e in bs["books"]["edges"]]
+         == sorted(books[:100])[:10] and bs["books"]["pageInfo"]["hasNextPage"],
+         "a store's first page (by id) and count")
+    t.ok(mc == 0 and rt == 3, "store + first page + bookCount warm: 0 MongoDB, 3 round trips",
+         (mc, rt))
+    d, err, mc, rt = q('query($id:ID!,$a:String){ bookstore(id:$id) { books(first:1000, after:$a) '
+                       '{ edges { node { id } } } } }',
+                       {"id": stores[0], "a": bs["books"]["pageInfo"]["endCursor"]})
+    t.ok([e["node"]["id"] for e in d["bookstore"]["books"]["edges"]] == sorted(books[:100])[10:]
+         and mc == 0, "the next page from the cached list too", mc)
+
+    # ---- write-through: every write patches what is cached
+    b = m('mutation($id:ID!){ updateBook(id:$id, input:{title:"Renamed"}) { version } }',
+          {"id": books[0]})
+    d, err, mc, rt = q('query($id:ID!){ book(id:$id) { title version } }', {"id": books[0]})
+    t.ok(d["book"] == {"title": "Renamed", "version": 2} and mc == 0,
+         "updateBook: the cached book is the new version (0 MongoDB commands)", (d, mc))
+    qa = 'query($a:ID!,$b:ID!){ a: bookstore(id:$a) { bookCount } b: bookstore(id:$b) { bookCount ' \
+         'books(first:100) { edges { node { id } } } } }'
+    q(qa, {"a": stores[0], "b": stores[1]})  # both stores' lists cached
+    b = m('mutation($id:ID!,$s:ID!){ moveBook(id:$id, bookstoreId:$s) { version } }',
+          {"id": books[5], "s": stores[1]})
+    d, err, mc, rt = q(qa, {"a": stores[0], "b": stores[1]})
+    t.ok(d["a"]["bookCount"] == 99 and d["b"]["bookCount"] == 21 and books[5] in
+         [e["node"]["id"] for e in d["b"]["books"]["edges"]] and mc == 0,
+         "moveBook patches both stores' cached lists and counts (0 MongoDB commands)", (d, mc))
+    d, err, mc, rt = q(fk, {"ids": books[:100]})
+    t.ok(d["bookstoresForBooks"][5]["bookstore"]["id"] == stores[1] and mc == 0,
+         "and the cached bookstoresForBooks batch joins the new store", mc)
+    kind, fid = fruit[1]
+    before = [f["id"] for f in q(fb, {"s": 4})[0]["fruitBySize"]]
+    m('mutation($k:FruitKind!,$id:ID!){ updateFruit(kind:$k, id:$id, input:{size:4, breed:"AAA"}) '
+      '{ version } }', {"k": kind, "id": fid})
+    d, err, mc, rt = q(fb, {"s": 4})
+    t.ok(d["fruitBySize"][0]["id"] == fid and d["fruitBySize"][0]["breed"] == "AAA" and mc == 0,
+         "updateFruit into a cached batch: inserted in sort position (0 MongoDB commands)",
+         (before, d, mc))
+    m('mutation($id:ID!){ deleteBook(id:$id) }', {"id": books[1]})
+    d, err, mc, rt = q('query($id:ID!){ book(id:$id) { id } }', {"id": books[1]})
+    t.ok(d["book"] is None and mc == 0, "deleteBook: a tombstone (0 MongoDB commands)", mc)
+    d, err, mc, rt = q(fk, {"ids": books[:3]})
+    t.ok(d["bookstoresForBooks"][1]["book"] is None and code_of({"errors": err}) == "NOT_FOUND",
+         "deleted book: NOT_FOUND in bookstoresForBooks")
+    b = m('mutation($id:ID!,$to:ID!){ deleteBookstore(id:$id, reassignTo:$to) }',
+          {"id": stores[1], "to": stores[2]})
+    d, err, mc, rt = q('query($c:ID!,$b:ID!){ c: bookstore(id:$c) { bookCount } b: bookstore(id:$b) '
+                       '{ id } }', {"c": stores[2], "b": stores[1]})
+    t.ok(b.get("data", {}).get("deleteBookstore") is True and d["c"]["bookCount"] == 21
+         and d["b"] is None, "deleteBookstore with reassignment: the target's count, the store "
+         "gone", (b, d))
+
+    # ---- the cache agrees with MongoDB
+    verify("oponn cache verify: 0 mismatches after the writes")
+
+    def independent(name):
+        """Each record through GraphQL (cache) vs straight from MongoDB."""
+        bad = []
+        for doc in db.books.find({}):
+            d, _, _, _ = q('query($id:ID!){ book(id:$id) { title version bookstore { id } } }',
+                           {"id": doc["_id"]})
+            if d["book"] != {"title": doc["title"], "version": doc["version"],
+                             "bookstore": {"id": doc["bookstore_id"]}}:
+                bad.append((doc["_id"], d["book"]))
+        for coll, kind in (("apples", "apple"), ("oranges", "orange")):
+            for doc in db[coll].find({}):
+                d, _, _, _ = q('query($id:ID!){ %s(id:$id) { size breed version } }' % kind,
+                               {"id": doc["_id"]})
+                if d[kind] != {"size": doc["size"], "breed": doc["breed"], "version": doc["version"]}:
+                    bad.append((doc["_id"], d[kind]))
+        t.ok(not bad, name, bad[:5])
+
+    independent("every book and fruit: GraphQL (cached) == MongoDB (pymongo)")
+
+    # ---- MongoDB stopped: cached reads answer, writes fail fast
+    for _ in range(2):  # cached in both workers
+        q('query($id:ID!){ book(id:$id) { title } }', {"id": books[3]})
+        q(fb, {"s": 4})
+    port = urllib.parse.urlparse(s.mongo_uri).port
+    s.stop_service("mongo")
+    d, err, mc, rt = q('query($id:ID!){ book(id:$id) { title } }', {"id": books[3]})
+    t.ok(d and d["book"] == {"title": "T3"} and not err, "MongoDB down: a cached book answers",
+         (d, err))
+    d, err, mc, rt = q(fb, {"s": 4})
+    t.ok(d and len(d["fruitBySize"]) == 5 and not err, "MongoDB down: a cached batch answers")
+    t0 = time.monotonic()
+    b = m('mutation($id:ID!){ updateBook(id:$id, input:{title:"x"}) { title } }', {"id": books[3]})
+    took = time.monotonic() - t0
+    t.ok(code_of(b) == "UNAVAILABLE" and took < 5.0, "MongoDB down: a write answers UNAVAILABLE "
+         "in %.1f s" % took, b)
+    s.start_mongo(port=port)
+    ok = False
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not ok:
+        b = m('mutation($id:ID!){ updateBook(id:$id, input:{title:"After"}) { title } }',
+              {"id": books[3]})
+        ok = bool(b.get("data") and b["data"]["updateBook"])
+    t.ok(ok, "MongoDB back: writes work again", b)
+    d, err, mc, rt = q('query($id:ID!){ book(id:$id) { title } }', {"id": books[3]})
+    t.ok(d["book"]["title"] == "After" and mc == 0, "and are cached (write-through)", (d, mc))
+    verify("oponn cache verify after the MongoDB outage: 0 mismatches")
+
+    # ---- Redis stopped: answers from MongoDB; nothing stale afterwards
+    s.stop_service("redis")
+    st, h, raw = s.http("GET", "/healthz")
+    t.ok(st == 503 and b'"redis":"down"' in raw and b'"mongodb":"ok"' in raw,
+         "healthz: 503 naming redis", raw)
+    t0 = time.monotonic()
+    d, err, mc, rt = q('query($id:ID!){ book(id:$id) { title } }', {"id": books[2]})
+    t.ok(d["book"]["title"] == "T2" and mc == 1 and time.monotonic() - t0 < 1.0,
+         "Redis down: book(id) from MongoDB, promptly", (d, err, mc))
+    b = m('mutation($id:ID!){ updateBook(id:$id, input:{title:"While Redis was down"}) '
+          '{ title version } }', {"id": books[2]})
+    t.ok(b.get("data") and b["data"]["updateBook"]["title"] == "While Redis was down",
+         "Redis down: mutations still work (write-through to MongoDB)", b)
+    d, err, mc, rt = q(fk, {"ids": books[2:4]})
+    t.ok(d and d["bookstoresForBooks"][0]["book"]["id"] == books[2] and mc == 2,
+         "Redis down: bookstoresForBooks from MongoDB", (d, mc))
+    s.start_redis()
+    taplib.wait_until(lambda: s.http("GET", "/healthz")[0] == 200, "healthz back to 200")
+    for _ in range(4):  # each worker reconnects (and starts a new epoch if it skipped a write)
+        d, err, mc, rt = q('query($id:ID!){ book(id:$id) { title } }', {"id": books[2]})
+        t.ok(d["book"]["title"] == "While Redis was down", "after Redis returns: the write made "
+             "while it was down is what is served", d)
+
+    verify("oponn cache verify at the end: 0 mismatches")
+
+    # ---- purge: a change made outside oponn, then `oponn cache purge`
+    # (a new client: MongoDB was restarted above, closing the old connection)
+    db = pymongo.MongoClient(s.mongo_uri)[s.env().get("OPONN_MONGODB_DB") or "oponn"]
+    # Warm: until 4 reads in a row are hits, i.e. every worker is back on Redis
+    # (a worker still in its reconnect back-off from the outage above reads
+    # MongoDB, which is correct but would not show what purge is for).
+    hits = [0]
+
+    def warm():
+        d, err, mc, rt = q('query($id:ID!){ book(id:$id) { title } }', {"id": books[5]})
+        hits[0] = hits[0] + 1 if mc == 0 else 0
+        return hits[0] >= 4
+
+    taplib.wait_until(warm, "every worker reading book %s from the cache" % books[5], timeout=10)
+    db.books.update_one({"_id": books[5]}, {"$set": {"title": "Changed outside"},
+                                            "$inc": {"version": 1}})
+    d, err, mc, rt = q('query($id:ID!){ book(id:$id) { title } }', {"id": books[5]})
+    t.ok(d["book"]["title"] != "Changed outside" and mc == 0,
+         "a change outside oponn is not seen by the cache (why purge exists)", d)
+    r = s.oponn("cache", "purge", "books", books[5])
+    d, err, mc, rt = q('query($id:ID!){ book(id:$id) { title } }', {"id": books[5]})
+    t.ok(r.returncode == 0 and d["book"]["title"] == "Changed outside" and mc == 1,
+         "cache purge books <id>: the record is read from MongoDB again", (r.stderr, d, mc))
+    db.books.update_many({}, {"$set": {"year": 1999}, "$inc": {"version": 1}})
+    r = s.oponn("cache", "purge", "books")
+    d, err, mc, rt = q('query($id:ID!){ book(id:$id) { year } }', {"id": books[6]})
+    t.ok(r.returncode == 0 and d["book"]["year"] == 1999 and mc == 1,
+         "cache purge books: every cached book is dropped, not only the lists", (r.stderr, d, mc))
+    verify("oponn cache verify after the purges: 0 mismatches")
+t.done()

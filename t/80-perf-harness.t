@@ -1,0 +1,115 @@
+#!/usr/bin/python3
+# The load tests' own parts, small and fast (the load tests themselves are
+# `make perf`, not part of `make test`):
+#   - perf/perflib.py reads wrk's report (text and the Lua PERF_JSON line);
+#   - build/perf/gen_data writes a deterministic data set into MongoDB that the
+#     worker reads back exactly through GraphQL, and a re-run inserts nothing;
+#   - perf/wrk/*.lua run against the stack: a walk asks every id once and
+#     stops, and GraphQL errors are counted.
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "lib"))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "perf"))
+import taplib  # noqa: E402
+import perflib  # noqa: E402
+
+t = taplib.Tap()
+
+WRK_TEXT = """Running 2s test @ http://127.0.0.1:1/graphql
+  2 threads and 32 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     1.50ms  400.00us  12.30ms   90.00%
+    Req/Sec    10.00k     1.00k   12.00k    70.00%
+  Latency Distribution
+     50%    1.20ms
+     75%    1.60ms
+     90%    2.10ms
+     99%    4.50ms
+  40000 requests in 2.00s, 8.00MB read
+  Socket errors: connect 0, read 2, write 0, timeout 1
+  Non-2xx or 3xx responses: 5
+Requests/sec:  20000.50
+Transfer/sec:      4.00MB
+"""
+r = perflib.parse_wrk(WRK_TEXT)
+t.is_((r["rps"], r["requests"], r["p50"], r["p90"], r["p99"], r["max"]),
+      (20000.5, 40000, 1.2, 2.1, 4.5, 12.3), "parse_wrk: rate, count, percentiles, max (ms)")
+t.is_(r["errors"], 5 + 3, "parse_wrk: errors = non-2xx + socket errors")
+lua = WRK_TEXT + ('PERF_JSON {"requests":39990,"duration_us":2000000,"bytes":1,"gql_errors":7,'
+                  '"connect_errors":0,"read_errors":2,"write_errors":0,"timeouts":1,'
+                  '"status_errors":5,"p50_us":1234,"p90_us":2100,"p99_us":4567,"max_us":12300,'
+                  '"mean_us":1500.0}\n')
+r = perflib.parse_wrk(lua)
+t.is_((r["requests"], r["p50"], r["p99"], r["gql_errors"], r["errors"]),
+      (39990, 1.234, 4.567, 7, 7 + 3), "parse_wrk: the Lua line gives exact percentiles and "
+      "GraphQL errors")
+
+GEN = os.path.join(taplib.ROOT, "build", "perf", "gen_data")
+db = "t80_%d" % os.getpid()
+with taplib.stack(workers=2, env={"OPONN_MONGODB_DB": db}) as s:
+    out = tempfile.mkdtemp(prefix="oponn-t80-")
+    try:
+        r = s.oponn("migrate")
+        t.is_(r.returncode, 0, "oponn migrate" + (": " + r.stderr if r.returncode else ""))
+        argv = [GEN, "--books", "300", "--bookstores", "7", "--fruit", "41", "--out", out]
+        r = subprocess.run(argv, env=s.env(), capture_output=True, text=True, timeout=120)
+        t.is_(r.returncode, 0, "gen_data exits 0" + (": " + r.stderr if r.returncode else ""))
+        t.ok("348 inserted" in r.stdout, "gen_data inserted 7 + 300 + 41 records", r.stdout)
+        r = subprocess.run(argv, env=s.env(), capture_output=True, text=True, timeout=120)
+        t.ok(r.returncode == 0 and "0 inserted" in r.stdout, "a re-run inserts nothing", r.stdout)
+
+        def lines(name):
+            with open(os.path.join(out, name)) as f:
+                return f.read().split()
+        books = lines("books.ids")
+        t.is_((len(books), len(lines("bookstores.ids")), len(lines("apples.ids")),
+               len(lines("oranges.ids"))), (300, 7, 20, 21), "ids files: one line per record")
+        t.is_((books[0], books[299]), ("5eedb00c0000000000000000", "5eedb00c000000000000012b"),
+              "book ids are fixed (a pure function of the index)")
+
+        with open(os.path.join(out, "sample.json")) as f:
+            sample = json.load(f)
+        q = "query($id:ID!){book(id:$id){id title authors year price bookstore{id name}}}"
+        bad = [w["id"] for w in sample
+               if taplib.gql(s, q, {"id": w["id"]})[1].get("data", {}).get("book") != w]
+        t.ok(len(sample) == 20 and not bad, "the 20 sample books read back exactly through "
+             "GraphQL", bad)
+        st, body, _ = taplib.gql(s, "{fruitBySize(size:3,limit:100){id kind size}}")
+        fruit = body["data"]["fruitBySize"]
+        t.ok(fruit and all(f["size"] == 3 for f in fruit) and
+             {f["kind"] for f in fruit} <= {"APPLE", "ORANGE"}, "generated fruit is queryable",
+             body)
+
+        # A walk through book.lua: each id once, then wrk is stopped.
+        walk = tempfile.mkdtemp(dir=out)
+        r = perflib.wrk(s.url, os.path.join(taplib.ROOT, "perf", "wrk", "book.lua"), conns=4,
+                        threads=2, duration=60, walk_dir=walk,
+                        env={"PERF_IDS": os.path.join(out, "books.ids"), "PERF_WALK": "1"})
+        t.ok(r["seconds"] < 30 and r["errors"] == 0 and 290 <= r["requests"] <= 300,
+             "book.lua walk: every id once (less the last in flight), no errors, stops early",
+             {k: r[k] for k in ("seconds", "requests", "errors")})
+        # Random reads of unknown ids answer null, not errors; a mutation without
+        # a token is an error the Lua script counts.
+        with open(os.path.join(out, "ids.bad"), "w") as f:
+            f.write("no-such-book\n")
+        r = perflib.wrk(s.url, os.path.join(taplib.ROOT, "perf", "wrk", "mixed.lua"), conns=2,
+                        threads=1, duration=1,
+                        env={"PERF_IDS": os.path.join(out, "ids.bad"), "PERF_WRITE_PCT": "100",
+                             "PERF_TOKEN": "wrong"})
+        t.ok(r["requests"] > 0 and r["gql_errors"] == r["requests"],
+             "mixed.lua: refused mutations count as GraphQL errors",
+             {k: r[k] for k in ("requests", "gql_errors")})
+    finally:
+        import shutil
+        shutil.rmtree(out, ignore_errors=True)
+        try:
+            import pymongo
+            pymongo.MongoClient(s.mongo_uri).drop_database(db)
+        except Exception as e:  # the stand-in goes away with the stack anyway
+            t.diag("dropping %s: %s" % (db, e))
+t.done()

@@ -1,0 +1,142 @@
+/*
+ * gql_http.c — unit tests of GraphQL over HTTP (lib/gql_http.c): methods,
+ * media types, status codes, GET decoding, mutation over GET, the write
+ * hook, bad bodies.
+ */
+#include "gql.h"
+#include "tap.h"
+
+static int r_any(gql_call_t *call, size_t n, void *const *parents, gql_value_t *out)
+{
+    (void)parents;
+    for (size_t i = 0; i < n; i++) {
+        const gql_value_t *x = gql_arg(call, "x");
+        out[i] = x ? *x : gql_str(call->field_name, strlen(call->field_name));
+    }
+    return 0;
+}
+
+static int refuse(void *ctx, const http_req_t *req, err_t *e)
+{
+    (void)ctx;
+    if (strcmp(req->authorization, "Bearer good") == 0) return 0;
+    return err_set(e, ERR_UNAUTH, "a write token is needed");
+}
+
+static http_req_t mkreq(arena_t *a, const char *method, const char *qs, const char *ct,
+                        const char *accept, const char *body)
+{
+    http_req_t r = {.method = method,
+                    .path = "/graphql",
+                    .query_string = qs,
+                    .content_type = ct,
+                    .accept = accept,
+                    .authorization = "",
+                    .remote_addr = "127.0.0.1",
+                    .body = body,
+                    .body_len = strlen(body),
+                    .arena = a};
+    return r;
+}
+
+int main(void)
+{
+    const char *sdl =
+        "type Query { hello(x: String): String }\ntype Mutation { set(x: String): String }";
+    gql_schema_t *s;
+    gql_resolvers_t *r;
+    err_t e;
+    if (gql_schema_load(sdl, strlen(sdl), &s, &e)) {
+        ok(0, "schema: %s", e.msg);
+        return tap_done();
+    }
+    gql_resolver_def_t defs[] = {{"Query.*", r_any}, {"Mutation.*", r_any}};
+    gql_resolvers_new(s, defs, 2, &r, &e);
+    gql_http_t h = {.schema = s, .resolvers = r, .authorize_mutation = refuse};
+    arena_t a;
+    arena_init(&a, 0);
+    http_resp_t resp = {0};
+    http_req_t q;
+
+    q = mkreq(&a, "POST", "", "application/json", "", "{\"query\":\"{ hello }\"}");
+    gql_http_handle(&h, &q, &resp);
+    check_int(resp.status, 200, "POST query 200");
+    check_str(resp.content_type, "application/json", "application/json by default");
+    check_str(resp.body.data, "{\"data\":{\"hello\":\"hello\"}}", "POST body");
+
+    q = mkreq(&a, "POST", "", "application/json; charset=utf-8",
+              "application/graphql-response+json, application/json",
+              "{\"query\":\"query Q($v: String) { hello(x: $v) }\",\"variables\":{\"v\":\"hi\"},"
+              "\"operationName\":\"Q\"}");
+    gql_http_handle(&h, &q, &resp);
+    check_str(resp.content_type, "application/graphql-response+json",
+              "graphql-response+json when accepted");
+    check_str(resp.body.data, "{\"data\":{\"hello\":\"hi\"}}", "variables and operationName");
+
+    q = mkreq(&a, "POST", "", "application/json", "", "{\"query\": ");
+    gql_http_handle(&h, &q, &resp);
+    check_int(resp.status, 400, "bad JSON 400");
+    ok(strstr(resp.body.data, "{\"errors\":[{\"message\":") == resp.body.data,
+       "GraphQL-shaped error");
+
+    q = mkreq(&a, "POST", "", "application/json", "", "{\"query\": 5}");
+    gql_http_handle(&h, &q, &resp);
+    check_int(resp.status, 400, "query not a string 400");
+
+    q = mkreq(&a, "POST", "", "text/plain", "", "{ hello }");
+    gql_http_handle(&h, &q, &resp);
+    check_int(resp.status, 415, "text/plain POST 415");
+
+    q = mkreq(&a, "POST", "", "application/json", "", "{\"query\":\"{ nope }\"}");
+    gql_http_handle(&h, &q, &resp);
+    check_int(resp.status, 400, "validation failure 400");
+    ok(strstr(resp.body.data, "GRAPHQL_VALIDATION_FAILED") != NULL, "validation code");
+
+    q = mkreq(&a, "POST", "", "application/json", "", "{\"query\":\"{ hello \"}");
+    gql_http_handle(&h, &q, &resp);
+    check_int(resp.status, 400, "parse failure 400");
+
+    q = mkreq(&a, "GET", "query=%7B%20hello(x%3A%20%22a%2Bb%22)%20%7D&variables=", "", "", "");
+    gql_http_handle(&h, &q, &resp);
+    check_int(resp.status, 200, "GET 200");
+    check_str(resp.body.data, "{\"data\":{\"hello\":\"a+b\"}}", "GET percent-decoding");
+
+    q = mkreq(&a, "GET", "query=query+Q($v:String){hello(x:$v)}&variables=%7B%22v%22%3A%22z%22%7D",
+              "", "", "");
+    gql_http_handle(&h, &q, &resp);
+    check_str(resp.body.data, "{\"data\":{\"hello\":\"z\"}}", "GET variables, '+' is a space");
+
+    q = mkreq(&a, "GET", "query=mutation%7Bset%7D", "", "", "");
+    gql_http_handle(&h, &q, &resp);
+    check_int(resp.status, 405, "mutation over GET 405");
+    check_str(resp.allow, "POST", "Allow: POST");
+
+    q = mkreq(&a, "POST", "", "application/json", "",
+              "{\"query\":\"mutation { set(x: \\\"v\\\") }\"}");
+    gql_http_handle(&h, &q, &resp);
+    check_int(resp.status, 401, "mutation without token 401");
+    ok(strstr(resp.body.data, "UNAUTHENTICATED") != NULL, "UNAUTHENTICATED");
+    q.authorization = "Bearer good";
+    gql_http_handle(&h, &q, &resp);
+    check_int(resp.status, 200, "mutation with token 200");
+    check_str(resp.body.data, "{\"data\":{\"set\":\"v\"}}", "mutation result");
+
+    q = mkreq(&a, "PUT", "", "application/json", "", "{}");
+    gql_http_handle(&h, &q, &resp);
+    check_int(resp.status, 405, "PUT 405");
+    check_str(resp.allow, "GET, POST", "Allow: GET, POST");
+
+    q = mkreq(&a, "GET", "", "", "text/html,application/xhtml+xml", "");
+    gql_http_handle(&h, &q, &resp);
+    ok(resp.status == 200 && strstr(resp.body.data, "GraphiQL") != NULL, "browser gets GraphiQL");
+
+    q = mkreq(&a, "GET", "", "", "application/json", "");
+    gql_http_handle(&h, &q, &resp);
+    check_int(resp.status, 400, "GET without query 400");
+
+    buf_free(&resp.body);
+    arena_destroy(&a);
+    gql_resolvers_free(r);
+    gql_schema_free(s);
+    return tap_done();
+}

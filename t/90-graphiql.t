@@ -17,6 +17,9 @@ SHOT = os.path.join(taplib.ROOT, "build", "artifacts", "graphiql.png")
 
 t = taplib.Tap()
 with taplib.stack(workers=2) as s:
+    # Validators and the unique name index, as `make run` applies them.
+    r = s.oponn("migrate")
+    t.is_(r.returncode, 0, "oponn migrate")
     st, h, body = s.http("GET", "/graphql", headers={"accept": "text/html,application/xhtml+xml,*/*;q=0.8"})
     t.ok(st == 200 and h.get("Content-Type", "").startswith("text/html") and b"graphiql.min.js" in body,
          "GET /graphql, Accept: text/html -> the GraphiQL page", (st, h, body[:200]))

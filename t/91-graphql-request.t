@@ -11,5 +11,8 @@ import taplib  # noqa: E402
 
 t = taplib.Tap()
 with taplib.stack(workers=2) as s:
+    # Validators and the unique name index, as `make run` applies them.
+    r = s.oponn("migrate")
+    t.is_(r.returncode, 0, "oponn migrate")
     taplib.run_node(t, "graphql-request-client.mjs", [s.url, s.write_token()])
 t.done()

@@ -27,6 +27,7 @@ RUN /tmp/install-deps.sh --runtime \
     && chown oponn:oponn /run/oponn
 COPY --from=build /src/build/oponn-worker /src/build/oponn-writer /src/build/oponn /usr/local/bin/
 COPY --from=build /src/schema /usr/local/share/oponn/schema
+COPY --from=build /src/build/graphiql /usr/local/share/oponn/graphiql
 COPY etc/nginx /usr/local/share/oponn/etc/nginx
 COPY etc/redis-tls.sh /usr/local/share/oponn/etc/redis-tls.sh
 COPY infra/docker/oponn-container /usr/local/bin/oponn-container

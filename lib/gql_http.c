@@ -8,7 +8,8 @@
  * else application/json), status codes (400 for a body that is not JSON and
  * for documents that do not parse or validate, 405 for other methods and
  * for a mutation over GET, 415 for a POST that is not JSON, 401 when the
- * caller's hook refuses a mutation) and the GraphiQL page for browsers.
+ * caller's hook refuses a mutation). Browsers get GraphiQL from nginx
+ * (etc/nginx, static files from npm; no CDN), never from here.
  * The body size limit (413) is enforced by the worker before the body is
  * read, so it is not here.
  */
@@ -19,17 +20,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-
-static const char gql__graphiql_html[] =
-    "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>oponn GraphiQL</title>\n"
-    "<link rel=\"stylesheet\" href=\"https://unpkg.com/graphiql@3/graphiql.min.css\">\n"
-    "</head><body style=\"margin:0\"><div id=\"graphiql\" style=\"height:100vh\"></div>\n"
-    "<script src=\"https://unpkg.com/react@18/umd/react.production.min.js\"></script>\n"
-    "<script src=\"https://unpkg.com/react-dom@18/umd/react-dom.production.min.js\"></script>\n"
-    "<script src=\"https://unpkg.com/graphiql@3/graphiql.min.js\"></script>\n"
-    "<script>ReactDOM.createRoot(document.getElementById('graphiql')).render("
-    "React.createElement(GraphiQL,{fetcher:GraphiQL.createFetcher({url:location.pathname})}));"
-    "</script></body></html>\n";
 
 /* Case-insensitive search for a media type in an Accept header. */
 static bool gql__accepts(const char *accept, const char *type)
@@ -111,12 +101,6 @@ int gql_http_handle(const gql_http_t *h, const http_req_t *req, http_resp_t *res
     if (is_get) {
         size_t qlen = 0, vlen = 0, olen = 0;
         const char *q = gql__param(a, req->query_string, "query", &qlen);
-        if (q == NULL && gql__accepts(req->accept, "text/html")) {
-            resp->status = 200;
-            resp->content_type = "text/html; charset=utf-8";
-            buf_append(&resp->body, gql__graphiql_html, sizeof gql__graphiql_html - 1);
-            return 0;
-        }
         if (q == NULL) {
             gql__respond_error(resp, 400, ERR_BAD_INPUT, "Must provide query string.");
             return 0;

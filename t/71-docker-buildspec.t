@@ -101,8 +101,9 @@ for m in re.finditer(r"^COPY (?!--from)(.+) (\S+)$", df, re.M):
 t.ok(all(os.path.exists(os.path.join(ROOT, s)) for s in srcs) and not any(s.split("/")[0] in ignored for s in srcs if s != "."),
      "every COPY source exists and is not excluded by .dockerignore", srcs)
 from_build = re.findall(r"/src/build/([\w-]+)", runtime_part)
-t.ok({"oponn-worker", "oponn"} <= set(from_build) <= {b for b in built} | {"oponn-writer"},
-     "runtime copies the executables the Makefile builds", from_build)
+# build/graphiql is the GraphiQL page `make` assembles from npm packages.
+t.ok({"oponn-worker", "oponn"} <= set(from_build) <= {b for b in built} | {"oponn-writer", "graphiql"},
+     "runtime copies the executables the Makefile builds (and the GraphiQL page)", from_build)
 if "oponn-writer" not in built:
     t.n += 1
     print("not ok %d - fcgi/oponn-writer.c exists (the image copies build/oponn-writer) # TODO the writer is not on main yet" % t.n)

@@ -20,6 +20,7 @@ static const struct {
     {"ingest", cmd_ingest, "load books (Open Library), bookstores and fruit into MongoDB"},
     {"cache", cmd_cache, "cache stats|verify|flush|purge|rehydrate"},
     {"queue", cmd_queue, "write-behind queue: dead-letters|replay"},
+    {"pool", cmd_pool, "pool status: the FastCGI workers on this host and their socket"},
 };
 
 static void oponn_usage(FILE *f)

@@ -33,6 +33,11 @@ with taplib.stack(workers=WORKERS) as s:
     t.ok(status == 413 and hdrs.get("Content-Type", "").startswith("application/json")
          and "errors" in json.loads(raw), "body over 1 MiB: JSON 413")
 
+    r = s.oponn("pool", "status")
+    t.ok(r.returncode == 0 and "accepting" in r.stdout
+         and all("\n%d " % p in r.stdout for p in s.worker_pids()),
+         "oponn pool status: socket accepting, every worker listed", r.stdout + r.stderr)
+
     # kill -9 one worker while a client keeps sending: every request succeeds
     # (nginx retries a failed connect on the next worker) and multiwatch
     # brings the pool back to WORKERS processes.

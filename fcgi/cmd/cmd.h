@@ -32,5 +32,6 @@ int cmd_cache(int argc, char **argv);
 struct cache;
 struct cache *cmd_cache_open(const char *who);
 int cmd_queue(int argc, char **argv);
+int cmd_pool(int argc, char **argv);
 
 #endif

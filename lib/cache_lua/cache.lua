@@ -223,10 +223,22 @@ end
 
 -- --------------------------------------------------------------- batches
 
+-- A batch whose only filter is `id IN [...]` (books(ids), bookstoresForBooks)
+-- can hold a record only if the record's id is listed, so it is indexed by
+-- its listed ids (P:ri:K:E, a set of batch ids) instead of being visited by
+-- every write of its table; in P:tables it stands as "K:i:<bid>", outside the
+-- "K:q:" range that reconcile scans, for stats and drop_table.
+local function id_keyed(pred)
+    local f = pred.f
+    return #f == 1 and f[1].o == 'in' and f[1].k == 'id'
+end
+
 local function batch_drop(bid, pred_json, pred)
     local bkey = P .. ':' .. bid
     redis.call('DEL', bkey, bkey .. ':z')
-    for _, t in ipairs(pred.t) do redis.call('ZREM', P .. ':tables', t .. ':' .. bid) end
+    for _, t in ipairs(pred.t) do
+        redis.call('ZREM', P .. ':tables', t .. ':' .. bid, t .. ':i:' .. bid)
+    end
     redis.call('HSET', P .. ':dropped', bid, pred_json)
 end
 
@@ -243,14 +255,30 @@ end
 local function reconcile(kind, tail, newdoc, batch_ttl)
     local c = {0, 0, 0, 0}
     local rkey = P .. ':rb:' .. tail
-    local idx = redis.call('ZRANGEBYLEX', P .. ':tables', '[' .. kind .. ':', '(' .. kind .. ';')
-    for _, entry in ipairs(idx) do
-        local bid = string.sub(entry, #kind + 2)
+    local rikey = P .. ':ri:' .. tail
+    local bids, entries = {}, {}
+    for _, entry in ipairs(redis.call('ZRANGEBYLEX', P .. ':tables', '[' .. kind .. ':q:',
+        '(' .. kind .. ':q;')) do
+        bids[#bids + 1] = string.sub(entry, #kind + 2)
+        entries[#entries + 1] = entry
+    end
+    for _, bid in ipairs(redis.call('SMEMBERS', rikey)) do
+        bids[#bids + 1] = bid
+        entries[#entries + 1] = false -- indexed by id: stale ones leave the id set
+    end
+    for i, bid in ipairs(bids) do
+        local entry = entries[i]
         local bkey = P .. ':' .. bid
         local zkey = bkey .. ':z'
         local b = redis.call('HMGET', bkey, 'g', 'p', 'x', 'm')
         if b[1] ~= EPOCH or not b[2] then
-            redis.call('ZREM', P .. ':tables', entry) -- expired or from an old epoch
+            -- expired or from an old epoch
+            if entry then
+                redis.call('ZREM', P .. ':tables', entry)
+            else
+                redis.call('SREM', rikey, bid)
+                redis.call('ZREM', P .. ':tables', kind .. ':i:' .. bid)
+            end
         elseif tonumber(b[4]) ~= redis.call('ZCARD', zkey) then
             batch_drop(bid, b[2], cjson.decode(b[2])) -- members evicted
             c[4] = c[4] + 1
@@ -319,6 +347,7 @@ local function drop_table(kind)
     local n = 0
     for _, entry in ipairs(idx) do
         local bid = string.sub(entry, #kind + 2)
+        if string.sub(bid, 1, 2) == 'i:' then bid = string.sub(bid, 3) end
         local pj = redis.call('HGET', P .. ':' .. bid, 'p')
         if pj then
             batch_drop(bid, pj, cjson.decode(pj))
@@ -581,7 +610,18 @@ function ops.bfill()
     redis.call('HSET', KEYS[2], 'g', EPOCH, 'p', ARGV[5], 'x', ARGV[6], 'm', #members)
     redis.call('EXPIRE', KEYS[2], ttl)
     if #members > 0 then redis.call('EXPIRE', zkey, ttl) end
-    for _, t in ipairs(pred.t) do redis.call('ZADD', P .. ':tables', 0, t .. ':' .. bid) end
+    if id_keyed(pred) then
+        for _, t in ipairs(pred.t) do
+            redis.call('ZADD', P .. ':tables', 0, t .. ':i:' .. bid)
+            for _, id in ipairs(pred.f[1].v) do
+                local rikey = P .. ':ri:' .. t .. ':' .. esc(tostring(id))
+                redis.call('SADD', rikey, bid)
+                redis.call('EXPIRE', rikey, ttl)
+            end
+        end
+    else
+        for _, t in ipairs(pred.t) do redis.call('ZADD', P .. ':tables', 0, t .. ':' .. bid) end
+    end
     for j = mend + 1, #ARGV, 3 do
         local key = P .. ':' .. ARGV[j]
         local cur = entity_get(key)

@@ -44,6 +44,14 @@ static int app__load_schema(app_t *app, err_t *e)
     return 0;
 }
 
+/* The MongoDB timeouts of a worker: a third of the request deadline, since
+ * one failing call can wait three times (the call, the driver's retried
+ * read or write, and its retried server check). */
+static long long app__mongo_cap_ms(const cfg_t *cfg)
+{
+    return cfg->request_deadline_ms / 3;
+}
+
 int app_open(app_t *app, err_t *e)
 {
     memset(app, 0, sizeof *app);
@@ -51,7 +59,8 @@ int app_open(app_t *app, err_t *e)
     gql_limits_t limits = {(int)app->cfg.gql_max_depth, (int)app->cfg.gql_max_fields,
                            (int)app->cfg.gql_max_aliases, (int)app->cfg.gql_max_cost};
     app->limits = limits;
-    if (app__load_schema(app, e) != 0 || store_open(&app->store, &app->cfg, e) != 0) {
+    if (app__load_schema(app, e) != 0 ||
+        store_open_capped(&app->store, &app->cfg, app__mongo_cap_ms(&app->cfg), e) != 0) {
         app_close(app);
         return -1;
     }
@@ -191,6 +200,7 @@ static void app__graphql(app_t *app, const http_req_t *req, http_resp_t *resp)
         .authorize_mutation = app__authorize,
         .user_ctx = &app->rctx,
         .extensions = app__extensions,
+        .deadline_ns = gql_now_ns() + (int64_t)app->cfg.request_deadline_ms * 1000000,
     };
     gql_http_handle(&h, req, resp);
 }

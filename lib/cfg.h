@@ -109,6 +109,9 @@
       "GraphQL aliases per request")                                                               \
     X(INT, gql_max_cost, "OPONN_GQL_MAX_COST", "50000", 1, 1000000000,                             \
       "GraphQL cost (fields x lists)")                                                             \
+    X(INT, request_deadline_ms, "OPONN_REQUEST_DEADLINE_MS", "10000", 100, 25000,                  \
+      "time a request may take: past it fields answer UNAVAILABLE; MongoDB timeouts capped at "    \
+      "1/3")                                                                                       \
     X(INT, max_body_bytes, "OPONN_MAX_BODY_BYTES", "1048576", 1024, 1073741824,                    \
       "largest request body (413 above)")
 

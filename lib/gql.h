@@ -221,6 +221,9 @@ typedef struct {
      * response's "extensions" (e.g. per-request debug counts); writing
      * nothing leaves the key out. NULL = no extensions. */
     void (*extensions)(void *ctx, buf_t *out);
+    /* CLOCK_MONOTONIC nanoseconds (gql_now_ns) past which no resolver is
+     * called: the fields left answer UNAVAILABLE. 0 = no deadline. */
+    int64_t deadline_ns;
     gql_prepared_t *prepared_; /* internal: set by gql_prepare */
 } gql_request_t;
 
@@ -236,6 +239,9 @@ typedef enum {
     GQL_EXECUTED = 0,      /* data present (maybe partial, maybe with errors) */
     GQL_REQUEST_ERROR = 1, /* parse/validation/variables/limits: {"errors":[...]} only, HTTP 400 */
 } gql_status_t;
+
+/* CLOCK_MONOTONIC now, in nanoseconds (for gql_request_t.deadline_ns). */
+int64_t gql_now_ns(void);
 
 /* Runs the request and writes the whole JSON response into *out (appended).
  * Never fails otherwise: every problem is an entry of "errors". */
@@ -258,6 +264,7 @@ typedef struct {
     gql_authorize_fn authorize_mutation;
     void *user_ctx; /* handed to resolvers and to authorize_mutation */
     void (*extensions)(void *user_ctx, buf_t *out); /* see gql_request_t */
+    int64_t deadline_ns;                            /* see gql_request_t; 0 = none */
 } gql_http_t;
 
 /*

@@ -94,8 +94,11 @@ int gql_http_handle(const gql_http_t *h, const http_req_t *req, http_resp_t *res
                              : "application/json";
     buf_reset(&resp->body);
     arena_t *a = req->arena;
-    gql_request_t gr = {
-        .arena = a, .ctx = h->user_ctx, .limits = h->limits, .extensions = h->extensions};
+    gql_request_t gr = {.arena = a,
+                        .ctx = h->user_ctx,
+                        .limits = h->limits,
+                        .extensions = h->extensions,
+                        .deadline_ns = h->deadline_ns};
     cJSON *body = NULL;
     bool is_get = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
     if (is_get) {

@@ -33,6 +33,22 @@ static void store__on_failed(const mongoc_apm_command_failed_t *ev)
 
 int store_open(store_t **out, const cfg_t *cfg, err_t *e)
 {
+    return store_open_capped(out, cfg, 0, e);
+}
+
+/* Sets a timeout option of the URI: ours unless the URI sets its own, and
+ * never above cap_ms (when cap_ms > 0), whoever set it. */
+static void store__timeout(mongoc_uri_t *uri, const char *opt, long long ours, long long cap_ms)
+{
+    int32_t v = mongoc_uri_has_option(uri, opt)
+                    ? mongoc_uri_get_option_as_int32(uri, opt, (int32_t)ours)
+                    : (int32_t)ours;
+    if (cap_ms > 0 && (v <= 0 || v > cap_ms)) v = (int32_t)cap_ms;
+    mongoc_uri_set_option_as_int32(uri, opt, v);
+}
+
+int store_open_capped(store_t **out, const cfg_t *cfg, long long cap_ms, err_t *e)
+{
     *out = NULL;
     if (cfg->mongodb_uri == NULL) {
         return err_set(e, ERR_UNAVAILABLE,
@@ -46,19 +62,12 @@ int store_open(store_t **out, const cfg_t *cfg, err_t *e)
         return err_set(e, ERR_BAD_INPUT, "MONGODB_URI is not a valid MongoDB URI: %s",
                        berr.message);
     }
-    /* Our timeouts unless the URI sets its own. */
-    if (!mongoc_uri_has_option(uri, MONGOC_URI_CONNECTTIMEOUTMS)) {
-        mongoc_uri_set_option_as_int32(uri, MONGOC_URI_CONNECTTIMEOUTMS,
-                                       (int32_t)cfg->mongo_connect_timeout_ms);
-    }
-    if (!mongoc_uri_has_option(uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS)) {
-        mongoc_uri_set_option_as_int32(uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS,
-                                       (int32_t)cfg->mongo_selection_timeout_ms);
-    }
-    if (!mongoc_uri_has_option(uri, MONGOC_URI_SOCKETTIMEOUTMS)) {
-        mongoc_uri_set_option_as_int32(uri, MONGOC_URI_SOCKETTIMEOUTMS,
-                                       (int32_t)cfg->mongo_socket_timeout_ms);
-    }
+    /* Our timeouts unless the URI sets its own; a worker caps them at its
+     * request deadline so no single MongoDB call outlives a request. */
+    store__timeout(uri, MONGOC_URI_CONNECTTIMEOUTMS, cfg->mongo_connect_timeout_ms, cap_ms);
+    store__timeout(uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, cfg->mongo_selection_timeout_ms,
+                   cap_ms);
+    store__timeout(uri, MONGOC_URI_SOCKETTIMEOUTMS, cfg->mongo_socket_timeout_ms, cap_ms);
     mongoc_uri_set_appname(uri, "oponn");
     mongoc_client_t *client = mongoc_client_new_from_uri_with_error(uri, &berr);
     mongoc_uri_destroy(uri);
@@ -111,7 +120,12 @@ uint64_t store_commands(const store_t *s)
  * are UNAVAILABLE (the caller may retry later); anything else is INTERNAL. */
 static int store__err(err_t *e, const bson_error_t *b, const char *op, const char *coll, bool *dup)
 {
-    if (b->domain == MONGOC_ERROR_SERVER_SELECTION || b->domain == MONGOC_ERROR_STREAM) {
+    /* A socket timeout during the handshake comes in the client domain. */
+    bool net =
+        (b->domain == MONGOC_ERROR_CLIENT || b->domain == MONGOC_ERROR_STREAM) &&
+        (b->code == MONGOC_ERROR_STREAM_NAME_RESOLUTION || b->code == MONGOC_ERROR_STREAM_SOCKET ||
+         b->code == MONGOC_ERROR_STREAM_CONNECT || b->code == MONGOC_ERROR_STREAM_NOT_ESTABLISHED);
+    if (net || b->domain == MONGOC_ERROR_SERVER_SELECTION || b->domain == MONGOC_ERROR_STREAM) {
         return err_set(e, ERR_UNAVAILABLE, "MongoDB unreachable during %s on %s: %s", op, coll,
                        b->message);
     }
@@ -125,8 +139,8 @@ static int store__err(err_t *e, const bson_error_t *b, const char *op, const cha
                        "%s",
                        op, coll, coll, b->message);
     }
-    return err_set(e, ERR_INTERNAL, "MongoDB %s on %s failed (code %u): %s", op, coll, b->code,
-                   b->message);
+    return err_set(e, ERR_INTERNAL, "MongoDB %s on %s failed (domain %u, code %u): %s", op, coll,
+                   b->domain, b->code, b->message);
 }
 
 static int store__drain(mongoc_cursor_t *cur, store_doc_fn fn, void *ctx, const char *op,

@@ -23,6 +23,10 @@ typedef struct store store_t;
  * the URI sets them. Caller frees with store_close(). Call mongoc_init()
  * once per process before. */
 int store_open(store_t **out, const cfg_t *cfg, err_t *e);
+/* store_open whose MongoDB connect, server-selection and socket timeouts are
+ * at most cap_ms (0 = no cap), even when MONGODB_URI sets them: the worker
+ * passes a third of OPONN_REQUEST_DEADLINE_MS so no call outlives a request. */
+int store_open_capped(store_t **out, const cfg_t *cfg, long long cap_ms, err_t *e);
 void store_close(store_t *s);
 
 /* Round trip to the server ("ping"). ERR_UNAVAILABLE when it cannot be reached. */

@@ -467,6 +467,12 @@ local function write(is_del)
     local version = tonumber(ARGV[7])
     local queue = P .. ':queue'
     if not KINDS[kind] then return error('cache.lua: bad kind ' .. kind) end
+    -- Write-behind: Redis holds the only copy until the writer applies it, so
+    -- a Redis out of memory (maxmemory, noeviction) must refuse the write.
+    -- Redis checks OOM only at a script's first write that changes data; this
+    -- count is that first write (the epoch SETs above are checked too), so
+    -- an OOM fails the call here, before anything is written.
+    if ARGV[12] == 'behind' then stat('behind_writes', 1) end
     if ARGV[12] == 'behind' and redis.call('XLEN', queue) >= tonumber(ARGV[13]) then
         stat('queue_full', 1)
         return {'full'}

@@ -302,6 +302,31 @@ int main(void)
         buf_free(&out);
     }
 
+    /* a request past its deadline calls no resolver: what is left answers
+     * UNAVAILABLE (a deadline still ahead changes nothing) */
+    {
+        buf_t out = BUF_INIT;
+        memset(&c, 0, sizeof c);
+        const char *q = "{ books(ids: [\"1\"]) { id bookstore { name } } }";
+        gql_request_t rq = {.query = q,
+                            .query_len = strlen(q),
+                            .arena = &a,
+                            .ctx = &c,
+                            .deadline_ns = gql_now_ns() - 1};
+        gql_execute(s, r, &rq, &out);
+        ok(c.calls_books == 0 && strstr(out.data, "\"UNAVAILABLE\"") &&
+               strstr(out.data, "deadline"),
+           "past the deadline: no resolver runs, UNAVAILABLE (%s)", out.data);
+        buf_reset(&out);
+        rq.prepared_ = NULL;
+        rq.deadline_ns = gql_now_ns() + 60000000000LL;
+        gql_execute(s, r, &rq, &out);
+        ok(c.calls_books == 1 && c.calls_bookstore == 1 && !strstr(out.data, "errors"),
+           "a deadline ahead changes nothing (%s)", out.data);
+        buf_free(&out);
+    }
+    arena_reset(&a);
+
     arena_destroy(&a);
     gql_resolvers_free(r);
     gql_schema_free(s);

@@ -185,7 +185,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_CC ?= clang
 FUZZ_SRC := $(wildcard fuzz/*.c)
 FUZZ_BINS := $(FUZZ_SRC:fuzz/%.c=build/fuzz/%)
-build/fuzz/%: fuzz/%.c $(LIB_SRC) $(wildcard lib/*.h) $(GEN)/cache_lua.h
+build/fuzz/%: fuzz/%.c $(wildcard fuzz/*.h) $(LIB_SRC) $(wildcard lib/*.h) $(GEN)/cache_lua.h
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) -g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
 	  -Ilib -I$(GEN) $(PKG_CFLAGS) $< $(LIB_SRC) $(LDLIBS) -o $@

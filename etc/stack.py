@@ -23,6 +23,7 @@ Run with Debian's /usr/bin/python3: the stand-in needs Debian's modules.
 import argparse
 import os
 import secrets
+import shlex
 import shutil
 import signal
 import socket
@@ -116,7 +117,8 @@ class Stack:
 
     def __init__(self, run_dir, http_port=None, redis_port=None, workers=None,
                  build_dir=None, env=None, mongo_uri=None, quiet=True,
-                 default_http_port=None, default_redis_port=None, worker=None):
+                 default_http_port=None, default_redis_port=None, worker=None,
+                 worker_wrapper=None):
         self.run_dir = os.path.abspath(run_dir)
         # OPONN_BUILD_DIR=build/asan runs the stack on the sanitizer build.
         self.build_dir = os.path.abspath(build_dir or os.environ.get("OPONN_BUILD_DIR")
@@ -133,6 +135,15 @@ class Stack:
         self.socket_path = os.path.join(self.run_dir, "oponn.sock")
         # The FastCGI program the pool runs (perf swaps in a constant one).
         self.worker = worker or os.path.join(self.build_dir, "oponn-worker")
+        # A command the pool runs each worker under (t/63: valgrind), as an
+        # argv list or, from OPONN_WORKER_WRAPPER, a shell-quoted string.
+        wrapper = worker_wrapper
+        if wrapper is None and os.environ.get("OPONN_WORKER_WRAPPER"):
+            wrapper = shlex.split(os.environ["OPONN_WORKER_WRAPPER"])
+        self.worker_wrapper = list(wrapper or [])
+        if self.worker_wrapper and os.sep not in self.worker_wrapper[0]:
+            # multiwatch execs without a PATH search
+            self.worker_wrapper[0] = shutil.which(self.worker_wrapper[0]) or self.worker_wrapper[0]
         self.procs = {}
 
     # ----- state kept in the run directory, so `stop` and a second `start` know
@@ -305,10 +316,14 @@ class Stack:
         if os.path.exists(self.socket_path):
             os.unlink(self.socket_path)
         retries = os.environ.get("OPONN_WORKER_RETRIES", "100")
+        # `-s INT`, not TERM: multiwatch 1.0.0 sends the signal numbered by the
+        # name's place in its list (TERM -> SIGQUIT, which kills the worker
+        # without app_close; INT -> SIGHUP). The worker stops gracefully on
+        # HUP, INT and TERM, so a fixed multiwatch works the same (t/63).
         argv = ["spawn-fcgi", "-n", "-s", self.socket_path, "-M", "0666",
                 "-b", os.environ.get("OPONN_BACKLOG", "1024"), "--",
-                "/usr/bin/multiwatch", "-f", str(self.workers), "-r", retries, "-s", "TERM",
-                "--", worker]
+                "/usr/bin/multiwatch", "-f", str(self.workers), "-r", retries, "-s", "INT",
+                "--"] + self.worker_wrapper + [worker]
         proc = self._spawn("pool", argv)
         wait_until(lambda: unix_open(self.socket_path), "FastCGI pool", proc=proc,
                    log=self._path("logs", "pool.log"))

@@ -10,7 +10,7 @@
  * inputs that crashed are kept in fuzz/regress/gql_fuzz/ and replayed by t/33-gql-fuzz-regress.t
  * through t/prog/gql_fuzz_replay.c, which includes this file.
  */
-#include "gql.h"
+#include "fuzz_schema.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -20,28 +20,6 @@
 static gql_schema_t *fz_schema;
 static arena_t fz_arena;
 static buf_t fz_out;
-
-static gql_schema_t *fz_load(void)
-{
-    const char *path =
-        getenv("GQL_FUZZ_SCHEMA") ? getenv("GQL_FUZZ_SCHEMA") : "t/gql/schema.graphql";
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        perror(path);
-        abort();
-    }
-    static char sdl[1 << 16];
-    size_t n = fread(sdl, 1, sizeof sdl, f);
-    fclose(f);
-    gql_schema_t *s;
-    err_t e;
-    if (gql_schema_load(sdl, n, &s, &e)) {
-        fprintf(stderr, "%s:%s\n", path, e.msg);
-        abort();
-    }
-    arena_init(&fz_arena, 0);
-    return s;
-}
 
 static void fz_http(char *doc, size_t size)
 {
@@ -69,7 +47,7 @@ static void fz_http(char *doc, size_t size)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (fz_schema == NULL) fz_schema = fz_load();
+    if (fz_schema == NULL) fz_schema = fz_schema_load(&fz_arena);
     if (size > 5 && memcmp(data, "HTTP ", 5) == 0) {
         char *req = malloc(size + 1);
         memcpy(req, data, size);
@@ -101,4 +79,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     arena_reset(&fz_arena);
     free(doc);
     return 0;
+}
+
+/* Frees what the target keeps between inputs (the replay program calls it). */
+void fuzz_replay_done(void)
+{
+    if (fz_schema) {
+        gql_schema_free(fz_schema);
+        arena_destroy(&fz_arena);
+        buf_free(&fz_out);
+    }
 }

@@ -99,6 +99,8 @@
       "nginx access_log setting (`make run`), e.g. a file path")                                   \
     X(INT, worker_retries, "OPONN_WORKER_RETRIES", "100", 1, 1000000,                              \
       "multiwatch: restarts of a worker that keeps dying within 10 s before giving up")            \
+    X(STR, worker_wrapper, "OPONN_WORKER_WRAPPER", NULL, 0, 0,                                     \
+      "command (shell words) the pool runs each worker under, e.g. valgrind (t/63)")               \
     X(INT, load_sample, "OPONN_LOAD_SAMPLE", "1", 0, 1,                                            \
       "`make run` migrates and loads the sample data set (idempotent); 0 = skip")                  \
     X(INT, gql_max_depth, "OPONN_GQL_MAX_DEPTH", "15", 1, 1000,                                    \

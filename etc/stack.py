@@ -36,6 +36,17 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SERVICES = ("redis", "mongo", "pool", "writer", "nginx")  # start order; stop is reversed
 
 
+def nginx_rate_lines(rate, burst):
+    """The http-level and location-level nginx lines of the per-client rate
+    limit (OPONN_RATE_LIMIT, OPONN_RATE_BURST); both empty when rate is 0.
+    infra/docker/oponn-container renders the same two lines."""
+    if rate <= 0:
+        return "", ""
+    return ("limit_req_zone $binary_remote_addr zone=oponn_per_client:10m rate=%dr/s; "
+            "limit_req_status 429;" % rate,
+            "limit_req zone=oponn_per_client burst=%d nodelay;" % burst)
+
+
 def free_port(host="127.0.0.1"):
     """A TCP port that was free a moment ago (the kernel picks it)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -379,6 +390,9 @@ class Stack:
             "@UPSTREAM_KEEPALIVE@": "",
             "@KEEP_CONN@": "",
         }
+        rate = int(self.extra_env.get("OPONN_RATE_LIMIT", os.environ.get("OPONN_RATE_LIMIT", "200")))
+        burst = int(self.extra_env.get("OPONN_RATE_BURST", os.environ.get("OPONN_RATE_BURST", "400")))
+        subst["@RATE_ZONE@"], subst["@RATE_LIMIT_REQ@"] = nginx_rate_lines(rate, burst)
         keepalive = int(os.environ.get("OPONN_NGINX_KEEPALIVE", "0"))
         if keepalive > 0:
             subst["@UPSTREAM_KEEPALIVE@"] = "keepalive %d;" % keepalive

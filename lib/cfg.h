@@ -97,6 +97,10 @@
       "FastCGI connections nginx keeps open to the pool; 0 = none (see README: pool)")             \
     X(STR, nginx_access_log, "OPONN_NGINX_ACCESS_LOG", "off", 0, 0,                                \
       "nginx access_log setting (`make run`), e.g. a file path")                                   \
+    X(INT, rate_limit, "OPONN_RATE_LIMIT", "200", 0, 1000000,                                      \
+      "nginx: /graphql requests per second per client address; 0 = no limit (excess: JSON 429)")   \
+    X(INT, rate_burst, "OPONN_RATE_BURST", "400", 0, 1000000,                                      \
+      "nginx: requests a client may send above OPONN_RATE_LIMIT at once before the 429s")          \
     X(INT, worker_retries, "OPONN_WORKER_RETRIES", "100", 1, 1000000,                              \
       "multiwatch: restarts of a worker that keeps dying within 10 s before giving up")            \
     X(STR, worker_wrapper, "OPONN_WORKER_WRAPPER", NULL, 0, 0,                                     \

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <unistr.h>
 
 /* Case-insensitive search for a media type in an Accept header. */
 static bool gql__accepts(const char *accept, const char *type)
@@ -60,6 +61,22 @@ static char *gql__urldecode(arena_t *a, const char *s, size_t n, size_t *outlen)
 }
 
 /* The decoded value of parameter name in a query string, or NULL. */
+/* Why a request body cannot be JSON text, or NULL. cJSON is lenient where
+ * RFC 8259 is not: it takes invalid UTF-8 (which then reaches MongoDB as
+ * invalid BSON) and raw control characters (a raw NUL cut the query short).
+ * Outside strings only tab, LF and CR may appear below 0x20, and inside a
+ * string none may, so one pass over the bytes is enough. */
+static const char *gql__json_text_bad(const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)p[i];
+        if (c < 0x20 && c != '\t' && c != '\n' && c != '\r')
+            return "The request body has a raw control character; escape it (\\u00XX).";
+    }
+    if (u8_check((const uint8_t *)p, n) != NULL) return "The request body is not valid UTF-8.";
+    return NULL;
+}
+
 static const char *gql__param(arena_t *a, const char *qs, const char *name, size_t *len)
 {
     size_t nl = strlen(name);
@@ -118,6 +135,11 @@ int gql_http_handle(const gql_http_t *h, const http_req_t *req, http_resp_t *res
             (ct[16] && ct[16] != ';' && ct[16] != ' ')) {
             gql__respond_error(resp, 415, ERR_BAD_INPUT,
                                "Content-Type must be application/json for a GraphQL POST.");
+            return 0;
+        }
+        const char *why = gql__json_text_bad(req->body, req->body_len);
+        if (why) {
+            gql__respond_error(resp, 400, ERR_BAD_INPUT, why);
             return 0;
         }
         body = cJSON_ParseWithLength(req->body, req->body_len);

@@ -34,6 +34,7 @@ def wrk(url):
 
 def run(keepalive):
     os.environ["OPONN_NGINX_KEEPALIVE"] = str(keepalive)
+    os.environ["OPONN_RATE_LIMIT"] = "0"  # load from one address: no per-client limit
     d = tempfile.mkdtemp(prefix="oponn-ka-")
     with Stack(d, workers=WORKERS, worker=os.path.join(ROOT, "build", "perf", "fcgi_constant"),
                mongo_uri="mongodb://unused") as s:

@@ -156,6 +156,8 @@ class Bench:
         env = {"OPONN_NGINX_WORKERS": str(CFG["nginx_workers"]),
                "OPONN_MONGODB_DB": CFG["mongodb_db"]}
         os.environ["OPONN_NGINX_WORKERS"] = str(CFG["nginx_workers"])
+        # Load from one loopback address: the per-client rate limit would cap it.
+        os.environ["OPONN_RATE_LIMIT"] = "0"
         self.s = PerfStack(os.path.join(self.dir, "oponn"), workers=CFG["workers"], env=env)
         self.c = Stack(os.path.join(self.dir, "constant"), workers=CFG["workers"],
                        worker=os.path.join(BUILD, "perf", "fcgi_constant"),

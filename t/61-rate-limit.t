@@ -1,0 +1,51 @@
+#!/usr/bin/python3
+# Per-client rate limit in nginx (OPONN_RATE_LIMIT, OPONN_RATE_BURST): a
+# client over it gets GraphQL-shaped JSON 429s (code UNAVAILABLE), /healthz is
+# never limited, and the rendered default (200/s, burst 400) is in the config.
+import json
+import os
+import sys
+import threading
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+import taplib  # noqa: E402
+
+t = taplib.Tap()
+with taplib.stack(workers=1, env={"OPONN_RATE_LIMIT": "5", "OPONN_RATE_BURST": "5"}) as s:
+    conf = open(os.path.join(s.run_dir, "nginx", "nginx.conf")).read()
+    t.ok("rate=5r/s" in conf and "burst=5 nodelay" in conf, "OPONN_RATE_LIMIT/BURST rendered")
+    body = json.dumps({"query": "{ __typename }"}).encode()
+    got = []
+
+    def hit():
+        for _ in range(10):
+            got.append(s.http("POST", "/graphql", body, {"content-type": "application/json"}))
+    threads = [threading.Thread(target=hit) for _ in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    statuses = [g[0] for g in got]
+    limited = [g for g in got if g[0] == 429]
+    t.ok(statuses.count(200) >= 5, "the burst passes (%d x 200)" % statuses.count(200), statuses)
+    t.ok(len(limited) >= 20, "40 requests at once: most refused (%d x 429)" % len(limited), statuses)
+    try:
+        b = json.loads(limited[0][2]) if limited else {}
+    except ValueError:
+        b = {}
+    t.is_((b.get("errors") or [{}])[0].get("extensions", {}).get("code"), "UNAVAILABLE",
+          "the 429 is GraphQL JSON with code UNAVAILABLE")
+    t.ok(limited and limited[0][1].get("Content-Type", "").startswith("application/json"),
+         "429 Content-Type is application/json")
+    st, _, _ = s.http("GET", "/healthz")
+    t.is_(st, 200, "/healthz is not rate limited")
+
+d = __import__("tempfile").mkdtemp(prefix="oponn-t-61-")
+conf = taplib.Stack(d, env={}).render_nginx_conf() if "OPONN_RATE_LIMIT" not in os.environ else None
+if conf:
+    text = open(conf).read()
+    t.ok("rate=200r/s" in text and "burst=400 nodelay" in text, "default: 200 requests/s, burst 400")
+    t.ok(taplib.Stack(d, env={"OPONN_RATE_LIMIT": "0"}).render_nginx_conf() and
+         "limit_req" not in open(conf).read(), "OPONN_RATE_LIMIT=0: no limit_req at all")
+__import__("shutil").rmtree(d, ignore_errors=True)
+t.done()

@@ -36,6 +36,16 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SERVICES = ("redis", "mongo", "pool", "writer", "nginx")  # start order; stop is reversed
 
 
+def nginx_real_ip_lines(proxies):
+    """nginx lines trusting X-Forwarded-For from these CIDRs (space-separated);
+    empty when there are none. The container entrypoint renders the same."""
+    cidrs = (proxies or "").split()
+    if not cidrs:
+        return ""
+    return " ".join("set_real_ip_from %s;" % c for c in cidrs) + \
+        " real_ip_header X-Forwarded-For; real_ip_recursive on;"
+
+
 def nginx_rate_lines(rate, burst):
     """The http-level and location-level nginx lines of the per-client rate
     limit (OPONN_RATE_LIMIT, OPONN_RATE_BURST); both empty when rate is 0.
@@ -393,6 +403,8 @@ class Stack:
         rate = int(self.extra_env.get("OPONN_RATE_LIMIT", os.environ.get("OPONN_RATE_LIMIT", "200")))
         burst = int(self.extra_env.get("OPONN_RATE_BURST", os.environ.get("OPONN_RATE_BURST", "400")))
         subst["@RATE_ZONE@"], subst["@RATE_LIMIT_REQ@"] = nginx_rate_lines(rate, burst)
+        subst["@REAL_IP@"] = nginx_real_ip_lines(
+            self.extra_env.get("OPONN_TRUSTED_PROXIES", os.environ.get("OPONN_TRUSTED_PROXIES")))
         keepalive = int(os.environ.get("OPONN_NGINX_KEEPALIVE", "0"))
         if keepalive > 0:
             subst["@UPSTREAM_KEEPALIVE@"] = "keepalive %d;" % keepalive

@@ -40,6 +40,19 @@ with taplib.stack(workers=1, env={"OPONN_RATE_LIMIT": "5", "OPONN_RATE_BURST": "
     st, _, _ = s.http("GET", "/healthz")
     t.is_(st, 200, "/healthz is not rate limited")
 
+# Behind a load balancer: with OPONN_TRUSTED_PROXIES covering it, each
+# X-Forwarded-For client has its own budget instead of sharing the balancer's.
+with taplib.stack(workers=1, env={"OPONN_RATE_LIMIT": "2", "OPONN_RATE_BURST": "2",
+                                  "OPONN_TRUSTED_PROXIES": "127.0.0.1/32"}) as s:
+    body = json.dumps({"query": "{ __typename }"}).encode()
+
+    def burst(client):
+        h = {"content-type": "application/json", "X-Forwarded-For": client}
+        return [s.http("POST", "/graphql", body, h)[0] for _ in range(6)]
+    a, b2 = burst("203.0.113.7"), burst("198.51.100.9")
+    t.ok(a.count(200) >= 2 and 429 in a and b2.count(200) >= 2,
+         "per forwarded client: the second client is not limited by the first's burst", (a, b2))
+
 d = __import__("tempfile").mkdtemp(prefix="oponn-t-61-")
 conf = taplib.Stack(d, env={}).render_nginx_conf() if "OPONN_RATE_LIMIT" not in os.environ else None
 if conf:

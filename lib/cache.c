@@ -703,11 +703,13 @@ static int cache__unlink_kind(cache_t *c, cache_kind_t k, err_t *e)
             if (argv == NULL) abort();
             argv[0] = "UNLINK";
             for (size_t i = 0; i < keys->elements; i++) argv[i + 1] = keys->element[i]->str;
-            redisReply *u = cache_conn_command_argv(cache_connection(c), e,
-                                                    (int)keys->elements + 1, argv, NULL);
+            redisReply *u = cache_conn_command_argv(cache_connection(c), e, (int)keys->elements + 1,
+                                                    argv, NULL);
             free(argv);
-            if (u == NULL) rc = -1;
-            else freeReplyObject(u);
+            if (u == NULL)
+                rc = -1;
+            else
+                freeReplyObject(u);
         }
         freeReplyObject(r);
     } while (rc == 0 && strcmp(cursor, "0") != 0);

@@ -119,7 +119,8 @@
       "time a request may take: past it fields answer UNAVAILABLE; MongoDB timeouts capped at "    \
       "1/3")                                                                                       \
     X(STR, trusted_proxies, "OPONN_TRUSTED_PROXIES", NULL, 0, 0,                                   \
-      "CIDRs of load balancers whose X-Forwarded-For nginx trusts (space-separated; ECS: the VPC)") \
+      "CIDRs of load balancers whose X-Forwarded-For nginx trusts (space-separated; ECS: the "     \
+      "VPC)")                                                                                      \
     X(INT, max_body_bytes, "OPONN_MAX_BODY_BYTES", "1048576", 1024, 1073741824,                    \
       "largest request body (413 above)")
 

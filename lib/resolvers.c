@@ -29,10 +29,12 @@ static gql_value_t res__str(const char *s)
 static gql_value_t res__error(gql_call_t *call, const err_t *e)
 {
     switch (e->code) {
-    case ERR_INTERNAL: return gql_error(ERR_INTERNAL, "internal error");
+    case ERR_INTERNAL:
+        return gql_error(ERR_INTERNAL, "internal error");
     case ERR_UNAVAILABLE:
         return gql_error(ERR_UNAVAILABLE, "a backing service is unavailable; retry shortly");
-    default: return gql_errorf(call->arena, e->code, "%s", e->msg);
+    default:
+        return gql_errorf(call->arena, e->code, "%s", e->msg);
     }
 }
 
@@ -206,8 +208,7 @@ static int res_connection(gql_call_t *call, size_t n, void *const *parents, gql_
             continue;
         }
         gql_value_t list = gql_list(call->arena, p->page.n);
-        const char *edge_type =
-            strcmp(p->node_type, "Book") == 0 ? "BookEdge" : "BookstoreEdge";
+        const char *edge_type = strcmp(p->node_type, "Book") == 0 ? "BookEdge" : "BookstoreEdge";
         for (size_t k = 0; k < p->page.n; k++) {
             res_edge_t *ed = arena_alloc(call->arena, sizeof *ed);
             ed->cursor = p->page.cursors[k];
@@ -343,10 +344,9 @@ static int res_book_bookstore_row(gql_call_t *call, size_t n, void *const *paren
                          ? gql_errorf(call->arena, ERR_NOT_FOUND, "%s", row->message)
                          : gql_null();
         } else { /* bookstore */
-            out[i] = row->bookstore ? gql_obj(row->bookstore, "Bookstore")
-                     : row->code == ERR_FK
-                         ? gql_errorf(call->arena, ERR_FK, "%s", row->message)
-                         : gql_null();
+            out[i] = row->bookstore        ? gql_obj(row->bookstore, "Bookstore")
+                     : row->code == ERR_FK ? gql_errorf(call->arena, ERR_FK, "%s", row->message)
+                                           : gql_null();
         }
     }
     return 0;
@@ -527,8 +527,8 @@ static int res_fruit_field(gql_call_t *call, size_t n, void *const *parents, gql
         } else if (strcmp(f, "version") == 0) {
             out[i] = gql_int(x->version);
         } else {
-            out[i] = gql_errorf(call->arena, ERR_INTERNAL, "no resolver for %s.%s",
-                                call->type_name, f);
+            out[i] =
+                gql_errorf(call->arena, ERR_INTERNAL, "no resolver for %s.%s", call->type_name, f);
         }
     }
     return 0;

@@ -17,9 +17,9 @@
 struct app; /* app.h; resolvers never look inside it */
 
 typedef struct {
-    repo_t *repo;     /* the worker's repository context, begun for this request */
-    struct app *app;  /* owner of this context (for HTTP-level callbacks) */
-    bool debug;       /* X-Oponn-Debug: 1 */
+    repo_t *repo;    /* the worker's repository context, begun for this request */
+    struct app *app; /* owner of this context (for HTTP-level callbacks) */
+    bool debug;      /* X-Oponn-Debug: 1 */
 } resolvers_ctx_t;
 
 /* The table for gql_resolvers_new(). Static; never freed. */

@@ -310,6 +310,28 @@ static int gql__untyped(gql__co_t *c, const gql_ast_value_t *v, gql_value_t *out
 
 /* valueFromAST(): a literal (maybe holding variables) of type t. -1 = invalid. */
 static int gql__from_ast(gql__co_t *c, const gql_ast_value_t *v, const gql_typeref_t *t,
+                         gql_value_t *out);
+
+/* An input-object field the value leaves out: its default (appended to out),
+ * an error for a required one (required_fmt: field name, type), else nothing.
+ * Shared by literal (AST) and variable (JSON) coercion; only the wording of
+ * the error differs, as in graphql-js. */
+static int gql__absent_field(gql__co_t *c, const gql_ivalue_t *f, gql_value_t *out,
+                             const char *required_fmt)
+{
+    if (f->def) {
+        gql__co_t dc = {c->a, c->s, NULL, ""};
+        size_t k = out->u.obj.n++;
+        out->u.obj.names[k] = f->name;
+        return gql__from_ast(&dc, f->def, f->type, &out->u.obj.values[k]);
+    }
+    if (f->type->kind == GQL_TR_NONNULL) {
+        return gql__co_fail(c, required_fmt, f->name, gql__typestr(c->a, f->type));
+    }
+    return 0;
+}
+
+static int gql__from_ast(gql__co_t *c, const gql_ast_value_t *v, const gql_typeref_t *t,
                          gql_value_t *out)
 {
     if (v->kind == GQL_AV_VAR) {
@@ -361,15 +383,9 @@ static int gql__from_ast(gql__co_t *c, const gql_ast_value_t *v, const gql_typer
             for (uint32_t j = 0; j < v->n && !fv; j++)
                 if (gql_name_eq(v->fields[j].name, f->name)) fv = v->fields[j].value;
             if (fv == NULL || (fv->kind == GQL_AV_VAR && gql__var(c->vars, fv->s) == NULL)) {
-                if (f->def) {
-                    gql__co_t dc = {c->a, c->s, NULL, ""};
-                    size_t k = out->u.obj.n++;
-                    out->u.obj.names[k] = f->name;
-                    if (gql__from_ast(&dc, f->def, f->type, &out->u.obj.values[k])) return -1;
-                } else if (f->type->kind == GQL_TR_NONNULL) {
-                    return gql__co_fail(c, "field \"%s\" of required type \"%s\" was not provided",
-                                        f->name, gql__typestr(c->a, f->type));
-                }
+                if (gql__absent_field(c, f, out,
+                                      "field \"%s\" of required type \"%s\" was not provided"))
+                    return -1;
                 continue;
             }
             size_t k = out->u.obj.n++;
@@ -457,15 +473,9 @@ static int gql__from_json(gql__co_t *c, const cJSON *j, const gql_typeref_t *t, 
             const gql_ivalue_t *f = &nt->ifields[i];
             const cJSON *fv = cJSON_GetObjectItemCaseSensitive(j, f->name);
             if (fv == NULL) {
-                if (f->def) {
-                    gql__co_t dc = {c->a, c->s, NULL, ""};
-                    size_t k = out->u.obj.n++;
-                    out->u.obj.names[k] = f->name;
-                    if (gql__from_ast(&dc, f->def, f->type, &out->u.obj.values[k])) return -1;
-                } else if (f->type->kind == GQL_TR_NONNULL) {
-                    return gql__co_fail(c, "Field \"%s\" of required type \"%s\" was not provided.",
-                                        f->name, gql__typestr(c->a, f->type));
-                }
+                if (gql__absent_field(c, f, out,
+                                      "Field \"%s\" of required type \"%s\" was not provided."))
+                    return -1;
                 continue;
             }
             size_t k = out->u.obj.n++;

@@ -194,6 +194,22 @@ local function entity_get(key)
     return {v = tonumber(v[2]) or 0, neg = (v[3] == '1'), d = v[4]}
 end
 
+-- The string value of a field of a record's JSON, found without decoding
+-- it (bget: 100 decodes were a third of a 100-id read). needle is
+-- '"field":"'. Records are flat objects written compactly by the repository
+-- (*_to_json), and inside a JSON string every '"' is escaped, so the needle
+-- can only match the key itself. nil when the field is absent, not a string,
+-- or the value has escapes: the caller decodes then.
+local function json_str_field(json, needle)
+    local _, e = string.find(json, needle, 1, true)
+    if not e then return nil end
+    local q = string.find(json, '"', e + 1, true)
+    if not q then return nil end
+    local v = string.sub(json, e + 1, q - 1)
+    if string.find(v, '\\', 1, true) then return nil end
+    return v
+end
+
 local function entity_set(key, version, json, ttl)
     redis.call('DEL', key)
     if json == nil then
@@ -538,6 +554,8 @@ function ops.bget()
         return out
     end
     local out = {'hit', b[3] == '1' and 1 or 0}
+    local joined = {}
+    local jneedle = pred.j and ('"' .. pred.j[1] .. '":"')
     local members = redis.call('ZRANGE', KEYS[2] .. ':z', 0, -1)
     for _, m in ipairs(members) do
         local tail = tail_of(m)
@@ -546,11 +564,16 @@ function ops.bget()
         if e and not e.neg then val = e.d end
         local jt, jv = false, false
         if pred.j and val then
-            local fk = cjson.decode(val)[pred.j[1]]
+            local fk = json_str_field(val, jneedle)
+            if fk == nil then fk = cjson.decode(val)[pred.j[1]] end
             if type(fk) == 'string' then
                 jt = pred.j[2] .. ':' .. esc(fk)
-                local je = entity_get(P .. ':' .. jt)
-                if je and not je.neg then jv = je.d end
+                jv = joined[jt]
+                if jv == nil then
+                    local je = entity_get(P .. ':' .. jt)
+                    jv = (je and not je.neg) and je.d or false
+                    joined[jt] = jv
+                end
             end
         end
         out[#out + 1] = tail

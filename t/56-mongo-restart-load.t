@@ -3,7 +3,10 @@
 # 4 writer processes (each over its OWN books and fruit, so no write-write
 # race) and 8 reader processes over a small hot set; a third of the way in
 # MongoDB is stopped, a third later restarted on the same port, and the load
-# goes on for another third. Twice: write-through (default), then
+# goes on for another third. The stop is a mongod's: for SHUTDOWN_MS the
+# endpoint refuses requests with InterruptedAtShutdown / ShutdownInProgress
+# (what a restart or an Atlas failover shows clients), then the stand-in
+# saves its data and exits. Twice: write-through (default), then
 # write-behind (the queue takes writes while MongoDB is down).
 # Asserted per phase: every failed request is a clean GraphQL error with code
 # UNAVAILABLE (HTTP 200, JSON), failures only while MongoDB is down or shortly
@@ -29,6 +32,7 @@ t = taplib.Tap()
 SEED = int(os.environ.get("OPONN_TEST_SEED", random.randrange(1 << 30)))
 THIRD_S = 2.0 if cachestack.QUICK else 3.0  # load before, during and after the outage
 GRACE_S = 10.0  # failures allowed this long after MongoDB accepts again (client re-discovery)
+SHUTDOWN_MS = 500  # the stand-in's emulated mongod shutdown window
 WRITERS, READERS = 4, 8
 t.diag("seed %d (OPONN_TEST_SEED=%d reproduces the op mix), %.0f s thirds"
        % (SEED, SEED, THIRD_S))
@@ -97,7 +101,7 @@ def writer(port, token, books, fruit, stores, seed, stop, cap, out):
 
 
 def reader(port, hot, seed, stop, cap, out):
-    """Reads the hot set; logs (time answered, failure or None) per read."""
+    """Reads the hot set; logs (time answered, failure or None, query kind) per read."""
     random.seed(seed)
     c = cachestack.Client(port)
     stores, books, fruit = hot
@@ -106,24 +110,30 @@ def reader(port, hot, seed, stop, cap, out):
     while not stop.is_set() and time.time() < cap:
         r = random.random()
         if r < 0.35:
+            what = "book"
             b = c('query($id:ID!){ book(id:$id) { %s } }' % BOOK_OUT, {"id": random.choice(books)})
         elif r < 0.5:
+            what = "books"
             b = c('query($ids:[ID!]!){ books(ids:$ids) { id version } }',
                   {"ids": random.sample(books, 4)})
         elif r < 0.6:
+            what = "bookstoresForBooks"
             b = c('query($ids:[ID!]!){ bookstoresForBooks(bookIds:$ids) { bookstore { id } } }',
                   {"ids": random.sample(books, 5)})
         elif r < 0.7:
+            what = "bookstore"
             b = c('query($id:ID!){ bookstore(id:$id) { bookCount books(first:5) { edges { node '
                   '{ id } } } } }', {"id": random.choice(stores)})
         elif r < 0.8:
             kind, fid = random.choice(fruit)
+            what = "fruit"
             b = c('query($id:ID!){ f: %s(id:$id) { %s } }' % (kind.lower(), FRUIT_OUT),
                   {"id": fid})
         else:
             q, v = random.choice(fq)
+            what = q.split("r: ")[1].split("(")[0]
             b = c(q, v)
-        log.append((time.time(), outcome(c, b)))
+        log.append((time.time(), outcome(c, b), what))
     out.put(("r", log))
 
 
@@ -155,7 +165,7 @@ def xlen(s):
 
 def run_phase(name, env, seed):
     behind = (env or {}).get("OPONN_WRITE_MODE") == "behind"
-    with taplib.stack(workers=2, env=env) as s:
+    with taplib.stack(workers=2, env=env, mongo_shutdown_ms=SHUTDOWN_MS) as s:
         token = s.write_token()
         t.is_(s.oponn("migrate").returncode, 0, "%s: oponn migrate" % name)
         if behind:
@@ -187,7 +197,7 @@ def run_phase(name, env, seed):
             p.start()
         time.sleep(THIRD_S)  # places the outage in the load, not a synchronisation
         t_down0 = time.time()
-        s.stop_service("mongo")  # SIGTERM: the stand-in saves its data and exits
+        s.stop_service("mongo")  # SIGTERM: shutdown errors, then the data saved, exit
         t_down1 = time.time()
         time.sleep(THIRD_S)  # the outage's length, not a synchronisation
         t_up0 = time.time()
@@ -228,8 +238,9 @@ def run_phase(name, env, seed):
              "\n".join("%+.2f s %s: %s" % (f[0] - t_down0, f[2], f[1]) for f in stray[:10]))
         during = [x for x in rlog if t_down1 <= x[0] <= t_up0]
         ok_during = sum(1 for x in during if x[1] is None)
-        t.diag("%s: %d reads answered while MongoDB was down, %d of them successfully"
-               % (name, len(during), ok_during))
+        t.diag("%s: %d reads answered while MongoDB was down, %d of them successfully; failed "
+               "by kind: %s" % (name, len(during), ok_during,
+                                counts(x[2] for x in during if x[1] is not None)))
         if not behind:
             t.ok(ok_during > 0, "%s: cached reads keep answering while MongoDB is down (%d)"
                  % (name, ok_during))

@@ -34,6 +34,14 @@ THIRD_S = 2.0 if cachestack.QUICK else 3.0  # load before, during and after the 
 GRACE_S = 10.0  # failures allowed this long after MongoDB accepts again (client re-discovery)
 SHUTDOWN_MS = 500  # the stand-in's emulated mongod shutdown window
 WRITERS, READERS = 4, 8
+# Sanitizer build: suppress one libmongoc leak on its retryable-read path
+# (t/lib/lsan-libmongoc.supp says which and why); every other leak still fails.
+SAN_ENV = {}
+if cachestack.QUICK:
+    SAN_ENV = {"LSAN_OPTIONS": "suppressions=" + os.path.join(
+        os.path.dirname(os.path.abspath(__file__)), "lib", "lsan-libmongoc.supp"),
+        "ASAN_OPTIONS": ":".join(x for x in (os.environ.get("ASAN_OPTIONS"),
+                                             "fast_unwind_on_malloc=0") if x)}
 t.diag("seed %d (OPONN_TEST_SEED=%d reproduces the op mix), %.0f s thirds"
        % (SEED, SEED, THIRD_S))
 
@@ -165,6 +173,7 @@ def xlen(s):
 
 def run_phase(name, env, seed):
     behind = (env or {}).get("OPONN_WRITE_MODE") == "behind"
+    env = dict(env or {}, **SAN_ENV)
     with taplib.stack(workers=2, env=env, mongo_shutdown_ms=SHUTDOWN_MS) as s:
         token = s.write_token()
         t.is_(s.oponn("migrate").returncode, 0, "%s: oponn migrate" % name)

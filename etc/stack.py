@@ -139,7 +139,8 @@ class Stack:
     def __init__(self, run_dir, http_port=None, redis_port=None, workers=None,
                  build_dir=None, env=None, mongo_uri=None, quiet=True,
                  default_http_port=None, default_redis_port=None, worker=None,
-                 worker_wrapper=None, mongo_shutdown_ms=0):
+                 worker_wrapper=None, redis_wrapper=None, redis_args=None,
+                 mongo_shutdown_ms=0):
         self.run_dir = os.path.abspath(run_dir)
         # OPONN_BUILD_DIR=build/asan runs the stack on the sanitizer build.
         self.build_dir = os.path.abspath(build_dir or os.environ.get("OPONN_BUILD_DIR")
@@ -168,6 +169,11 @@ class Stack:
         # The stand-in, when stopped, first refuses requests this long as a
         # mongod shutting down does (t/56: the errors clients see then).
         self.mongo_shutdown_ms = int(mongo_shutdown_ms)
+        # redis-server's data directory is given to redis_wrapper as its
+        # first argument, before redis-server's argv (t/57 runs it on a tiny
+        # filesystem); redis_args are added to redis-server's own.
+        self.redis_wrapper = list(redis_wrapper or [])
+        self.redis_args = list(redis_args or [])
         self.procs = {}
 
     # ----- state kept in the run directory, so `stop` and a second `start` know
@@ -295,7 +301,9 @@ class Stack:
         argv = ["redis-server", "--port", str(self.redis_port), "--bind", "127.0.0.1",
                 "--dir", data, "--pidfile", self._path("redis", "redis.pid"),
                 "--daemonize", "no", "--save", "", "--appendonly", "no",
-                "--protected-mode", "yes", "--loglevel", "warning"]
+                "--protected-mode", "yes", "--loglevel", "warning"] + self.redis_args
+        if self.redis_wrapper:
+            argv = self.redis_wrapper + [data] + argv
         proc = self._spawn("redis", argv)
         wait_until(lambda: redis_ping(self.redis_port), "redis on port %d" % self.redis_port,
                    proc=proc, log=self._path("logs", "redis.log"))

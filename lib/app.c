@@ -112,8 +112,8 @@ static uint64_t app__redis_roundtrips(const app_t *app)
     return app->cache ? cache_conn_roundtrips(cache_connection(app->cache)) : 0;
 }
 
-/* GET /healthz: 200 when Redis and MongoDB both answer, else 503 naming what
- * is down. A human-readable reason goes with each failure. 503 with Redis
+/* GET /healthz: 200 when Redis takes writes and MongoDB answers, else 503
+ * naming what is down. A human-readable reason goes with each failure. 503 with Redis
  * down means degraded, not out: queries and mutations go to MongoDB
  * directly (write-behind mode refuses mutations then). */
 static void app__healthz(app_t *app, http_resp_t *resp)
@@ -121,10 +121,10 @@ static void app__healthz(app_t *app, http_resp_t *resp)
     err_t re = {0}, me = {0};
     int redis_ok = 0;
     if (app->cache) {
-        /* A worker that skipped a cache write starts the new epoch here too,
-         * not only at its next request (health checks reach idle workers). */
-        cache_sync(app->cache, &re);
-        redis_ok = cache_conn_ping(cache_connection(app->cache), &re) == 0;
+        /* A write, not a PING: a Redis whose disk is full answers PING but
+         * refuses writes. It also starts the new epoch when a worker missed
+         * a cache write (health checks reach idle workers too). */
+        redis_ok = cache_probe(app->cache, &re) == 0;
     } else {
         err_set(&re, ERR_UNAVAILABLE, "%s", app->cache_error);
     }
@@ -182,9 +182,9 @@ static void app__extensions(void *user_ctx, buf_t *out)
     resolvers_ctx_t *rc = user_ctx;
     if (!rc->debug) return;
     app_t *app = rc->app;
-    buf_printf(out, "{\"mongodbCommands\":%llu,\"redisRoundTrips\":%llu}",
+    buf_printf(out, "{\"mongodbCommands\":%llu,\"redisRoundTrips\":%llu,\"workerPid\":%ld}",
                (unsigned long long)repo_store_commands(&app->repo),
-               (unsigned long long)(app__redis_roundtrips(app) - app->redis_base));
+               (unsigned long long)(app__redis_roundtrips(app) - app->redis_base), (long)getpid());
 }
 
 static void app__graphql(app_t *app, const http_req_t *req, http_resp_t *resp)

@@ -1,9 +1,10 @@
 /*
  * cache.c — entity and batch cache over one Redis connection (see cache.h).
  *
- * Owns: the script SHA of lib/cache_lua/cache.lua on the current server, the
- * "dirty" flag (a write could not reach Redis: start a new epoch at the next
- * successful call), and the token generator for epochs and leases.
+ * Owns: the script SHA of lib/cache_lua/cache.lua on the current server and
+ * the token generator for epochs and leases. Whether the cache is trusted (a
+ * write-through write could not reach Redis: every call starts a new epoch
+ * until one succeeds) is pool-wide state in the shared page (metrics.h).
  */
 #include "cache.h"
 
@@ -25,7 +26,6 @@ struct cache {
     long long batch_ttl, neg_ttl, lease_ms, lease_wait_ms, queue_max;
     int behind;
     char sha[41]; /* "" until SCRIPT LOAD on this server */
-    int dirty;
     uint64_t rng;
     cache_hook_fn hook;
     void *hook_ud;
@@ -161,17 +161,30 @@ void cache_set_hook(cache_t *c, cache_hook_fn fn, void *ud)
 
 void cache_mark_dirty(cache_t *c)
 {
-    c->dirty = 1;
+    (void)c; /* the state is the pool's, not this handle's */
+    metrics_cache_distrust();
 }
 
 int cache_sync(cache_t *c, err_t *e)
 {
-    if (!c->dirty) return 0;
+    if (!metrics_cache_distrusted(NULL)) return 0;
     cache_conn_retry_now(c->conn);
     const char *args[1] = {""};
     redisReply *r;
     /* Any script call carries the bump; "esc" writes nothing else. */
     if (cache_script_run(c, "esc", 0, NULL, 1, args, NULL, 1, &r, e) != 0) return -1;
+    freeReplyObject(r);
+    return 0;
+}
+
+int cache_probe(cache_t *c, err_t *e)
+{
+    cache_conn_retry_now(c->conn);
+    char token[40];
+    cache__token(c, token);
+    const char *args[1] = {token};
+    redisReply *r;
+    if (cache_script_run(c, "probe", 0, NULL, 1, args, NULL, 0, &r, e) != 0) return -1;
     freeReplyObject(r);
     return 0;
 }
@@ -191,6 +204,28 @@ static int cache__load(cache_t *c, err_t *e)
     return ok ? 0 : -1;
 }
 
+/* A write-through write that did not reach Redis: the old value may still
+ * be cached, so no worker may trust the cache until a new epoch starts.
+ * (In write-behind the caller refuses the write instead: nothing missed.) */
+static void cache__missed_write(const cache_t *c)
+{
+    if (!c->behind) metrics_cache_distrust();
+}
+
+/* Errors of a Redis that is up but takes no writes: disk full or failing
+ * (MISCONF: AOF or RDB write error), out of memory under noeviction (OOM),
+ * a replica (READONLY). Reads still work there, which is why a missed write
+ * must stop them (cache__missed_write). */
+static int cache__refuses_writes(const char *msg)
+{
+    static const char *const prefixes[] = {"MISCONF", "OOM", "READONLY", "NOREPLICAS"};
+    for (size_t i = 0; i < sizeof prefixes / sizeof *prefixes; i++) {
+        size_t n = strlen(prefixes[i]);
+        if (strncmp(msg, prefixes[i], n) == 0 && (msg[n] == ' ' || msg[n] == '\0')) return 1;
+    }
+    return 0;
+}
+
 int cache_script_run(cache_t *c, const char *op, int nkeys, const char **keys, int nargs,
                      const char **args, const size_t *alens, int is_write, redisReply **reply,
                      err_t *e)
@@ -198,7 +233,7 @@ int cache_script_run(cache_t *c, const char *op, int nkeys, const char **keys, i
     *reply = NULL;
     if (cache_conn_get(c->conn, e) == NULL) {
         metrics_inc(METRIC_CACHE_DEGRADED);
-        if (is_write && !c->behind) c->dirty = 1;
+        if (is_write) cache__missed_write(c);
         return -1;
     }
     cache__args_t a = {0};
@@ -212,7 +247,8 @@ int cache_script_run(cache_t *c, const char *op, int nkeys, const char **keys, i
     cache__arg(&a, k.data, k.len);
     buf_free(&k);
     for (int i = 0; i < nkeys; i++) cache__arg(&a, keys[i], strlen(keys[i]));
-    int was_dirty = c->dirty;
+    uint64_t failures;
+    int was_dirty = metrics_cache_distrusted(&failures);
     if (was_dirty) cache__token(c, bump);
     cache__token(c, fresh);
     cache__arg(&a, op, strlen(op));
@@ -238,7 +274,7 @@ int cache_script_run(cache_t *c, const char *op, int nkeys, const char **keys, i
         if (r == NULL) {
             c->sha[0] = '\0'; /* a restarted server has no scripts */
             metrics_inc(METRIC_CACHE_DEGRADED);
-            if (is_write && !c->behind) c->dirty = 1;
+            if (is_write) cache__missed_write(c);
             break;
         }
         if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
@@ -248,13 +284,21 @@ int cache_script_run(cache_t *c, const char *op, int nkeys, const char **keys, i
         }
         if (r->type == REDIS_REPLY_ERROR) {
             /* A script error may leave part of a write applied: distrust. */
-            if (is_write && !c->behind) c->dirty = 1;
-            err_set(e, ERR_INTERNAL, "cache.lua %s: %s", op, r->str);
+            if (is_write) cache__missed_write(c);
+            if (cache__refuses_writes(r->str)) {
+                metrics_inc(METRIC_CACHE_DEGRADED);
+                err_set(e, ERR_UNAVAILABLE,
+                        "Redis refuses writes (%s): the cache is bypassed "
+                        "until it takes them again",
+                        r->str);
+            } else {
+                err_set(e, ERR_INTERNAL, "cache.lua %s: %s", op, r->str);
+            }
             freeReplyObject(r);
             break;
         }
         if (was_dirty) {
-            c->dirty = 0;
+            metrics_cache_trust(failures);
             metrics_inc(METRIC_CACHE_EPOCH_BUMPS);
         }
         *reply = r;

@@ -208,9 +208,16 @@ void cache_set_hook(cache_t *c, cache_hook_fn fn, void *ud);
  * (if Redis is really down, it fails fast and the bump waits). 0 when clean. */
 int cache_sync(cache_t *c, err_t *e);
 
+/* /healthz: one small write through cache.lua (so it also starts the new
+ * epoch when the cache is distrusted, like cache_sync). 0 when Redis is up
+ * and takes writes; -1 with ERR_UNAVAILABLE and Redis's own reason ("Redis
+ * refuses writes (MISCONF ...)") when it answers but refuses them. */
+int cache_probe(cache_t *c, err_t *e);
+
 /* Marks the cache as possibly stale (as after a failed write), so the next
- * successful call starts a new epoch. Exposed for tests and callers that
- * skipped the cache on a write. */
+ * successful call starts a new epoch. Pool-wide: every worker sharing the
+ * metrics page (metrics.h) distrusts the cache until then. Exposed for tests
+ * and callers that skipped the cache on a write. */
 void cache_mark_dirty(cache_t *c);
 
 /* Runs operation `op` of cache.lua: keys after P:epoch, then args (alens

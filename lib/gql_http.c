@@ -60,7 +60,6 @@ static char *gql__urldecode(arena_t *a, const char *s, size_t n, size_t *outlen)
     return out;
 }
 
-/* The decoded value of parameter name in a query string, or NULL. */
 /* Why a request body cannot be JSON text, or NULL. cJSON is lenient where
  * RFC 8259 is not: it takes invalid UTF-8 (which then reaches MongoDB as
  * invalid BSON) and raw control characters (a raw NUL cut the query short).
@@ -77,6 +76,22 @@ static const char *gql__json_text_bad(const char *p, size_t n)
     return NULL;
 }
 
+/* Why a decoded GET parameter cannot be taken, or NULL: the same bytes a
+ * POST body may not carry (%00 would cut a C string short, %FF would reach
+ * cJSON and MongoDB as it would from a body). */
+static const char *gql__param_bad(arena_t *a, const char *name, const char *p, size_t n)
+{
+    if (p == NULL || gql__json_text_bad(p, n) == NULL) return NULL;
+    const char *what = u8_check((const uint8_t *)p, n) != NULL
+                           ? "is not valid UTF-8 after percent-decoding"
+                           : "has a control character (%00-%1F other than tab, LF, CR)";
+    size_t len = strlen(name) + strlen(what) + 48;
+    char *msg = arena_alloc(a, len);
+    snprintf(msg, len, "The query string parameter \"%s\" %s.", name, what);
+    return msg;
+}
+
+/* The decoded value of parameter name in a query string, or NULL. */
 static const char *gql__param(arena_t *a, const char *qs, const char *name, size_t *len)
 {
     size_t nl = strlen(name);
@@ -129,6 +144,13 @@ int gql_http_handle(const gql_http_t *h, const http_req_t *req, http_resp_t *res
         gr.query_len = qlen;
         gr.variables_json = gql__param(a, req->query_string, "variables", &vlen);
         gr.operation_name = gql__param(a, req->query_string, "operationName", &olen);
+        const char *bad = gql__param_bad(a, "query", q, qlen);
+        if (bad == NULL) bad = gql__param_bad(a, "variables", gr.variables_json, vlen);
+        if (bad == NULL) bad = gql__param_bad(a, "operationName", gr.operation_name, olen);
+        if (bad) {
+            gql__respond_error(resp, 400, ERR_BAD_INPUT, bad);
+            return 0;
+        }
     } else if (strcmp(req->method, "POST") == 0) {
         const char *ct = req->content_type;
         if (strncasecmp(ct, "application/json", 16) != 0 ||

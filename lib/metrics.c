@@ -21,6 +21,7 @@ typedef struct {
     uint64_t counters[METRIC__COUNT];
     uint64_t buckets[METRICS_BUCKETS + 1]; /* last one is +Inf */
     uint64_t duration_us_sum;
+    uint64_t cache_failures, cache_trusted; /* generations: see metrics.h */
 } metrics_page_t;
 
 static const double metrics__bounds[METRICS_BUCKETS] = {
@@ -41,7 +42,8 @@ static const struct {
 
 static uint64_t metrics__layout(void)
 {
-    return ((uint64_t)METRIC__COUNT << 32) | METRICS_BUCKETS;
+    return ((uint64_t)sizeof(metrics_page_t) << 32) | ((uint64_t)METRIC__COUNT << 16) |
+           METRICS_BUCKETS;
 }
 
 int metrics_open(const char *path, err_t *e)
@@ -118,6 +120,28 @@ void metrics_observe_request(double seconds)
     __atomic_fetch_add(&metrics__page->duration_us_sum, us, __ATOMIC_RELAXED);
 }
 
+void metrics_cache_distrust(void)
+{
+    __atomic_fetch_add(&metrics__page->cache_failures, 1, __ATOMIC_SEQ_CST);
+}
+
+int metrics_cache_distrusted(uint64_t *failures)
+{
+    uint64_t f = __atomic_load_n(&metrics__page->cache_failures, __ATOMIC_SEQ_CST);
+    if (failures) *failures = f;
+    return f != __atomic_load_n(&metrics__page->cache_trusted, __ATOMIC_SEQ_CST);
+}
+
+void metrics_cache_trust(uint64_t failures)
+{
+    uint64_t cur = __atomic_load_n(&metrics__page->cache_trusted, __ATOMIC_SEQ_CST);
+    /* Only forward: a slower worker must not undo a newer failure's mark. */
+    while (cur < failures &&
+           !__atomic_compare_exchange_n(&metrics__page->cache_trusted, &cur, failures, 0,
+                                        __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+    }
+}
+
 void metrics_render(buf_t *out)
 {
     const char *last = "";
@@ -155,4 +179,9 @@ void metrics_render(buf_t *out)
                "# HELP oponn_metrics_shared 1 when the counters cover the whole pool\n"
                "# TYPE oponn_metrics_shared gauge\noponn_metrics_shared %d\n",
                metrics__shared);
+    buf_printf(out,
+               "# HELP oponn_cache_trusted 0 while a cache write was missed and no new epoch "
+               "has started (reads go to MongoDB)\n"
+               "# TYPE oponn_cache_trusted gauge\noponn_cache_trusted %d\n",
+               !metrics_cache_distrusted(NULL));
 }

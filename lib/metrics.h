@@ -9,6 +9,10 @@
  *
  * Adding a counter is one line in METRICS_COUNTERS. Names follow Prometheus
  * conventions: counters end in _total, durations are _seconds histograms.
+ *
+ * The page also carries the one piece of pool state that is not a number to
+ * export but must be seen by every worker at once: whether the cache missed a
+ * write (see "cache trust" below and lib/cache.c).
  */
 #ifndef OPONN_METRICS_H
 #define OPONN_METRICS_H
@@ -79,6 +83,20 @@ static inline void metrics_inc(metric_t m)
 }
 void metrics_observe_request(double seconds);
 uint64_t metrics_get(metric_t m);
+
+/* Cache trust. A write-through worker that could not update Redis after a
+ * MongoDB write (Redis down, or up but refusing writes: disk full, out of
+ * memory) leaves an old value cached that *other* workers would still serve.
+ * So the failure is recorded here, pool-wide, and every worker distrusts the
+ * cache (each call first starts a new epoch, and reads fall back to MongoDB
+ * while Redis refuses that) until one new epoch has been started after the
+ * last failure. Two generation numbers, so that a failure racing with a new
+ * epoch is never cleared by it. */
+void metrics_cache_distrust(void);
+/* 1 when the cache is not trusted; *failures gets the value to hand to
+ * metrics_cache_trust() once a new epoch is started. */
+int metrics_cache_distrusted(uint64_t *failures);
+void metrics_cache_trust(uint64_t failures);
 
 /* Appends the Prometheus text exposition of every metric. */
 void metrics_render(buf_t *out);

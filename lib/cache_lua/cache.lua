@@ -719,6 +719,13 @@ function ops.purge()
     return drop_table(ARGV[5])
 end
 
+-- probe: ARGV[5] a token. One small write, so /healthz sees a Redis that
+-- answers reads but refuses writes (disk full, out of memory).
+function ops.probe()
+    redis.call('SET', P .. ':probe', ARGV[5], 'PX', 60000)
+    return 1
+end
+
 -- Test-only entry points (pure helpers, no data written).
 function ops.esc() return esc(ARGV[5]) end
 function ops.match()

@@ -139,7 +139,8 @@ class Stack:
     def __init__(self, run_dir, http_port=None, redis_port=None, workers=None,
                  build_dir=None, env=None, mongo_uri=None, quiet=True,
                  default_http_port=None, default_redis_port=None, worker=None,
-                 worker_wrapper=None, redis_wrapper=None, redis_args=None):
+                 worker_wrapper=None, redis_wrapper=None, redis_args=None,
+                 mongo_shutdown_ms=0):
         self.run_dir = os.path.abspath(run_dir)
         # OPONN_BUILD_DIR=build/asan runs the stack on the sanitizer build.
         self.build_dir = os.path.abspath(build_dir or os.environ.get("OPONN_BUILD_DIR")
@@ -165,6 +166,9 @@ class Stack:
         if self.worker_wrapper and os.sep not in self.worker_wrapper[0]:
             # multiwatch execs without a PATH search
             self.worker_wrapper[0] = shutil.which(self.worker_wrapper[0]) or self.worker_wrapper[0]
+        # The stand-in, when stopped, first refuses requests this long as a
+        # mongod shutting down does (t/56: the errors clients see then).
+        self.mongo_shutdown_ms = int(mongo_shutdown_ms)
         # redis-server's data directory is given to redis_wrapper as its
         # first argument, before redis-server's argv (t/57 runs it on a tiny
         # filesystem); redis_args are added to redis-server's own.
@@ -327,7 +331,8 @@ class Stack:
                                          os.path.join(ROOT, "etc", "dev", "mongo-standin.py"),
                                          "--host", "127.0.0.1", "--port", str(fixed or 0),
                                          "--port-file", port_file,
-                                         "--data-file", self._path("mongo-data.json")])
+                                         "--data-file", self._path("mongo-data.json"),
+                                         "--shutdown-ms", str(self.mongo_shutdown_ms)])
             wait_until(lambda: os.path.exists(port_file), "MongoDB stand-in", proc=proc, log=log)
             with open(port_file) as f:
                 port = int(f.read().strip())

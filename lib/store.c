@@ -116,8 +116,36 @@ uint64_t store_commands(const store_t *s)
 
 /* ---- operations */
 
+/* Server error codes that say the server is going away or changing role,
+ * not that the request was wrong: a mongod shutting down (a restart, an Atlas
+ * maintenance) answers InterruptedAtShutdown / ShutdownInProgress, a primary
+ * stepping down NotWritablePrimary and kin. The driver specifications' "state
+ * change" and "retryable" codes. The request may be retried. */
+static bool store__transient_code(uint32_t code)
+{
+    switch (code) {
+    case 6:     /* HostUnreachable */
+    case 7:     /* HostNotFound */
+    case 89:    /* NetworkTimeout */
+    case 91:    /* ShutdownInProgress */
+    case 189:   /* PrimarySteppedDown */
+    case 262:   /* ExceededTimeLimit */
+    case 9001:  /* SocketException */
+    case 10058: /* LegacyNotPrimary */
+    case 10107: /* NotWritablePrimary */
+    case 11600: /* InterruptedAtShutdown */
+    case 11602: /* InterruptedDueToReplStateChange */
+    case 13435: /* NotPrimaryNoSecondaryOk */
+    case 13436: /* NotPrimaryOrSecondary */
+        return true;
+    default:
+        return false;
+    }
+}
+
 /* Turns a libmongoc error into ours. Network and server-selection problems
- * are UNAVAILABLE (the caller may retry later); anything else is INTERNAL. */
+ * and a server going away (store__transient_code) are UNAVAILABLE (the
+ * caller may retry later); anything else is INTERNAL. */
 static int store__err(err_t *e, const bson_error_t *b, const char *op, const char *coll, bool *dup)
 {
     /* A socket timeout during the handshake comes in the client domain. */
@@ -125,7 +153,17 @@ static int store__err(err_t *e, const bson_error_t *b, const char *op, const cha
         (b->domain == MONGOC_ERROR_CLIENT || b->domain == MONGOC_ERROR_STREAM) &&
         (b->code == MONGOC_ERROR_STREAM_NAME_RESOLUTION || b->code == MONGOC_ERROR_STREAM_SOCKET ||
          b->code == MONGOC_ERROR_STREAM_CONNECT || b->code == MONGOC_ERROR_STREAM_NOT_ESTABLISHED);
-    if (net || b->domain == MONGOC_ERROR_SERVER_SELECTION || b->domain == MONGOC_ERROR_STREAM) {
+    bool going = (b->domain == MONGOC_ERROR_SERVER || b->domain == MONGOC_ERROR_WRITE_CONCERN ||
+                  b->domain == MONGOC_ERROR_QUERY) &&
+                 store__transient_code(b->code);
+    /* libmongoc reports a failed connection handshake (hello answered ok: 0,
+     * e.g. ShutdownInProgress from a server going away) as an authentication
+     * error, which a wrong password also is: either way no usable MongoDB
+     * behind the endpoint, as store_ping (and so /healthz) says too. */
+    bool handshake =
+        b->domain == MONGOC_ERROR_CLIENT && b->code == MONGOC_ERROR_CLIENT_AUTHENTICATE;
+    if (net || going || handshake || b->domain == MONGOC_ERROR_SERVER_SELECTION ||
+        b->domain == MONGOC_ERROR_STREAM) {
         return err_set(e, ERR_UNAVAILABLE, "MongoDB unreachable during %s on %s: %s", op, coll,
                        b->message);
     }

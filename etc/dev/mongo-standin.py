@@ -16,11 +16,15 @@ missing, never silently ignored: an uncaught exception would hang the client,
 so every request ends in a reply.
 
   /usr/bin/python3 etc/dev/mongo-standin.py --host 127.0.0.1 --port P \
-      [--port-file F] [--data-file F]
+      [--port-file F] [--data-file F] [--shutdown-ms N]
 
 --port 0 picks a free port; --port-file receives the real port (written
 atomically) once the server accepts connections. --data-file is loaded at
-start and saved atomically on SIGTERM/SIGINT. Runs with Debian's
+start and saved atomically on SIGTERM/SIGINT. --shutdown-ms N (default 0):
+after SIGTERM/SIGINT, answer every request for N ms as a mongod that is
+shutting down does (commands fail with InterruptedAtShutdown, hello with
+ShutdownInProgress: the errors Atlas failovers and restarts show clients),
+then save and exit. Runs with Debian's
 /usr/bin/python3: the pyenv python on PATH cannot see Debian's modules.
 """
 
@@ -56,7 +60,8 @@ CODE_NAMES = {
     1: 'InternalError', 2: 'BadValue', 9: 'FailedToParse', 20: 'IllegalOperation',
     26: 'NamespaceNotFound', 27: 'IndexNotFound', 43: 'CursorNotFound',
     48: 'NamespaceExists', 59: 'CommandNotFound', 72: 'InvalidOptions',
-    86: 'IndexKeySpecsConflict', 238: 'NotImplemented', 11000: 'DuplicateKey',
+    86: 'IndexKeySpecsConflict', 91: 'ShutdownInProgress', 238: 'NotImplemented',
+    11000: 'DuplicateKey', 11600: 'InterruptedAtShutdown',
 }
 # Options that would change a result and that mongomock cannot honour: refused
 # (code 238) rather than silently ignored. Session, routing and concern fields
@@ -237,6 +242,7 @@ class Standin:
         self.cursors = {}  # id -> {'ns', 'docs', 'pos', 'used'}
         self.started = self.swept = time.time()
         self.server = None
+        self.shutting_down = False  # --shutdown-ms: every request refused as at shutdown
 
     # -- helpers
     def coll(self, db, name):
@@ -625,6 +631,10 @@ class Standin:
             if '$query' in doc:
                 doc = doc['$query']
             db = doc.get('$db') or (req.namespace or 'admin').split('.')[0]
+            if self.shutting_down:
+                hello = next(iter(doc), '') in ('hello', 'isMaster', 'ismaster')
+                raise CmdError(91, 'The server is in quiesce mode and will shut down') if hello \
+                    else CmdError(11600, 'interrupted at shutdown')
             reply = self.run(db, doc, req)
         except Exception as e:
             reply = error_reply(e)
@@ -717,6 +727,8 @@ def main():
     ap.add_argument('--port', type=int, default=27017, help='0 picks a free port')
     ap.add_argument('--port-file', help='write the listening port here once accepting')
     ap.add_argument('--data-file', help='JSON snapshot: loaded at start, saved on stop')
+    ap.add_argument('--shutdown-ms', type=int, default=0,
+                    help='on stop, refuse requests as a mongod shutting down for this long')
     args = ap.parse_args()
 
     st = Standin()
@@ -746,6 +758,10 @@ def main():
         % (args.host, port, ndocs))
     while not stop.wait(3600):
         pass
+    if args.shutdown_ms > 0:
+        st.shutting_down = True  # read by the handler threads; a bool store is atomic
+        log('shutting down: refusing requests for %d ms' % args.shutdown_ms)
+        time.sleep(args.shutdown_ms / 1000.0)  # mongod's shutdown window, emulated
     # Hold mockupdb's lock: no request is half-applied while we save.
     server._lock.acquire()
     status = 0

@@ -18,6 +18,7 @@ class Client:
         self.port = port
         self.token = token
         self.conn = None
+        self.status = None  # HTTP status of the last answer (502 from nginx is JSON too)
 
     def __call__(self, query, variables=None, debug=False, write=False):
         body = json.dumps({"query": query, "variables": variables or {}})
@@ -33,6 +34,7 @@ class Client:
                 self.conn.request("POST", "/graphql", body, h)
                 r = self.conn.getresponse()
                 raw = r.read()
+                self.status = r.status
                 try:
                     return json.loads(raw)
                 except ValueError:

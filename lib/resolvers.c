@@ -10,7 +10,10 @@
 #include "resolvers.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #define EACH(i) for (size_t i = 0; i < n; i++)
 
@@ -24,10 +27,35 @@ static gql_value_t res__str(const char *s)
     return s ? gql_str(s, strlen(s)) : gql_null();
 }
 
+/* The details the client does not get go to the worker's log: every
+ * INTERNAL (a bug or an unexpected backend answer), and UNAVAILABLE at most
+ * once a second with the count of those left out. */
+static void res__log(gql_call_t *call, const err_t *e)
+{
+    resolvers_ctx_t *rc = call->ctx;
+    if (e->code == ERR_UNAVAILABLE) {
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (now.tv_sec == rc->log_second) {
+            rc->log_skipped++;
+            return;
+        }
+        rc->log_second = now.tv_sec;
+    }
+    fprintf(stderr, "oponn-worker[%ld]: %s.%s: %s: %s", (long)getpid(), call->type_name,
+            call->field_name, err_code_name(e->code), e->msg);
+    if (e->code == ERR_UNAVAILABLE && rc->log_skipped) {
+        fprintf(stderr, " (%u more UNAVAILABLE since the last line)", rc->log_skipped);
+        rc->log_skipped = 0;
+    }
+    fputc('\n', stderr);
+}
+
 /* A repository error as a field error. INTERNAL and UNAVAILABLE never carry
- * details (host names, driver messages) to the client. */
+ * details (host names, driver messages) to the client: they are logged. */
 static gql_value_t res__error(gql_call_t *call, const err_t *e)
 {
+    if (e->code == ERR_INTERNAL || e->code == ERR_UNAVAILABLE) res__log(call, e);
     switch (e->code) {
     case ERR_INTERNAL:
         return gql_error(ERR_INTERNAL, "internal error");

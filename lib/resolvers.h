@@ -20,6 +20,10 @@ typedef struct {
     repo_t *repo;    /* the worker's repository context, begun for this request */
     struct app *app; /* owner of this context (for HTTP-level callbacks) */
     bool debug;      /* X-Oponn-Debug: 1 */
+    /* Logging of backend errors (stderr, the pool's log): at most one
+     * UNAVAILABLE line a second, so an outage does not flood the log. */
+    long long log_second;
+    unsigned log_skipped;
 } resolvers_ctx_t;
 
 /* The table for gql_resolvers_new(). Static; never freed. */

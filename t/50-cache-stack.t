@@ -229,6 +229,10 @@ with taplib.stack(workers=2) as s:
     took = time.monotonic() - t0
     t.ok(code_of(b) == "UNAVAILABLE" and took < 5.0, "MongoDB down: a write answers UNAVAILABLE "
          "in %.1f s" % took, b)
+    with open(s._path("logs", "pool.log"), errors="replace") as f:
+        logged = [ln for ln in f if "Mutation.updateBook: UNAVAILABLE: MongoDB" in ln]
+    t.ok(logged and "retry shortly" in b["errors"][0]["message"],
+         "the client gets no details, the worker's log has them", logged[-1:])
     s.start_mongo(port=port)
     ok = False
     deadline = time.monotonic() + 20

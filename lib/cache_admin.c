@@ -139,6 +139,21 @@ typedef struct {
     char epoch[64];
 } cache_admin__verify_t;
 
+/* An entity value "epoch|version|n|JSON" (the layout cache.lua's
+ * entity_set writes): 1 when it belongs to epoch, with *json the record's
+ * JSON or NULL for a negative entry (n = "1"); 0 otherwise. */
+static int cache_admin__entity_current(const redisReply *r, const char *epoch, const char **json)
+{
+    if (r->type != REDIS_REPLY_STRING) return 0;
+    const char *s = r->str, *end = r->str + r->len;
+    const char *bar1 = memchr(s, '|', r->len);
+    const char *bar2 = bar1 ? memchr(bar1 + 1, '|', (size_t)(end - bar1 - 1)) : NULL;
+    if (bar2 == NULL || end - bar2 < 3 || bar2[2] != '|') return 0;
+    if ((size_t)(bar1 - s) != strlen(epoch) || memcmp(s, epoch, (size_t)(bar1 - s)) != 0) return 0;
+    *json = bar2[1] == '1' ? NULL : bar2 + 3;
+    return 1;
+}
+
 static int cache_admin__verify_entity(cache_t *c, cache_admin__verify_t *v, const char *key,
                                       size_t len, err_t *e)
 {
@@ -150,17 +165,16 @@ static int cache_admin__verify_entity(cache_t *c, cache_admin__verify_t *v, cons
         buf_free(&id);
         return 0; /* not an entity key */
     }
-    redisReply *r = cache_conn_command(cache_connection(c), e, "HMGET %b g n d", key, len);
+    /* MGET: nil, not an error, for a key of another type. */
+    redisReply *r = cache_conn_command(cache_connection(c), e, "MGET %b", key, len);
     if (r == NULL) {
         buf_free(&id);
         return -1;
     }
-    int current = r->type == REDIS_REPLY_ARRAY && r->elements == 3 && r->element[0]->str &&
-                  strcmp(r->element[0]->str, v->epoch) == 0;
-    if (current) {
+    const char *cached = NULL;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
+        cache_admin__entity_current(r->element[0], v->epoch, &cached)) {
         v->out->entities++;
-        int negative = r->element[1]->str && strcmp(r->element[1]->str, "1") == 0;
-        const char *cached = negative ? NULL : r->element[2]->str;
         const char *truth = NULL;
         arena_reset(&v->arena);
         if (v->src->fetch(v->src->ud, &v->arena, k, id.data, &truth, e) != 0) {

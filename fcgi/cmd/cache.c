@@ -9,10 +9,12 @@
 #include "cache.h"
 #include "cache_admin.h"
 #include "cfg.h"
+#include "metrics.h"
 #include "repo.h"
 
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 /* MongoDB for verify and rehydrate: a store and a repository without a
  * cache. cmd_cache__source_close() frees it. */
@@ -48,6 +50,16 @@ static void cmd_cache__print(void *ud, const char *line)
     fprintf(ud, "%s\n", line);
 }
 
+void cmd_join_pool(const cfg_t *cfg)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/metrics.shm", cfg->run_dir);
+    err_t e;
+    if (access(path, R_OK | W_OK) == 0 && metrics_open(path, &e) != 0) {
+        fprintf(stderr, "oponn: %s\n", e.msg);
+    }
+}
+
 struct cache *cmd_cache_open(const char *who)
 {
     cfg_t cfg;
@@ -56,6 +68,15 @@ struct cache *cmd_cache_open(const char *who)
     if (cfg_load(&cfg, &e) != 0 || cache_open(&c, &cfg, &e) != 0) {
         fprintf(stderr, "%s: %s\n", who, e.msg);
         return NULL;
+    }
+    cmd_join_pool(&cfg);
+    /* What the pool's next call would do: start the new epoch if a write
+     * missed the cache, so verify and stats see the cache the pool serves. */
+    if (cache_sync(c, &e) != 0) {
+        fprintf(stderr,
+                "%s: a write did not reach Redis and the new cache epoch cannot start yet (%s); "
+                "the pool serves nothing cached until it does\n",
+                who, e.msg);
     }
     return c;
 }

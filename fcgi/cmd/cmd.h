@@ -31,6 +31,12 @@ int cmd_cache(int argc, char **argv);
  * NULL (message printed, prefixed by who) on failure. cache_close() it. */
 struct cache;
 struct cache *cmd_cache_open(const char *who);
+/* Maps the pool's shared page ($OPONN_RUN_DIR/metrics.shm) when a pool on
+ * this host has one (never creates it), so the CLI shares the pool's cache
+ * trust state (lib/metrics.h): a `cache verify` after a missed write starts
+ * the new epoch a worker would, and ingestion's new epoch reaches the pool.
+ * The CLI's own cache calls then count in the pool's metrics too. */
+void cmd_join_pool(const cfg_t *cfg);
 int cmd_queue(int argc, char **argv);
 int cmd_pool(int argc, char **argv);
 

@@ -307,6 +307,7 @@ int cmd_ingest(int argc, char **argv)
     }
     ingest__args_t a;
     if (ingest__parse_args(argc, argv, &cfg, &a) != 0) return CMD_USAGE;
+    cmd_join_pool(&cfg);
     store_t *s;
     int rc = cmd_store_open("ingest", &cfg, &s);
     if (rc != CMD_OK) return rc;

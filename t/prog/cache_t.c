@@ -948,7 +948,10 @@ static void t_verify_model(cache_t *c)
         if (!T_rec[i].live) continue;
         buf_t k = BUF_INIT;
         cache_key_entity(cache_keys(c), &k, T_rec[i].kind, T_rec[i].id);
-        r = t_cmd(c, "HSET %s d {}", k.data);
+        r = t_cmd(c, "EVAL %s 1 %s",
+                  "local v = redis.call('GET', KEYS[1]) "
+                  "return redis.call('SET', KEYS[1], string.match(v, '^[^|]*|[^|]*|0|') .. '{}')",
+                  k.data);
         freeReplyObject(r);
         buf_free(&k);
         break;

@@ -131,5 +131,7 @@ with taplib.stack(workers=2, services=("redis", "mongo"), redis_args=AOF) as s:
              "oponn cache verify after Redis is back: 0 mismatches", r.stdout + r.stderr)
         mongo.close()
     finally:
+        for name in ("nginx", "pool"):  # the workers end their MongoDB sessions through it
+            s.stop_service(name)
         proxy.stop()
 t.done()

@@ -8,7 +8,9 @@
  * every read goes to MongoDB and every write-through write still succeeds
  * (MongoDB has it; the cache marked itself dirty, so its next successful
  * call starts a new epoch and nothing cached before is served again). A
- * cache error never reaches the caller's err_t: each call uses its own.
+ * MongoDB write that failed but may have been applied purges its record
+ * (repo__write_failed). A cache error never reaches the caller's err_t:
+ * each call uses its own.
  *
  * The cached value of a record is exactly its *_to_json text, so a hit
  * parses back into the same struct a MongoDB read gives.

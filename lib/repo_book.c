@@ -199,14 +199,21 @@ int repo_book_create(repo_t *r, const book_t *in, book_t **out, err_t *e)
     bool dup = false;
     int rc = store_insert_one(r->store, REPO_BOOKS, &doc, &dup, e);
     bson_destroy(&doc);
-    if (rc != 0) return dup ? book__isbn_taken(r, b->isbn, e) : -1;
+    /* A new id is cached nowhere, but the store's cached book list is. */
+    if (rc != 0) {
+        return dup ? book__isbn_taken(r, b->isbn, e)
+                   : repo__write_failed(r, CACHE_BOOKS, &b->id, 1, e);
+    }
     /* Written first, checked second: a concurrent delete of the store either
      * sees this book or is seen here (repo.h). */
     if (book__check_store(r, b->bookstore_id, e) != 0) {
         bson_t f = BSON_INITIALIZER;
         BSON_APPEND_UTF8(&f, "_id", b->id);
         err_t e2;
-        store_delete_one(r->store, REPO_BOOKS, &f, NULL, &e2);
+        /* Not taken back for sure: the book may stay, unseen by cached lists. */
+        if (store_delete_one(r->store, REPO_BOOKS, &f, NULL, &e2) != 0) {
+            repo__cache_unknown(r, CACHE_BOOKS, &b->id, 1);
+        }
         bson_destroy(&f);
         return -1;
     }
@@ -256,7 +263,9 @@ int repo_book_update(repo_t *r, const char *id, const book_t *patch, model_mask_
     bson_destroy(&unset);
     bson_destroy(&update);
     bson_destroy(&query);
-    if (rc != 0) return dup ? book__isbn_taken(r, p.isbn, e) : -1;
+    if (rc != 0) {
+        return dup ? book__isbn_taken(r, p.isbn, e) : repo__write_failed(r, CACHE_BOOKS, &id, 1, e);
+    }
     if (moving && book__check_store(r, p.bookstore_id, e) != 0) {
         /* The store went away meanwhile: put the book back where it was,
          * unless someone moved it again since. */
@@ -277,6 +286,8 @@ int repo_book_update(repo_t *r, const char *id, const book_t *patch, model_mask_
         if (r->cache &&
             repo__get_many(r, REPO_BOOKS, &id, 1, repo__parse_book, NULL, &now, &e2) == 0 && now) {
             repo__cache_put(r, CACHE_BOOKS, now);
+        } else {
+            repo__cache_unknown(r, CACHE_BOOKS, &id, 1); /* moved, reverted or not: unknown */
         }
         *out = NULL;
         return -1;
@@ -304,7 +315,7 @@ int repo_book_delete(repo_t *r, const char *id, err_t *e)
     int rc =
         repo__modify(r, REPO_BOOKS, "book", id, &f, NULL, repo__parse_book, NULL, &gone, NULL, e);
     bson_destroy(&f);
-    if (rc != 0) return -1;
+    if (rc != 0) return repo__write_failed(r, CACHE_BOOKS, &id, 1, e);
     repo__cache_del(r, CACHE_BOOKS, id, ((book_t *)gone)->version + 1);
     return 0;
 }

@@ -121,7 +121,10 @@ int repo_bookstore_create(repo_t *r, const bookstore_t *in, bookstore_t **out, e
      * concurrent creates of one name exactly one succeeds. */
     int rc = store_insert_one(r->store, REPO_BOOKSTORES, &doc, &dup, e);
     bson_destroy(&doc);
-    if (rc != 0) return dup ? bookstore__taken(r, in->name, s->name_key, e) : -1;
+    if (rc != 0) {
+        return dup ? bookstore__taken(r, in->name, s->name_key, e)
+                   : repo__write_failed(r, CACHE_BOOKSTORES, &s->id, 1, e);
+    }
     repo__cache_put(r, CACHE_BOOKSTORES, s);
     *out = s;
     return 0;
@@ -160,9 +163,12 @@ int repo_bookstore_update(repo_t *r, const char *id, const bookstore_t *patch, m
     bson_destroy(&unset);
     bson_destroy(&update);
     bson_destroy(&query);
-    if (rc != 0 && dup) return bookstore__taken(r, patch->name, p.name_key, e);
-    if (rc == 0) repo__cache_put(r, CACHE_BOOKSTORES, *out);
-    return rc;
+    if (rc != 0) {
+        return dup ? bookstore__taken(r, patch->name, p.name_key, e)
+                   : repo__write_failed(r, CACHE_BOOKSTORES, &id, 1, e);
+    }
+    repo__cache_put(r, CACHE_BOOKSTORES, *out);
+    return 0;
 }
 
 /* ---- deletion */
@@ -225,14 +231,19 @@ static int bookstore__move_chunk(repo_t *r, const char *from, const char *to, si
     bson_destroy(&q);
     bson_destroy(&set);
     bson_destroy(&u);
-    if (rc != 0 || n == 0) return rc;
+    if (rc != 0) {
+        /* Some of the listed books may have moved (reply lost). */
+        repo__write_failed(r, CACHE_BOOKS, ids, n, e);
+        return -1;
+    }
+    if (n == 0) return 0;
     *moved_n = n;
     void **moved = arena_alloc(r->arena, n * sizeof *moved);
     err_t e2;
     if (repo__get_many(r, REPO_BOOKS, ids, n, repo__parse_book, NULL, moved, &e2) != 0) {
         /* MongoDB took the move but we cannot read it back: drop the cached
          * books (and every cached list of books). */
-        for (size_t i = 0; i < n; i++) cache_purge(r->cache, CACHE_BOOKS, ids[i], &e2);
+        repo__cache_unknown(r, CACHE_BOOKS, ids, n);
         return 0;
     }
     for (size_t i = 0; i < n; i++) repo__cache_put(r, CACHE_BOOKS, moved[i]);
@@ -350,7 +361,7 @@ int repo_bookstore_delete(repo_t *r, const char *id, const char *reassign_to, er
     int rc = repo__modify(r, REPO_BOOKSTORES, "bookstore", id, &f, NULL, repo__parse_bookstore,
                           NULL, &gone, NULL, e);
     bson_destroy(&f);
-    if (rc != 0) return -1;
+    if (rc != 0) return repo__write_failed(r, CACHE_BOOKSTORES, &id, 1, e);
     repo__cache_del(r, CACHE_BOOKSTORES, id, ((bookstore_t *)gone)->version + 1);
     return 0;
 }

@@ -8,7 +8,9 @@
  * every read goes to MongoDB and every write-through write still succeeds
  * (MongoDB has it; the cache marked itself dirty, so its next successful
  * call starts a new epoch and nothing cached before is served again). A
- * cache error never reaches the caller's err_t: each call uses its own.
+ * MongoDB write that failed but may have been applied purges its record
+ * (repo__write_failed). A cache error never reaches the caller's err_t:
+ * each call uses its own.
  *
  * The cached value of a record is exactly its *_to_json text, so a hit
  * parses back into the same struct a MongoDB read gives.
@@ -209,6 +211,49 @@ void repo__cache_del(repo_t *r, cache_kind_t k, const char *id, int64_t version)
     if (r->cache == NULL) return;
     err_t ie;
     if (cache_delete(r->cache, k, id, version, NULL, &ie) < 0) repo__cache_failed(r);
+}
+
+/* Which failed MongoDB writes may have been applied, decided here only:
+ * every failure but a definite refusal (bad input or duplicate key, not
+ * found, name taken, FK violation, store still has books). UNAVAILABLE
+ * covers both "never sent" and "reply lost"; telling them apart is not
+ * worth it, since a purge after a write that was not applied only costs a
+ * cache miss. */
+static bool repo__maybe_applied(const err_t *e)
+{
+    switch (e->code) {
+    case ERR_PARSE:
+    case ERR_VALIDATION:
+    case ERR_BAD_INPUT:
+    case ERR_NOT_FOUND:
+    case ERR_NAME_TAKEN:
+    case ERR_FK:
+    case ERR_HAS_BOOKS:
+    case ERR_TOO_COMPLEX:
+    case ERR_UNAUTH:
+        return false;
+    default:
+        return true;
+    }
+}
+
+void repo__cache_unknown(repo_t *r, cache_kind_t k, const char *const *ids, size_t n)
+{
+    if (r->cache == NULL || repo__behind(r)) return;
+    err_t ie;
+    for (size_t i = 0; i < n; i++) {
+        if (cache_purge(r->cache, k, ids[i], &ie) < 0) {
+            cache_mark_dirty(r->cache); /* pool-wide: a new epoch at the next call */
+            repo__cache_failed(r);
+            return; /* nothing cached is served now: the other ids need nothing */
+        }
+    }
+}
+
+int repo__write_failed(repo_t *r, cache_kind_t k, const char *const *ids, size_t n, err_t *e)
+{
+    if (repo__maybe_applied(e)) repo__cache_unknown(r, k, ids, n);
+    return -1;
 }
 
 /* ---- write-behind (OPONN_WRITE_MODE=behind) */

@@ -57,7 +57,7 @@ int repo_fruit_create(repo_t *r, fruit_kind_t kind, const fruit_t *in, fruit_t *
     fruit_to_bson(f, &doc);
     int rc = store_insert_one(r->store, fruit_kind_collection(kind), &doc, NULL, e);
     bson_destroy(&doc);
-    if (rc != 0) return -1;
+    if (rc != 0) return repo__write_failed(r, repo__fruit_kind(kind), &f->id, 1, e);
     repo__cache_put(r, repo__fruit_kind(kind), f);
     *out = f;
     return 0;
@@ -107,8 +107,9 @@ int repo_fruit_update(repo_t *r, fruit_kind_t kind, const char *id, const fruit_
     bson_destroy(&unset);
     bson_destroy(&update);
     bson_destroy(&query);
-    if (rc == 0) repo__cache_put(r, repo__fruit_kind(kind), *out);
-    return rc;
+    if (rc != 0) return repo__write_failed(r, repo__fruit_kind(kind), &id, 1, e);
+    repo__cache_put(r, repo__fruit_kind(kind), *out);
+    return 0;
 }
 
 int repo_fruit_delete(repo_t *r, fruit_kind_t kind, const char *id, err_t *e)
@@ -124,7 +125,7 @@ int repo_fruit_delete(repo_t *r, fruit_kind_t kind, const char *id, err_t *e)
     int rc = repo__modify(r, fruit_kind_collection(kind), kind == FRUIT_APPLE ? "apple" : "orange",
                           id, &f, NULL, repo__parse_fruit, &kind, &gone, NULL, e);
     bson_destroy(&f);
-    if (rc != 0) return -1;
+    if (rc != 0) return repo__write_failed(r, repo__fruit_kind(kind), &id, 1, e);
     repo__cache_del(r, repo__fruit_kind(kind), id, ((fruit_t *)gone)->version + 1);
     return 0;
 }

@@ -70,6 +70,18 @@ int repo__cached_get_many(repo_t *r, cache_kind_t k, const char *const *ids, siz
  * failure is not an error here (the cache goes dirty: new epoch). */
 void repo__cache_put(repo_t *r, cache_kind_t k, const void *rec);
 void repo__cache_del(repo_t *r, cache_kind_t k, const char *id, int64_t version);
+/* Write-through, after a MongoDB write whose outcome is unknown (it may
+ * have been applied: reply lost, write-concern error, server gone
+ * mid-command): makes the record unservable from the cache before the
+ * mutation answers — cache_purge drops the entity, its lease and every
+ * cached batch of its table (a create's lists too); if Redis cannot take
+ * that, the whole pool distrusts the cache (cache_mark_dirty). */
+void repo__cache_unknown(repo_t *r, cache_kind_t k, const char *const *ids, size_t n);
+/* After a failed MongoDB write of records ids (e filled by it): calls
+ * repo__cache_unknown unless e is a definite refusal (the one place that
+ * rule lives). Returns -1, e untouched, so callers can
+ * `return repo__write_failed(r, k, id, e);`. */
+int repo__write_failed(repo_t *r, cache_kind_t k, const char *const *ids, size_t n, err_t *e);
 
 /* Write-behind (OPONN_WRITE_MODE=behind with a cache): mutations change
  * the cache and append to its queue (cache_put, one script call); the

@@ -771,10 +771,12 @@ function ops.qreplay()
 end
 
 -- purge: ARGV[5] kind, ARGV[6] tail ("" = the whole kind's batches).
--- Deletes the entity (if a tail is given) and drops every batch of the
--- table. -> batches dropped
+-- Deletes the entity and its single-flight lease (if a tail is given: a
+-- reader that took the lease before a write and read the old version must
+-- not fill it after the purge) and drops every batch of the table; the
+-- table's write counter refuses batch fills begun before. -> batches dropped
 function ops.purge()
-    if ARGV[6] ~= '' then redis.call('DEL', P .. ':' .. ARGV[6]) end
+    if ARGV[6] ~= '' then redis.call('DEL', P .. ':' .. ARGV[6], P .. ':lease:' .. ARGV[6]) end
     redis.call('INCR', P .. ':tv:' .. ARGV[5])
     return drop_table(ARGV[5])
 end

@@ -138,3 +138,21 @@ def independent_check(c, db):
         if got != want:
             bad.append("%s %r: graphql %r, mongodb %r" % (query.split("{")[1][:30], v, got, want))
     return bad
+
+
+def over_every_worker(s, query, variables, field, clients=4, rounds=50):
+    """Reads `field` until every worker of the pool has answered at least
+    once (`clients` requests at a time, so more than one worker is busy;
+    at most `rounds` rounds). Returns ({worker pid: [answers]}, pids)."""
+    import concurrent.futures
+    pids = set(s.worker_pids())
+    got = {}
+    cs = [Client(s.http_port) for _ in range(clients)]
+    with concurrent.futures.ThreadPoolExecutor(clients) as ex:
+        for _ in range(rounds):
+            for b in ex.map(lambda c: c(query, variables, debug=True), cs):
+                pid = ((b or {}).get("extensions") or {}).get("workerPid")
+                got.setdefault(pid, []).append(((b or {}).get("data") or {}).get(field))
+            if pids <= set(got):
+                break
+    return got, pids

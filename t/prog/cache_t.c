@@ -351,6 +351,16 @@ static void suite_entity(void)
            cache_get(rd, &T_arena, CACHE_APPLES, "x:1", &ce2, &e) == 0 && ce2.status == CACHE_HIT,
        "refilled in the new epoch");
 
+    /* A write whose outcome is unknown purges the record: a reader holding
+     * the lease (it read the old version before the write) cannot fill. */
+    ok(cache_get(rd, &T_arena, CACHE_APPLES, "x:4", &ce, &e) == 0 && ce.lease[0], "x:4 lease");
+    ok(cache_purge(wr, CACHE_APPLES, "x:4", &e) >= 0, "x:4 purged (write outcome unknown)");
+    ok(cache_fill(rd, CACHE_APPLES, "x:4", &ce, v1, 1, &e) == 0,
+       "a lease taken before the purge is refused");
+    ok(cache_get(rd, &T_arena, CACHE_APPLES, "x:4", &ce, &e) == 0 && ce.lease[0],
+       "after the purge: a miss, the next reader takes the lease");
+    cache_fill(rd, CACHE_APPLES, "x:4", &ce, v2, 2, &e);
+
     /* A lease taken before an epoch bump cannot fill after it. */
     ok(cache_get(rd, &T_arena, CACHE_APPLES, "x:3", &ce, &e) == 0 && ce.lease[0], "x:3 lease");
     cache_mark_dirty(wr);

@@ -12,7 +12,6 @@
 #  - write-behind: mutations are refused UNAVAILABLE, cached reads answer,
 #    every write acknowledged before is in MongoDB after the drain, nothing
 #    refused is applied, writes are accepted again afterwards.
-import concurrent.futures
 import os
 import subprocess
 import sys
@@ -117,22 +116,6 @@ def mongo_names(s):
 AOF = ["--appendonly", "yes", "--appendfsync", "everysec"]
 
 
-def over_workers(s, query, variables, field):
-    """Reads until every worker has answered (4 at a time, so more than one
-    worker is busy): {worker pid: [answers]}."""
-    pids = set(s.worker_pids())
-    got = {}
-    clients = [cachestack.Client(s.http_port) for _ in range(4)]
-    with concurrent.futures.ThreadPoolExecutor(4) as ex:
-        for _ in range(50):
-            for b in ex.map(lambda c: c(query, variables, debug=True), clients):
-                pid = ((b or {}).get("extensions") or {}).get("workerPid")
-                got.setdefault(pid, []).append(data(b, field))
-            if pids <= set(got):
-                break
-    return got, pids
-
-
 def data(b, field):
     return ((b or {}).get("data") or {}).get(field)
 
@@ -165,7 +148,7 @@ with taplib.stack(workers=2, redis_wrapper=WRAP, redis_args=AOF) as s:
          "through: a mutation succeeds while Redis's disk is full (MongoDB has it)", b)
     t.is_(metric(s, "oponn_cache_trusted"), 0.0, "through: the pool distrusts the cache "
           "(oponn_cache_trusted 0)")
-    got, pids = over_workers(s, READ, {"id": stores[0]}, "bookstore")
+    got, pids = cachestack.over_every_worker(s, READ, {"id": stores[0]}, "bookstore")
     stale = [(p, a) for p, ans in got.items() for a in ans if (a or {}).get("name") != "Disk T0 renamed"]
     t.ok(pids <= set(got) and not stale, "through: read by every worker (%d reads): the new name, "
          "nothing stale served" % sum(map(len, got.values())), (pids, stale[:4]))
@@ -176,14 +159,14 @@ with taplib.stack(workers=2, redis_wrapper=WRAP, redis_args=AOF) as s:
     ok_w.append(data(b, "moveBook") is not None and not b.get("errors"))
     t.ok(all(ok_w), "through: more mutations succeed (a rename, a book moved)", b)
     for k, i in enumerate(stores[:2]):
-        got, pids = over_workers(s, READ, {"id": i}, "bookstore")
+        got, pids = cachestack.over_every_worker(s, READ, {"id": i}, "bookstore")
         stale = [(p, a) for p, ans in got.items() for a in ans
                  if (a or {}).get("name") != "Disk T%d renamed" % k]
         t.ok(pids <= set(got) and not stale, "through: store %d read by every worker (%d reads): "
              "the new name, nothing stale served" % (k, sum(map(len, got.values()))),
              (pids, stale[:4]))
     for i, want in ((stores[0], 2), (stores[1], 1)):
-        got, pids = over_workers(s, BOOKS, {"id": i}, "bookstore")
+        got, pids = cachestack.over_every_worker(s, BOOKS, {"id": i}, "bookstore")
         bad = [a for ans in got.values() for a in ans if (a or {}).get("bookCount") != want]
         t.ok(pids <= set(got) and not bad, "through: every worker's store list has the moved "
              "book where it is now (bookCount %d)" % want, bad[:4])

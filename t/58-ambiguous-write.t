@@ -46,13 +46,13 @@ def cached(c, query, variables):
 
 
 def cached_value(s, kind, rid):
-    """The stored JSON of entity kind:rid (any epoch), read with redis-cli."""
+    """The stored value of entity kind:rid (any epoch), read with redis-cli."""
     def cli(*args):
         return subprocess.run(["redis-cli", "-p", str(s.redis_port)] + list(args),
                               capture_output=True, text=True, timeout=10).stdout
     keys = [k for k in cli("--scan", "--pattern", "*:%s:%s" % (kind, rid)).split()
             if k.count(":") == 2]  # P:kind:id, not a lease or an index
-    return "".join(cli("HGET", k, "d") for k in keys)
+    return "".join(cli("GET", k) for k in keys)  # "epoch|version|n|JSON"
 
 
 def lists(b):

@@ -23,7 +23,7 @@ struct cache {
     cache_conn_t *conn;
     cache_keys_t keys;
     long long ttl[CACHE__KINDS];
-    long long batch_ttl, neg_ttl, lease_ms, lease_wait_ms, queue_max;
+    long long batch_ttl, neg_ttl, lease_ms, lease_wait_ms, hold_ms, queue_max;
     int behind;
     char sha[41]; /* "" until SCRIPT LOAD on this server */
     uint64_t rng;
@@ -112,6 +112,7 @@ int cache_open(cache_t **out, const cfg_t *cfg, err_t *e)
     c->batch_ttl = cfg->cache_ttl_batch_s;
     c->neg_ttl = cfg->negative_ttl_s;
     c->lease_ms = cfg->cache_lease_ms;
+    c->hold_ms = cfg->cache_hold_ms;
     c->lease_wait_ms = cfg->cache_lease_wait_ms;
     c->queue_max = cfg->queue_max;
     struct timespec ts;
@@ -765,9 +766,12 @@ int cache_purge(cache_t *c, cache_kind_t k, const char *id, err_t *e)
 {
     buf_t tail = BUF_INIT;
     if (id) cache_key_tail(&tail, k, id);
-    const char *args[2] = {cache_kind_name(k), id ? tail.data : ""};
+    char hold[24];
+    /* Write-behind: the cache is the truth, a hold would hide it. */
+    const char *args[3] = {cache_kind_name(k), id ? tail.data : "",
+                           cache__ll(hold, sizeof hold, c->behind ? 0 : c->hold_ms)};
     redisReply *r;
-    int rc = cache_script_run(c, "purge", 0, NULL, 2, args, NULL, 1, &r, e);
+    int rc = cache_script_run(c, "purge", 0, NULL, 3, args, NULL, 1, &r, e);
     buf_free(&tail);
     if (rc != 0) return -1;
     rc = r->type == REDIS_REPLY_INTEGER ? (int)r->integer : 0;

@@ -186,8 +186,11 @@ int cache_batch_fill_ex(cache_t *c, const cache_batch_t *miss, const cache_doc_t
 /* ------------------------------------------------------ admin and tests */
 
 /* Drops a record (id given) or a whole kind (id NULL) from the cache and
- * every cached batch of that kind (`oponn cache purge`). Returns batches
- * dropped, or -1. */
+ * every cached batch of that kind (`oponn cache purge`, and a write-through
+ * write whose outcome is unknown). In write-through a purged record is held
+ * for OPONN_CACHE_HOLD_MS: read from MongoDB, never filled (a fill that read
+ * the old version before the purge would otherwise store it), a write on it
+ * drops its table's batches. Returns batches dropped, or -1. */
 int cache_purge(cache_t *c, cache_kind_t k, const char *id, err_t *e);
 
 /* Runs a raw operation of cache.lua (tests only: "esc", "match", "member",

@@ -141,7 +141,8 @@ typedef struct {
 
 /* An entity value "epoch|version|n|JSON" (the layout cache.lua's
  * entity_set writes): 1 when it belongs to epoch, with *json the record's
- * JSON or NULL for a negative entry (n = "1"); 0 otherwise. */
+ * JSON or NULL for a negative entry (n = "1"); 0 otherwise (also for a hold,
+ * n = "h", which makes readers go to MongoDB). */
 static int cache_admin__entity_current(const redisReply *r, const char *epoch, const char **json)
 {
     if (r->type != REDIS_REPLY_STRING) return 0;
@@ -150,6 +151,7 @@ static int cache_admin__entity_current(const redisReply *r, const char *epoch, c
     const char *bar2 = bar1 ? memchr(bar1 + 1, '|', (size_t)(end - bar1 - 1)) : NULL;
     if (bar2 == NULL || end - bar2 < 3 || bar2[2] != '|') return 0;
     if ((size_t)(bar1 - s) != strlen(epoch) || memcmp(s, epoch, (size_t)(bar1 - s)) != 0) return 0;
+    if (bar2[1] == 'h') return 0; /* a hold caches nothing */
     *json = bar2[1] == '1' ? NULL : bar2 + 3;
     return 1;
 }

@@ -79,6 +79,9 @@
       "lifetime of the single-flight lease a cache miss takes")                                    \
     X(INT, cache_lease_wait_ms, "OPONN_CACHE_LEASE_WAIT_MS", "50", 0, 10000,                       \
       "how long a miss waits for another worker's fill before reading MongoDB itself")             \
+    X(INT, cache_hold_ms, "OPONN_CACHE_HOLD_MS", "10000", 0, 600000,                               \
+      "after a write whose outcome is unknown (or a purge), how long the record is read from "     \
+      "MongoDB and never cached")                                                                  \
     X(STR, write_mode, "OPONN_WRITE_MODE", "through", 0, 0,                                        \
       "`through` (MongoDB, then cache) or `behind` (cache + queue; oponn-writer applies)")         \
     X(INT, queue_max, "OPONN_QUEUE_MAX", "100000", 1, 100000000,                                   \

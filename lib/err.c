@@ -26,6 +26,7 @@ int err_set(err_t *e, err_code_t code, const char *fmt, ...)
 {
     if (e == NULL) return -1;
     e->code = code;
+    e->unsent = 0;
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(e->msg, sizeof e->msg, fmt, ap);
@@ -60,6 +61,7 @@ void err_clear(err_t *e)
 {
     if (e == NULL) return;
     e->code = ERR_OK;
+    e->unsent = 0;
     e->msg[0] = '\0';
 }
 

@@ -30,6 +30,11 @@ typedef enum {
 typedef struct {
     err_code_t code;
     char msg[512];
+    /* Set by the backend that knows (lib/store.c): the request never left
+     * this process (no server selected, connection refused), so it cannot
+     * have changed anything. Cleared by err_set. A write that failed without
+     * it may have been applied (reply lost). */
+    int unsent;
 } err_t;
 
 /* Fills *e (when e is not NULL) and returns -1, so callers can write

@@ -202,7 +202,7 @@ int gql_http_handle(const gql_http_t *h, const http_req_t *req, http_resp_t *res
         return 0;
     }
     if (op == GQL_OP_MUTATION && h->authorize_mutation) {
-        err_t e = {ERR_OK, ""};
+        err_t e = {.code = ERR_OK};
         if (h->authorize_mutation(h->user_ctx, req, &e) != 0) {
             gql__respond_error(resp, 401, e.code == ERR_OK ? ERR_UNAUTH : e.code,
                                e.msg[0] ? e.msg : "This mutation needs a valid write token.");

@@ -215,12 +215,14 @@ void repo__cache_del(repo_t *r, cache_kind_t k, const char *id, int64_t version)
 
 /* Which failed MongoDB writes may have been applied, decided here only:
  * every failure but a definite refusal (bad input or duplicate key, not
- * found, name taken, FK violation, store still has books). UNAVAILABLE
- * covers both "never sent" and "reply lost"; telling them apart is not
- * worth it, since a purge after a write that was not applied only costs a
- * cache miss. */
+ * found, name taken, FK violation, store still has books) and a request
+ * that never left the process (err_t.unsent: MongoDB down, no server
+ * selected). The rest, UNAVAILABLE after the send included, may have been
+ * applied; a purge too many holds the record out of the cache for
+ * OPONN_CACHE_HOLD_MS, one too few serves an old version for a day. */
 static bool repo__maybe_applied(const err_t *e)
 {
+    if (e->unsent) return false;
     switch (e->code) {
     case ERR_PARSE:
     case ERR_VALIDATION:

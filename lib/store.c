@@ -164,8 +164,17 @@ static int store__err(err_t *e, const bson_error_t *b, const char *op, const cha
         b->domain == MONGOC_ERROR_CLIENT && b->code == MONGOC_ERROR_CLIENT_AUTHENTICATE;
     if (net || going || handshake || b->domain == MONGOC_ERROR_SERVER_SELECTION ||
         b->domain == MONGOC_ERROR_STREAM) {
-        return err_set(e, ERR_UNAVAILABLE, "MongoDB unreachable during %s on %s: %s", op, coll,
-                       b->message);
+        err_set(e, ERR_UNAVAILABLE, "MongoDB unreachable during %s on %s: %s", op, coll,
+                b->message);
+        /* No server to send to, or no connection: nothing can have been
+         * applied. (A socket error after the send is not this: the reply
+         * may be what was lost.) */
+        if (e) {
+            e->unsent = b->domain == MONGOC_ERROR_SERVER_SELECTION || handshake ||
+                        b->code == MONGOC_ERROR_STREAM_NAME_RESOLUTION ||
+                        b->code == MONGOC_ERROR_STREAM_CONNECT;
+        }
+        return -1;
     }
     if (b->code == 11000 || b->code == 11001) {
         if (dup) *dup = true;

@@ -242,7 +242,11 @@ with taplib.stack(workers=2) as s:
         ok = bool(b.get("data") and b["data"]["updateBook"])
     t.ok(ok, "MongoDB back: writes work again", b)
     d, err, mc, rt = q('query($id:ID!){ book(id:$id) { title } }', {"id": books[3]})
-    t.ok(d["book"]["title"] == "After" and mc == 0, "and are cached (write-through)", (d, mc))
+    # The failed write may have reached MongoDB before it went (its reply
+    # lost): then the record is held out of the cache for OPONN_CACHE_HOLD_MS
+    # and read from MongoDB meanwhile; either way the new title is served.
+    t.ok(d["book"]["title"] == "After" and mc in (0, 1), "and are read back (write-through)",
+         (d, mc))
     verify("oponn cache verify after the MongoDB outage: 0 mismatches")
 
     # ---- Redis stopped: answers from MongoDB; nothing stale afterwards

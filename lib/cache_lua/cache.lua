@@ -19,7 +19,8 @@
 -- standalone Redis (not Cluster), which is what oponn runs.
 --
 -- Values. Entity P:K:E is a string "epoch|version|n|JSON" (n = "1" for a
--- negative entry or a tombstone, whose JSON is empty), so that one MGET reads
+-- negative entry or a tombstone, "h" for a hold; JSON empty for both), so
+-- that one MGET reads
 -- every entity of a batch (a hash would take one HMGET each: two thirds of a
 -- 100-id batch read). A value whose epoch is not the current one, or that is
 -- not a string (an older layout), is a miss. Batch P:q:NAME:HASH is a hash {g, p = predicate
@@ -190,11 +191,18 @@ end
 
 -- -------------------------------------------------------------- entities
 
+-- A hold (purge, or a write whose outcome the worker cannot know): the
+-- record's current version is unknown, so the hold claims the highest one.
+-- Readers see a miss and read MongoDB; every fill, which is version guarded,
+-- is refused until the hold expires; a write meets it as a purge (write()).
+local HOLD_VERSION = 9007199254740992
+
 local function entity_decode(s)
     if not s or not EPOCH then return nil end
-    local g, v, n, at = string.match(s, '^([^|]*)|([^|]*)|([01])|()')
+    local g, v, n, at = string.match(s, '^([^|]*)|([^|]*)|([01h])|()')
     if g ~= EPOCH then return nil end
     if n == '1' then return {v = tonumber(v) or 0, neg = true} end
+    if n == 'h' then return {v = HOLD_VERSION, neg = false, hold = true} end
     return {v = tonumber(v) or 0, neg = false, d = string.sub(s, at)}
 end
 
@@ -403,7 +411,7 @@ local ops = {}
 -- -> {'hit', json} | {'neg'} | {'lease'} (caller fills) | {'wait'}
 function ops.get()
     local e = entity_get(KEYS[2])
-    if e then
+    if e and not e.hold then
         if e.neg then return {'neg'} end
         return {'hit', e.d}
     end
@@ -484,7 +492,7 @@ function ops.mget()
         if e and e.neg then
             out[#out + 1] = 'n'
             out[#out + 1] = false
-        elseif e then
+        elseif e and not e.hold then
             out[#out + 1] = 'h'
             out[#out + 1] = e.d
         else
@@ -523,6 +531,13 @@ local function write(is_del)
     -- again, because the cached copy may have come from a fill, which sets
     -- the entity but reconciles no batch; this put must.
     local cur = entity_get(key)
+    -- A held record (ops.purge): its version is unknown, so this write cannot
+    -- be placed against it. It does what the purge did: the record stays
+    -- held (MongoDB answers its reads) and its table's batches are dropped.
+    if cur and cur.hold and ARGV[12] ~= 'behind' then
+        redis.call('INCR', P .. ':tv:' .. kind)
+        return {'ok', 0, 0, 0, drop_table(kind)}
+    end
     if cur and cur.v > version then
         stat('stale_refused', 1)
         return {'stale'}
@@ -775,8 +790,22 @@ end
 -- reader that took the lease before a write and read the old version must
 -- not fill it after the purge) and drops every batch of the table; the
 -- table's write counter refuses batch fills begun before. -> batches dropped
+-- ARGV[7] hold ms ("0" = none: write-behind, where the cache is the
+-- truth): the entity becomes a hold for that long instead of going, so a
+-- fill that read MongoDB before a write and comes after the purge (a
+-- multi-get or batch fill takes no lease) is refused too.
+local function hold_or_delete(tail, ms)
+    local key = P .. ':' .. tail
+    if EPOCH and tonumber(ms) > 0 then
+        redis.call('SET', key, EPOCH .. '|' .. HOLD_VERSION .. '|h|', 'PX', ms)
+    else
+        redis.call('DEL', key)
+    end
+    redis.call('DEL', P .. ':lease:' .. tail)
+end
+
 function ops.purge()
-    if ARGV[6] ~= '' then redis.call('DEL', P .. ':' .. ARGV[6], P .. ':lease:' .. ARGV[6]) end
+    if ARGV[6] ~= '' then hold_or_delete(ARGV[6], ARGV[7] or '0') end
     redis.call('INCR', P .. ':tv:' .. ARGV[5])
     return drop_table(ARGV[5])
 end

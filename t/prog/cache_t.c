@@ -359,7 +359,25 @@ static void suite_entity(void)
        "a lease taken before the purge is refused");
     ok(cache_get(rd, &T_arena, CACHE_APPLES, "x:4", &ce, &e) == 0 && ce.lease[0],
        "after the purge: a miss, the next reader takes the lease");
-    cache_fill(rd, CACHE_APPLES, "x:4", &ce, v2, 2, &e);
+    /* ...but the record is held (OPONN_CACHE_HOLD_MS): no fill of any
+     * version, with or without a lease, and a write drops, not patches. */
+    ok(cache_fill(rd, CACHE_APPLES, "x:4", &ce, v2, 2, &e) == 0,
+       "held: a lease taken after the purge cannot fill either");
+    cache_doc_t old4 = {CACHE_APPLES, "x:4", 1, v1};
+    ok(cache_fill_docs(rd, &old4, 1, &e) == 0,
+       "held: a lease-less fill (multi-get, batch member) of the old version is refused");
+    cache_reconcile_t rc4;
+    ok(cache_put(wr, CACHE_APPLES, "x:4", 3, v2, &rc4, &e) == 1 &&
+           cache_get(rd, &T_arena, CACHE_APPLES, "x:4", &ce, &e) == 0 && ce.status == CACHE_MISS,
+       "held: a write is accepted but caches nothing (the record stays held)");
+    {
+        buf_t hk = BUF_INIT;
+        cache_key_entity(cache_keys(wr), &hk, CACHE_APPLES, "x:4");
+        freeReplyObject(t_cmd(wr, "DEL %s", hk.data)); /* as when the hold expires */
+        buf_free(&hk);
+    }
+    cache_doc_t new4 = {CACHE_APPLES, "x:4", 3, v2};
+    ok(cache_fill_docs(rd, &new4, 1, &e) == 1, "after the hold: filled again");
 
     /* A lease taken before an epoch bump cannot fill after it. */
     ok(cache_get(rd, &T_arena, CACHE_APPLES, "x:3", &ce, &e) == 0 && ce.lease[0], "x:3 lease");

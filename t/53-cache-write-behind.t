@@ -147,6 +147,9 @@ with taplib.stack(workers=2, env=env) as s:
          v.stdout[-2000:] + v.stderr)
     bad = cachestack.independent_check(c, db)
     t.ok(not bad, "GraphQL (cached) == MongoDB (pymongo) after the drain", "\n".join(bad[:5]))
+    st, _, body = s.http("GET", "/healthz")
+    t.ok(st == 200, "/healthz 200 after the kills (the test restarts the writer as its "
+         "supervisor would: ECS, systemd)", body)
 
     # ---- Redis down: write-behind refuses writes rather than losing them
     s.stop_service("redis")

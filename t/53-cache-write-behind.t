@@ -13,7 +13,6 @@ import multiprocessing as mp
 import os
 import random
 import signal
-import subprocess
 import sys
 import time
 
@@ -21,6 +20,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib
 import cachestack  # noqa: E402
 import pymongo  # noqa: E402
 import taplib  # noqa: E402
+
+xlen = cachestack.xlen
 
 t = taplib.Tap()
 SEED = int(os.environ.get("OPONN_TEST_SEED", random.randrange(1 << 30)))
@@ -45,15 +46,6 @@ def producer(port, token, mine, hot, seed, until, out):
         else:
             refused += 1
     out.put((acks, refused))
-
-
-def xlen(s):
-    r = subprocess.run(["redis-cli", "-p", str(s.redis_port), "XLEN", "oponn:queue"],
-                       capture_output=True, text=True)
-    try:
-        return int(r.stdout.strip())
-    except ValueError:
-        return -1
 
 
 env = {"OPONN_WRITE_MODE": "behind", "OPONN_QUEUE_CLAIM_MS": "300",

@@ -14,8 +14,9 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 import cachestack  # noqa: E402
-import pymongo  # noqa: E402
 import taplib  # noqa: E402
+
+mongo_names = cachestack.mongo_names
 
 t = taplib.Tap()
 code_of = cachestack.code_of
@@ -43,15 +44,6 @@ def oom_off(s):
 def healthy(s):
     taplib._stack.wait_until(lambda: s.http("GET", "/healthz")[0] == 200, "healthz 200")
     return True
-
-
-def mongo_names(s):
-    m = pymongo.MongoClient(s.mongo_uri)
-    try:
-        db = m[s.env().get("OPONN_MONGODB_DB") or "oponn"]
-        return {d["name"]: str(d["_id"]) for d in db.bookstores.find({}, {"name": 1})}
-    finally:
-        m.close()
 
 
 # ---- write-through

@@ -18,7 +18,6 @@
 import multiprocessing as mp
 import os
 import random
-import subprocess
 import sys
 import time
 import urllib.parse
@@ -27,6 +26,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib
 import cachestack  # noqa: E402
 import pymongo  # noqa: E402
 import taplib  # noqa: E402
+
+xlen = cachestack.xlen
 
 t = taplib.Tap()
 SEED = int(os.environ.get("OPONN_TEST_SEED", random.randrange(1 << 30)))
@@ -160,15 +161,6 @@ def counts(items):
     for x in items:
         out[x] = out.get(x, 0) + 1
     return ", ".join("%s %d" % kv for kv in sorted(out.items())) or "none"
-
-
-def xlen(s):
-    r = subprocess.run(["redis-cli", "-p", str(s.redis_port), "XLEN", "oponn:queue"],
-                       capture_output=True, text=True)
-    try:
-        return int(r.stdout.strip())
-    except ValueError:
-        return -1
 
 
 def run_phase(name, env, seed):

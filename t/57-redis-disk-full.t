@@ -18,8 +18,9 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 import cachestack  # noqa: E402
-import pymongo  # noqa: E402
 import taplib  # noqa: E402
+
+mongo_names = cachestack.mongo_names
 
 t = taplib.Tap()
 code_of = cachestack.code_of
@@ -102,15 +103,6 @@ def metric(s, name):
         if line.startswith(name + " "):
             return float(line.split()[1])
     return None
-
-
-def mongo_names(s):
-    m = pymongo.MongoClient(s.mongo_uri)
-    try:
-        db = m[s.env().get("OPONN_MONGODB_DB") or "oponn"]
-        return {d["name"]: str(d["_id"]) for d in db.bookstores.find({}, {"name": 1})}
-    finally:
-        m.close()
 
 
 AOF = ["--appendonly", "yes", "--appendfsync", "everysec"]

@@ -156,3 +156,27 @@ def over_every_worker(s, query, variables, field, clients=4, rounds=50):
             if pids <= set(got):
                 break
     return got, pids
+
+
+def mongo_names(s):
+    """{bookstore name: id} straight from MongoDB (pymongo), for the
+    "nothing acknowledged lost" checks."""
+    import pymongo
+    m = pymongo.MongoClient(s.mongo_uri)
+    try:
+        db = m[s.env().get("OPONN_MONGODB_DB") or "oponn"]
+        return {d["name"]: str(d["_id"]) for d in db.bookstores.find({}, {"name": 1})}
+    finally:
+        m.close()
+
+
+def xlen(s):
+    """Length of the write-behind queue (writes not yet in MongoDB), -1 if
+    Redis does not answer."""
+    import subprocess
+    r = subprocess.run(["redis-cli", "-p", str(s.redis_port), "XLEN", "oponn:queue"],
+                       capture_output=True, text=True)
+    try:
+        return int(r.stdout.strip())
+    except ValueError:
+        return -1

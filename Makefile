@@ -75,7 +75,7 @@ $(GEN)/cache_lua.h: $(LUA_SRC) etc/lua2c.sh
 	@mkdir -p $(dir $@)
 	etc/lua2c.sh $(LUA_SRC) > $@
 
-$(BUILD)/lib/cache.o: $(GEN)/cache_lua.h
+$(BUILD)/lib/cache.o $(BUILD)/t/unit/kind.o: $(GEN)/cache_lua.h
 
 $(BUILD)/liboponn.a: $(LIB_OBJ)
 	@rm -f $@

@@ -105,10 +105,7 @@ int cache_open(cache_t **out, const cfg_t *cfg, err_t *e)
         return err_set(e, ERR_BAD_INPUT, "OPONN_WRITE_MODE=%s: expected through or behind",
                        cfg->write_mode);
     }
-    c->ttl[CACHE_BOOKS] = cfg->cache_ttl_books_s;
-    c->ttl[CACHE_BOOKSTORES] = cfg->cache_ttl_bookstores_s;
-    c->ttl[CACHE_APPLES] = cfg->cache_ttl_fruit_s;
-    c->ttl[CACHE_ORANGES] = cfg->cache_ttl_fruit_s;
+    for (int k = 0; k < CACHE__KINDS; k++) c->ttl[k] = kind_ttl_s((cache_kind_t)k, cfg);
     c->batch_ttl = cfg->cache_ttl_batch_s;
     c->neg_ttl = cfg->negative_ttl_s;
     c->lease_ms = cfg->cache_lease_ms;

@@ -5,30 +5,6 @@
 
 #include <string.h>
 
-static const char *const cache_key__kinds[CACHE__KINDS] = {
-    [CACHE_BOOKS] = "books",
-    [CACHE_BOOKSTORES] = "bookstores",
-    [CACHE_APPLES] = "apples",
-    [CACHE_ORANGES] = "oranges",
-};
-
-const char *cache_kind_name(cache_kind_t k)
-{
-    return (unsigned)k < CACHE__KINDS ? cache_key__kinds[k] : "?";
-}
-
-int cache_kind_parse(const char *s, cache_kind_t *out, err_t *e)
-{
-    for (int i = 0; i < CACHE__KINDS; i++) {
-        if (s && strcmp(s, cache_key__kinds[i]) == 0) {
-            *out = (cache_kind_t)i;
-            return 0;
-        }
-    }
-    return err_set(e, ERR_BAD_INPUT, "unknown cache kind '%s' (books, bookstores, apples, oranges)",
-                   s ? s : "(null)");
-}
-
 static int cache_key__plain(unsigned char c)
 {
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
@@ -158,8 +134,9 @@ int cache_key_parse_tail(const char *tail, size_t n, cache_kind_t *k, buf_t *id_
     const char *colon = memchr(tail, ':', n);
     if (colon == NULL) return err_set(e, ERR_BAD_INPUT, "cache key tail without ':'");
     for (int i = 0; i < CACHE__KINDS; i++) {
-        size_t kl = strlen(cache_key__kinds[i]);
-        if ((size_t)(colon - tail) == kl && memcmp(tail, cache_key__kinds[i], kl) == 0) {
+        const char *name = cache_kind_name((cache_kind_t)i);
+        size_t kl = strlen(name);
+        if ((size_t)(colon - tail) == kl && memcmp(tail, name, kl) == 0) {
             *k = (cache_kind_t)i;
             return cache_key_unescape(id_out, colon + 1, n - kl - 1, e);
         }

@@ -33,21 +33,9 @@
 
 #include "buf.h"
 #include "err.h"
+#include "kind.h" /* cache_kind_t, cache_kind_name(): K of the keys below */
 
 #include <stddef.h>
-
-typedef enum {
-    CACHE_BOOKS,
-    CACHE_BOOKSTORES,
-    CACHE_APPLES,
-    CACHE_ORANGES,
-    CACHE__KINDS
-} cache_kind_t;
-
-/* "books", "bookstores", "apples", "oranges". */
-const char *cache_kind_name(cache_kind_t k);
-/* Parses a kind name; -1 with ERR_BAD_INPUT for anything else. */
-int cache_kind_parse(const char *s, cache_kind_t *out, err_t *e);
 
 #define CACHE_KEY_PREFIX_MAX 64
 

@@ -41,11 +41,12 @@ typedef struct {
     size_t item_max; /* bytes per array item */
 } model__field_t;
 
-typedef struct {
+struct model_table {
     const char *what; /* "book", for messages */
     const model__field_t *fields;
     size_t n;
-} model__table_t;
+    size_t size; /* of the record struct */
+};
 
 #define F_STR(T, m, fl, lo, hi)                                                                    \
     {                                                                                              \
@@ -95,13 +96,14 @@ static const model__field_t model__fruit_fields[] = {
     F_COMMON(fruit_t),
 };
 
-#define TABLE(what, f)                                                                             \
+#define TABLE(what, f, T)                                                                          \
     {                                                                                              \
-        what, f, sizeof f / sizeof f[0]                                                            \
+        what, f, sizeof f / sizeof f[0], sizeof(T)                                                 \
     }
-static const model__table_t model__book = TABLE("book", model__book_fields);
-static const model__table_t model__bookstore = TABLE("bookstore", model__bookstore_fields);
-static const model__table_t model__fruit = TABLE("fruit", model__fruit_fields);
+const model_table_t model_book_table = TABLE("book", model__book_fields, book_t);
+const model_table_t model_bookstore_table =
+    TABLE("bookstore", model__bookstore_fields, bookstore_t);
+const model_table_t model_fruit_table = TABLE("fruit", model__fruit_fields, fruit_t);
 
 /* ---- member access */
 
@@ -202,7 +204,7 @@ static int model__check_text(const char *s, const char *field, size_t idx, bool 
     return 0;
 }
 
-static int model__validate(const model__table_t *t, const void *obj, model_mask_t mask, err_t *e)
+static int model__validate(const model_table_t *t, const void *obj, model_mask_t mask, err_t *e)
 {
     for (size_t i = 0; i < t->n; i++) {
         const model__field_t *f = &t->fields[i];
@@ -261,22 +263,22 @@ static int model__validate(const model__table_t *t, const void *obj, model_mask_
 
 int book_validate(const book_t *b, model_mask_t mask, err_t *e)
 {
-    return model__validate(&model__book, b, mask, e);
+    return model__validate(&model_book_table, b, mask, e);
 }
 
 int bookstore_validate(const bookstore_t *s, model_mask_t mask, err_t *e)
 {
-    return model__validate(&model__bookstore, s, mask, e);
+    return model__validate(&model_bookstore_table, s, mask, e);
 }
 
 int fruit_validate(const fruit_t *f, model_mask_t mask, err_t *e)
 {
-    return model__validate(&model__fruit, f, mask, e);
+    return model__validate(&model_fruit_table, f, mask, e);
 }
 
 /* ---- JSON */
 
-static void model__to_json(const model__table_t *t, const void *obj, buf_t *out)
+static void model__to_json(const model_table_t *t, const void *obj, buf_t *out)
 {
     buf_putc(out, '{');
     for (size_t i = 0; i < t->n; i++) {
@@ -326,17 +328,17 @@ static void model__to_json(const model__table_t *t, const void *obj, buf_t *out)
 
 void book_to_json(const book_t *b, buf_t *out)
 {
-    model__to_json(&model__book, b, out);
+    model__to_json(&model_book_table, b, out);
 }
 
 void bookstore_to_json(const bookstore_t *s, buf_t *out)
 {
-    model__to_json(&model__bookstore, s, out);
+    model__to_json(&model_bookstore_table, s, out);
 }
 
 void fruit_to_json(const fruit_t *f, buf_t *out)
 {
-    model__to_json(&model__fruit, f, out);
+    model__to_json(&model_fruit_table, f, out);
 }
 
 static int model__int_of(const cJSON *v, int64_t *out)
@@ -348,7 +350,7 @@ static int model__int_of(const cJSON *v, int64_t *out)
     return 0;
 }
 
-static int model__from_json(const model__table_t *t, arena_t *a, const char *json, size_t len,
+static int model__from_json(const model_table_t *t, arena_t *a, const char *json, size_t len,
                             void *obj, err_t *e)
 {
     cJSON *root = cJSON_ParseWithLength(json, len);
@@ -420,19 +422,19 @@ static int model__from_json(const model__table_t *t, arena_t *a, const char *jso
 int book_from_json(arena_t *a, const char *json, size_t len, book_t *out, err_t *e)
 {
     memset(out, 0, sizeof *out);
-    return model__from_json(&model__book, a, json, len, out, e);
+    return model__from_json(&model_book_table, a, json, len, out, e);
 }
 
 int bookstore_from_json(arena_t *a, const char *json, size_t len, bookstore_t *out, err_t *e)
 {
     memset(out, 0, sizeof *out);
-    return model__from_json(&model__bookstore, a, json, len, out, e);
+    return model__from_json(&model_bookstore_table, a, json, len, out, e);
 }
 
 int fruit_from_json(arena_t *a, const char *json, size_t len, fruit_t *out, err_t *e)
 {
     memset(out, 0, sizeof *out);
-    return model__from_json(&model__fruit, a, json, len, out, e);
+    return model__from_json(&model_fruit_table, a, json, len, out, e);
 }
 
 /* ---- BSON */
@@ -479,7 +481,7 @@ static void model__append_value(const model__field_t *f, const void *obj, bson_t
     }
 }
 
-static void model__to_bson(const model__table_t *t, const void *obj, bson_t *doc)
+static void model__to_bson(const model_table_t *t, const void *obj, bson_t *doc)
 {
     for (size_t i = 0; i < t->n; i++) {
         const model__field_t *f = &t->fields[i];
@@ -489,20 +491,20 @@ static void model__to_bson(const model__table_t *t, const void *obj, bson_t *doc
 
 void book_to_bson(const book_t *b, bson_t *doc)
 {
-    model__to_bson(&model__book, b, doc);
+    model__to_bson(&model_book_table, b, doc);
 }
 
 void bookstore_to_bson(const bookstore_t *s, bson_t *doc)
 {
-    model__to_bson(&model__bookstore, s, doc);
+    model__to_bson(&model_bookstore_table, s, doc);
 }
 
 void fruit_to_bson(const fruit_t *f, bson_t *doc)
 {
-    model__to_bson(&model__fruit, f, doc);
+    model__to_bson(&model_fruit_table, f, doc);
 }
 
-static const model__field_t *model__by_bson_name(const model__table_t *t, const char *k)
+static const model__field_t *model__by_bson_name(const model_table_t *t, const char *k)
 {
     for (size_t i = 0; i < t->n; i++) {
         if (strcmp(model__bson_name(&t->fields[i]), k) == 0) return &t->fields[i];
@@ -515,7 +517,7 @@ static bool model__is_number(bson_type_t ty)
     return ty == BSON_TYPE_INT32 || ty == BSON_TYPE_INT64 || ty == BSON_TYPE_DOUBLE;
 }
 
-static int model__from_bson(const model__table_t *t, arena_t *a, const bson_t *doc, void *obj,
+static int model__from_bson(const model_table_t *t, arena_t *a, const bson_t *doc, void *obj,
                             err_t *e)
 {
     uint64_t seen = 0;
@@ -601,25 +603,25 @@ static int model__from_bson(const model__table_t *t, arena_t *a, const bson_t *d
 int book_from_bson(arena_t *a, const bson_t *doc, book_t *out, err_t *e)
 {
     memset(out, 0, sizeof *out);
-    return model__from_bson(&model__book, a, doc, out, e);
+    return model__from_bson(&model_book_table, a, doc, out, e);
 }
 
 int bookstore_from_bson(arena_t *a, const bson_t *doc, bookstore_t *out, err_t *e)
 {
     memset(out, 0, sizeof *out);
-    return model__from_bson(&model__bookstore, a, doc, out, e);
+    return model__from_bson(&model_bookstore_table, a, doc, out, e);
 }
 
 int fruit_from_bson(arena_t *a, const bson_t *doc, fruit_t *out, fruit_kind_t kind, err_t *e)
 {
     memset(out, 0, sizeof *out);
     out->kind = kind;
-    return model__from_bson(&model__fruit, a, doc, out, e);
+    return model__from_bson(&model_fruit_table, a, doc, out, e);
 }
 
 /* ---- patches */
 
-static void model__patch_append(const model__table_t *t, const void *obj, model_mask_t mask,
+static void model__patch_append(const model_table_t *t, const void *obj, model_mask_t mask,
                                 bson_t *set, bson_t *unset)
 {
     for (size_t i = 0; i < t->n; i++) {
@@ -635,17 +637,17 @@ static void model__patch_append(const model__table_t *t, const void *obj, model_
 
 void book_patch_append(const book_t *p, model_mask_t mask, bson_t *set, bson_t *unset)
 {
-    model__patch_append(&model__book, p, mask, set, unset);
+    model__patch_append(&model_book_table, p, mask, set, unset);
 }
 
 void bookstore_patch_append(const bookstore_t *p, model_mask_t mask, bson_t *set, bson_t *unset)
 {
-    model__patch_append(&model__bookstore, p, mask, set, unset);
+    model__patch_append(&model_bookstore_table, p, mask, set, unset);
 }
 
 void fruit_patch_append(const fruit_t *p, model_mask_t mask, bson_t *set, bson_t *unset)
 {
-    model__patch_append(&model__fruit, p, mask, set, unset);
+    model__patch_append(&model_fruit_table, p, mask, set, unset);
 }
 
 static size_t model__member_size(const model__field_t *f)
@@ -668,7 +670,7 @@ static size_t model__member_size(const model__field_t *f)
     return 0;
 }
 
-static void model__patch_apply(const model__table_t *t, void *dst, const void *p, model_mask_t mask)
+static void model__patch_apply(const model_table_t *t, void *dst, const void *p, model_mask_t mask)
 {
     for (size_t i = 0; i < t->n; i++) {
         const model__field_t *f = &t->fields[i];
@@ -683,15 +685,53 @@ static void model__patch_apply(const model__table_t *t, void *dst, const void *p
 
 void book_patch_apply(book_t *dst, const book_t *p, model_mask_t mask)
 {
-    model__patch_apply(&model__book, dst, p, mask);
+    model__patch_apply(&model_book_table, dst, p, mask);
 }
 
 void bookstore_patch_apply(bookstore_t *dst, const bookstore_t *p, model_mask_t mask)
 {
-    model__patch_apply(&model__bookstore, dst, p, mask);
+    model__patch_apply(&model_bookstore_table, dst, p, mask);
 }
 
 void fruit_patch_apply(fruit_t *dst, const fruit_t *p, model_mask_t mask)
 {
-    model__patch_apply(&model__fruit, dst, p, mask);
+    model__patch_apply(&model_fruit_table, dst, p, mask);
+}
+
+/* ---- any record through its table (kind.c) */
+
+size_t model_record_size(const model_table_t *t)
+{
+    return t->size;
+}
+
+void model_to_json(const model_table_t *t, const void *rec, buf_t *out)
+{
+    model__to_json(t, rec, out);
+}
+
+int model_from_json(const model_table_t *t, arena_t *a, const char *json, size_t len, void *out,
+                    err_t *e)
+{
+    return model__from_json(t, a, json, len, out, e);
+}
+
+void model_to_bson(const model_table_t *t, const void *rec, bson_t *doc)
+{
+    model__to_bson(t, rec, doc);
+}
+
+int model_from_bson(const model_table_t *t, arena_t *a, const bson_t *doc, void *out, err_t *e)
+{
+    return model__from_bson(t, a, doc, out, e);
+}
+
+void model_unset_absent(const model_table_t *t, const void *rec, bson_t *unset)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        const model__field_t *f = &t->fields[i];
+        if (!(f->flags & MF_REQUIRED) && !model__present(rec, f)) {
+            BSON_APPEND_UTF8(unset, model__bson_name(f), "");
+        }
+    }
 }

@@ -184,4 +184,21 @@ void book_patch_apply(book_t *dst, const book_t *p, model_mask_t mask);
 void bookstore_patch_apply(bookstore_t *dst, const bookstore_t *p, model_mask_t mask);
 void fruit_patch_apply(fruit_t *dst, const fruit_t *p, model_mask_t mask);
 
+/* ---- any record, through its field table (for code that treats every kind
+ * alike: kind.c). The typed functions above are these with their table. */
+typedef struct model_table model_table_t;
+extern const model_table_t model_book_table, model_bookstore_table, model_fruit_table;
+/* sizeof the table's record struct. */
+size_t model_record_size(const model_table_t *t);
+void model_to_json(const model_table_t *t, const void *rec, buf_t *out);
+/* As *_from_json / *_from_bson, into a record the caller zeroed: members the
+ * document does not hold (fruit's kind in BSON) keep what the caller set. */
+int model_from_json(const model_table_t *t, arena_t *a, const char *json, size_t len, void *out,
+                    err_t *e);
+void model_to_bson(const model_table_t *t, const void *rec, bson_t *doc);
+int model_from_bson(const model_table_t *t, arena_t *a, const bson_t *doc, void *out, err_t *e);
+/* Appends the stored name of every absent optional field to unset (the keys
+ * of a $unset document, values ""): what a full replace-by-$set must clear. */
+void model_unset_absent(const model_table_t *t, const void *rec, bson_t *unset);
+
 #endif

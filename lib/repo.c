@@ -75,6 +75,11 @@ void *repo__parse_fruit(repo_t *r, const bson_t *doc, const void *arg, err_t *e)
     return fruit_from_bson(r->arena, doc, f, *(const fruit_kind_t *)arg, e) == 0 ? f : NULL;
 }
 
+void *repo__parse_kind(repo_t *r, const bson_t *doc, const void *arg, err_t *e)
+{
+    return kind_from_bson(((const kind_t *)arg)->kind, r->arena, doc, e);
+}
+
 /* ---- id sets */
 
 static int repo__strcmp_p(const void *a, const void *b)

@@ -9,6 +9,7 @@
  */
 #include "repo_int.h"
 
+#include <cjson/cJSON.h>
 #include <string.h>
 
 static const char *book__nkey(repo_t *r, const char *isbn, const char *id)
@@ -74,8 +75,9 @@ static int book__isbn_taken(repo_t *r, const char *isbn, err_t *e)
  * deleted by a queued write counts. */
 static int book__store_exists(repo_t *r, const char *store_id, err_t *e)
 {
-    bookstore_t *s = NULL;
-    if (repo_bookstore_get(r, store_id, &s, e) != 0) return -1;
+    void *s =
+        NULL; /* as repo_bookstore_get, which repo_bookstore.c (the caller of this file) owns */
+    if (repo__cached_get_many(r, CACHE_BOOKSTORES, &store_id, 1, &s, e) != 0) return -1;
     return s ? 0 : err_set(e, ERR_FK, "bookstoreId: there is no bookstore %s", store_id);
 }
 
@@ -135,7 +137,7 @@ int repo_book_get(repo_t *r, const char *id, book_t **out, err_t *e)
 }
 
 /* The books among a set of ids, sorted by id (the `books` batch's order). */
-int repo__books_run_ids(repo_t *r, const void *arg, long long limit, repo__batch_t *out, err_t *e)
+static int book__run_ids(repo_t *r, const void *arg, long long limit, repo__batch_t *out, err_t *e)
 {
     (void)limit;
     const repo__idset_t *s = arg;
@@ -154,6 +156,31 @@ int repo__books_run_ids(repo_t *r, const void *arg, long long limit, repo__batch
     return 0;
 }
 
+/* An id set from the normalized argument `name` (a list of strings). */
+static const void *book__idset_of(arena_t *a, const cJSON *args, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(args, name);
+    size_t n = (size_t)(cJSON_IsArray(v) ? cJSON_GetArraySize(v) : 0);
+    const char **ids = arena_alloc(a, (n ? n : 1) * sizeof *ids);
+    size_t i = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, v)
+    {
+        if (cJSON_IsString(it)) ids[i++] = arena_strdup(a, it->valuestring);
+    }
+    repo__idset_t *s = arena_alloc(a, sizeof *s);
+    *s = (repo__idset_t){ids, i};
+    return s;
+}
+
+static const void *book__ids_arg(arena_t *a, const cJSON *args, long long limit)
+{
+    (void)limit;
+    return book__idset_of(a, args, "ids");
+}
+
+const repo__query_t repo__q_books = {"books", book__run_ids, NULL, book__ids_arg};
+
 int repo_books_get_many(repo_t *r, const char *const *ids, size_t n, book_t **out, err_t *e)
 {
     if (n < 2 || r->cache == NULL || !repo__ids_ok(ids, n)) {
@@ -162,8 +189,8 @@ int repo_books_get_many(repo_t *r, const char *const *ids, size_t n, book_t **ou
     /* The cached `books(ids)` batch: one round trip when cached. */
     repo__idset_t s = {ids, n};
     repo__batch_t b = {0};
-    if (repo__cached_batch(r, "books", repo__ids_json(r, "ids", ids, n), -1, repo__books_run_ids,
-                           NULL, &s, &b, e) != 0) {
+    if (repo__cached_batch(r, &repo__q_books, repo__ids_json(r, "ids", ids, n), -1, &s, &b, e) !=
+        0) {
         return -1;
     }
     repo__by_id(r, b.recs, b.n, ids, n, (void **)out, NULL);
@@ -237,7 +264,7 @@ int repo_book_update(repo_t *r, const char *id, const book_t *patch, model_mask_
     p.isbn = book__norm_isbn(r, patch->isbn);
     if (repo__behind(r) && mask != 0) {
         book__patch_t ctx = {&p, mask};
-        return repo__behind_update(r, CACHE_BOOKS, id, "book", book__next, &ctx, (void **)out, e);
+        return repo__behind_update(r, CACHE_BOOKS, id, book__next, &ctx, (void **)out, e);
     }
     bool moving = mask & MODEL_BIT(BOOK_F_BOOKSTORE_ID);
     book_t *old = NULL;
@@ -306,7 +333,7 @@ int repo_book_move(repo_t *r, const char *id, const char *bookstore_id, book_t *
 int repo_book_delete(repo_t *r, const char *id, err_t *e)
 {
     if (repo__check_id(id, "id", e) != 0) return -1;
-    if (repo__behind(r)) return repo__behind_delete(r, CACHE_BOOKS, id, "book", e);
+    if (repo__behind(r)) return repo__behind_delete(r, CACHE_BOOKS, id, e);
     bson_t f = BSON_INITIALIZER;
     BSON_APPEND_UTF8(&f, "_id", id);
     /* findAndModify remove: one command, and it tells the deleted version
@@ -343,6 +370,15 @@ static int book__join_stores(repo_t *r, repo__batch_t *b, err_t *e)
     return 0;
 }
 
+static const void *book__book_ids_arg(arena_t *a, const cJSON *args, long long limit)
+{
+    (void)limit;
+    return book__idset_of(a, args, "bookIds");
+}
+
+const repo__query_t repo__q_bookstores_for_books = {"bookstoresForBooks", book__run_ids,
+                                                    book__join_stores, book__book_ids_arg};
+
 int repo_bookstores_for_books(repo_t *r, const char *const *ids, size_t n, repo_book_store_t *out,
                               err_t *e)
 {
@@ -359,8 +395,8 @@ int repo_bookstores_for_books(repo_t *r, const char *const *ids, size_t n, repo_
          * same round trip, their stores. Cold: one query each. */
         repo__idset_t s = {ids, n};
         repo__batch_t b = {.join_kind = CACHE_BOOKSTORES};
-        if (repo__cached_batch(r, "bookstoresForBooks", repo__ids_json(r, "bookIds", ids, n), -1,
-                               repo__books_run_ids, book__join_stores, &s, &b, e) != 0) {
+        if (repo__cached_batch(r, &repo__q_bookstores_for_books,
+                               repo__ids_json(r, "bookIds", ids, n), -1, &s, &b, e) != 0) {
             return -1;
         }
         size_t *at = arena_alloc(r->arena, n * sizeof *at);

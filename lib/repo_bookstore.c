@@ -9,6 +9,8 @@
 
 #include "namekey.h"
 
+#include <cjson/cJSON.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -147,8 +149,7 @@ int repo_bookstore_update(repo_t *r, const char *id, const bookstore_t *patch, m
     }
     if (repo__behind(r)) {
         bookstore__patch_t ctx = {&p, mask};
-        return repo__behind_update(r, CACHE_BOOKSTORES, id, "bookstore", bookstore__next, &ctx,
-                                   (void **)out, e);
+        return repo__behind_update(r, CACHE_BOOKSTORES, id, bookstore__next, &ctx, (void **)out, e);
     }
     bson_t set = BSON_INITIALIZER, unset = BSON_INITIALIZER, update = BSON_INITIALIZER;
     bson_t query = BSON_INITIALIZER;
@@ -296,7 +297,7 @@ static int bookstore__delete_behind(repo_t *r, const char *id, const char *reass
     for (int round = 0; round < 5; round++) {
         repo__batch_t b;
         if (bookstore__books(r, id, &b, e) != 0) return -1;
-        if (b.n == 0) return repo__behind_delete(r, CACHE_BOOKSTORES, id, "bookstore", e);
+        if (b.n == 0) return repo__behind_delete(r, CACHE_BOOKSTORES, id, e);
         if (reassign_to == NULL) {
             return err_set(e, ERR_HAS_BOOKS,
                            "bookstore %s still has %zu%s book(s): move them, or delete with "
@@ -423,8 +424,8 @@ static int bookstore__counts_mongo(repo_t *r, const char *const *ids, size_t n, 
 
 /* The one-to-many `bookstoreBooks` batch of one store: all its books, by
  * id. A store with more than REPO_PAGE_MAX books is not cached (nocache). */
-int repo__bookstore_run_books(repo_t *r, const void *arg, long long limit, repo__batch_t *out,
-                              err_t *e)
+static int bookstore__run_books(repo_t *r, const void *arg, long long limit, repo__batch_t *out,
+                                err_t *e)
 {
     (void)limit;
     bson_t f = BSON_INITIALIZER;
@@ -441,6 +442,16 @@ int repo__bookstore_run_books(repo_t *r, const void *arg, long long limit, repo_
     return 0;
 }
 
+static const void *bookstore__books_arg(arena_t *a, const cJSON *args, long long limit)
+{
+    (void)limit;
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(args, "bookstoreId");
+    return cJSON_IsString(v) ? arena_strdup(a, v->valuestring) : "";
+}
+
+const repo__query_t repo__q_bookstore_books = {"bookstoreBooks", bookstore__run_books, NULL,
+                                               bookstore__books_arg};
+
 /* *b = the store's books through the cache; b->nocache is set when the
  * store has too many to answer from one read (then use MongoDB pages). */
 static int bookstore__books(repo_t *r, const char *id, repo__batch_t *b, err_t *e)
@@ -452,8 +463,7 @@ static int bookstore__books(repo_t *r, const char *id, repo__batch_t *b, err_t *
     const char *args = arena_strndup(r->arena, a.data, a.len);
     buf_free(&a);
     memset(b, 0, sizeof *b);
-    return repo__cached_batch(r, "bookstoreBooks", args, -1, repo__bookstore_run_books, NULL, id, b,
-                              e);
+    return repo__cached_batch(r, &repo__q_bookstore_books, args, -1, id, b, e);
 }
 
 int repo_bookstore_book_counts(repo_t *r, const char *const *ids, size_t n, int64_t *counts,

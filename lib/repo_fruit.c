@@ -4,6 +4,7 @@
  */
 #include "repo_int.h"
 
+#include <cjson/cJSON.h>
 #include <math.h>
 #include <string.h>
 
@@ -35,7 +36,7 @@ int repo_fruit_get(repo_t *r, fruit_kind_t kind, const char *id, fruit_t **out, 
 int repo_fruit_get_many(repo_t *r, fruit_kind_t kind, const char *const *ids, size_t n,
                         fruit_t **out, err_t *e)
 {
-    return repo__cached_get_many(r, repo__fruit_kind(kind), ids, n, (void **)out, e);
+    return repo__cached_get_many(r, kind_of_fruit(kind), ids, n, (void **)out, e);
 }
 
 int repo_fruit_create(repo_t *r, fruit_kind_t kind, const fruit_t *in, fruit_t **out, err_t *e)
@@ -49,7 +50,7 @@ int repo_fruit_create(repo_t *r, fruit_kind_t kind, const fruit_t *in, fruit_t *
     f->version = 1;
     f->created_at = f->updated_at = repo__now_ms();
     if (repo__behind(r)) {
-        if (repo__behind_create(r, repo__fruit_kind(kind), f, e) != 0) return -1;
+        if (repo__behind_create(r, kind_of_fruit(kind), f, e) != 0) return -1;
         *out = f;
         return 0;
     }
@@ -57,8 +58,8 @@ int repo_fruit_create(repo_t *r, fruit_kind_t kind, const fruit_t *in, fruit_t *
     fruit_to_bson(f, &doc);
     int rc = store_insert_one(r->store, fruit_kind_collection(kind), &doc, NULL, e);
     bson_destroy(&doc);
-    if (rc != 0) return repo__write_failed(r, repo__fruit_kind(kind), &f->id, 1, e);
-    repo__cache_put(r, repo__fruit_kind(kind), f);
+    if (rc != 0) return repo__write_failed(r, kind_of_fruit(kind), &f->id, 1, e);
+    repo__cache_put(r, kind_of_fruit(kind), f);
     *out = f;
     return 0;
 }
@@ -86,15 +87,14 @@ int repo_fruit_update(repo_t *r, fruit_kind_t kind, const char *id, const fruit_
     mask &= MODEL_BIT(FRUIT_F_BREED) | MODEL_BIT(FRUIT_F_SIZE) | MODEL_BIT(FRUIT_F_COLOUR) |
             MODEL_BIT(FRUIT_F_ACIDITY);
     if (fruit_validate(patch, mask, e) != 0) return -1;
-    const char *what = kind == FRUIT_APPLE ? "apple" : "orange";
+    const char *what = kind_get(kind_of_fruit(kind))->what;
     if (mask == 0) {
         if (repo_fruit_get(r, kind, id, out, e) != 0) return -1;
         return *out ? 0 : err_set(e, ERR_NOT_FOUND, "%s %s not found", what, id);
     }
     if (repo__behind(r)) {
         fruit__patch_t ctx = {patch, mask};
-        return repo__behind_update(r, repo__fruit_kind(kind), id, what, fruit__next, &ctx,
-                                   (void **)out, e);
+        return repo__behind_update(r, kind_of_fruit(kind), id, fruit__next, &ctx, (void **)out, e);
     }
     bson_t set = BSON_INITIALIZER, unset = BSON_INITIALIZER, update = BSON_INITIALIZER;
     bson_t query = BSON_INITIALIZER;
@@ -107,8 +107,8 @@ int repo_fruit_update(repo_t *r, fruit_kind_t kind, const char *id, const fruit_
     bson_destroy(&unset);
     bson_destroy(&update);
     bson_destroy(&query);
-    if (rc != 0) return repo__write_failed(r, repo__fruit_kind(kind), &id, 1, e);
-    repo__cache_put(r, repo__fruit_kind(kind), *out);
+    if (rc != 0) return repo__write_failed(r, kind_of_fruit(kind), &id, 1, e);
+    repo__cache_put(r, kind_of_fruit(kind), *out);
     return 0;
 }
 
@@ -116,17 +116,16 @@ int repo_fruit_delete(repo_t *r, fruit_kind_t kind, const char *id, err_t *e)
 {
     if (repo__check_id(id, "id", e) != 0) return -1;
     if (repo__behind(r)) {
-        return repo__behind_delete(r, repo__fruit_kind(kind), id,
-                                   kind == FRUIT_APPLE ? "apple" : "orange", e);
+        return repo__behind_delete(r, kind_of_fruit(kind), id, e);
     }
     bson_t f = BSON_INITIALIZER;
     BSON_APPEND_UTF8(&f, "_id", id);
     void *gone = NULL;
-    int rc = repo__modify(r, fruit_kind_collection(kind), kind == FRUIT_APPLE ? "apple" : "orange",
-                          id, &f, NULL, repo__parse_fruit, &kind, &gone, NULL, e);
+    int rc = repo__modify(r, fruit_kind_collection(kind), kind_get(kind_of_fruit(kind))->what, id,
+                          &f, NULL, repo__parse_fruit, &kind, &gone, NULL, e);
     bson_destroy(&f);
-    if (rc != 0) return repo__write_failed(r, repo__fruit_kind(kind), &id, 1, e);
-    repo__cache_del(r, repo__fruit_kind(kind), id, ((fruit_t *)gone)->version + 1);
+    if (rc != 0) return repo__write_failed(r, kind_of_fruit(kind), &id, 1, e);
+    repo__cache_del(r, kind_of_fruit(kind), id, ((fruit_t *)gone)->version + 1);
     return 0;
 }
 
@@ -166,7 +165,7 @@ static void fruit__filter(const fruit_query_t *q, bson_t *f)
 }
 
 /* The query on MongoDB: `limit` of each collection, merged in order. */
-int repo__fruit_run(repo_t *r, const void *arg, long long limit, repo__batch_t *out, err_t *e)
+static int fruit__run(repo_t *r, const void *arg, long long limit, repo__batch_t *out, err_t *e)
 {
     const fruit_query_t *q = arg;
     bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER, sort;
@@ -197,13 +196,57 @@ int repo__fruit_run(repo_t *r, const void *arg, long long limit, repo__batch_t *
             j >= lists[1].n ||
             (i < lists[0].n && fruit_order_cmp(lists[0].items[i], lists[1].items[j]) <= 0);
         m[k] = take_a ? lists[0].items[i++] : lists[1].items[j++];
-        out->kinds[k] = repo__fruit_kind(m[k]->kind);
+        out->kinds[k] = kind_of_fruit(m[k]->kind);
         k++;
     }
     out->recs = (void **)m;
     out->n = k;
     return 0;
 }
+
+/* The cached queries' arg from their normalized arguments (cache verify). */
+static fruit_query_t *fruit__query_of(arena_t *a, fruit_by_t by, long long limit)
+{
+    fruit_query_t *q = arena_calloc(a, 1, sizeof *q);
+    q->by = by;
+    q->limit = limit;
+    return q;
+}
+
+static double fruit__num(const cJSON *args, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(args, name);
+    return cJSON_IsNumber(v) ? v->valuedouble : 0;
+}
+
+static const void *fruit__size_arg(arena_t *a, const cJSON *args, long long limit)
+{
+    fruit_query_t *q = fruit__query_of(a, FRUIT_BY_SIZE, limit);
+    q->size = (int64_t)fruit__num(args, "size");
+    return q;
+}
+
+static const void *fruit__colour_arg(arena_t *a, const cJSON *args, long long limit)
+{
+    fruit_query_t *q = fruit__query_of(a, FRUIT_BY_COLOUR, limit);
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(args, "colour");
+    q->colour = cJSON_IsString(v) ? arena_strdup(a, v->valuestring) : "";
+    return q;
+}
+
+static const void *fruit__acidity_arg(arena_t *a, const cJSON *args, long long limit)
+{
+    fruit_query_t *q = fruit__query_of(a, FRUIT_BY_ACIDITY, limit);
+    q->min = fruit__num(args, "min");
+    q->max = fruit__num(args, "max");
+    return q;
+}
+
+const repo__query_t repo__q_fruit_by_size = {"fruitBySize", fruit__run, NULL, fruit__size_arg};
+const repo__query_t repo__q_fruit_by_colour = {"fruitByColour", fruit__run, NULL,
+                                               fruit__colour_arg};
+const repo__query_t repo__q_fruit_by_acidity = {"fruitByAcidity", fruit__run, NULL,
+                                                fruit__acidity_arg};
 
 int repo_fruit_find(repo_t *r, const fruit_query_t *q, fruit_t ***out, size_t *n, err_t *e)
 {
@@ -223,7 +266,11 @@ int repo_fruit_find(repo_t *r, const fruit_query_t *q, fruit_t ***out, size_t *n
         return err_set(e, ERR_BAD_INPUT, "min: %g is greater than max %g", q->min, q->max);
     }
     /* The cached batch of the declared query (cache_query.c). */
-    static const char *const names[] = {"fruitBySize", "fruitByColour", "fruitByAcidity"};
+    static const repo__query_t *const decls[] = {
+        [FRUIT_BY_SIZE] = &repo__q_fruit_by_size,
+        [FRUIT_BY_COLOUR] = &repo__q_fruit_by_colour,
+        [FRUIT_BY_ACIDITY] = &repo__q_fruit_by_acidity,
+    };
     buf_t a = BUF_INIT;
     switch (q->by) {
     case FRUIT_BY_SIZE:
@@ -244,7 +291,7 @@ int repo_fruit_find(repo_t *r, const fruit_query_t *q, fruit_t ***out, size_t *n
     const char *args = arena_strndup(r->arena, a.data, a.len);
     buf_free(&a);
     repo__batch_t b = {0};
-    if (repo__cached_batch(r, names[q->by], args, q->limit, repo__fruit_run, NULL, q, &b, e) != 0) {
+    if (repo__cached_batch(r, decls[q->by], args, q->limit, q, &b, e) != 0) {
         return -1;
     }
     *out = (fruit_t **)b.recs;

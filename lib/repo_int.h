@@ -21,6 +21,8 @@ typedef void *(*repo__parse_fn)(repo_t *r, const bson_t *doc, const void *arg, e
 void *repo__parse_book(repo_t *r, const bson_t *doc, const void *arg, err_t *e);
 void *repo__parse_bookstore(repo_t *r, const bson_t *doc, const void *arg, err_t *e);
 void *repo__parse_fruit(repo_t *r, const bson_t *doc, const void *arg, err_t *e);
+/* Any kind: arg is its row (const kind_t *, kind.h). */
+void *repo__parse_kind(repo_t *r, const bson_t *doc, const void *arg, err_t *e);
 
 /* One find `{_id: {$in: unique ids}}`; out[i] for ids[i] or NULL. */
 int repo__get_many(repo_t *r, const char *coll, const char *const *ids, size_t n,
@@ -48,15 +50,15 @@ void repo__append_in(bson_t *doc, const char *key, const char *const *v, size_t 
 
 /* ---- the cache inside the repositories (repo_cache.c) */
 
-/* Collection, parser (with its arg) and JSON of each cache kind. */
+/* Collection and parser (with its arg) of a kind, from its row (kind.h). */
 const char *repo__coll(cache_kind_t k);
 repo__parse_fn repo__parser(cache_kind_t k, const void **arg);
-cache_kind_t repo__fruit_kind(fruit_kind_t k);
 /* The record's *_to_json text, in the arena. */
 const char *repo__to_json(repo_t *r, cache_kind_t k, const void *rec);
 /* Parses a cached value into an arena record; NULL (e filled) if unreadable. */
 void *repo__from_json(repo_t *r, cache_kind_t k, const char *json, err_t *e);
-int64_t repo__version_of(cache_kind_t k, const void *rec);
+/* The record as the cache stores it: kind, id, version, JSON (arena). */
+cache_doc_t repo__doc(repo_t *r, cache_kind_t k, const void *rec);
 
 /* repo__get_many through the cache: one id = cache_get with a lease; more =
  * one multi-get; misses in ONE `$in`, then filled (unknown ids as negative
@@ -85,7 +87,7 @@ int repo__write_failed(repo_t *r, cache_kind_t k, const char *const *ids, size_t
 
 /* Write-behind (OPONN_WRITE_MODE=behind with a cache): mutations change
  * the cache and append to its queue (cache_put, one script call); the
- * writer applies them to MongoDB (repo_queue_apply). */
+ * writer applies them to MongoDB (repo_queue_apply, repo_queue.c). */
 bool repo__behind(const repo_t *r);
 /* Queues a new record (version 1). */
 int repo__behind_create(repo_t *r, cache_kind_t k, const void *rec, err_t *e);
@@ -95,10 +97,10 @@ typedef void *(*repo__next_fn)(repo_t *r, const void *cur, const void *ctx, err_
 /* Reads the current record (cache, else MongoDB), builds the next one with
  * version + 1, and queues it as a compare-and-set on the cached version;
  * a lost race re-reads (bounded, then UNAVAILABLE). *out: the new record. */
-int repo__behind_update(repo_t *r, cache_kind_t k, const char *id, const char *what,
-                        repo__next_fn next, const void *ctx, void **out, err_t *e);
+int repo__behind_update(repo_t *r, cache_kind_t k, const char *id, repo__next_fn next,
+                        const void *ctx, void **out, err_t *e);
 /* Queues the delete of the current record (tombstone at its version + 1). */
-int repo__behind_delete(repo_t *r, cache_kind_t k, const char *id, const char *what, err_t *e);
+int repo__behind_delete(repo_t *r, cache_kind_t k, const char *id, err_t *e);
 
 /* The records of a declared batch query (cache_query.c), in its order. */
 typedef struct {
@@ -118,23 +120,38 @@ typedef int (*repo__run_fn)(repo_t *r, const void *arg, long long limit, repo__b
 /* Sets out->joins[i] for every i where it is NULL, from MongoDB (one query). */
 typedef int (*repo__join_fn)(repo_t *r, repo__batch_t *out, err_t *e);
 
+/* A cached query as the repositories run it: its declaration in
+ * cache_query.c (tables, filter, sort, limit: the cache's half) and its
+ * MongoDB half. Each is defined beside its run, in the kind's file
+ * (repo_fruit.c, repo_book.c, repo_bookstore.c); repo_verify.c lists them
+ * all for `oponn cache verify|rehydrate`. */
+struct cJSON;
+typedef struct {
+    const char *name; /* the cache_query.c declaration */
+    repo__run_fn run;
+    repo__join_fn join; /* NULL: none */
+    /* The run's arg from the normalized arguments (a predicate's "a", see
+     * cache_query.h), in the arena: how `cache verify` re-runs a cached batch. */
+    const void *(*arg_of)(arena_t *a, const struct cJSON *args, long long limit);
+} repo__query_t;
+
+extern const repo__query_t repo__q_fruit_by_size, repo__q_fruit_by_colour,
+    repo__q_fruit_by_acidity;                            /* arg: fruit_query_t */
+extern const repo__query_t repo__q_books;                /* arg: repo__idset_t */
+extern const repo__query_t repo__q_bookstores_for_books; /* arg: repo__idset_t */
+extern const repo__query_t repo__q_bookstore_books;      /* arg: the store id */
+
+/* The repository query named as a cache_query.c declaration; NULL when the
+ * repositories do not run it (repo_verify.c). */
+const repo__query_t *repo__query_find(const char *name);
+
 /* A declared batch through the cache: a hit is one round trip (members the
  * entity cache lacks: one query per collection, then put back); a miss runs
- * `run` with limit + 1 (to know whether the batch is exhaustive) and fills
+ * q->run with limit + 1 (to know whether the batch is exhaustive) and fills
  * the batch (with the join targets) in one call. limit: the query's limit,
- * -1 for none. */
-int repo__cached_batch(repo_t *r, const char *query, const char *args_json, long long limit,
-                       repo__run_fn run, repo__join_fn join, const void *arg, repo__batch_t *out,
-                       err_t *e);
-
-/* The MongoDB runs of the declared queries (also `cache verify`'s source):
- * fruitBy* (arg: fruit_query_t), books / bookstoresForBooks (arg:
- * repo__idset_t; the books found, by id), bookstoreBooks (arg: the store
- * id; all its books by id, nocache past REPO_PAGE_MAX). */
-int repo__fruit_run(repo_t *r, const void *arg, long long limit, repo__batch_t *out, err_t *e);
-int repo__books_run_ids(repo_t *r, const void *arg, long long limit, repo__batch_t *out, err_t *e);
-int repo__bookstore_run_books(repo_t *r, const void *arg, long long limit, repo__batch_t *out,
-                              err_t *e);
+ * -1 for none; arg: q->run's. */
+int repo__cached_batch(repo_t *r, const repo__query_t *q, const char *args_json, long long limit,
+                       const void *arg, repo__batch_t *out, err_t *e);
 
 /* A list of ids (the arg of id-set runs). */
 typedef struct {

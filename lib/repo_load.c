@@ -330,10 +330,10 @@ int repo_fruit_seed(repo_t *r, fruit_kind_t kind, const fruit_t *in, size_t n,
         err_t e2;
         if (n <= REPO_PAGE_MAX && repo__get_many(r, fruit_kind_collection(kind), ids, n,
                                                  repo__parse_fruit, &kind, got, &e2) == 0) {
-            for (size_t i = 0; i < n; i++) repo__cache_put(r, repo__fruit_kind(kind), got[i]);
+            for (size_t i = 0; i < n; i++) repo__cache_put(r, kind_of_fruit(kind), got[i]);
         } else { /* too many (or unreadable): start a new cache epoch */
             cache_mark_dirty(r->cache);
-            cache_purge(r->cache, repo__fruit_kind(kind), NULL, &e2);
+            cache_purge(r->cache, kind_of_fruit(kind), NULL, &e2);
         }
     }
     return 0;

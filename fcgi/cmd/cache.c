@@ -95,8 +95,11 @@ static void cmd_cache__usage(FILE *f)
                "                                      cached batch of that type\n"
                "       oponn cache rehydrate          re-fill the batches dropped by "
                "reconciliation\n"
-               "TYPE: books, bookstores, apples, oranges. Uses OPONN_REDIS_URL and "
-               "OPONN_CACHE_PREFIX.\n");
+               "TYPE:");
+    for (int k = 0; k < CACHE__KINDS; k++) {
+        fprintf(f, "%s %s", k ? "," : "", cache_kind_name((cache_kind_t)k));
+    }
+    fprintf(f, ". Uses OPONN_REDIS_URL and OPONN_CACHE_PREFIX.\n");
 }
 
 int cmd_cache(int argc, char **argv)

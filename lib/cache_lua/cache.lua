@@ -66,6 +66,7 @@ local function esc(s)
     end))
 end
 
+-- The kinds of lib/kind.c (t/unit/kind.c checks this line against its rows).
 local KINDS = {books = 1, bookstores = 1, apples = 1, oranges = 1}
 
 -- ---------------------------------------------------------------- predicates

@@ -139,10 +139,17 @@ static void worker_serve(app_t *app, FCGX_Request *r, arena_t *arena, buf_t *bod
     metrics_observe_request(worker_now() - t0);
 }
 
+/* The library's log (err_log): the pool's log, one line per report. */
+static void worker_log(const char *line)
+{
+    fprintf(stderr, "oponn-worker[%ld]: %s\n", (long)getpid(), line);
+}
+
 int main(void)
 {
     err_t e = {0};
     app_t app;
+    err_log_set(worker_log);
     mongoc_init();
     if (app_open(&app, &e) != 0) {
         fprintf(stderr, "oponn-worker: %s\n", e.msg);

@@ -34,10 +34,16 @@ static void writer_on_signal(int sig)
     writer_stop = 1;
 }
 
+static void writer_log(const char *line)
+{
+    fprintf(stderr, "oponn-writer[%ld]: %s\n", (long)getpid(), line);
+}
+
 int main(void)
 {
     cfg_t cfg;
     err_t e;
+    err_log_set(writer_log);
     if (cfg_load(&cfg, &e) != 0) {
         fprintf(stderr, "oponn-writer: %s\n", e.msg);
         return 1;

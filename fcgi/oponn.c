@@ -6,6 +6,7 @@
  * Exit status: 0 success, 1 failure, 2 bad usage, 3 a check found mismatches.
  */
 #include "cmd/cmd.h"
+#include "err.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -32,8 +33,14 @@ static void oponn_usage(FILE *f)
     fprintf(f, "\nexit status: 0 ok, 1 failed, 2 bad usage, 3 a check found mismatches\n");
 }
 
+static void oponn_log(const char *line)
+{
+    fprintf(stderr, "oponn: %s\n", line);
+}
+
 int main(int argc, char **argv)
 {
+    err_log_set(oponn_log);
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         oponn_usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? CMD_USAGE : CMD_OK;

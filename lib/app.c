@@ -70,7 +70,7 @@ int app_open(app_t *app, err_t *e)
     if (cache_open(&app->cache, &app->cfg, &ce) != 0) {
         app->cache = NULL;
         snprintf(app->cache_error, sizeof app->cache_error, "cache disabled: %s", ce.msg);
-        fprintf(stderr, "oponn-worker: %s\n", app->cache_error);
+        err_log("%s", app->cache_error);
     }
     repo_init(&app->repo, app->store, NULL);
     app->repo.cache = app->cache;

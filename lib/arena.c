@@ -3,6 +3,8 @@
  */
 #include "arena.h"
 
+#include "err.h"
+
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -20,7 +22,7 @@ static arena_block_t *arena__block_new(size_t size)
 {
     arena_block_t *b = malloc(sizeof *b + size);
     if (b == NULL) {
-        fputs("oponn: out of memory in arena\n", stderr);
+        err_log("out of memory in arena");
         abort();
     }
     b->next = NULL;

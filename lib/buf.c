@@ -3,6 +3,8 @@
  */
 #include "buf.h"
 
+#include "err.h"
+
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
@@ -31,7 +33,7 @@ void buf_reserve(buf_t *b, size_t extra)
     while (cap < need) cap *= 2;
     char *p = realloc(b->data, cap);
     if (p == NULL) {
-        fputs("oponn: out of memory in buf\n", stderr);
+        err_log("out of memory in buf");
         abort();
     }
     b->data = p;

@@ -1,32 +1,46 @@
 /*
- * cache_key.h — the one place that names Redis keys.
+ * cache_key.h — every Redis key oponn uses, listed here. The C side builds
+ * its keys with the functions below; lib/cache_lua/cache.lua derives the
+ * per-record and per-table ones from P and the "K:E" tails built here, by
+ * concatenation only (P .. ':rb:' .. tail). A key added to either side is
+ * added to this list.
  *
- * Every key oponn writes lives under a namespace prefix (OPONN_CACHE_PREFIX,
- * default "oponn"), so several deployments can share one Redis and
+ * Every key lives under a namespace prefix (OPONN_CACHE_PREFIX, default
+ * "oponn"), so several deployments can share one Redis and
  * `SCAN MATCH <prefix>:*` finds exactly ours. Record ids are percent-encoded
  * (every byte outside [A-Za-z0-9._-] becomes %XX, upper-case hex), so an id
  * holding `:`, `*`, `?`, `[`, `]`, `\`, spaces, `%` or bytes over 0x7f can
  * never collide with another key nor widen a MATCH / ZRANGEBYLEX pattern.
  *
- * The scheme (P = prefix, E = escaped id, K = kind name):
+ * The scheme (P = prefix, E = escaped id, K = kind name (kind.h), T = a
+ * tail "K:E"):
  *
- *   P:K:E             entity: hash {g epoch, v version, n 1 if negative, d JSON}
+ *   P:K:E             entity: a string "epoch|version|n|JSON"; n "0" a
+ *                     record (JSON its *_to_json text), "1" a negative
+ *                     entry or tombstone, "h" a hold (JSON empty for both)
  *   P:lease:K:E       single-flight lease of a missing entity ("epoch|token")
  *   P:rb:K:E          record -> batches holding it: hash {batch id -> member}
+ *   P:ri:K:E          record -> id-keyed batches listing its id (SET of
+ *                     batch ids; `id IN [...]` queries: books, bookstoresForBooks)
  *   P:q:NAME:HASH     cached batch: hash {g epoch, p predicate JSON, x exhaustive,
  *                     m member count, "@K:E" -> that member's sort string}
  *   P:q:NAME:HASH:z   its ordered members (ZSET, score 0, lexical order)
- *   P:tables          index of batches: ZSET of "K:q:NAME:HASH" (ZRANGEBYLEX [K: (K;)
+ *   P:tables          index of batches: ZSET of "K:q:NAME:HASH" (reconciled
+ *                     by every write of K: ZRANGEBYLEX [K:q: (K:q;) and
+ *                     "K:i:q:NAME:HASH" (id-keyed, found through P:ri)
  *   P:tv:K            table write counter (refuses batch fills that raced a write)
+ *   P:pend:K          write-behind writes of kind K not yet in MongoDB (counter)
+ *   P:pendr:K:E       the same per record: while > 0 nothing read from
+ *                     MongoDB is cached for it
  *   P:epoch           current cache epoch (values from another epoch are misses)
- *   P:stats           counters for `oponn cache stats`
+ *   P:stats           counters for `oponn cache stats` (hash)
  *   P:dropped         batches dropped by reconciliation: {batch id -> predicate}
- *   P:queue, P:dead   write-behind stream and its dead letters
+ *   P:probe           /healthz's write probe (a token, 60 s)
+ *   P:queue, P:dead   write-behind stream and its dead letters (streams)
  *
- * The Lua script (lib/cache_lua/cache.lua) derives the per-record and batch
- * keys from strings built here: it receives P and "K:E" tails and only
- * concatenates them (P .. ":" .. tail); its own escape function (needed for
- * joined ids) is checked against cache_key_escape() by t/31-cache-lua.t.
+ * `oponn cache flush` keeps P:queue, P:dead and P:pend* (writes MongoDB may
+ * not have yet). cache.lua's own escape function (needed for joined ids read
+ * out of JSON) is checked against cache_key_escape() by t/31-cache-lua.t.
  */
 #ifndef OPONN_CACHE_KEY_H
 #define OPONN_CACHE_KEY_H
@@ -62,7 +76,7 @@ void cache_key_table_version(const cache_keys_t *ks, buf_t *out, cache_kind_t k)
 void cache_key_batch_id(buf_t *out, const char *query, const char *hash);
 void cache_key_batch(const cache_keys_t *ks, buf_t *out, const char *query, const char *hash);
 /* P:<what> for the fixed keys: "epoch", "tables", "stats", "dropped", "queue",
- * "dead", "qtries", and "*" (the SCAN pattern of the namespace). */
+ * "dead", and "*" (the SCAN pattern of the namespace). */
 void cache_key_fixed(const cache_keys_t *ks, buf_t *out, const char *what);
 
 /* Splits a tail "K:E" back into kind and raw id (appended to id_out). */

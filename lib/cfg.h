@@ -4,8 +4,9 @@
  * Each knob is an environment variable with a default. Adding a knob is one
  * line in CFG_KNOBS below; cfg_load() reads and checks them all, and
  * `oponn config` prints the table that README.md's configuration section is
- * checked against (t/unit/cfg_readme.c). Shell scripts (etc/stack.sh) read
- * the same variables with the same defaults.
+ * checked against (t/01-config-readme.t). The local stack (etc/stack.py,
+ * `make run`) reads the variables it needs itself (ports, run directory,
+ * workers, ...) with the defaults listed here.
  *
  * X(type, field, ENV_NAME, default, min, max, help)
  *   type STR: const char * (NULL when the default is NULL and unset)

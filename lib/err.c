@@ -70,3 +70,21 @@ const char *err_code_name(err_code_t code)
     if ((unsigned)code >= ERR__COUNT) return "INTERNAL";
     return err_names[code];
 }
+
+static err_log_fn err__log;
+
+void err_log_set(err_log_fn fn)
+{
+    err__log = fn;
+}
+
+void err_log(const char *fmt, ...)
+{
+    if (err__log == NULL) return;
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    err__log(line);
+}

@@ -1,10 +1,13 @@
 /*
- * err.h — the one error type of oponn.
+ * err.h — the one error type of oponn, and the log the library reports to.
  *
  * Every function that can fail returns 0 on success and -1 on failure and
- * fills an err_t: a code (the API.md `extensions.code` it maps to) and a
- * message a person can act on. Library code never prints or exits; the
- * executable that handles the error decides how it is shown.
+ * fills an err_t: a code (the `extensions.code` of ../shared/API.md it maps
+ * to) and a message a person can act on. Library code never prints or
+ * exits: what it must report beyond an err_t (details an answer must not
+ * carry, a degraded start) goes to err_log(), which reaches the log
+ * function the executable installed (fcgi/: oponn-worker, oponn-writer,
+ * oponn); the executable decides how anything is shown.
  */
 #ifndef OPONN_ERR_H
 #define OPONN_ERR_H
@@ -47,7 +50,15 @@ int err_wrap(err_t *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)
 
 void err_clear(err_t *e);
 
-/* The API.md name of a code, e.g. "BAD_USER_INPUT". Never NULL. */
+/* The ../shared/API.md name of a code, e.g. "BAD_USER_INPUT". Never NULL. */
 const char *err_code_name(err_code_t code);
+
+/* The executable's log: one line, without its newline. */
+typedef void (*err_log_fn)(const char *line);
+/* Installs fn for the whole process (before the library runs; NULL: lines
+ * are dropped, the default, as in unit tests). */
+void err_log_set(err_log_fn fn);
+/* Formats one line and hands it to the installed function. */
+void err_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif

@@ -1,6 +1,7 @@
 /*
- * repo.h — the domain API: books, bookstores, fruit. The only code that
- * calls the store (and, once the cache lands, the cache).
+ * repo.h — the domain API: books, bookstores, fruit. The only library code
+ * that reads and writes records, in MongoDB (store.h) and in the cache
+ * (cache.h, through lib/repo_cache.c); resolvers see neither.
  *
  * Every function takes a repo_t: the store, a slot for the cache, the arena
  * results are allocated from, and per-request counters. Calls are shaped for
@@ -8,7 +9,7 @@
  * not exist. Records returned (and every string in them) live in r->arena
  * until the request's arena is reset; nothing returned needs freeing.
  *
- * Errors (err_t codes, API.md names): BAD_USER_INPUT (validation, with the
+ * Errors (err_t codes, named as in ../shared/API.md): BAD_USER_INPUT (validation, with the
  * field named), NOT_FOUND (the id of a mutation's target is unknown),
  * BOOKSTORE_NAME_TAKEN (r->conflict_id holds the existing store's id),
  * FOREIGN_KEY_VIOLATION, BOOKSTORE_HAS_BOOKS, UNAVAILABLE (MongoDB down),

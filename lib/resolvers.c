@@ -5,7 +5,8 @@
  * Domain objects handed to the engine (gql_obj) are the repository's structs
  * (book_t, bookstore_t, fruit_t, repo_book_store_t) or the small page/edge
  * structs below, all in the request arena. Scalar fields of a type are served
- * by one "Type.*" resolver that switches on the field name once per batch.
+ * by one "Type.*" resolver, called once per batch, which compares the field
+ * name (a strcmp chain) once per parent.
  */
 #include "resolvers.h"
 
@@ -27,7 +28,8 @@ static gql_value_t res__str(const char *s)
     return s ? gql_str(s, strlen(s)) : gql_null();
 }
 
-/* The details the client does not get go to the worker's log: every
+/* The details the client does not get go to the worker's log (err_log;
+ * the worker prefixes "oponn-worker[pid]: "): every
  * INTERNAL (a bug or an unexpected backend answer), and UNAVAILABLE at most
  * once a second with the count of those left out. */
 static void res__log(gql_call_t *call, const err_t *e)
@@ -42,13 +44,13 @@ static void res__log(gql_call_t *call, const err_t *e)
         }
         rc->log_second = now.tv_sec;
     }
-    fprintf(stderr, "oponn-worker[%ld]: %s.%s: %s: %s", (long)getpid(), call->type_name,
-            call->field_name, err_code_name(e->code), e->msg);
+    char more[64] = "";
     if (e->code == ERR_UNAVAILABLE && rc->log_skipped) {
-        fprintf(stderr, " (%u more UNAVAILABLE since the last line)", rc->log_skipped);
+        snprintf(more, sizeof more, " (%u more UNAVAILABLE since the last line)", rc->log_skipped);
         rc->log_skipped = 0;
     }
-    fputc('\n', stderr);
+    err_log("%s.%s: %s: %s%s", call->type_name, call->field_name, err_code_name(e->code), e->msg,
+            more);
 }
 
 /* A repository error as a field error. INTERNAL and UNAVAILABLE never carry

@@ -357,7 +357,7 @@ void store_bulk_update_one(store_bulk_t *b, const bson_t *filter, const bson_t *
     /* Only fails on a malformed update, which is a programming error here. */
     bson_error_t berr;
     if (!mongoc_bulk_operation_update_one_with_opts(b->op, filter, update, &opts, &berr)) {
-        fprintf(stderr, "oponn: store_bulk_update_one: %s\n", berr.message);
+        err_log("store_bulk_update_one: %s", berr.message);
         abort();
     }
     bson_destroy(&opts);

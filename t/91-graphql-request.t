@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-# The API.md operations through npm graphql-request, as a JavaScript user runs
+# The ../shared/API.md operations through npm graphql-request, as a JavaScript user runs
 # them (t/lib/graphql-request-client.mjs): introspection into buildClientSchema,
 # queries and mutations with variables, the token, null for unknown ids, error
 # codes and HTTP 400 for invalid documents.

@@ -1,6 +1,6 @@
 /*
  * tap.h — a tiny TAP producer for C unit tests (in the spirit of git's
- * t/unit-tests and libuv's runner). Header-only; each test is a small
+ * unit-test library and libuv's runner). Header-only; each test is a small
  * program run by `prove`.
  *
  *   ok(cond, "name %d", i);      check_int(got, want, "name");

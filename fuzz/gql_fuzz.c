@@ -7,7 +7,7 @@
  * Input: a document, optionally followed by a line "#vars:" and variables
  * JSON; or, starting with "HTTP ", a request for gql_http_handle:
  * "HTTP <method> <content-type>\n<query string>\n<body>". `make fuzz` runs it (FUZZ_SECONDS);
- * inputs that crashed are kept in fuzz/regress/gql_fuzz/ and replayed by t/33-gql-fuzz-regress.t
+ * inputs that crashed are kept in fuzz/regress/gql_fuzz/ and replayed by t/25-gql-fuzz-regress.t
  * through t/prog/gql_fuzz_replay.c, which includes this file.
  */
 #include "fuzz_schema.h"

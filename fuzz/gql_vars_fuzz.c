@@ -11,7 +11,7 @@
  *   mode 2  GET ?query=<op percent-encoded>&variables=R  (R percent-decoded)
  *   mode 3  GET ?R then &query=<op>  (R: any query string; a query=, variables=
  *           or operationName= in R wins, being first)
- * Seeds: fuzz/regress/gql_vars_fuzz/. `make fuzz` runs it; t/33 replays
+ * Seeds: fuzz/regress/gql_vars_fuzz/. `make fuzz` runs it; t/25 replays
  * fuzz/regress/gql_vars_fuzz/ through t/prog/gql_vars_fuzz_replay.c.
  */
 #include "fuzz_schema.h"

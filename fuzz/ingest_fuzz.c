@@ -8,7 +8,7 @@
  *
  * Seeds: t/fixtures/openlibrary/ (fuzz/ingest_fuzz.seeds). `make fuzz` runs
  * it; inputs it once crashed on go to fuzz/regress/ingest_fuzz/ and are
- * replayed by t/33-gql-fuzz-regress.t through t/prog/ingest_fuzz_replay.c.
+ * replayed by t/25-gql-fuzz-regress.t through t/prog/ingest_fuzz_replay.c.
  */
 #include "ingest.h"
 #include "namekey.h"

@@ -306,7 +306,7 @@ int repo_fruit_seed(repo_t *r, fruit_kind_t kind, const fruit_t *in, size_t n,
     int64_t now = repo__now_ms();
     for (size_t i = 0; i < n; i++) {
         if (fruit_validate(&in[i], MODEL_ALL, e) != 0 || repo__check_id(in[i].id, "id", e) != 0) {
-            store_bulk_run(b, NULL, NULL, NULL); /* frees it; nothing was added to run */
+            store_bulk_free(b); /* all or nothing: what was added is not run */
             return err_wrap(e, "fruit %zu", i);
         }
         fruit_t f = in[i];

@@ -393,11 +393,17 @@ int store_bulk_run(store_bulk_t *b, store_bulk_result_t *res, bool *dup, err_t *
         if (!ok) rc = store__err(e, &berr, "bulk write", b->coll, dup);
         bson_destroy(&reply);
     }
+    store_bulk_free(b);
+    return rc;
+}
+
+void store_bulk_free(store_bulk_t *b)
+{
+    if (b == NULL) return;
     mongoc_bulk_operation_destroy(b->op);
     mongoc_collection_destroy(b->c);
     free(b->coll);
     free(b);
-    return rc;
 }
 
 int store_command(store_t *s, const bson_t *cmd, bson_t *reply, err_t *e)

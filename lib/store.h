@@ -79,8 +79,9 @@ int store_update_many(store_t *s, const char *coll, const bson_t *filter, const 
                       int64_t *matched, int64_t *modified, err_t *e);
 
 /* Unordered bulk write (one command per 100,000 operations or 48 MB).
- * Build with store_bulk_new, add operations, run once; store_bulk_run frees
- * the bulk whatever happens. Counts may be NULL. */
+ * Build with store_bulk_new, add operations, then either run it once
+ * (store_bulk_run frees the bulk whatever happens) or drop it unrun with
+ * store_bulk_free. Counts may be NULL. */
 typedef struct store_bulk store_bulk_t;
 store_bulk_t *store_bulk_new(store_t *s, const char *coll);
 void store_bulk_update_one(store_bulk_t *b, const bson_t *filter, const bson_t *update,
@@ -90,6 +91,8 @@ typedef struct {
     int64_t inserted, upserted, matched, modified, deleted;
 } store_bulk_result_t;
 int store_bulk_run(store_bulk_t *b, store_bulk_result_t *res, bool *dup, err_t *e);
+/* Frees a bulk without running it (NULL: nothing). */
+void store_bulk_free(store_bulk_t *b);
 
 /* A database command (create, collMod, createIndexes); reply may be NULL,
  * else initialised here and destroyed by the caller. */

@@ -10,7 +10,7 @@ import os
 import random
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from cachetest import Redis, prog, run_tap  # noqa: E402
 
 seed = os.environ.get("OPONN_TEST_SEED") or str(random.randrange(1, 2**31))

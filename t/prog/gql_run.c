@@ -1,6 +1,6 @@
 /*
  * gql_run.c — runs GraphQL documents against a schema with static JSON data,
- * for the conformance corpus (t/30-gql-corpus.t) and by hand.
+ * for the conformance corpus (t/22-gql-corpus.t) and by hand.
  *
  *   gql_run SCHEMA.graphql DATA.json|- CASE.graphql...
  *

@@ -2,7 +2,7 @@
  * gql_engine.c — unit tests of the GraphQL engine's public interface:
  * schema errors, batching (one resolver call per field per level), missing
  * resolvers, operation types, limits, serial mutations, resolver errors,
- * extensions. The conformance corpus (t/30-gql-corpus.t) covers the spec.
+ * extensions. The conformance corpus (t/22-gql-corpus.t) covers the spec.
  */
 #include "gql.h"
 #include "tap.h"

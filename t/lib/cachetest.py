@@ -1,4 +1,4 @@
-"""t/cachetest.py — shared by the t/3x-cache-*.t tests: a private redis-server
+"""t/lib/cachetest.py — shared by the t/3x-cache-*.t tests: a private redis-server
 (etc/stack.py, free port, temp dir, always stopped) and a runner that passes a
 t/prog TAP program's output through."""
 
@@ -7,7 +7,7 @@ import subprocess
 import sys
 import tempfile
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "etc"))
 
 from stack import Stack, cleanup_on_signals  # noqa: E402

@@ -154,7 +154,7 @@ int repo_fruit_delete(repo_t *r, fruit_kind_t kind, const char *id, err_t *e);
 /* Two commands (one per collection); *out is an array of *n fruit. */
 int repo_fruit_find(repo_t *r, const fruit_query_t *q, fruit_t ***out, size_t *n, err_t *e);
 
-/* ---- the cache's view of MongoDB (`oponn cache verify|rehydrate`) */
+/* ---- the cache's view of MongoDB (`oponn cache verify|rehydrate`; lib/repo_verify.c) */
 
 struct cache_source; /* cache_admin.h */
 /* Fills *src with callbacks reading MongoDB through r (whose cache must be
@@ -163,7 +163,7 @@ struct cache_source; /* cache_admin.h */
  * batch query. r must outlive *src. */
 void repo_cache_source(repo_t *r, struct cache_source *src);
 
-/* ---- write-behind: the writer's MongoDB side */
+/* ---- write-behind: the writer's MongoDB side (lib/repo_queue.c) */
 
 struct cache_write; /* cache_queue.h */
 /* Applies one queued write to MongoDB idempotently by version (a

@@ -179,7 +179,8 @@ static const void *book__ids_arg(arena_t *a, const cJSON *args, long long limit)
     return book__idset_of(a, args, "ids");
 }
 
-const repo__query_t repo__q_books = {"books", book__run_ids, NULL, book__ids_arg};
+const repo__query_t repo__q_books = {
+    .name = "books", .run = book__run_ids, .arg_of = book__ids_arg};
 
 int repo_books_get_many(repo_t *r, const char *const *ids, size_t n, book_t **out, err_t *e)
 {
@@ -376,8 +377,13 @@ static const void *book__book_ids_arg(arena_t *a, const cJSON *args, long long l
     return book__idset_of(a, args, "bookIds");
 }
 
-const repo__query_t repo__q_bookstores_for_books = {"bookstoresForBooks", book__run_ids,
-                                                    book__join_stores, book__book_ids_arg};
+const repo__query_t repo__q_bookstores_for_books = {
+    .name = "bookstoresForBooks",
+    .run = book__run_ids,
+    .join = book__join_stores,
+    .join_kind = CACHE_BOOKSTORES,
+    .arg_of = book__book_ids_arg,
+};
 
 int repo_bookstores_for_books(repo_t *r, const char *const *ids, size_t n, repo_book_store_t *out,
                               err_t *e)
@@ -394,7 +400,7 @@ int repo_bookstores_for_books(repo_t *r, const char *const *ids, size_t n, repo_
         /* The cached `bookstoresForBooks` batch: the books and, joined in the
          * same round trip, their stores. Cold: one query each. */
         repo__idset_t s = {ids, n};
-        repo__batch_t b = {.join_kind = CACHE_BOOKSTORES};
+        repo__batch_t b;
         if (repo__cached_batch(r, &repo__q_bookstores_for_books,
                                repo__ids_json(r, "bookIds", ids, n), -1, &s, &b, e) != 0) {
             return -1;

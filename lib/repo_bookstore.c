@@ -449,8 +449,8 @@ static const void *bookstore__books_arg(arena_t *a, const cJSON *args, long long
     return cJSON_IsString(v) ? arena_strdup(a, v->valuestring) : "";
 }
 
-const repo__query_t repo__q_bookstore_books = {"bookstoreBooks", bookstore__run_books, NULL,
-                                               bookstore__books_arg};
+const repo__query_t repo__q_bookstore_books = {
+    .name = "bookstoreBooks", .run = bookstore__run_books, .arg_of = bookstore__books_arg};
 
 /* *b = the store's books through the cache; b->nocache is set when the
  * store has too many to answer from one read (then use MongoDB pages). */

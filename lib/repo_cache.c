@@ -357,9 +357,8 @@ int repo__cached_batch(repo_t *r, const repo__query_t *q, const char *args_json,
                        const void *arg, repo__batch_t *out, err_t *e)
 {
     repo__join_fn join = q->join;
-    cache_kind_t join_kind = out->join_kind;
     memset(out, 0, sizeof *out);
-    out->join_kind = join_kind;
+    out->join_kind = q->join_kind;
     cache_batch_t cb;
     err_t ie;
     int cached = r->cache && cache_batch_get(r->cache, r->arena, q->name, args_json, &cb, &ie) == 0;

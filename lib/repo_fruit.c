@@ -242,11 +242,12 @@ static const void *fruit__acidity_arg(arena_t *a, const cJSON *args, long long l
     return q;
 }
 
-const repo__query_t repo__q_fruit_by_size = {"fruitBySize", fruit__run, NULL, fruit__size_arg};
-const repo__query_t repo__q_fruit_by_colour = {"fruitByColour", fruit__run, NULL,
-                                               fruit__colour_arg};
-const repo__query_t repo__q_fruit_by_acidity = {"fruitByAcidity", fruit__run, NULL,
-                                                fruit__acidity_arg};
+const repo__query_t repo__q_fruit_by_size = {
+    .name = "fruitBySize", .run = fruit__run, .arg_of = fruit__size_arg};
+const repo__query_t repo__q_fruit_by_colour = {
+    .name = "fruitByColour", .run = fruit__run, .arg_of = fruit__colour_arg};
+const repo__query_t repo__q_fruit_by_acidity = {
+    .name = "fruitByAcidity", .run = fruit__run, .arg_of = fruit__acidity_arg};
 
 int repo_fruit_find(repo_t *r, const fruit_query_t *q, fruit_t ***out, size_t *n, err_t *e)
 {

@@ -110,7 +110,7 @@ typedef struct {
     int exhaustive;         /* every matching record is in recs */
     int nocache;            /* set by a run: too big to cache, answer only */
     void **joins;           /* join declarations: joins[i] = target of recs[i] or NULL */
-    cache_kind_t join_kind; /* set by the caller before repo__cached_batch */
+    cache_kind_t join_kind; /* of joins[i]: the query's (repo__query_t) */
 } repo__batch_t;
 
 /* Runs the query on MongoDB: at most `limit` records (-1: all) into out
@@ -129,7 +129,8 @@ struct cJSON;
 typedef struct {
     const char *name; /* the cache_query.c declaration */
     repo__run_fn run;
-    repo__join_fn join; /* NULL: none */
+    repo__join_fn join;     /* NULL: none */
+    cache_kind_t join_kind; /* the kind join reads */
     /* The run's arg from the normalized arguments (a predicate's "a", see
      * cache_query.h), in the arena: how `cache verify` re-runs a cached batch. */
     const void *(*arg_of)(arena_t *a, const struct cJSON *args, long long limit);

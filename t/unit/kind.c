@@ -145,6 +145,9 @@ int main(void)
         const repo__query_t *rq = repo__query_find(q[i].name);
         ok(tables_ok && rq && rq->run && rq->arg_of,
            "cached query %s: known tables and a MongoDB run (repo__query_t)", q[i].name);
+        ok(rq && (q[i].join_field != NULL) == (rq->join != NULL) &&
+               (!rq->join || rq->join_kind == q[i].join_kind),
+           "cached query %s: the repository joins what the declaration joins", q[i].name);
     }
     arena_destroy(&a);
     return tap_done();

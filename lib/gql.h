@@ -153,6 +153,7 @@ struct gql_call {
     void *ctx;               /* gql_request_t.ctx */
     const gql_value_t *args; /* coerced arguments, GQL_INPUT_OBJECT (defaults applied) */
     err_t err;               /* filled by a resolver that returns -1 */
+    const gql_schema_t *schema; /* the schema the request runs against */
     void *internal_;
 };
 

@@ -1029,6 +1029,115 @@ static int gql__parse_fields_def(gql_lexer_t *lx, gql_sdl_def_t *d)
     return rc;
 }
 
+/* schema { query: Q mutation: M ... } (the keyword is the current token) */
+static gql_sdl_def_t *gql__sdl_schema(gql_lexer_t *lx, gql_sdl_def_t *d)
+{
+    int rc = 0;
+    uint32_t cap = 0;
+    if (gql_lex_next(lx)) return NULL;
+    if (gql_parse_directives(lx, true, &d->dirs, &d->ndirs)) return NULL;
+    if (d->extend && lx->tok.kind != GQL_TOK_LBRACE) return d;
+    if (gql_expect(lx, GQL_TOK_LBRACE)) return NULL;
+    do {
+        gql_sdl_item_t it;
+        memset(&it, 0, sizeof it);
+        it.loc = lx->tok.loc;
+        if (!gql_peek_keyword(lx, "query") && !gql_peek_keyword(lx, "mutation") &&
+            !gql_peek_keyword(lx, "subscription")) {
+            gql__unexpected(lx);
+            return NULL;
+        }
+        if (gql_parse_name(lx, &it.name) || gql_expect(lx, GQL_TOK_COLON)) return NULL;
+        it.type = arena_calloc(lx->arena, 1, sizeof *it.type);
+        it.type->kind = GQL_AT_NAMED;
+        it.type->loc = lx->tok.loc;
+        if (gql_parse_name(lx, &it.type->name)) return NULL;
+        GQL__PUSH(lx->arena, d->items, d->nitems, cap, it);
+    } while (!gql__skip(lx, GQL_TOK_RBRACE, &rc));
+    return rc ? NULL : d;
+}
+
+/* directive @name(args) repeatable on LOCATION | ... */
+static gql_sdl_def_t *gql__sdl_directive(gql_lexer_t *lx, gql_sdl_def_t *d)
+{
+    int rc = 0;
+    uint32_t cap = 0;
+    if (gql_lex_next(lx) || gql_expect(lx, GQL_TOK_AT) || gql_parse_name(lx, &d->name)) return NULL;
+    if (gql__parse_ivalues(lx, GQL_TOK_LPAREN, GQL_TOK_RPAREN, &d->args, &d->nargs)) return NULL;
+    if (gql_peek_keyword(lx, "repeatable")) {
+        d->repeatable = true;
+        if (gql_lex_next(lx)) return NULL;
+    }
+    if (gql__expect_keyword(lx, "on")) return NULL;
+    gql__skip(lx, GQL_TOK_PIPE, &rc);
+    if (rc) return NULL;
+    do {
+        gql_sdl_item_t it;
+        memset(&it, 0, sizeof it);
+        it.loc = lx->tok.loc;
+        if (gql_parse_name(lx, &it.name)) return NULL;
+        bool known = false;
+        for (int i = 0; i < GQL_DL__COUNT; i++)
+            if (gql_name_eq(it.name, gql_dl_names[i])) known = true;
+        if (!known) {
+            gql_parse_error(lx, it.loc, "Unexpected Name \"%.*s\".", (int)it.name.len, it.name.p);
+            return NULL;
+        }
+        GQL__PUSH(lx->arena, d->items, d->nitems, cap, it);
+    } while (gql__skip(lx, GQL_TOK_PIPE, &rc) && rc == 0);
+    return rc ? NULL : d;
+}
+
+/* Names separated by sep, with an optional leading sep (implements A & B,
+ * union members = A | B), appended to *items. */
+static int gql__sdl_names(gql_lexer_t *lx, gql_tok_kind_t sep, gql_sdl_item_t **items, uint32_t *n)
+{
+    int rc = 0;
+    uint32_t cap = *n;
+    gql__skip(lx, sep, &rc);
+    if (rc) return -1;
+    do {
+        gql_sdl_item_t it;
+        memset(&it, 0, sizeof it);
+        it.loc = lx->tok.loc;
+        if (gql_parse_name(lx, &it.name)) return -1;
+        GQL__PUSH(lx->arena, *items, *n, cap, it);
+    } while (gql__skip(lx, sep, &rc) && rc == 0);
+    return rc ? -1 : 0;
+}
+
+/* { VALUE @dir ... } of an enum (the current token is the brace) */
+static int gql__sdl_enum_values(gql_lexer_t *lx, gql_sdl_def_t *d)
+{
+    int rc = 0;
+    uint32_t cap = 0;
+    if (gql_lex_next(lx)) return -1;
+    if (lx->tok.kind == GQL_TOK_RBRACE) {
+        gql__unexpected(lx);
+        return -1;
+    }
+    do {
+        gql_sdl_item_t it;
+        memset(&it, 0, sizeof it);
+        it.desc = gql__parse_desc(lx, &rc);
+        if (rc) return -1;
+        it.loc = lx->tok.loc;
+        if (gql_peek_keyword(lx, "true") || gql_peek_keyword(lx, "false") ||
+            gql_peek_keyword(lx, "null")) {
+            gql_parse_error(lx, lx->tok.loc,
+                            "%.*s is reserved and cannot be used for an "
+                            "enum value.",
+                            (int)lx->tok.len, lx->tok.p);
+            return -1;
+        }
+        if (gql_parse_name(lx, &it.name)) return -1;
+        if (gql_parse_directives(lx, true, &it.dirs, &it.ndirs)) return -1;
+        GQL__PUSH(lx->arena, d->items, d->nitems, cap, it);
+    } while (!gql__skip(lx, GQL_TOK_RBRACE, &rc));
+    if (rc) return -1;
+    return 0;
+}
+
 gql_sdl_def_t *gql_parse_sdl_definition(gql_lexer_t *lx)
 {
     int rc = 0;
@@ -1044,61 +1153,14 @@ gql_sdl_def_t *gql_parse_sdl_definition(gql_lexer_t *lx)
         d->extend = true;
         if (gql_lex_next(lx)) return NULL;
     }
-    gql_loc_t kwloc = lx->tok.loc;
-    uint32_t cap = 0;
+
     if (gql_peek_keyword(lx, "schema")) {
         d->kind = GQL_SDL_SCHEMA;
-        if (gql_lex_next(lx)) return NULL;
-        if (gql_parse_directives(lx, true, &d->dirs, &d->ndirs)) return NULL;
-        if (d->extend && lx->tok.kind != GQL_TOK_LBRACE) return d;
-        if (gql_expect(lx, GQL_TOK_LBRACE)) return NULL;
-        do {
-            gql_sdl_item_t it;
-            memset(&it, 0, sizeof it);
-            it.loc = lx->tok.loc;
-            if (!gql_peek_keyword(lx, "query") && !gql_peek_keyword(lx, "mutation") &&
-                !gql_peek_keyword(lx, "subscription")) {
-                gql__unexpected(lx);
-                return NULL;
-            }
-            if (gql_parse_name(lx, &it.name) || gql_expect(lx, GQL_TOK_COLON)) return NULL;
-            it.type = arena_calloc(lx->arena, 1, sizeof *it.type);
-            it.type->kind = GQL_AT_NAMED;
-            it.type->loc = lx->tok.loc;
-            if (gql_parse_name(lx, &it.type->name)) return NULL;
-            GQL__PUSH(lx->arena, d->items, d->nitems, cap, it);
-        } while (!gql__skip(lx, GQL_TOK_RBRACE, &rc));
-        return rc ? NULL : d;
+        return gql__sdl_schema(lx, d);
     }
     if (gql_peek_keyword(lx, "directive")) {
         d->kind = GQL_SDL_DIRECTIVE;
-        if (gql_lex_next(lx) || gql_expect(lx, GQL_TOK_AT) || gql_parse_name(lx, &d->name))
-            return NULL;
-        if (gql__parse_ivalues(lx, GQL_TOK_LPAREN, GQL_TOK_RPAREN, &d->args, &d->nargs))
-            return NULL;
-        if (gql_peek_keyword(lx, "repeatable")) {
-            d->repeatable = true;
-            if (gql_lex_next(lx)) return NULL;
-        }
-        if (gql__expect_keyword(lx, "on")) return NULL;
-        gql__skip(lx, GQL_TOK_PIPE, &rc);
-        if (rc) return NULL;
-        do {
-            gql_sdl_item_t it;
-            memset(&it, 0, sizeof it);
-            it.loc = lx->tok.loc;
-            if (gql_parse_name(lx, &it.name)) return NULL;
-            bool known = false;
-            for (int i = 0; i < GQL_DL__COUNT; i++)
-                if (gql_name_eq(it.name, gql_dl_names[i])) known = true;
-            if (!known) {
-                gql_parse_error(lx, it.loc, "Unexpected Name \"%.*s\".", (int)it.name.len,
-                                it.name.p);
-                return NULL;
-            }
-            GQL__PUSH(lx->arena, d->items, d->nitems, cap, it);
-        } while (gql__skip(lx, GQL_TOK_PIPE, &rc) && rc == 0);
-        return rc ? NULL : d;
+        return gql__sdl_directive(lx, d);
     }
     static const struct {
         const char *kw;
@@ -1112,23 +1174,12 @@ gql_sdl_def_t *gql_parse_sdl_definition(gql_lexer_t *lx)
         gql__unexpected(lx);
         return NULL;
     }
-    (void)kwloc;
     d->kind = kinds[k].kind;
     if (gql_lex_next(lx) || gql_parse_name(lx, &d->name)) return NULL;
     if (d->kind == GQL_SDL_OBJECT || d->kind == GQL_SDL_INTERFACE) {
         if (gql_peek_keyword(lx, "implements")) {
-            uint32_t icap = 0;
-            if (gql_lex_next(lx)) return NULL;
-            gql__skip(lx, GQL_TOK_AMP, &rc);
-            if (rc) return NULL;
-            do {
-                gql_sdl_item_t it;
-                memset(&it, 0, sizeof it);
-                it.loc = lx->tok.loc;
-                if (gql_parse_name(lx, &it.name)) return NULL;
-                GQL__PUSH(lx->arena, d->ifaces, d->nifaces, icap, it);
-            } while (gql__skip(lx, GQL_TOK_AMP, &rc) && rc == 0);
-            if (rc) return NULL;
+            if (gql_lex_next(lx) || gql__sdl_names(lx, GQL_TOK_AMP, &d->ifaces, &d->nifaces))
+                return NULL;
         }
     }
     if (gql_parse_directives(lx, true, &d->dirs, &d->ndirs)) return NULL;
@@ -1143,46 +1194,12 @@ gql_sdl_def_t *gql_parse_sdl_definition(gql_lexer_t *lx)
         break;
     case GQL_SDL_UNION:
         if (lx->tok.kind == GQL_TOK_EQUALS) {
-            if (gql_lex_next(lx)) return NULL;
-            gql__skip(lx, GQL_TOK_PIPE, &rc);
-            if (rc) return NULL;
-            do {
-                gql_sdl_item_t it;
-                memset(&it, 0, sizeof it);
-                it.loc = lx->tok.loc;
-                if (gql_parse_name(lx, &it.name)) return NULL;
-                GQL__PUSH(lx->arena, d->items, d->nitems, cap, it);
-            } while (gql__skip(lx, GQL_TOK_PIPE, &rc) && rc == 0);
-            if (rc) return NULL;
+            if (gql_lex_next(lx) || gql__sdl_names(lx, GQL_TOK_PIPE, &d->items, &d->nitems))
+                return NULL;
         }
         break;
     case GQL_SDL_ENUM:
-        if (lx->tok.kind == GQL_TOK_LBRACE) {
-            if (gql_lex_next(lx)) return NULL;
-            if (lx->tok.kind == GQL_TOK_RBRACE) {
-                gql__unexpected(lx);
-                return NULL;
-            }
-            do {
-                gql_sdl_item_t it;
-                memset(&it, 0, sizeof it);
-                it.desc = gql__parse_desc(lx, &rc);
-                if (rc) return NULL;
-                it.loc = lx->tok.loc;
-                if (gql_peek_keyword(lx, "true") || gql_peek_keyword(lx, "false") ||
-                    gql_peek_keyword(lx, "null")) {
-                    gql_parse_error(lx, lx->tok.loc,
-                                    "%.*s is reserved and cannot be used for an "
-                                    "enum value.",
-                                    (int)lx->tok.len, lx->tok.p);
-                    return NULL;
-                }
-                if (gql_parse_name(lx, &it.name)) return NULL;
-                if (gql_parse_directives(lx, true, &it.dirs, &it.ndirs)) return NULL;
-                GQL__PUSH(lx->arena, d->items, d->nitems, cap, it);
-            } while (!gql__skip(lx, GQL_TOK_RBRACE, &rc));
-            if (rc) return NULL;
-        }
+        if (lx->tok.kind == GQL_TOK_LBRACE && gql__sdl_enum_values(lx, d)) return NULL;
         break;
     default:
         break;

@@ -12,10 +12,42 @@
 
 #include "gql_int.h"
 
+/* ---- document cache (gql_doc_cache.c) ---------------------------------------- */
+
+/* One cached document: its own copy of the query (the AST points into it),
+ * the AST validated against the cache's schema, and the chosen operation. */
+typedef struct gql_doc_entry gql_doc_entry_t;
+struct gql_doc_entry {
+    gql_doc_entry_t *hnext, *prev, *next; /* hash chain; LRU list */
+    uint64_t hash;
+    const char *query, *opname;
+    size_t qlen, bytes;
+    arena_t arena; /* everything of the entry but the struct itself */
+    gql_doc_t *doc;
+    gql_ast_def_t *op;
+    gql_limits_t lim; /* the limits the operation last passed */
+    bool lim_ok;
+};
+
+/* The entry for (q, op) of schema s, made most recently used; NULL on a
+ * miss. Counts the hit or miss. */
+gql_doc_entry_t *gql_doc_cache_lookup(gql_doc_cache_t *c, const gql_schema_t *s, const char *q,
+                                      size_t qlen, const char *op);
+/* A new entry, not yet in the cache, holding copies of q and op: the caller
+ * parses e->query into e->arena, then commits or discards it. NULL when out
+ * of memory. */
+gql_doc_entry_t *gql_doc_cache_begin(gql_doc_cache_t *c, const char *q, size_t qlen,
+                                     const char *op);
+/* Adds e, evicting the least recently used entries over the byte bound.
+ * -1 when e alone is over it: e is not added (discard it). */
+int gql_doc_cache_commit(gql_doc_cache_t *c, gql_doc_entry_t *e);
+void gql_doc_cache_discard(gql_doc_entry_t *e);
+
 /* A prepared request: the document, the chosen operation, the coerced
  * variables and the errors so far (gql_prepare fills it). */
 struct gql_prepared {
     gql_doc_t *doc;
+    gql_doc_entry_t *entry; /* the document cache's entry, or NULL */
     gql_ast_def_t *op;
     gql_op_t op_type;
     gql_errors_t errors;

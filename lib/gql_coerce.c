@@ -444,6 +444,11 @@ int gql_coerce_args(const gql_schema_t *s, arena_t *a, const gql_value_t *vars,
     c.err[0] = '\0';
     out->kind = GQL_INPUT_OBJECT;
     out->u.obj.n = 0;
+    if (f->nargs == 0) { /* most fields: nothing to coerce or allocate */
+        out->u.obj.names = NULL;
+        out->u.obj.values = NULL;
+        return 0;
+    }
     out->u.obj.names = arena_alloc(a, (f->nargs + 1) * sizeof *out->u.obj.names);
     out->u.obj.values = arena_alloc(a, (f->nargs + 1) * sizeof *out->u.obj.values);
     for (uint32_t i = 0; i < f->nargs; i++) {

@@ -116,15 +116,8 @@ char *arena_printf(arena_t *a, const char *fmt, ...)
     return p;
 }
 
-void *arena_realloc(arena_t *a, void *old, size_t old_n, size_t new_n)
+void *arena__realloc_copy(arena_t *a, void *old, size_t old_n, size_t new_n)
 {
-    size_t old_need = (old_n + 15) & ~(size_t)15, new_need = (new_n + 15) & ~(size_t)15;
-    if (old && old == a->last && a->cur == (unsigned char *)old + old_need && new_need >= new_n &&
-        new_need >= old_need && (size_t)(a->end - (unsigned char *)old) >= new_need) {
-        a->cur = (unsigned char *)old + new_need;
-        a->used_total += new_need - old_need;
-        return old;
-    }
     void *p = arena_alloc(a, new_n);
     if (old && old_n) memcpy(p, old, old_n < new_n ? old_n : new_n);
     return p;

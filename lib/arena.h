@@ -60,9 +60,23 @@ static inline void *arena_calloc(arena_t *a, size_t count, size_t size)
 char *arena_strndup(arena_t *a, const char *s, size_t n);
 char *arena_strdup(arena_t *a, const char *s);
 char *arena_printf(arena_t *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The slow path of arena_realloc: a copy. */
+void *arena__realloc_copy(arena_t *a, void *old, size_t old_n, size_t new_n);
 /* Grows an array allocated from the arena: in place when it is the latest
  * allocation and the block has room, else a copy (the old one stays until
  * reset). */
-void *arena_realloc(arena_t *a, void *old, size_t old_n, size_t new_n);
+static inline void *arena_realloc(arena_t *a, void *old, size_t old_n, size_t new_n)
+{
+    size_t old_need = (old_n + 15) & ~(size_t)15, new_need = (new_n + 15) & ~(size_t)15;
+    unsigned char *o = old;
+    if (o == NULL) return arena_alloc(a, new_n);
+    if (o == a->last && a->cur == o + old_need && new_need >= new_n && new_need >= old_need &&
+        (size_t)(a->end - o) >= new_need) {
+        a->cur = o + new_need;
+        a->used_total += new_need - old_need;
+        return old;
+    }
+    return arena__realloc_copy(a, old, old_n, new_n);
+}
 
 #endif

@@ -126,9 +126,11 @@ typedef struct {
     const gql_type_t *ptype;
     const gql_field_t *def;
     const char *argsig;
-    gql__cfield_t *cf0;  /* arguments are coerced from its first node */
-    uint32_t *items;     /* level item indexes */
-    gql__cfield_t **cfs; /* the field selection of each item */
+    gql__cfield_t *cf0; /* arguments are coerced from its first node */
+    struct {
+        uint32_t item;     /* level item index */
+        gql__cfield_t *cf; /* its field selection */
+    } * mem;
     uint32_t n, cap;
     gql__cfield_t **ucfs; /* distinct selections, for gql_selected() */
     uint32_t nucfs, capucfs;
@@ -619,15 +621,9 @@ static void gql__level(gql__ex_t *ex, gql__witem_t *items, uint32_t n, int only_
             if (only_field >= 0 && (uint32_t)only_field != j) continue;
             gql__cfield_t *cf = &set->fields[j];
             gql__group_t *g = gql__group_of(ex, &gs, cf, it->type, stamp);
-            if (g->n == g->cap) {
-                uint32_t nc = g->cap ? g->cap * 2 : 8;
-                g->items =
-                    arena_realloc(a, g->items, g->cap * sizeof *g->items, nc * sizeof *g->items);
-                g->cfs = arena_realloc(a, g->cfs, g->cap * sizeof *g->cfs, nc * sizeof *g->cfs);
-                g->cap = nc;
-            }
-            g->cfs[g->n] = cf;
-            g->items[g->n++] = i;
+            GQL__GROW(a, g->mem, g->n, g->cap);
+            g->mem[g->n].cf = cf;
+            g->mem[g->n++].item = i;
         }
     }
     for (uint32_t gi = 0; gi < gs.n; gi++) {
@@ -638,16 +634,16 @@ static void gql__level(gql__ex_t *ex, gql__witem_t *items, uint32_t n, int only_
         gql__cfield_t **cfs = arena_alloc(a, g->n * sizeof *cfs);
         size_t m = 0;
         for (uint32_t k = 0; k < g->n; k++) {
-            gql__witem_t *it = &items[g->items[k]];
+            gql__witem_t *it = &items[g->mem[k].item];
             if (!gql__alive(it->node)) continue;
             parents[m] = it->obj;
-            cfs[m] = g->cfs[k];
-            slots[m] = &it->node->u.obj.vals[g->cfs[k]->index];
+            cfs[m] = g->mem[k].cf;
+            slots[m] = &it->node->u.obj.vals[g->mem[k].cf->index];
             m++;
         }
         if (m == 0) continue;
         gql_value_t *out = arena_calloc(a, m, sizeof *out);
-        gql__call_group(ex, g, items[g->items[0]].type, m, parents, slots, cfs, out);
+        gql__call_group(ex, g, items[g->mem[0].item].type, m, parents, slots, cfs, out);
         const gql_field_t *f = g->cf0->def;
         const gql_typeref_t *rt = f ? f->type : &ex->s->t_string->named;
         for (size_t k = 0; k < m; k++) {

@@ -7,6 +7,26 @@
 
 #include <math.h>
 
+/* Room for n more bytes (and the NUL buf_t keeps): the common case is one
+ * compare, not a call. The writers below leave the NUL to their caller. */
+static inline char *gql__room(buf_t *b, size_t n)
+{
+    if (b->len + n + 1 > b->cap) buf_reserve(b, n);
+    return b->data + b->len;
+}
+
+static inline void gql__putc(buf_t *b, char c)
+{
+    *gql__room(b, 1) = c;
+    b->len++;
+}
+
+static inline void gql__put(buf_t *b, const char *p, size_t n)
+{
+    memcpy(gql__room(b, n), p, n);
+    b->len += n;
+}
+
 /* Integers without printf (the response writer's hottest path). */
 void gql_json_put_int(buf_t *b, int64_t v)
 {
@@ -17,7 +37,8 @@ void gql_json_put_int(buf_t *b, int64_t v)
         u /= 10;
     } while (u);
     if (v < 0) *--p = '-';
-    buf_append(b, p, (size_t)(e - p));
+    gql__put(b, p, (size_t)(e - p));
+    b->data[b->len] = '\0';
 }
 
 /* Doubles: most have a few decimals, which this prints without printf (the
@@ -38,24 +59,38 @@ static void gql__put_double(buf_t *b, double v)
             char frac[16];
             uint64_t f = u % scale;
             for (int i = k - 1; i >= 0; i--, f /= 10) frac[i] = (char)('0' + f % 10);
-            if (v < 0) buf_putc(b, '-');
+            if (v < 0) gql__putc(b, '-');
             gql_json_put_int(b, (int64_t)(u / scale));
-            buf_putc(b, '.');
-            buf_append(b, frac, (size_t)k);
+            gql__putc(b, '.');
+            gql__put(b, frac, (size_t)k);
             return;
         }
     }
     buf_put_double(b, v);
 }
 
+/* A string: printable ASCII (nearly every value) is copied in one go,
+ * anything else goes through buf_put_json_str's escaping. */
+static void gql__put_str(buf_t *b, const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0; i < n; i++)
+        if (p[i] < 0x20 || p[i] >= 0x80 || p[i] == '"' || p[i] == '\\') {
+            buf_put_json_str(b, s, n);
+            return;
+        }
+    char *w = gql__room(b, n + 2);
+    *w++ = '"';
+    memcpy(w, s, n);
+    w[n] = '"';
+    b->len += n + 2;
+}
+
 static void gql__write_value(buf_t *b, const gql_value_t *v)
 {
     switch (v->kind) {
-    case GQL_NULL:
-        buf_append(b, "null", 4);
-        break;
     case GQL_BOOL:
-        v->u.b ? buf_append(b, "true", 4) : buf_append(b, "false", 5);
+        v->u.b ? gql__put(b, "true", 4) : gql__put(b, "false", 5);
         break;
     case GQL_INT:
         gql_json_put_int(b, v->u.i);
@@ -65,53 +100,52 @@ static void gql__write_value(buf_t *b, const gql_value_t *v)
         break;
     case GQL_STRING:
     case GQL_ENUM:
-        buf_put_json_str(b, v->u.s.ptr, v->u.s.len);
+        gql__put_str(b, v->u.s.ptr, v->u.s.len);
         break;
     case GQL_LIST:
-        buf_putc(b, '[');
+        gql__putc(b, '[');
         for (size_t i = 0; i < v->u.list.n; i++) {
-            if (i) buf_putc(b, ',');
+            if (i) gql__putc(b, ',');
             gql__write_value(b, &v->u.list.items[i]);
         }
-        buf_putc(b, ']');
+        gql__putc(b, ']');
         break;
     case GQL_INPUT_OBJECT:
-        buf_putc(b, '{');
+        gql__putc(b, '{');
         for (size_t i = 0; i < v->u.obj.n; i++) {
-            if (i) buf_putc(b, ',');
-            buf_put_json_str(b, v->u.obj.names[i], strlen(v->u.obj.names[i]));
-            buf_putc(b, ':');
+            if (i) gql__putc(b, ',');
+            gql__put_str(b, v->u.obj.names[i], strlen(v->u.obj.names[i]));
+            gql__putc(b, ':');
             gql__write_value(b, &v->u.obj.values[i]);
         }
-        buf_putc(b, '}');
+        gql__putc(b, '}');
         break;
-    default:
-        buf_append(b, "null", 4);
+    default: /* GQL_NULL, and what cannot be output */
+        gql__put(b, "null", 4);
         break;
     }
 }
 
-void gql_json_write_node(buf_t *b, const gql_rnode_t *n)
+static void gql__write_node(buf_t *b, const gql_rnode_t *n)
 {
     switch (n->kind) {
     case GQL_RN_LEAF:
         gql__write_value(b, &n->u.leaf);
         break;
     case GQL_RN_LIST:
-        buf_putc(b, '[');
+        gql__putc(b, '[');
         for (uint32_t i = 0; i < n->u.list.n; i++) {
-            if (i) buf_putc(b, ',');
-            gql_json_write_node(b, &n->u.list.items[i]);
+            if (i) gql__putc(b, ',');
+            gql__write_node(b, &n->u.list.items[i]);
         }
-        buf_putc(b, ']');
+        gql__putc(b, ']');
         break;
     case GQL_RN_OBJ:
-        buf_putc(b, '{');
+        gql__putc(b, '{');
         for (uint32_t i = 0; i < n->u.obj.n; i++) {
             const gql_rnode_t *c = &n->u.obj.vals[i];
             /* ,"key": in one go; names need no escaping */
-            buf_reserve(b, c->key.len + 4);
-            char *w = b->data + b->len;
+            char *w = gql__room(b, c->key.len + 4);
             if (i) *w++ = ',';
             *w++ = '"';
             memcpy(w, c->key.p, c->key.len);
@@ -119,15 +153,20 @@ void gql_json_write_node(buf_t *b, const gql_rnode_t *n)
             *w++ = '"';
             *w++ = ':';
             b->len = (size_t)(w - b->data);
-            b->data[b->len] = '\0';
-            gql_json_write_node(b, c);
+            gql__write_node(b, c);
         }
-        buf_putc(b, '}');
+        gql__putc(b, '}');
         break;
     default:
-        buf_append(b, "null", 4);
+        gql__put(b, "null", 4);
         break;
     }
+}
+
+void gql_json_write_node(buf_t *b, const gql_rnode_t *n)
+{
+    gql__write_node(b, n);
+    b->data[b->len] = '\0';
 }
 
 void gql_json_write_extensions(gql_request_t *req, buf_t *out)

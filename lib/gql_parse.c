@@ -82,20 +82,36 @@ void gql_lex_init(gql_lexer_t *lx, arena_t *a, const char *src, size_t len, err_
     e->msg[0] = '\0';
     lx->cc_p = NULL;
     /* Columns of an all-ASCII document (the common case) are a subtraction. */
-    unsigned char any = 0;
-    for (size_t i = 0; i < len; i++) any |= (unsigned char)src[i];
-    lx->ascii = any < 0x80;
+    uint64_t any = 0;
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t w;
+        memcpy(&w, src + i, 8);
+        any |= w;
+    }
+    for (; i < len; i++) any |= (unsigned char)src[i];
+    lx->ascii = (any & 0x8080808080808080u) == 0;
     /* A byte-order mark is ignored. */
     if (len >= 3 && memcmp(src, "\xEF\xBB\xBF", 3) == 0) lx->cur += 3;
 }
 
-static bool gql__name_start(int c)
+/* Name characters by table: 1 may start a name, 2 only continue one. */
+static const unsigned char gql__name_class[256] = {
+    ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1,
+    ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1,
+    ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1,
+    ['Y'] = 1, ['Z'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1,
+    ['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1,
+    ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1,
+    ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1, ['_'] = 1, ['0'] = 2, ['1'] = 2, ['2'] = 2,
+    ['3'] = 2, ['4'] = 2, ['5'] = 2, ['6'] = 2, ['7'] = 2, ['8'] = 2, ['9'] = 2};
+static inline bool gql__name_start(int c)
 {
-    return c == '_' || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+    return gql__name_class[c & 0xff] == 1;
 }
-static bool gql__name_cont(int c)
+static inline bool gql__name_cont(int c)
 {
-    return gql__name_start(c) || (c >= '0' && c <= '9');
+    return gql__name_class[c & 0xff] != 0;
 }
 
 /* Describes the character at p for error messages, like graphql-js. */

@@ -434,9 +434,18 @@ static void gql__complete(gql__ex_t *ex, gql__cfield_t *cf, const gql_typeref_t 
     }
     const gql_type_t *nt = t->type;
     if (nt->kind == GQL_T_SCALAR || nt->kind == GQL_T_ENUM) {
+        const gql_schema_t *s = ex->s;
+        /* the value already is what the type outputs (most leaves) */
+        if ((v->kind == GQL_STRING && (nt == s->t_string || nt == s->t_id)) ||
+            (v->kind == GQL_INT && nt == s->t_int && v->u.i >= INT32_MIN && v->u.i <= INT32_MAX) ||
+            (v->kind == GQL_BOOL && nt == s->t_boolean)) {
+            slot->kind = GQL_RN_LEAF;
+            slot->u.leaf = *v;
+            return;
+        }
         const char *msg = NULL;
         gql_value_t out;
-        if (gql_serialize(ex->s, ex->a, nt, v, &out, &msg)) {
+        if (gql_serialize(s, ex->a, nt, v, &out, &msg)) {
             gql__fail(ex, slot, cf, ERR_INTERNAL, msg);
             return;
         }

@@ -74,7 +74,14 @@ static void gql__put_double(buf_t *b, double v)
 static void gql__put_str(buf_t *b, const char *s, size_t n)
 {
     const unsigned char *p = (const unsigned char *)s;
-    for (size_t i = 0; i < n; i++)
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) { /* 8 bytes a step: a control byte, '"', '\\' or >= 0x80 */
+        uint64_t w, ones = 0x0101010101010101u, high = 0x8080808080808080u;
+        memcpy(&w, p + i, 8);
+        uint64_t q = w ^ (ones * '"'), bs = w ^ (ones * '\\');
+        if (((w - ones * 0x20) | (q - ones) | (bs - ones) | w) & high) break;
+    }
+    for (; i < n; i++)
         if (p[i] < 0x20 || p[i] >= 0x80 || p[i] == '"' || p[i] == '\\') {
             buf_put_json_str(b, s, n);
             return;

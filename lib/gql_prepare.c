@@ -150,6 +150,8 @@ static bool gql__from_cache(const gql_schema_t *s, gql_request_t *req, gql_prepa
             return false;
         }
     }
+    /* kept under other limits: the ordinary path reports a document over these */
+    if ((long)e->doc->nfields > (long)lim->max_fields) return false;
     p->entry = e;
     p->doc = e->doc;
     p->op = e->op;

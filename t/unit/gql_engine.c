@@ -396,6 +396,14 @@ int main(void)
         gql_doc_cache_stats(dc, &st);
         ok(strstr(out.data, "\"big\"") && st.entries == 3,
            "the operation name is part of the key (%s)", out.data);
+        /* kept under looser limits, the document still answers to the request's */
+        gql_limits_t tight = {15, 1, 100, 50000};
+        buf_reset(&out);
+        arena_reset(&a);
+        ra.prepared_ = NULL;
+        ra.limits = &tight;
+        ok(gql_execute(s, r, &ra, &out) == GQL_REQUEST_ERROR && strstr(out.data, "too complex"),
+           "a cached document over the request's field limit is refused (%s)", out.data);
         gql_doc_cache_free(dc);
         /* a bound that holds about one document */
         dc = gql_doc_cache_new(s, st.bytes / 3 + 1);

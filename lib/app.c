@@ -52,6 +52,13 @@ static long long app__mongo_cap_ms(const cfg_t *cfg)
     return cfg->request_deadline_ms / 3;
 }
 
+static int app__doc_cache_open(app_t *app, err_t *e)
+{
+    if (app->cfg.doc_cache_bytes == 0) return 0;
+    app->doc_cache = gql_doc_cache_new(app->schema, (size_t)app->cfg.doc_cache_bytes);
+    return app->doc_cache ? 0 : err_set(e, ERR_INTERNAL, "out of memory (document cache)");
+}
+
 int app_open(app_t *app, err_t *e)
 {
     memset(app, 0, sizeof *app);
@@ -59,7 +66,7 @@ int app_open(app_t *app, err_t *e)
     gql_limits_t limits = {(int)app->cfg.gql_max_depth, (int)app->cfg.gql_max_fields,
                            (int)app->cfg.gql_max_aliases, (int)app->cfg.gql_max_cost};
     app->limits = limits;
-    if (app__load_schema(app, e) != 0 ||
+    if (app__load_schema(app, e) != 0 || app__doc_cache_open(app, e) != 0 ||
         store_open_capped(&app->store, &app->cfg, app__mongo_cap_ms(&app->cfg), e) != 0) {
         app_close(app);
         return -1;
@@ -81,6 +88,8 @@ int app_open(app_t *app, err_t *e)
 
 void app_close(app_t *app)
 {
+    gql_doc_cache_free(app->doc_cache);
+    app->doc_cache = NULL;
     gql_resolvers_free(app->resolvers);
     gql_schema_free(app->schema);
     store_close(app->store);
@@ -201,8 +210,16 @@ static void app__graphql(app_t *app, const http_req_t *req, http_resp_t *resp)
         .user_ctx = &app->rctx,
         .extensions = app__extensions,
         .deadline_ns = gql_now_ns() + (int64_t)app->cfg.request_deadline_ms * 1000000,
+        .doc_cache = app->doc_cache,
     };
     gql_http_handle(&h, req, resp);
+    if (app->doc_cache) {
+        gql_doc_cache_stats_t st;
+        gql_doc_cache_stats(app->doc_cache, &st);
+        metrics_add(METRIC_GQL_DOC_CACHE_HITS, st.hits - app->doc_seen.hits);
+        metrics_add(METRIC_GQL_DOC_CACHE_MISSES, st.misses - app->doc_seen.misses);
+        app->doc_seen = st;
+    }
 }
 
 void app_handle(app_t *app, const http_req_t *req, http_resp_t *resp)

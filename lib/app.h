@@ -27,7 +27,9 @@ typedef struct app {
     gql_schema_t *schema;       /* parsed from cfg.schema_path at start */
     gql_resolvers_t *resolvers; /* resolvers.c's table bound to the schema */
     gql_limits_t limits;
-    repo_t repo; /* re-begun for every request */
+    gql_doc_cache_t *doc_cache;     /* NULL when OPONN_DOC_CACHE_BYTES is 0 */
+    gql_doc_cache_stats_t doc_seen; /* its counters already added to /metrics */
+    repo_t repo;                    /* re-begun for every request */
     resolvers_ctx_t rctx;
     uint64_t redis_base; /* round trips before the current request */
 } app_t;

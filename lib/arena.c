@@ -14,7 +14,6 @@
 struct arena_block {
     arena_block_t *next;
     size_t size; /* usable bytes in data[] */
-    size_t used;
     _Alignas(16) unsigned char data[];
 };
 
@@ -27,7 +26,6 @@ static arena_block_t *arena__block_new(size_t size)
     }
     b->next = NULL;
     b->size = size;
-    b->used = 0;
     return b;
 }
 
@@ -37,6 +35,7 @@ void arena_init(arena_t *a, size_t block_size)
     a->blocks = NULL;
     a->block_size = block_size ? block_size : 64 * 1024;
     a->used_total = 0;
+    a->cur = a->end = a->last = NULL;
 }
 
 void arena_destroy(arena_t *a)
@@ -49,6 +48,7 @@ void arena_destroy(arena_t *a)
     }
     a->head = a->blocks = NULL;
     a->used_total = 0;
+    a->cur = a->end = a->last = NULL;
 }
 
 void arena_reset(arena_t *a)
@@ -67,37 +67,28 @@ void arena_reset(arena_t *a)
         }
         b = next;
     }
-    if (keep) {
-        keep->used = 0;
-        keep->next = NULL;
-    }
+    if (keep) keep->next = NULL;
     a->blocks = a->head = keep;
     a->used_total = 0;
+    a->cur = keep ? keep->data : NULL;
+    a->end = keep ? keep->data + keep->size : NULL;
+    a->last = NULL;
 }
 
-void *arena_alloc(arena_t *a, size_t n)
+void *arena__alloc_block(arena_t *a, size_t n)
 {
     size_t need = (n + 15) & ~(size_t)15;
     if (need < n) abort(); /* overflow */
-    if (a->head == NULL || a->head->size - a->head->used < need) {
-        size_t size = need > a->block_size ? need : a->block_size;
-        arena_block_t *b = arena__block_new(size);
-        b->next = a->blocks;
-        a->blocks = b;
-        a->head = b;
-    }
-    void *p = a->head->data + a->head->used;
-    a->head->used += need;
+    size_t size = need > a->block_size ? need : a->block_size;
+    arena_block_t *b = arena__block_new(size);
+    b->next = a->blocks;
+    a->blocks = b;
+    a->head = b;
+    a->cur = b->data + need;
+    a->end = b->data + size;
     a->used_total += need;
-    return p;
-}
-
-void *arena_calloc(arena_t *a, size_t count, size_t size)
-{
-    if (size && count > SIZE_MAX / size) abort();
-    void *p = arena_alloc(a, count * size);
-    memset(p, 0, count * size);
-    return p;
+    a->last = b->data;
+    return b->data;
 }
 
 char *arena_strndup(arena_t *a, const char *s, size_t n)
@@ -127,7 +118,7 @@ char *arena_printf(arena_t *a, const char *fmt, ...)
     return p;
 }
 
-void *arena_realloc(arena_t *a, void *old, size_t old_n, size_t new_n)
+void *arena__realloc_copy(arena_t *a, void *old, size_t old_n, size_t new_n)
 {
     void *p = arena_alloc(a, new_n);
     if (old && old_n) memcpy(p, old, old_n < new_n ? old_n : new_n);

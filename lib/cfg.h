@@ -119,6 +119,8 @@
       "GraphQL aliases per request")                                                               \
     X(INT, gql_max_cost, "OPONN_GQL_MAX_COST", "50000", 1, 1000000000,                             \
       "GraphQL cost (fields x lists)")                                                             \
+    X(INT, doc_cache_bytes, "OPONN_DOC_CACHE_BYTES", "8388608", 0, 1073741824,                     \
+      "per worker: parsed and validated GraphQL documents kept, bytes (LRU; 0 = off)")             \
     X(INT, request_deadline_ms, "OPONN_REQUEST_DEADLINE_MS", "10000", 100, 25000,                  \
       "time a request may take: past it fields answer UNAVAILABLE; MongoDB timeouts capped at "    \
       "1/3")                                                                                       \

@@ -147,12 +147,13 @@ typedef struct gql_call gql_call_t;
 typedef int (*gql_resolve_fn)(gql_call_t *call, size_t n, void *const *parents, gql_value_t *out);
 
 struct gql_call {
-    const char *type_name;   /* "Book" */
-    const char *field_name;  /* "bookstore" */
-    arena_t *arena;          /* the request's arena */
-    void *ctx;               /* gql_request_t.ctx */
-    const gql_value_t *args; /* coerced arguments, GQL_INPUT_OBJECT (defaults applied) */
-    err_t err;               /* filled by a resolver that returns -1 */
+    const char *type_name;      /* "Book" */
+    const char *field_name;     /* "bookstore" */
+    arena_t *arena;             /* the request's arena */
+    void *ctx;                  /* gql_request_t.ctx */
+    const gql_value_t *args;    /* coerced arguments, GQL_INPUT_OBJECT (defaults applied) */
+    err_t err;                  /* filled by a resolver that returns -1 */
+    const gql_schema_t *schema; /* the schema the request runs against */
     void *internal_;
 };
 
@@ -206,6 +207,27 @@ typedef enum {
 
 typedef struct gql_prepared gql_prepared_t;
 
+/*
+ * A document cache: parsed and validated documents of one schema, keyed by
+ * the exact query text and operation name, bounded by bytes and evicted
+ * least recently used first. A hit skips parsing, validation, operation
+ * selection and (for the same limits) the limit checks; variables are still
+ * coerced per request. Only documents that parse and validate are kept.
+ * Not thread-safe: one per worker. A document found by one gql_prepare
+ * stays valid until the next gql_prepare with the same cache. max_bytes 0
+ * makes a cache that keeps nothing (every lookup a miss). Free with
+ * gql_doc_cache_free.
+ */
+typedef struct gql_doc_cache gql_doc_cache_t;
+gql_doc_cache_t *gql_doc_cache_new(const gql_schema_t *s, size_t max_bytes);
+void gql_doc_cache_free(gql_doc_cache_t *c);
+
+typedef struct {
+    uint64_t hits, misses, evictions;
+    size_t bytes, entries; /* now */
+} gql_doc_cache_stats_t;
+void gql_doc_cache_stats(const gql_doc_cache_t *c, gql_doc_cache_stats_t *out);
+
 /* One request. Every pointer must stay valid until gql_execute returns (the
  * parsed document points into query). */
 typedef struct {
@@ -224,7 +246,8 @@ typedef struct {
     /* CLOCK_MONOTONIC nanoseconds (gql_now_ns) past which no resolver is
      * called: the fields left answer UNAVAILABLE. 0 = no deadline. */
     int64_t deadline_ns;
-    gql_prepared_t *prepared_; /* internal: set by gql_prepare */
+    gql_doc_cache_t *doc_cache; /* NULL = parse and validate every time */
+    gql_prepared_t *prepared_;  /* internal: set by gql_prepare */
 } gql_request_t;
 
 /*
@@ -265,6 +288,7 @@ typedef struct {
     void *user_ctx; /* handed to resolvers and to authorize_mutation */
     void (*extensions)(void *user_ctx, buf_t *out); /* see gql_request_t */
     int64_t deadline_ns;                            /* see gql_request_t; 0 = none */
+    gql_doc_cache_t *doc_cache;                     /* see gql_request_t; NULL = none */
 } gql_http_t;
 
 /*

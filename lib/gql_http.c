@@ -130,7 +130,8 @@ int gql_http_handle(const gql_http_t *h, const http_req_t *req, http_resp_t *res
                         .ctx = h->user_ctx,
                         .limits = h->limits,
                         .extensions = h->extensions,
-                        .deadline_ns = h->deadline_ns};
+                        .deadline_ns = h->deadline_ns,
+                        .doc_cache = h->doc_cache};
     cJSON *body = NULL;
     bool is_get = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
     if (is_get) {

@@ -490,8 +490,6 @@ const gql_field_t *gql_field_lookup(const gql_schema_t *s, const gql_type_t *t, 
 /* Introspection (gql_introspect.c): the built-in resolver for a field of an
  * introspection type or a meta field, or NULL. */
 gql_resolve_fn gql_introspect_resolver(const gql_schema_t *s, const gql_field_t *f);
-/* The schema a resolver call runs against (for the introspection resolvers). */
-const gql_schema_t *gql_call_schema(const gql_call_t *call);
 /* SDL text of the introspection types, parsed into every schema. */
 extern const char gql_introspection_sdl[];
 

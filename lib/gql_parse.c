@@ -82,20 +82,36 @@ void gql_lex_init(gql_lexer_t *lx, arena_t *a, const char *src, size_t len, err_
     e->msg[0] = '\0';
     lx->cc_p = NULL;
     /* Columns of an all-ASCII document (the common case) are a subtraction. */
-    unsigned char any = 0;
-    for (size_t i = 0; i < len; i++) any |= (unsigned char)src[i];
-    lx->ascii = any < 0x80;
+    uint64_t any = 0;
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t w;
+        memcpy(&w, src + i, 8);
+        any |= w;
+    }
+    for (; i < len; i++) any |= (unsigned char)src[i];
+    lx->ascii = (any & 0x8080808080808080u) == 0;
     /* A byte-order mark is ignored. */
     if (len >= 3 && memcmp(src, "\xEF\xBB\xBF", 3) == 0) lx->cur += 3;
 }
 
-static bool gql__name_start(int c)
+/* Name characters by table: 1 may start a name, 2 only continue one. */
+static const unsigned char gql__name_class[256] = {
+    ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1,
+    ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1,
+    ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1,
+    ['Y'] = 1, ['Z'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1,
+    ['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1,
+    ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1,
+    ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1, ['_'] = 1, ['0'] = 2, ['1'] = 2, ['2'] = 2,
+    ['3'] = 2, ['4'] = 2, ['5'] = 2, ['6'] = 2, ['7'] = 2, ['8'] = 2, ['9'] = 2};
+static inline bool gql__name_start(int c)
 {
-    return c == '_' || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+    return gql__name_class[c & 0xff] == 1;
 }
-static bool gql__name_cont(int c)
+static inline bool gql__name_cont(int c)
 {
-    return gql__name_start(c) || (c >= '0' && c <= '9');
+    return gql__name_class[c & 0xff] != 0;
 }
 
 /* Describes the character at p for error messages, like graphql-js. */
@@ -1029,6 +1045,115 @@ static int gql__parse_fields_def(gql_lexer_t *lx, gql_sdl_def_t *d)
     return rc;
 }
 
+/* schema { query: Q mutation: M ... } (the keyword is the current token) */
+static gql_sdl_def_t *gql__sdl_schema(gql_lexer_t *lx, gql_sdl_def_t *d)
+{
+    int rc = 0;
+    uint32_t cap = 0;
+    if (gql_lex_next(lx)) return NULL;
+    if (gql_parse_directives(lx, true, &d->dirs, &d->ndirs)) return NULL;
+    if (d->extend && lx->tok.kind != GQL_TOK_LBRACE) return d;
+    if (gql_expect(lx, GQL_TOK_LBRACE)) return NULL;
+    do {
+        gql_sdl_item_t it;
+        memset(&it, 0, sizeof it);
+        it.loc = lx->tok.loc;
+        if (!gql_peek_keyword(lx, "query") && !gql_peek_keyword(lx, "mutation") &&
+            !gql_peek_keyword(lx, "subscription")) {
+            gql__unexpected(lx);
+            return NULL;
+        }
+        if (gql_parse_name(lx, &it.name) || gql_expect(lx, GQL_TOK_COLON)) return NULL;
+        it.type = arena_calloc(lx->arena, 1, sizeof *it.type);
+        it.type->kind = GQL_AT_NAMED;
+        it.type->loc = lx->tok.loc;
+        if (gql_parse_name(lx, &it.type->name)) return NULL;
+        GQL__PUSH(lx->arena, d->items, d->nitems, cap, it);
+    } while (!gql__skip(lx, GQL_TOK_RBRACE, &rc));
+    return rc ? NULL : d;
+}
+
+/* directive @name(args) repeatable on LOCATION | ... */
+static gql_sdl_def_t *gql__sdl_directive(gql_lexer_t *lx, gql_sdl_def_t *d)
+{
+    int rc = 0;
+    uint32_t cap = 0;
+    if (gql_lex_next(lx) || gql_expect(lx, GQL_TOK_AT) || gql_parse_name(lx, &d->name)) return NULL;
+    if (gql__parse_ivalues(lx, GQL_TOK_LPAREN, GQL_TOK_RPAREN, &d->args, &d->nargs)) return NULL;
+    if (gql_peek_keyword(lx, "repeatable")) {
+        d->repeatable = true;
+        if (gql_lex_next(lx)) return NULL;
+    }
+    if (gql__expect_keyword(lx, "on")) return NULL;
+    gql__skip(lx, GQL_TOK_PIPE, &rc);
+    if (rc) return NULL;
+    do {
+        gql_sdl_item_t it;
+        memset(&it, 0, sizeof it);
+        it.loc = lx->tok.loc;
+        if (gql_parse_name(lx, &it.name)) return NULL;
+        bool known = false;
+        for (int i = 0; i < GQL_DL__COUNT; i++)
+            if (gql_name_eq(it.name, gql_dl_names[i])) known = true;
+        if (!known) {
+            gql_parse_error(lx, it.loc, "Unexpected Name \"%.*s\".", (int)it.name.len, it.name.p);
+            return NULL;
+        }
+        GQL__PUSH(lx->arena, d->items, d->nitems, cap, it);
+    } while (gql__skip(lx, GQL_TOK_PIPE, &rc) && rc == 0);
+    return rc ? NULL : d;
+}
+
+/* Names separated by sep, with an optional leading sep (implements A & B,
+ * union members = A | B), appended to *items. */
+static int gql__sdl_names(gql_lexer_t *lx, gql_tok_kind_t sep, gql_sdl_item_t **items, uint32_t *n)
+{
+    int rc = 0;
+    uint32_t cap = *n;
+    gql__skip(lx, sep, &rc);
+    if (rc) return -1;
+    do {
+        gql_sdl_item_t it;
+        memset(&it, 0, sizeof it);
+        it.loc = lx->tok.loc;
+        if (gql_parse_name(lx, &it.name)) return -1;
+        GQL__PUSH(lx->arena, *items, *n, cap, it);
+    } while (gql__skip(lx, sep, &rc) && rc == 0);
+    return rc ? -1 : 0;
+}
+
+/* { VALUE @dir ... } of an enum (the current token is the brace) */
+static int gql__sdl_enum_values(gql_lexer_t *lx, gql_sdl_def_t *d)
+{
+    int rc = 0;
+    uint32_t cap = 0;
+    if (gql_lex_next(lx)) return -1;
+    if (lx->tok.kind == GQL_TOK_RBRACE) {
+        gql__unexpected(lx);
+        return -1;
+    }
+    do {
+        gql_sdl_item_t it;
+        memset(&it, 0, sizeof it);
+        it.desc = gql__parse_desc(lx, &rc);
+        if (rc) return -1;
+        it.loc = lx->tok.loc;
+        if (gql_peek_keyword(lx, "true") || gql_peek_keyword(lx, "false") ||
+            gql_peek_keyword(lx, "null")) {
+            gql_parse_error(lx, lx->tok.loc,
+                            "%.*s is reserved and cannot be used for an "
+                            "enum value.",
+                            (int)lx->tok.len, lx->tok.p);
+            return -1;
+        }
+        if (gql_parse_name(lx, &it.name)) return -1;
+        if (gql_parse_directives(lx, true, &it.dirs, &it.ndirs)) return -1;
+        GQL__PUSH(lx->arena, d->items, d->nitems, cap, it);
+    } while (!gql__skip(lx, GQL_TOK_RBRACE, &rc));
+    if (rc) return -1;
+    return 0;
+}
+
 gql_sdl_def_t *gql_parse_sdl_definition(gql_lexer_t *lx)
 {
     int rc = 0;
@@ -1044,61 +1169,14 @@ gql_sdl_def_t *gql_parse_sdl_definition(gql_lexer_t *lx)
         d->extend = true;
         if (gql_lex_next(lx)) return NULL;
     }
-    gql_loc_t kwloc = lx->tok.loc;
-    uint32_t cap = 0;
+
     if (gql_peek_keyword(lx, "schema")) {
         d->kind = GQL_SDL_SCHEMA;
-        if (gql_lex_next(lx)) return NULL;
-        if (gql_parse_directives(lx, true, &d->dirs, &d->ndirs)) return NULL;
-        if (d->extend && lx->tok.kind != GQL_TOK_LBRACE) return d;
-        if (gql_expect(lx, GQL_TOK_LBRACE)) return NULL;
-        do {
-            gql_sdl_item_t it;
-            memset(&it, 0, sizeof it);
-            it.loc = lx->tok.loc;
-            if (!gql_peek_keyword(lx, "query") && !gql_peek_keyword(lx, "mutation") &&
-                !gql_peek_keyword(lx, "subscription")) {
-                gql__unexpected(lx);
-                return NULL;
-            }
-            if (gql_parse_name(lx, &it.name) || gql_expect(lx, GQL_TOK_COLON)) return NULL;
-            it.type = arena_calloc(lx->arena, 1, sizeof *it.type);
-            it.type->kind = GQL_AT_NAMED;
-            it.type->loc = lx->tok.loc;
-            if (gql_parse_name(lx, &it.type->name)) return NULL;
-            GQL__PUSH(lx->arena, d->items, d->nitems, cap, it);
-        } while (!gql__skip(lx, GQL_TOK_RBRACE, &rc));
-        return rc ? NULL : d;
+        return gql__sdl_schema(lx, d);
     }
     if (gql_peek_keyword(lx, "directive")) {
         d->kind = GQL_SDL_DIRECTIVE;
-        if (gql_lex_next(lx) || gql_expect(lx, GQL_TOK_AT) || gql_parse_name(lx, &d->name))
-            return NULL;
-        if (gql__parse_ivalues(lx, GQL_TOK_LPAREN, GQL_TOK_RPAREN, &d->args, &d->nargs))
-            return NULL;
-        if (gql_peek_keyword(lx, "repeatable")) {
-            d->repeatable = true;
-            if (gql_lex_next(lx)) return NULL;
-        }
-        if (gql__expect_keyword(lx, "on")) return NULL;
-        gql__skip(lx, GQL_TOK_PIPE, &rc);
-        if (rc) return NULL;
-        do {
-            gql_sdl_item_t it;
-            memset(&it, 0, sizeof it);
-            it.loc = lx->tok.loc;
-            if (gql_parse_name(lx, &it.name)) return NULL;
-            bool known = false;
-            for (int i = 0; i < GQL_DL__COUNT; i++)
-                if (gql_name_eq(it.name, gql_dl_names[i])) known = true;
-            if (!known) {
-                gql_parse_error(lx, it.loc, "Unexpected Name \"%.*s\".", (int)it.name.len,
-                                it.name.p);
-                return NULL;
-            }
-            GQL__PUSH(lx->arena, d->items, d->nitems, cap, it);
-        } while (gql__skip(lx, GQL_TOK_PIPE, &rc) && rc == 0);
-        return rc ? NULL : d;
+        return gql__sdl_directive(lx, d);
     }
     static const struct {
         const char *kw;
@@ -1112,23 +1190,12 @@ gql_sdl_def_t *gql_parse_sdl_definition(gql_lexer_t *lx)
         gql__unexpected(lx);
         return NULL;
     }
-    (void)kwloc;
     d->kind = kinds[k].kind;
     if (gql_lex_next(lx) || gql_parse_name(lx, &d->name)) return NULL;
     if (d->kind == GQL_SDL_OBJECT || d->kind == GQL_SDL_INTERFACE) {
         if (gql_peek_keyword(lx, "implements")) {
-            uint32_t icap = 0;
-            if (gql_lex_next(lx)) return NULL;
-            gql__skip(lx, GQL_TOK_AMP, &rc);
-            if (rc) return NULL;
-            do {
-                gql_sdl_item_t it;
-                memset(&it, 0, sizeof it);
-                it.loc = lx->tok.loc;
-                if (gql_parse_name(lx, &it.name)) return NULL;
-                GQL__PUSH(lx->arena, d->ifaces, d->nifaces, icap, it);
-            } while (gql__skip(lx, GQL_TOK_AMP, &rc) && rc == 0);
-            if (rc) return NULL;
+            if (gql_lex_next(lx) || gql__sdl_names(lx, GQL_TOK_AMP, &d->ifaces, &d->nifaces))
+                return NULL;
         }
     }
     if (gql_parse_directives(lx, true, &d->dirs, &d->ndirs)) return NULL;
@@ -1143,46 +1210,12 @@ gql_sdl_def_t *gql_parse_sdl_definition(gql_lexer_t *lx)
         break;
     case GQL_SDL_UNION:
         if (lx->tok.kind == GQL_TOK_EQUALS) {
-            if (gql_lex_next(lx)) return NULL;
-            gql__skip(lx, GQL_TOK_PIPE, &rc);
-            if (rc) return NULL;
-            do {
-                gql_sdl_item_t it;
-                memset(&it, 0, sizeof it);
-                it.loc = lx->tok.loc;
-                if (gql_parse_name(lx, &it.name)) return NULL;
-                GQL__PUSH(lx->arena, d->items, d->nitems, cap, it);
-            } while (gql__skip(lx, GQL_TOK_PIPE, &rc) && rc == 0);
-            if (rc) return NULL;
+            if (gql_lex_next(lx) || gql__sdl_names(lx, GQL_TOK_PIPE, &d->items, &d->nitems))
+                return NULL;
         }
         break;
     case GQL_SDL_ENUM:
-        if (lx->tok.kind == GQL_TOK_LBRACE) {
-            if (gql_lex_next(lx)) return NULL;
-            if (lx->tok.kind == GQL_TOK_RBRACE) {
-                gql__unexpected(lx);
-                return NULL;
-            }
-            do {
-                gql_sdl_item_t it;
-                memset(&it, 0, sizeof it);
-                it.desc = gql__parse_desc(lx, &rc);
-                if (rc) return NULL;
-                it.loc = lx->tok.loc;
-                if (gql_peek_keyword(lx, "true") || gql_peek_keyword(lx, "false") ||
-                    gql_peek_keyword(lx, "null")) {
-                    gql_parse_error(lx, lx->tok.loc,
-                                    "%.*s is reserved and cannot be used for an "
-                                    "enum value.",
-                                    (int)lx->tok.len, lx->tok.p);
-                    return NULL;
-                }
-                if (gql_parse_name(lx, &it.name)) return NULL;
-                if (gql_parse_directives(lx, true, &it.dirs, &it.ndirs)) return NULL;
-                GQL__PUSH(lx->arena, d->items, d->nitems, cap, it);
-            } while (!gql__skip(lx, GQL_TOK_RBRACE, &rc));
-            if (rc) return NULL;
-        }
+        if (lx->tok.kind == GQL_TOK_LBRACE && gql__sdl_enum_values(lx, d)) return NULL;
         break;
     default:
         break;

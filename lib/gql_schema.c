@@ -427,21 +427,12 @@ static int gql__cmp_type(const void *x, const void *y)
     return gql__cmp_name(a->name, a->name_len, b->name, b->name_len);
 }
 
-static int gql__build(gql__build_t *b, const char *sdl, size_t len)
+/* 1. a type per definition; user types first (document order). */
+static int gql__build_types(gql__build_t *b, gql_sdl_def_t **udefs, uint32_t nu,
+                            gql_sdl_def_t **bdefs, uint32_t nb, const gql_sdl_def_t **schema_out,
+                            uint32_t *ndirs_out)
 {
-    gql_schema_t *s = b->s;
-    arena_t *a = &s->arena;
-    gql_sdl_def_t **udefs, **bdefs;
-    uint32_t nu, nb;
-    if (gql__parse_defs(b, sdl, len, &udefs, &nu)) return -1;
-    {
-        err_t *saved = b->e;
-        if (gql__parse_defs(b, gql_introspection_sdl, strlen(gql_introspection_sdl), &bdefs, &nb)) {
-            (void)saved;
-            return err_wrap(b->e, "built-in schema");
-        }
-    }
-    /* 1. a type per definition; user types first (document order) */
+    arena_t *a = &b->s->arena;
     const gql_sdl_def_t *schema_def = NULL;
     uint32_t ndirs = 0;
     for (uint32_t pass = 0; pass < 2; pass++) {
@@ -493,12 +484,17 @@ static int gql__build(gql__build_t *b, const char *sdl, size_t len)
             b->all[b->nall++] = t;
         }
     }
-    /* 2. fields, arguments, members */
-    for (uint32_t i = 0; i < b->nall; i++)
-        if (gql__fill_type(b, b->all[i])) return -1;
-    for (uint32_t i = 0; i < b->nall; i++)
-        if (b->all[i]->kind == GQL_T_OBJECT && gql__check_impl(b, b->all[i])) return -1;
-    /* 3. directives: built-in first, as graphql-js lists them */
+    *schema_out = schema_def;
+    *ndirs_out = ndirs;
+    return 0;
+}
+
+/* 3. directives: built-in first, as graphql-js lists them. */
+static int gql__build_directives(gql__build_t *b, gql_sdl_def_t **udefs, uint32_t nu,
+                                 gql_sdl_def_t **bdefs, uint32_t nb, uint32_t ndirs)
+{
+    gql_schema_t *s = b->s;
+    arena_t *a = &s->arena;
     s->dirs = arena_calloc(a, ndirs, sizeof *s->dirs);
     for (uint32_t pass = 0; pass < 2; pass++) {
         gql_sdl_def_t **defs = pass ? udefs : bdefs;
@@ -513,7 +509,13 @@ static int gql__build(gql__build_t *b, const char *sdl, size_t len)
             s->ndirs++;
         }
     }
-    /* 4. root types */
+    return 0;
+}
+
+/* 4. root types, from the schema definition or by their default names. */
+static int gql__build_roots(gql__build_t *b, const gql_sdl_def_t *schema_def)
+{
+    gql_schema_t *s = b->s;
     gql_name_t qn = {"Query", 5}, mn = {"Mutation", 8}, sn = {"Subscription", 12};
     if (schema_def) {
         qn.len = mn.len = sn.len = 0;
@@ -537,8 +539,16 @@ static int gql__build(gql__build_t *b, const char *sdl, size_t len)
     s->mutation = m && m->kind == GQL_T_OBJECT && !m->builtin ? m : NULL;
     gql_type_t *sub = sn.len ? gql__find_all(b, sn) : NULL;
     s->subscription = sub && sub->kind == GQL_T_OBJECT && !sub->builtin ? sub : NULL;
-    /* 5. graphql-js's type-map order: the document's types, each followed by
-     * what it newly references; then directive arguments; then __Schema. */
+    return 0;
+}
+
+/* 5. graphql-js's type-map order: the document's types, each followed by
+ * what it newly references; then directive arguments; then __Schema. Returns
+ * the __Meta type (the meta fields' holder). */
+static gql_type_t *gql__build_order(gql__build_t *b)
+{
+    gql_schema_t *s = b->s;
+    arena_t *a = &s->arena;
     bool *seen = arena_calloc(a, b->nall, sizeof *seen);
     s->order = arena_calloc(a, b->nall, sizeof *s->order);
     gql_type_t *meta = NULL;
@@ -579,6 +589,14 @@ static int gql__build(gql__build_t *b, const char *sdl, size_t len)
             it->possible[it->npossible++] = t;
         }
     }
+    return meta;
+}
+
+/* The lookup table, built-in types, meta fields and field ids. */
+static void gql__build_index(gql__build_t *b, gql_type_t *meta)
+{
+    gql_schema_t *s = b->s;
+    arena_t *a = &s->arena;
     /* the lookup table: every type reachable (unused built-in scalars are not
      * part of the schema, as in graphql-js) */
     s->ntypes = s->norder;
@@ -612,6 +630,27 @@ static int gql__build(gql__build_t *b, const char *sdl, size_t len)
         metas[i]->owner = NULL;
         s->all_fields[s->nfields_total++] = metas[i];
     }
+}
+
+static int gql__build(gql__build_t *b, const char *sdl, size_t len)
+{
+    gql_schema_t *s = b->s;
+    gql_sdl_def_t **udefs, **bdefs;
+    uint32_t nu, nb;
+    if (gql__parse_defs(b, sdl, len, &udefs, &nu)) return -1;
+    if (gql__parse_defs(b, gql_introspection_sdl, strlen(gql_introspection_sdl), &bdefs, &nb))
+        return err_wrap(b->e, "built-in schema");
+    const gql_sdl_def_t *schema_def = NULL;
+    uint32_t ndirs = 0;
+    if (gql__build_types(b, udefs, nu, bdefs, nb, &schema_def, &ndirs)) return -1;
+    /* 2. fields, arguments, members */
+    for (uint32_t i = 0; i < b->nall; i++)
+        if (gql__fill_type(b, b->all[i])) return -1;
+    for (uint32_t i = 0; i < b->nall; i++)
+        if (b->all[i]->kind == GQL_T_OBJECT && gql__check_impl(b, b->all[i])) return -1;
+    if (gql__build_directives(b, udefs, nu, bdefs, nb, ndirs)) return -1;
+    if (gql__build_roots(b, schema_def)) return -1;
+    gql__build_index(b, gql__build_order(b));
     s->ntype_slots = b->nall;
     for (uint32_t i = 0; i < b->nall; i++) b->all[i]->sdl = NULL;
     return 0;

@@ -945,6 +945,171 @@ static void gql__overlap_selset(gql__ovl_t *o, const gql_type_t *parent, gql_ast
 
 /* ---- the document --------------------------------------------------------------------- */
 
+/* One variable definition: unique name, input type, default, directives. */
+static void gql__v_vardef(gql__v_t *v, const gql_ast_def_t *d, uint32_t k)
+{
+    const gql_schema_t *s = v->s;
+    const gql_ast_vardef_t *vd = &d->vars[k];
+    bool first_dup = false;
+    for (uint32_t j = 0; j < k; j++)
+        if (gql_names_eq(d->vars[j].name, vd->name)) first_dup = true;
+    if (!first_dup) {
+        gql_loc_t l[4];
+        uint32_t n = 0;
+        for (uint32_t j = k; j < d->nvars && n < 4; j++)
+            if (gql_names_eq(d->vars[j].name, vd->name))
+                l[n++] = (gql_loc_t){d->vars[j].loc.line, d->vars[j].loc.col + 1};
+        if (n > 1)
+            GQL__VERR(v, l, n, "There can be only one variable named \"$%s\".",
+                      gql__n(v, vd->name));
+    }
+    const gql_ast_type_t *nt = vd->type;
+    while (nt->kind != GQL_AT_NAMED) nt = nt->of;
+    const gql_type_t *t = gql_schema_type(s, nt->name.p, nt->name.len);
+    if (t == NULL) {
+        GQL__VERR(v, &nt->loc, 1, "Unknown type \"%s\".", gql__n(v, nt->name));
+    } else if (gql_type_composite(t)) {
+        buf_t b = BUF_INIT;
+        gql_ast_type_print(&b, vd->type);
+        GQL__VERR(v, &vd->type->loc, 1, "Variable \"$%s\" cannot be non-input type \"%s\".",
+                  gql__n(v, vd->name), b.data);
+        buf_free(&b);
+    }
+    if (vd->def) {
+        const gql_typeref_t *tr = gql__type_from_ast(v, vd->type);
+        if (tr && !gql_type_composite(gql_typeref_named(tr)))
+            gql__check_value(v, vd->def, tr, false);
+    }
+    gql__check_dirs(v, vd->dirs, vd->ndirs, GQL_DL_VARIABLE_DEFINITION);
+}
+
+/* One definition: unique name, then the rules that walk its selections. */
+static void gql__v_definition(gql__v_t *v, uint32_t i, uint32_t nops)
+{
+    const gql_schema_t *s = v->s;
+    gql_ast_def_t *d = &v->doc->defs[i];
+    if (d->kind == GQL_DEF_OTHER) return;
+    /* uniqueness of operation and fragment names */
+    if (d->name.len)
+        for (uint32_t j = 0; j < i; j++) {
+            gql_ast_def_t *p = &v->doc->defs[j];
+            if (p->kind == d->kind && gql_names_eq(p->name, d->name)) {
+                gql_loc_t l[2] = {p->name_loc, d->name_loc};
+                GQL__VERR(v, l, 2, "There can be only one %s named \"%s\".",
+                          d->kind == GQL_DEF_OP ? "operation" : "fragment", gql__n(v, d->name));
+                break;
+            }
+        }
+    v->cur = &v->uses[i];
+    if (d->kind == GQL_DEF_OP) {
+        if (d->name.len == 0 && nops > 1)
+            GQL__VERR(v, &d->loc, 1,
+                      "This anonymous operation must be the only defined operation.");
+        for (uint32_t k = 0; k < d->nvars; k++) gql__v_vardef(v, d, k);
+        uint32_t where = d->op == GQL_OP_QUERY      ? GQL_DL_QUERY
+                         : d->op == GQL_OP_MUTATION ? GQL_DL_MUTATION
+                                                    : GQL_DL_SUBSCRIPTION;
+        gql__check_dirs(v, d->dirs, d->ndirs, where);
+        const gql_type_t *root = d->op == GQL_OP_QUERY      ? s->query
+                                 : d->op == GQL_OP_MUTATION ? s->mutation
+                                                            : s->subscription;
+        gql__walk_selset(v, d->selset, root, d->op == GQL_OP_QUERY);
+    } else {
+        const gql_type_t *t = gql_def_cond_type(s, d);
+        if (t == NULL) {
+            GQL__VERR(v, &d->tc_loc, 1, "Unknown type \"%s\".", gql__n(v, d->type_cond));
+        } else if (!gql_type_composite(t)) {
+            GQL__VERR(v, &d->tc_loc, 1,
+                      "Fragment \"%s\" cannot condition on non composite type \"%s\".",
+                      gql__n(v, d->name), t->name);
+            t = NULL;
+        }
+        gql__check_dirs(v, d->dirs, d->ndirs, GQL_DL_FRAGMENT_DEFINITION);
+        gql__walk_selset(v, d->selset, t, t == s->query);
+    }
+}
+
+/* The fragments operation i reaches (reach[]); marks them used (by name). */
+static void gql__v_reach(gql__v_t *v, uint32_t i, bool *reach, bool *used, uint32_t *stack)
+{
+    const gql_doc_t *doc = v->doc;
+    memset(reach, 0, doc->ndefs * sizeof *reach);
+    uint32_t sp = 0;
+    stack[sp++] = i;
+    while (sp) {
+        gql__defuse_t *u = &v->uses[stack[--sp]];
+        for (uint32_t k = 0; k < u->nspreads; k++) {
+            gql_ast_def_t *f = gql__fragment(v, u->spreads[k]);
+            if (f == NULL) continue;
+            uint32_t fi = gql__frag_idx(v, f);
+            if (reach[fi]) continue;
+            reach[fi] = true;
+            for (uint32_t k2 = 0; k2 < doc->ndefs; k2++) /* by name, as graphql-js */
+                if (doc->defs[k2].kind == GQL_DEF_FRAGMENT &&
+                    gql_names_eq(doc->defs[k2].name, f->name))
+                    used[k2] = true;
+            stack[sp++] = fi;
+        }
+    }
+}
+
+/* Operation op's variables: each use defined and of an allowed type, each
+ * definition used (in op or a fragment it reaches). */
+static void gql__v_op_vars(gql__v_t *v, const gql_ast_def_t *op, uint32_t i, const bool *reach)
+{
+    const gql_doc_t *doc = v->doc;
+    bool *var_used = arena_calloc(v->a, op->nvars + 1, sizeof *var_used);
+    for (uint32_t di = 0; di < doc->ndefs; di++) {
+        if (di != i && !reach[di]) continue;
+        gql__defuse_t *u = &v->uses[di];
+        for (uint32_t k = 0; k < u->n; k++) {
+            gql__usage_t *us = &u->items[k];
+            const gql_ast_vardef_t *vd = NULL;
+            for (uint32_t j = 0; j < op->nvars; j++)
+                if (gql_names_eq(op->vars[j].name, us->name)) {
+                    if (vd == NULL) vd = &op->vars[j];
+                    var_used[j] = true;
+                }
+            if (vd == NULL) {
+                gql_loc_t l[2] = {us->loc, op->loc};
+                if (op->name.len)
+                    GQL__VERR(v, l, 2, "Variable \"$%s\" is not defined by operation \"%s\".",
+                              gql__n(v, us->name), gql__n(v, op->name));
+                else
+                    GQL__VERR(v, l, 2, "Variable \"$%s\" is not defined.", gql__n(v, us->name));
+                continue;
+            }
+            const gql_typeref_t *vt = gql__type_from_ast(v, vd->type);
+            if (vt == NULL || us->type == NULL) continue;
+            bool ok;
+            if (us->type->kind == GQL_TR_NONNULL && vt->kind != GQL_TR_NONNULL) {
+                bool has_def = (vd->def && vd->def->kind != GQL_AV_NULL) || us->has_default;
+                ok = has_def && gql__is_subtype(vt, us->type->of);
+            } else {
+                ok = gql__is_subtype(vt, us->type);
+            }
+            if (!ok) {
+                gql_loc_t l[2] = {vd->loc, us->loc};
+                buf_t b = BUF_INIT;
+                gql_ast_type_print(&b, vd->type);
+                GQL__VERR(v, l, 2,
+                          "Variable \"$%s\" of type \"%s\" used in position expecting type \"%s\".",
+                          gql__n(v, us->name), b.data, gql__tr(v, us->type));
+                buf_free(&b);
+            }
+        }
+    }
+    for (uint32_t j = 0; j < op->nvars; j++) {
+        if (var_used[j]) continue;
+        if (op->name.len)
+            GQL__VERR(v, &op->vars[j].loc, 1, "Variable \"$%s\" is never used in operation \"%s\".",
+                      gql__n(v, op->vars[j].name), gql__n(v, op->name));
+        else
+            GQL__VERR(v, &op->vars[j].loc, 1, "Variable \"$%s\" is never used.",
+                      gql__n(v, op->vars[j].name));
+    }
+}
+
 uint32_t gql_validate(const gql_schema_t *s, gql_doc_t *doc, gql_errors_t *es)
 {
     gql__v_t v = {.s = s, .doc = doc, .es = es, .a = es->arena, .budget = 200000};
@@ -962,83 +1127,7 @@ uint32_t gql_validate(const gql_schema_t *s, gql_doc_t *doc, gql_errors_t *es)
             if (d->name.len == 0) nanon++;
         }
     }
-    for (uint32_t i = 0; i < doc->ndefs; i++) {
-        gql_ast_def_t *d = &doc->defs[i];
-        if (d->kind == GQL_DEF_OTHER) continue;
-        /* uniqueness of operation and fragment names */
-        if (d->name.len)
-            for (uint32_t j = 0; j < i; j++) {
-                gql_ast_def_t *p = &doc->defs[j];
-                if (p->kind == d->kind && gql_names_eq(p->name, d->name)) {
-                    gql_loc_t l[2] = {p->name_loc, d->name_loc};
-                    GQL__VERR(&v, l, 2, "There can be only one %s named \"%s\".",
-                              d->kind == GQL_DEF_OP ? "operation" : "fragment",
-                              gql__n(&v, d->name));
-                    break;
-                }
-            }
-        v.cur = &v.uses[i];
-        if (d->kind == GQL_DEF_OP) {
-            if (d->name.len == 0 && nops > 1)
-                GQL__VERR(&v, &d->loc, 1,
-                          "This anonymous operation must be the only defined operation.");
-            for (uint32_t k = 0; k < d->nvars; k++) {
-                gql_ast_vardef_t *vd = &d->vars[k];
-                bool first_dup = false;
-                for (uint32_t j = 0; j < k; j++)
-                    if (gql_names_eq(d->vars[j].name, vd->name)) first_dup = true;
-                if (!first_dup) {
-                    gql_loc_t l[4];
-                    uint32_t n = 0;
-                    for (uint32_t j = k; j < d->nvars && n < 4; j++)
-                        if (gql_names_eq(d->vars[j].name, vd->name))
-                            l[n++] = (gql_loc_t){d->vars[j].loc.line, d->vars[j].loc.col + 1};
-                    if (n > 1)
-                        GQL__VERR(&v, l, n, "There can be only one variable named \"$%s\".",
-                                  gql__n(&v, vd->name));
-                }
-                const gql_ast_type_t *nt = vd->type;
-                while (nt->kind != GQL_AT_NAMED) nt = nt->of;
-                const gql_type_t *t = gql_schema_type(s, nt->name.p, nt->name.len);
-                if (t == NULL) {
-                    GQL__VERR(&v, &nt->loc, 1, "Unknown type \"%s\".", gql__n(&v, nt->name));
-                } else if (gql_type_composite(t)) {
-                    buf_t b = BUF_INIT;
-                    gql_ast_type_print(&b, vd->type);
-                    GQL__VERR(&v, &vd->type->loc, 1,
-                              "Variable \"$%s\" cannot be non-input type \"%s\".",
-                              gql__n(&v, vd->name), b.data);
-                    buf_free(&b);
-                }
-                if (vd->def) {
-                    const gql_typeref_t *tr = gql__type_from_ast(&v, vd->type);
-                    if (tr && !gql_type_composite(gql_typeref_named(tr)))
-                        gql__check_value(&v, vd->def, tr, false);
-                }
-                gql__check_dirs(&v, vd->dirs, vd->ndirs, GQL_DL_VARIABLE_DEFINITION);
-            }
-            uint32_t where = d->op == GQL_OP_QUERY      ? GQL_DL_QUERY
-                             : d->op == GQL_OP_MUTATION ? GQL_DL_MUTATION
-                                                        : GQL_DL_SUBSCRIPTION;
-            gql__check_dirs(&v, d->dirs, d->ndirs, where);
-            const gql_type_t *root = d->op == GQL_OP_QUERY      ? s->query
-                                     : d->op == GQL_OP_MUTATION ? s->mutation
-                                                                : s->subscription;
-            gql__walk_selset(&v, d->selset, root, d->op == GQL_OP_QUERY);
-        } else {
-            const gql_type_t *t = gql_def_cond_type(s, d);
-            if (t == NULL) {
-                GQL__VERR(&v, &d->tc_loc, 1, "Unknown type \"%s\".", gql__n(&v, d->type_cond));
-            } else if (!gql_type_composite(t)) {
-                GQL__VERR(&v, &d->tc_loc, 1,
-                          "Fragment \"%s\" cannot condition on non composite type \"%s\".",
-                          gql__n(&v, d->name), t->name);
-                t = NULL;
-            }
-            gql__check_dirs(&v, d->dirs, d->ndirs, GQL_DL_FRAGMENT_DEFINITION);
-            gql__walk_selset(&v, d->selset, t, t == s->query);
-        }
-    }
+    for (uint32_t i = 0; i < doc->ndefs; i++) gql__v_definition(&v, i, nops);
     /* fragment cycles */
     gql__cyc_t cyc = {.v = &v};
     cyc.visited = arena_calloc(v.a, doc->ndefs, sizeof *cyc.visited);
@@ -1054,77 +1143,8 @@ uint32_t gql_validate(const gql_schema_t *s, gql_doc_t *doc, gql_errors_t *es)
     for (uint32_t i = 0; i < doc->ndefs; i++) {
         gql_ast_def_t *op = &doc->defs[i];
         if (op->kind != GQL_DEF_OP) continue;
-        memset(reach, 0, doc->ndefs * sizeof *reach);
-        uint32_t sp = 0;
-        stack[sp++] = i;
-        while (sp) {
-            gql__defuse_t *u = &v.uses[stack[--sp]];
-            for (uint32_t k = 0; k < u->nspreads; k++) {
-                gql_ast_def_t *f = gql__fragment(&v, u->spreads[k]);
-                if (f == NULL) continue;
-                uint32_t fi = gql__frag_idx(&v, f);
-                if (reach[fi]) continue;
-                reach[fi] = true;
-                for (uint32_t k2 = 0; k2 < doc->ndefs; k2++) /* by name, as graphql-js */
-                    if (doc->defs[k2].kind == GQL_DEF_FRAGMENT &&
-                        gql_names_eq(doc->defs[k2].name, f->name))
-                        used[k2] = true;
-                stack[sp++] = fi;
-            }
-        }
-        bool *var_used = arena_calloc(v.a, op->nvars + 1, sizeof *var_used);
-        for (uint32_t di = 0; di < doc->ndefs; di++) {
-            if (di != i && !reach[di]) continue;
-            gql__defuse_t *u = &v.uses[di];
-            for (uint32_t k = 0; k < u->n; k++) {
-                gql__usage_t *us = &u->items[k];
-                const gql_ast_vardef_t *vd = NULL;
-                for (uint32_t j = 0; j < op->nvars; j++)
-                    if (gql_names_eq(op->vars[j].name, us->name)) {
-                        if (vd == NULL) vd = &op->vars[j];
-                        var_used[j] = true;
-                    }
-                if (vd == NULL) {
-                    gql_loc_t l[2] = {us->loc, op->loc};
-                    if (op->name.len)
-                        GQL__VERR(&v, l, 2, "Variable \"$%s\" is not defined by operation \"%s\".",
-                                  gql__n(&v, us->name), gql__n(&v, op->name));
-                    else
-                        GQL__VERR(&v, l, 2, "Variable \"$%s\" is not defined.",
-                                  gql__n(&v, us->name));
-                    continue;
-                }
-                const gql_typeref_t *vt = gql__type_from_ast(&v, vd->type);
-                if (vt == NULL || us->type == NULL) continue;
-                bool ok;
-                if (us->type->kind == GQL_TR_NONNULL && vt->kind != GQL_TR_NONNULL) {
-                    bool has_def = (vd->def && vd->def->kind != GQL_AV_NULL) || us->has_default;
-                    ok = has_def && gql__is_subtype(vt, us->type->of);
-                } else {
-                    ok = gql__is_subtype(vt, us->type);
-                }
-                if (!ok) {
-                    gql_loc_t l[2] = {vd->loc, us->loc};
-                    buf_t b = BUF_INIT;
-                    gql_ast_type_print(&b, vd->type);
-                    GQL__VERR(
-                        &v, l, 2,
-                        "Variable \"$%s\" of type \"%s\" used in position expecting type \"%s\".",
-                        gql__n(&v, us->name), b.data, gql__tr(&v, us->type));
-                    buf_free(&b);
-                }
-            }
-        }
-        for (uint32_t j = 0; j < op->nvars; j++) {
-            if (var_used[j]) continue;
-            if (op->name.len)
-                GQL__VERR(&v, &op->vars[j].loc, 1,
-                          "Variable \"$%s\" is never used in operation \"%s\".",
-                          gql__n(&v, op->vars[j].name), gql__n(&v, op->name));
-            else
-                GQL__VERR(&v, &op->vars[j].loc, 1, "Variable \"$%s\" is never used.",
-                          gql__n(&v, op->vars[j].name));
-        }
+        gql__v_reach(&v, i, reach, used, stack);
+        gql__v_op_vars(&v, op, i, reach);
     }
     for (uint32_t i = 0; i < doc->ndefs; i++)
         if (doc->defs[i].kind == GQL_DEF_FRAGMENT && !used[i])

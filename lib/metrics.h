@@ -58,7 +58,11 @@
     X(QUEUE_RETRIED, "oponn_queue_writes_total", "state=\"retried\"", "write-behind writes")       \
     X(QUEUE_DEAD, "oponn_queue_writes_total", "state=\"dead\"", "write-behind writes")             \
     X(QUEUE_FULL, "oponn_queue_writes_total", "state=\"refused_full\"", "write-behind writes")     \
-    X(WORKER_STARTS, "oponn_worker_starts_total", "", "worker processes started")
+    X(WORKER_STARTS, "oponn_worker_starts_total", "", "worker processes started")                  \
+    X(GQL_DOC_CACHE_HITS, "oponn_graphql_document_cache_total", "result=\"hit\"",                  \
+      "GraphQL documents found parsed and validated in the worker's document cache")               \
+    X(GQL_DOC_CACHE_MISSES, "oponn_graphql_document_cache_total", "result=\"miss\"",               \
+      "GraphQL documents found parsed and validated in the worker's document cache")
 
 typedef enum {
 #define METRICS__ENUM(id, name, labels, help) METRIC_##id,

@@ -4,7 +4,14 @@
  * with fragments and variables against schema/schema.graphql and static
  * in-memory resolvers, on one core. Not a test; `make bench-gql` runs it.
  *
- *   build/perf/gql_bench [SCHEMA] [SECONDS]
+ *   build/perf/gql_bench [SCHEMA] [SECONDS] [off|on|both]
+ *
+ * For each mode (document cache off, on) it prints one line,
+ *   "gql_bench: document cache off: N ops/s/core (median of 5 runs, CPU time)"
+ * where each run lasts SECONDS (default 1) of this process's CPU time
+ * (CLOCK_PROCESS_CPUTIME_ID: what one core does when it is ours, on a shared
+ * machine). The five rates go to stderr. GQL_BENCH_OPS=N instead runs
+ * exactly N operations per mode once and prints no rate (for callgrind).
  */
 #include "gql.h"
 
@@ -195,17 +202,60 @@ static int r_page(gql_call_t *c, size_t n, void *const *p, gql_value_t *out)
     return 0;
 }
 
-static double now(clockid_t clk)
+static double cpu_now(void)
 {
     struct timespec ts;
-    clock_gettime(clk, &ts);
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+typedef struct {
+    const gql_schema_t *s;
+    const gql_resolvers_t *r;
+    arena_t a;
+    buf_t out;
+    gql_doc_cache_t *cache; /* NULL = off */
+} bench_t;
+
+static gql_status_t one(bench_t *b)
+{
+    arena_reset(&b->a);
+    buf_reset(&b->out);
+    gql_request_t rq = {.query = query,
+                        .query_len = sizeof query - 1,
+                        .variables_json = variables,
+                        .arena = &b->a,
+                        .doc_cache = b->cache};
+    return gql_execute(b->s, b->r, &rq, &b->out);
+}
+
+/* One run: operations per CPU-second over at least `seconds` of CPU time,
+ * or exactly `fixed` operations when fixed > 0. */
+static double run(bench_t *b, double seconds, long fixed)
+{
+    long ops = 0;
+    double c0 = cpu_now(), c;
+    do {
+        for (int i = 0; i < 100 && (fixed == 0 || ops < fixed); i++, ops++) one(b);
+        c = cpu_now() - c0;
+    } while (fixed ? ops < fixed : c < seconds);
+    return (double)ops / c;
+}
+
+static int cmp_double(const void *x, const void *y)
+{
+    double a = *(const double *)x, b = *(const double *)y;
+    return (a > b) - (a < b);
 }
 
 int main(int argc, char **argv)
 {
     const char *path = argc > 1 ? argv[1] : "schema/schema.graphql";
-    double seconds = argc > 2 ? atof(argv[2]) : 3.0;
+    double seconds = argc > 2 ? atof(argv[2]) : 1.0;
+    const char *modes = argc > 3 ? argv[3] : "both";
+    const char *fixed_env = getenv("GQL_BENCH_OPS");
+    long fixed = fixed_env ? atol(fixed_env) : 0;
+    if (seconds <= 0) seconds = 1.0;
     FILE *f = fopen(path, "rb");
     if (f == NULL) {
         perror(path);
@@ -232,41 +282,47 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s\n", e.msg);
         return 1;
     }
-    arena_t a;
-    arena_init(&a, 0);
-    buf_t out = BUF_INIT;
-    /* one run to show (and check) the answer */
-    gql_request_t req = {
-        .query = query, .query_len = sizeof query - 1, .variables_json = variables, .arena = &a};
-    if (gql_execute(s, r, &req, &out) != GQL_EXECUTED || strstr(out.data, "\"errors\"")) {
-        fprintf(stderr, "gql_bench: unexpected response: %s\n", out.data);
+    bench_t b = {.s = s, .r = r, .out = BUF_INIT};
+    arena_init(&b.a, 0);
+    /* one run to show (and check) the answer; the cached path must give
+     * the same bytes */
+    if (one(&b) != GQL_EXECUTED || strstr(b.out.data, "\"errors\"")) {
+        fprintf(stderr, "gql_bench: unexpected response: %s\n", b.out.data);
         return 1;
     }
-    fprintf(stderr, "response (%zu bytes): %.200s...\n", out.len, out.data);
-    long ops = 0;
-    /* wall time, and this process's CPU time: on a shared machine the
-     * second is what one core does when it is ours */
-    double t0 = now(CLOCK_MONOTONIC), c0 = now(CLOCK_PROCESS_CPUTIME_ID), t;
-    do {
-        for (int i = 0; i < 1000; i++) {
-            arena_reset(&a);
-            buf_reset(&out);
-            gql_request_t rq = {.query = query,
-                                .query_len = sizeof query - 1,
-                                .variables_json = variables,
-                                .arena = &a};
-            gql_execute(s, r, &rq, &out);
+    fprintf(stderr, "gql_bench: response (%zu bytes): %.200s...\n", b.out.len, b.out.data);
+    char *expect = strdup(b.out.data);
+    int rc = 0;
+    for (int on = 0; on < 2; on++) {
+        if (strcmp(modes, "both") != 0 && strcmp(modes, on ? "on" : "off") != 0) continue;
+        b.cache = on ? gql_doc_cache_new(s, 1 << 20) : NULL;
+        for (int k = 0; k < 2; k++) one(&b); /* the miss, then a hit */
+        if (strcmp(b.out.data, expect) != 0) {
+            fprintf(stderr, "gql_bench: document cache %s: different response: %s\n",
+                    on ? "on" : "off", b.out.data);
+            rc = 1;
         }
-        ops += 1000;
-        t = now(CLOCK_MONOTONIC) - t0;
-    } while (t < seconds);
-    double cpu = now(CLOCK_PROCESS_CPUTIME_ID) - c0;
-    printf("gql_bench: %ld parse+validate+execute in %.2f s = %.0f ops/s on one core "
-           "(%.0f ops per CPU-second; %zu-byte response)\n",
-           ops, t, (double)ops / t, (double)ops / cpu, out.len);
-    buf_free(&out);
-    arena_destroy(&a);
+        if (fixed) {
+            run(&b, 0, fixed);
+            fprintf(stderr, "gql_bench: document cache %s: ran %ld operations\n", on ? "on" : "off",
+                    fixed);
+        } else {
+            double rates[5];
+            for (int i = 0; i < 5; i++) rates[i] = run(&b, seconds, 0);
+            fprintf(stderr, "gql_bench: document cache %s: runs %.0f %.0f %.0f %.0f %.0f\n",
+                    on ? "on" : "off", rates[0], rates[1], rates[2], rates[3], rates[4]);
+            qsort(rates, 5, sizeof *rates, cmp_double);
+            printf("gql_bench: document cache %s: %.0f ops/s/core (median of 5 runs of %g s CPU "
+                   "time)\n",
+                   on ? "on" : "off", rates[2], seconds);
+        }
+        gql_doc_cache_free(b.cache);
+        b.cache = NULL;
+    }
+    free(expect);
+    buf_free(&b.out);
+    arena_destroy(&b.a);
     gql_resolvers_free(r);
     gql_schema_free(s);
-    return 0;
+    return rc;
 }

@@ -2,7 +2,8 @@
 # Issue 3's acceptance through nginx and the pool: `{ __schema { queryType {
 # name } } }` and graphql-js's getIntrospectionQuery() answer what graphql-js
 # would (the introspection JSON goes through buildClientSchema -> printSchema
-# and must equal graphql-js's own, by t/gql/roundtrip.js).
+# and must equal graphql-js's own, by t/gql/roundtrip.js). A second request
+# of the same document is a document-cache hit, counted in /metrics.
 import json
 import os
 import subprocess
@@ -24,6 +25,17 @@ with taplib.stack(workers=1) as s:
           "__schema through nginx")
     st, b, _ = taplib.gql(s, iq)
     t.ok(st == 200 and "errors" not in b, "the introspection query through nginx")
+    # the worker's document cache: the same document again is a hit with
+    # the same answer, and /metrics counts hits and misses
+    st2, b2, _ = taplib.gql(s, iq)
+    t.ok(st2 == 200 and b2 == b, "the introspection query again (document cache): same answer")
+    _, _, raw = s.http("GET", "/metrics")
+    m = {}
+    for line in raw.decode().splitlines():
+        if line.startswith("oponn_graphql_document_cache_total{"):
+            m[line.split('"')[1]] = int(float(line.split()[-1]))
+    t.ok(m.get("hit", 0) >= 1 and m.get("miss", 0) >= 2,
+         "/metrics counts document cache hits and misses", repr(m))
 chk = subprocess.run(["node", os.path.join(root, "t", "gql", "roundtrip.js")], cwd=root,
                      input=json.dumps({"sdl": sdl, "query": qfile, "introspection": b}),
                      capture_output=True, text=True, timeout=60)

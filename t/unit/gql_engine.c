@@ -327,6 +327,113 @@ int main(void)
     }
     arena_reset(&a);
 
+    /* the document cache: the same document with other variables is a hit
+     * and answers for those variables; an invalid document is not kept and
+     * still reports its errors; the byte bound evicts the least recently
+     * used */
+    {
+        buf_t out = BUF_INIT, plain = BUF_INIT;
+        gql_doc_cache_t *dc = gql_doc_cache_new(s, 1 << 20);
+        gql_doc_cache_stats_t st;
+        const char *q = "query Q($ids: [ID!]!, $n: Boolean!) { books(ids: $ids) { id "
+                        "bookstore @include(if: $n) { name } } }";
+        const char *vars[] = {"{\"ids\": [\"1\"], \"n\": true}",
+                              "{\"ids\": [\"2\", \"3\"], \"n\": false}",
+                              "{\"ids\": [\"1\"], \"n\": true}", "{\"ids\": 5}"};
+        bool same = true;
+        for (int i = 0; i < 4; i++) {
+            buf_reset(&out);
+            buf_reset(&plain);
+            arena_reset(&a);
+            gql_request_t rq = {.query = q,
+                                .query_len = strlen(q),
+                                .arena = &a,
+                                .ctx = &c,
+                                .variables_json = vars[i],
+                                .doc_cache = dc};
+            gql_execute(s, r, &rq, &out);
+            gql_request_t rp = rq;
+            rp.doc_cache = NULL;
+            rp.prepared_ = NULL;
+            gql_execute(s, r, &rp, &plain);
+            if (strcmp(out.data, plain.data) != 0) {
+                same = false;
+                printf("# cached %s\n# plain  %s\n", out.data, plain.data);
+            }
+        }
+        ok(same, "cached answers equal uncached ones, for each set of variables");
+        gql_doc_cache_stats(dc, &st);
+        ok(st.hits == 3 && st.misses == 1 && st.entries == 1,
+           "one miss, then hits (hits %llu misses %llu entries %zu)", (unsigned long long)st.hits,
+           (unsigned long long)st.misses, st.entries);
+        const char *badq = "{ books(ids: [\"1\"]) { nope } }";
+        for (int i = 0; i < 2; i++) {
+            buf_reset(&out);
+            arena_reset(&a);
+            gql_request_t rq = {
+                .query = badq, .query_len = strlen(badq), .arena = &a, .doc_cache = dc};
+            ok(gql_execute(s, r, &rq, &out) == GQL_REQUEST_ERROR && strstr(out.data, "nope"),
+               "invalid document still reports its error (%s)", out.data);
+        }
+        gql_doc_cache_stats(dc, &st);
+        ok(st.entries == 1 && st.misses == 3, "invalid document not kept");
+        const char *ops = "query A { big } query B { books(ids: [\"1\"]) { id } }";
+        buf_reset(&out);
+        arena_reset(&a);
+        gql_request_t ra = {.query = ops,
+                            .query_len = strlen(ops),
+                            .arena = &a,
+                            .ctx = &c,
+                            .operation_name = "B",
+                            .doc_cache = dc};
+        gql_execute(s, r, &ra, &out);
+        check_str(out.data, "{\"data\":{\"books\":[{\"id\":\"1\"}]}}", "operation name chosen");
+        buf_reset(&out);
+        arena_reset(&a);
+        ra.prepared_ = NULL;
+        ra.operation_name = "A";
+        gql_execute(s, r, &ra, &out);
+        gql_doc_cache_stats(dc, &st);
+        ok(strstr(out.data, "\"big\"") && st.entries == 3,
+           "the operation name is part of the key (%s)", out.data);
+        /* kept under looser limits, the document still answers to the request's */
+        gql_limits_t tight = {15, 1, 100, 50000};
+        buf_reset(&out);
+        arena_reset(&a);
+        ra.prepared_ = NULL;
+        ra.limits = &tight;
+        ok(gql_execute(s, r, &ra, &out) == GQL_REQUEST_ERROR && strstr(out.data, "too complex"),
+           "a cached document over the request's field limit is refused (%s)", out.data);
+        gql_doc_cache_free(dc);
+        /* a bound that holds about one document */
+        dc = gql_doc_cache_new(s, st.bytes / 3 + 1);
+        for (int i = 0; i < 3; i++) {
+            char qq[64];
+            snprintf(qq, sizeof qq, "{ big a%d: big }", i);
+            buf_reset(&out);
+            arena_reset(&a);
+            gql_request_t rq = {.query = qq, .query_len = strlen(qq), .arena = &a, .doc_cache = dc};
+            gql_execute(s, r, &rq, &out);
+        }
+        gql_doc_cache_stats(dc, &st);
+        ok(st.entries >= 1 && st.evictions >= 1 && st.bytes <= (size_t)-1,
+           "bounded by bytes: evicts (entries %zu evictions %llu)", st.entries,
+           (unsigned long long)st.evictions);
+        gql_doc_cache_free(dc);
+        dc = gql_doc_cache_new(s, 0);
+        buf_reset(&out);
+        arena_reset(&a);
+        gql_request_t rz = {.query = "{ big }", .query_len = 7, .arena = &a, .doc_cache = dc};
+        gql_execute(s, r, &rz, &out);
+        gql_doc_cache_stats(dc, &st);
+        ok(strstr(out.data, "\"big\"") && st.entries == 0, "a 0-byte cache keeps nothing (%s)",
+           out.data);
+        gql_doc_cache_free(dc);
+        buf_free(&out);
+        buf_free(&plain);
+    }
+    arena_reset(&a);
+
     arena_destroy(&a);
     gql_resolvers_free(r);
     gql_schema_free(s);

@@ -1,0 +1,122 @@
+/*
+ * gql_exec_int.h — what the request stages share, internal to
+ * gql_prepare.c (operation, limits), gql_coerce.c (input and result
+ * coercion), gql_exec.c (execution) and gql_json_out.c (the response).
+ *
+ * Dependencies run one way: gql_exec -> gql_prepare -> gql_coerce ->
+ * gql_value, and gql_exec -> gql_json_out. Everything here lives in the
+ * request's arena.
+ */
+#ifndef OPONN_GQL_EXEC_INT_H
+#define OPONN_GQL_EXEC_INT_H
+
+#include "gql_int.h"
+
+/* ---- document cache (gql_doc_cache.c) ---------------------------------------- */
+
+/* One cached document: its own copy of the query (the AST points into it),
+ * the AST validated against the cache's schema, and the chosen operation. */
+typedef struct gql_doc_entry gql_doc_entry_t;
+struct gql_doc_entry {
+    gql_doc_entry_t *hnext, *prev, *next; /* hash chain; LRU list */
+    uint64_t hash;
+    const char *query, *opname;
+    size_t qlen, bytes;
+    arena_t arena; /* everything of the entry but the struct itself */
+    gql_doc_t *doc;
+    gql_ast_def_t *op;
+    gql_limits_t lim; /* the limits the operation last passed */
+    bool lim_ok;
+};
+
+/* The entry for (q, op) of schema s, made most recently used; NULL on a
+ * miss. Counts the hit or miss. */
+gql_doc_entry_t *gql_doc_cache_lookup(gql_doc_cache_t *c, const gql_schema_t *s, const char *q,
+                                      size_t qlen, const char *op);
+/* A new entry, not yet in the cache, holding copies of q and op: the caller
+ * parses e->query into e->arena, then commits or discards it. NULL when out
+ * of memory. */
+gql_doc_entry_t *gql_doc_cache_begin(gql_doc_cache_t *c, const char *q, size_t qlen,
+                                     const char *op);
+/* Adds e, evicting the least recently used entries over the byte bound.
+ * -1 when e alone is over it: e is not added (discard it). */
+int gql_doc_cache_commit(gql_doc_cache_t *c, gql_doc_entry_t *e);
+void gql_doc_cache_discard(gql_doc_entry_t *e);
+
+/* A prepared request: the document, the chosen operation, the coerced
+ * variables and the errors so far (gql_prepare fills it). */
+struct gql_prepared {
+    gql_doc_t *doc;
+    gql_doc_entry_t *entry; /* the document cache's entry, or NULL */
+    gql_ast_def_t *op;
+    gql_op_t op_type;
+    gql_errors_t errors;
+    bool request_error;
+    gql_value_t vars; /* GQL_INPUT_OBJECT of the provided/defaulted variables */
+};
+
+/* The fragment definition named name, or NULL. */
+static inline gql_ast_def_t *gql_doc_fragment(gql_doc_t *doc, gql_name_t name)
+{
+    for (uint32_t i = 0; i < doc->ndefs; i++)
+        if (doc->defs[i].kind == GQL_DEF_FRAGMENT && gql_names_eq(doc->defs[i].name, name))
+            return &doc->defs[i];
+    return NULL;
+}
+
+/* ---- coercion (gql_coerce.c) ------------------------------------------------ */
+
+/* The coerced variable named name, or NULL (vars may be NULL). */
+const gql_value_t *gql_var_get(const gql_value_t *vars, gql_name_t name);
+
+/* Coerces the operation's variables from vars (a cJSON object or NULL) into
+ * *out (GQL_INPUT_OBJECT); each invalid or missing variable adds a request
+ * error to es. Returns the number of errors added. */
+uint32_t gql_coerce_vars(const gql_schema_t *s, arena_t *a, const gql_ast_def_t *op,
+                         const void *vars, gql_value_t *out, gql_errors_t *es);
+
+/* Coerces the arguments of field f at selection node (defaults applied) into
+ * *out. -1 with *msg (arena) when one is invalid or a required one missing. */
+int gql_coerce_args(const gql_schema_t *s, arena_t *a, const gql_value_t *vars,
+                    const gql_field_t *f, const gql_ast_sel_t *node, gql_value_t *out,
+                    const char **msg);
+
+/* Result coercion of a leaf of scalar or enum type t: -1 with *msg when v
+ * cannot be represented. */
+int gql_serialize(const gql_schema_t *s, arena_t *a, const gql_type_t *t, const gql_value_t *v,
+                  gql_value_t *out, const char **msg);
+
+/* ---- the result tree (gql_exec.c builds it, gql_json_out.c writes it) -------- */
+
+typedef enum { GQL_RN_PENDING, GQL_RN_NULL, GQL_RN_LEAF, GQL_RN_LIST, GQL_RN_OBJ } gql_rkind_t;
+
+typedef struct gql_rnode gql_rnode_t;
+struct gql_rnode {
+    uint8_t kind;
+    bool nonnull;
+    int32_t index; /* in a list; -1 for a field */
+    gql_name_t key;
+    gql_rnode_t *parent;
+    union {
+        gql_value_t leaf;
+        struct {
+            gql_rnode_t *items;
+            uint32_t n;
+        } list;
+        struct {
+            gql_rnode_t *vals;
+            uint32_t n;
+        } obj;
+    } u;
+};
+
+/* ---- JSON output (gql_json_out.c) ------------------------------------------- */
+
+/* The result tree as JSON ("null" for a nulled node). */
+void gql_json_write_node(buf_t *b, const gql_rnode_t *n);
+/* ,"extensions":{...} from req->extensions, or nothing when it writes nothing. */
+void gql_json_write_extensions(gql_request_t *req, buf_t *out);
+/* An integer in decimal, without printf. */
+void gql_json_put_int(buf_t *b, int64_t v);
+
+#endif

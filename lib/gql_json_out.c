@@ -1,0 +1,199 @@
+/*
+ * gql_json_out.c — the response as JSON: the result tree, leaf values,
+ * "extensions", and the request-error shape. Numbers are written without
+ * printf where they can be (this is the response path's hottest code).
+ */
+#include "gql_exec_int.h"
+
+#include <math.h>
+
+/* Room for n more bytes (and the NUL buf_t keeps): the common case is one
+ * compare, not a call. The writers below leave the NUL to their caller. */
+static inline char *gql__room(buf_t *b, size_t n)
+{
+    if (b->len + n + 1 > b->cap) buf_reserve(b, n);
+    return b->data + b->len;
+}
+
+static inline void gql__putc(buf_t *b, char c)
+{
+    *gql__room(b, 1) = c;
+    b->len++;
+}
+
+static inline void gql__put(buf_t *b, const char *p, size_t n)
+{
+    memcpy(gql__room(b, n), p, n);
+    b->len += n;
+}
+
+/* Integers without printf (the response writer's hottest path). */
+void gql_json_put_int(buf_t *b, int64_t v)
+{
+    char tmp[24], *e = tmp + sizeof tmp, *p = e;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0) *--p = '-';
+    gql__put(b, p, (size_t)(e - p));
+    b->data[b->len] = '\0';
+}
+
+/* Doubles: most have a few decimals, which this prints without printf (the
+ * printf path costs ~3000 instructions). v*10^k integral and (v*10^k)/10^k
+ * == v means the k-digit decimal reads back as v, and the smallest such k
+ * is the shortest form, as JavaScript prints it. Otherwise buf_put_double. */
+static void gql__put_double(buf_t *b, double v)
+{
+    if (isfinite(v) && v == floor(v) && fabs(v) < 1e15) {
+        gql_json_put_int(b, (int64_t)v);
+        return;
+    }
+    double p = 10;
+    for (int k = 1; k <= 8 && isfinite(v); k++, p *= 10) {
+        double x = v * p;
+        if (fabs(x) < 9e15 && x == floor(x) && x / p == v) {
+            uint64_t u = (uint64_t)fabs(x), scale = (uint64_t)p;
+            char frac[16];
+            uint64_t f = u % scale;
+            for (int i = k - 1; i >= 0; i--, f /= 10) frac[i] = (char)('0' + f % 10);
+            if (v < 0) gql__putc(b, '-');
+            gql_json_put_int(b, (int64_t)(u / scale));
+            gql__putc(b, '.');
+            gql__put(b, frac, (size_t)k);
+            return;
+        }
+    }
+    buf_put_double(b, v);
+}
+
+/* A string: printable ASCII (nearly every value) is copied in one go,
+ * anything else goes through buf_put_json_str's escaping. */
+static void gql__put_str(buf_t *b, const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) { /* 8 bytes a step: a control byte, '"', '\\' or >= 0x80 */
+        uint64_t w, ones = 0x0101010101010101u, high = 0x8080808080808080u;
+        memcpy(&w, p + i, 8);
+        uint64_t q = w ^ (ones * '"'), bs = w ^ (ones * '\\');
+        if (((w - ones * 0x20) | (q - ones) | (bs - ones) | w) & high) break;
+    }
+    for (; i < n; i++)
+        if (p[i] < 0x20 || p[i] >= 0x80 || p[i] == '"' || p[i] == '\\') {
+            buf_put_json_str(b, s, n);
+            return;
+        }
+    char *w = gql__room(b, n + 2);
+    *w++ = '"';
+    memcpy(w, s, n);
+    w[n] = '"';
+    b->len += n + 2;
+}
+
+static void gql__write_value(buf_t *b, const gql_value_t *v)
+{
+    switch (v->kind) {
+    case GQL_BOOL:
+        v->u.b ? gql__put(b, "true", 4) : gql__put(b, "false", 5);
+        break;
+    case GQL_INT:
+        gql_json_put_int(b, v->u.i);
+        break;
+    case GQL_FLOAT:
+        gql__put_double(b, v->u.f);
+        break;
+    case GQL_STRING:
+    case GQL_ENUM:
+        gql__put_str(b, v->u.s.ptr, v->u.s.len);
+        break;
+    case GQL_LIST:
+        gql__putc(b, '[');
+        for (size_t i = 0; i < v->u.list.n; i++) {
+            if (i) gql__putc(b, ',');
+            gql__write_value(b, &v->u.list.items[i]);
+        }
+        gql__putc(b, ']');
+        break;
+    case GQL_INPUT_OBJECT:
+        gql__putc(b, '{');
+        for (size_t i = 0; i < v->u.obj.n; i++) {
+            if (i) gql__putc(b, ',');
+            gql__put_str(b, v->u.obj.names[i], strlen(v->u.obj.names[i]));
+            gql__putc(b, ':');
+            gql__write_value(b, &v->u.obj.values[i]);
+        }
+        gql__putc(b, '}');
+        break;
+    default: /* GQL_NULL, and what cannot be output */
+        gql__put(b, "null", 4);
+        break;
+    }
+}
+
+static void gql__write_node(buf_t *b, const gql_rnode_t *n)
+{
+    switch (n->kind) {
+    case GQL_RN_LEAF:
+        gql__write_value(b, &n->u.leaf);
+        break;
+    case GQL_RN_LIST:
+        gql__putc(b, '[');
+        for (uint32_t i = 0; i < n->u.list.n; i++) {
+            if (i) gql__putc(b, ',');
+            gql__write_node(b, &n->u.list.items[i]);
+        }
+        gql__putc(b, ']');
+        break;
+    case GQL_RN_OBJ:
+        gql__putc(b, '{');
+        for (uint32_t i = 0; i < n->u.obj.n; i++) {
+            const gql_rnode_t *c = &n->u.obj.vals[i];
+            /* ,"key": in one go; names need no escaping */
+            char *w = gql__room(b, c->key.len + 4);
+            if (i) *w++ = ',';
+            *w++ = '"';
+            memcpy(w, c->key.p, c->key.len);
+            w += c->key.len;
+            *w++ = '"';
+            *w++ = ':';
+            b->len = (size_t)(w - b->data);
+            gql__write_node(b, c);
+        }
+        gql__putc(b, '}');
+        break;
+    default:
+        gql__put(b, "null", 4);
+        break;
+    }
+}
+
+void gql_json_write_node(buf_t *b, const gql_rnode_t *n)
+{
+    gql__write_node(b, n);
+    b->data[b->len] = '\0';
+}
+
+void gql_json_write_extensions(gql_request_t *req, buf_t *out)
+{
+    if (req->extensions == NULL) return;
+    size_t mark = out->len;
+    buf_puts(out, ",\"extensions\":");
+    size_t body = out->len;
+    req->extensions(req->ctx, out);
+    if (out->len == body) {
+        out->len = mark;
+        out->data[mark] = '\0';
+    }
+}
+
+void gql_write_error(buf_t *out, err_code_t code, const char *msg)
+{
+    buf_puts(out, "{\"errors\":[{\"message\":");
+    buf_put_json_str(out, msg, strlen(msg));
+    buf_puts(out, ",\"extensions\":{\"code\":\"");
+    buf_puts(out, err_code_name(code));
+    buf_puts(out, "\"}}]}");
+}

@@ -114,7 +114,7 @@ with taplib.stack(workers=2) as s:
     t.is_(s.oponn("migrate").returncode, 0, "oponn migrate")
     c = cachestack.Client(s.http_port, token)
     hot = cachestack.seed(c)
-    db = pymongo.MongoClient(s.mongo_uri)[s.env().get("OPONN_MONGODB_DB") or "oponn"]
+    db = pymongo.MongoClient(s.mongo_uri)[s.mongo_db]
 
     w, we, r, re_ = phase(s, token, hot, SEED, "phase 1")
     t.ok(w > 100 and r > 200 and we == 0 and re_ == 0, "phase 1: writes and reads all answered "

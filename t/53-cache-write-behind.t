@@ -55,7 +55,7 @@ with taplib.stack(workers=2, env=env) as s:
     t.is_(s.oponn("migrate").returncode, 0, "oponn migrate")
     t.ok(s.running("writer"), "the stack started oponn-writer (write-behind mode)")
     c = cachestack.Client(s.http_port, token)
-    db = pymongo.MongoClient(s.mongo_uri)[s.env().get("OPONN_MONGODB_DB") or "oponn"]
+    db = pymongo.MongoClient(s.mongo_uri)[s.mongo_db]
 
     sid = c('mutation{ createBookstore(input:{name:"Behind"}) { id } }',
             write=True)["data"]["createBookstore"]["id"]

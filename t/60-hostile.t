@@ -170,7 +170,7 @@ with taplib.stack(workers=2, env=stack_env) as s:
     t.is_(len(set(answers)), 2, "known and unknown ids get byte-identical refusals (per token case)")
 
     mc = pymongo.MongoClient(s.mongo_uri, serverSelectionTimeoutMS=5000)
-    db = mc[os.environ.get("OPONN_MONGODB_DB", "oponn")]
+    db = mc[s.mongo_db]
 
     def snapshot():
         return {c: sorted((repr(sorted(d.items())) for d in db[c].find({})))

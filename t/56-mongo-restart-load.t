@@ -29,6 +29,7 @@ import taplib  # noqa: E402
 
 xlen = cachestack.xlen
 
+taplib.need_own_mongo()
 t = taplib.Tap()
 SEED = int(os.environ.get("OPONN_TEST_SEED", random.randrange(1 << 30)))
 THIRD_S = 2.0 if cachestack.QUICK else 3.0  # load before, during and after the outage
@@ -166,7 +167,8 @@ def counts(items):
 def run_phase(name, env, seed):
     behind = (env or {}).get("OPONN_WRITE_MODE") == "behind"
     env = dict(env or {}, **SAN_ENV)
-    with taplib.stack(workers=2, env=env, mongo_shutdown_ms=SHUTDOWN_MS) as s:
+    # Stops and restarts MongoDB: an endpoint of its own, whatever MONGODB_URI says.
+    with taplib.stack(workers=2, env=env, mongo_shutdown_ms=SHUTDOWN_MS, own_mongo=True) as s:
         token = s.write_token()
         t.is_(s.oponn("migrate").returncode, 0, "%s: oponn migrate" % name)
         if behind:
@@ -174,7 +176,7 @@ def run_phase(name, env, seed):
         c = cachestack.Client(s.http_port, token)
         hot = cachestack.seed(c)
         stores, books, fruit = hot
-        dbname = s.env().get("OPONN_MONGODB_DB") or "oponn"
+        dbname = s.mongo_db
         if behind:
             taplib.wait_until(lambda: xlen(s) == 0, "seed drained", timeout=60)
         db = pymongo.MongoClient(s.mongo_uri)[dbname]

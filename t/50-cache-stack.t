@@ -241,7 +241,9 @@ with taplib.stack(workers=2, own_mongo=not NO_OWN_MONGO) as s:
         t0 = time.monotonic()
         b = m('mutation($id:ID!){ updateBook(id:$id, input:{title:"x"}) { title } }', {"id": books[3]})
         took = time.monotonic() - t0
-        t.ok(code_of(b) == "UNAVAILABLE" and took < 5.0, "MongoDB down: a write answers UNAVAILABLE "
+        # Fast: refused at once, not after the 10 s request deadline (the
+        # bound leaves room for a busy machine).
+        t.ok(code_of(b) == "UNAVAILABLE" and took < 8.0, "MongoDB down: a write answers UNAVAILABLE "
              "in %.1f s" % took, b)
         with open(s._path("logs", "pool.log"), errors="replace") as f:
             logged = [ln for ln in f if "Mutation.updateBook: UNAVAILABLE: MongoDB" in ln]
@@ -249,7 +251,7 @@ with taplib.stack(workers=2, own_mongo=not NO_OWN_MONGO) as s:
              "the client gets no details, the worker's log has them", logged[-1:])
         s.start_mongo(port=port)
         ok = False
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not ok:
             b = m('mutation($id:ID!){ updateBook(id:$id, input:{title:"After"}) { title } }',
                   {"id": books[3]})
@@ -270,8 +272,11 @@ with taplib.stack(workers=2, own_mongo=not NO_OWN_MONGO) as s:
          "healthz: 503 naming redis", raw)
     t0 = time.monotonic()
     d, err, mc, rt = q('query($id:ID!){ book(id:$id) { title } }', {"id": books[2]})
-    t.ok(d["book"]["title"] == "T2" and mc == 1 and time.monotonic() - t0 < 1.0,
-         "Redis down: book(id) from MongoDB, promptly", (d, err, mc))
+    took = time.monotonic() - t0
+    # Promptly: one refused connect, no waiting on Redis timeouts; the bound
+    # leaves room for a busy machine.
+    t.ok(d["book"]["title"] == "T2" and mc == 1 and took < 3.0,
+         "Redis down: book(id) from MongoDB, promptly (%.2f s)" % took, (d, err, mc))
     b = m('mutation($id:ID!){ updateBook(id:$id, input:{title:"While Redis was down"}) '
           '{ title version } }', {"id": books[2]})
     t.ok(b.get("data") and b["data"]["updateBook"]["title"] == "While Redis was down",
@@ -301,7 +306,7 @@ with taplib.stack(workers=2, own_mongo=not NO_OWN_MONGO) as s:
         hits[0] = hits[0] + 1 if mc == 0 else 0
         return hits[0] >= 4
 
-    taplib.wait_until(warm, "every worker reading book %s from the cache" % books[5], timeout=10)
+    taplib.wait_until(warm, "every worker reading book %s from the cache" % books[5], timeout=30)
     db.books.update_one({"_id": books[5]}, {"$set": {"title": "Changed outside"},
                                             "$inc": {"version": 1}})
     d, err, mc, rt = q('query($id:ID!){ book(id:$id) { title } }', {"id": books[5]})

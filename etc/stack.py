@@ -64,7 +64,7 @@ def free_port(host="127.0.0.1"):
         return s.getsockname()[1]
 
 
-def wait_until(cond, what, timeout=20.0, proc=None, log=None):
+def wait_until(cond, what, timeout=60.0, proc=None, log=None):
     """Polls cond() until it is true; fails with a message (and the tail of the
     service's log) when the deadline passes or the process died first."""
     deadline = time.monotonic() + timeout

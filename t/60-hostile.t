@@ -205,7 +205,7 @@ with taplib.stack(workers=2, env=stack_env) as s:
         # when the workers exit gracefully (the pool's stop signal).
         corpus_pass()
         t.is_(sorted(s.worker_pids()), pids, "no worker died over one more pass")
-        s.stop_service("pool")
+        s.stop_service("pool", timeout=60)  # LeakSanitizer runs at exit: let it finish
         with open(s._path("logs", "pool.log"), errors="replace") as f:
             log = f.read()
         t.ok("LeakSanitizer" not in log and "AddressSanitizer" not in log,

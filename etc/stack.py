@@ -64,7 +64,7 @@ def free_port(host="127.0.0.1"):
         return s.getsockname()[1]
 
 
-def wait_until(cond, what, timeout=20.0, proc=None, log=None):
+def wait_until(cond, what, timeout=60.0, proc=None, log=None):
     """Polls cond() until it is true; fails with a message (and the tail of the
     service's log) when the deadline passes or the process died first."""
     deadline = time.monotonic() + timeout
@@ -140,7 +140,7 @@ class Stack:
                  build_dir=None, env=None, mongo_uri=None, quiet=True,
                  default_http_port=None, default_redis_port=None, worker=None,
                  worker_wrapper=None, redis_wrapper=None, redis_args=None,
-                 mongo_shutdown_ms=0):
+                 mongo_shutdown_ms=0, mongo_db=None, own_mongo=False):
         self.run_dir = os.path.abspath(run_dir)
         # OPONN_BUILD_DIR=build/asan runs the stack on the sanitizer build.
         self.build_dir = os.path.abspath(build_dir or os.environ.get("OPONN_BUILD_DIR")
@@ -153,7 +153,18 @@ class Stack:
         self.redis_port = int(redis_port or self.state.get("redis_port")
                               or default_redis_port or free_port())
         self.workers = int(workers or os.environ.get("OPONN_WORKERS") or 0) or os.cpu_count() or 1
-        self.mongo_uri = mongo_uri or os.environ.get("MONGODB_URI") or self.state.get("mongo_uri")
+        # own_mongo: a test that stops or restarts MongoDB runs an endpoint
+        # of its own whatever MONGODB_URI says: an outside server cannot be
+        # stopped from here (an outage test would then test nothing), and
+        # must not be.
+        self.own_mongo = bool(own_mongo)
+        self.mongo_uri = mongo_uri or (None if own_mongo else os.environ.get("MONGODB_URI")) \
+            or self.state.get("mongo_uri")
+        # The database every process of the stack uses (OPONN_MONGODB_DB):
+        # tests give each stack its own, so stacks sharing one MongoDB never
+        # see each other's data.
+        if mongo_db:
+            self.extra_env["OPONN_MONGODB_DB"] = mongo_db
         self.socket_path = os.path.join(self.run_dir, "oponn.sock")
         # The FastCGI program the pool runs (perf swaps in a constant one).
         self.worker = worker or os.path.join(self.build_dir, "oponn-worker")
@@ -227,6 +238,27 @@ class Stack:
     @property
     def redis_url(self):
         return "redis://127.0.0.1:%d" % self.redis_port
+
+    @property
+    def mongo_db(self):
+        """The database name the stack's processes use (OPONN_MONGODB_DB)."""
+        return self.env().get("OPONN_MONGODB_DB") or "oponn"
+
+    def mongo_client(self, uri=None, **kw):
+        """A pymongo client on the stack's MongoDB, or on uri (tests; Debian's
+        pymongo)."""
+        import pymongo
+        kw.setdefault("serverSelectionTimeoutMS", 5000)
+        return pymongo.MongoClient(uri or self.mongo_uri, **kw)
+
+    def drop_mongo_db(self):
+        """Drops the stack's database (a test stack's teardown on a shared
+        MongoDB)."""
+        c = self.mongo_client()
+        try:
+            c.drop_database(self.mongo_db)
+        finally:
+            c.close()
 
     def write_token(self):
         token = os.environ.get("OPONN_WRITE_TOKEN") or self.extra_env.get("OPONN_WRITE_TOKEN")
@@ -515,6 +547,22 @@ class Stack:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+def own_mongo_unavailable():
+    """Why this machine cannot run a MongoDB endpoint of its own (no
+    `mongod`, and the stand-in does not start), or None when it can."""
+    if shutil.which("mongod"):
+        return None
+    try:
+        r = subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "etc", "dev", "mongo-standin.py"),
+                            "--help"], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return "no mongod, and the stand-in does not run: %s" % e
+    if r.returncode != 0:
+        return "no mongod, and the stand-in does not run: %s" % (
+            r.stderr.strip().splitlines() or ["exit %d" % r.returncode])[-1]
+    return None
 
 
 def cleanup_on_signals(stack):

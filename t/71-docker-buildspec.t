@@ -135,7 +135,7 @@ if not os.access(os.path.join(ROOT, "build", "oponn-worker"), os.X_OK):
 
 with taplib.stack(services=("redis", "mongo")) as s, tempfile.TemporaryDirectory(prefix="oponn-t-71-") as d:
     port = free_port()
-    cenv = dict(os.environ, **{k: v for k, v in s.env().items() if k in ("OPONN_REDIS_URL", "MONGODB_URI")})
+    cenv = dict(os.environ, **{k: v for k, v in s.env().items() if k in ("OPONN_REDIS_URL", "MONGODB_URI", "OPONN_MONGODB_DB")})
     cenv.update(OPONN_BIN_DIR=os.path.join(ROOT, "build"), OPONN_SHARE_DIR=ROOT,
                 OPONN_SCHEMA=os.path.join(ROOT, "schema", "schema.graphql"),
                 OPONN_SOCKET=os.path.join(d, "oponn.sock"), OPONN_HTTP_PORT=str(port),

@@ -60,7 +60,7 @@ def playbook(extra_vars_file):
         f.write("[oponn]\nlocalhost ansible_connection=local ansible_python_interpreter=/usr/bin/python3\n")
     return subprocess.run(["ansible-playbook", "-i", inv, "-e", "@" + extra_vars_file,
                            os.path.join(ANSIBLE, "site.yml")],
-                          cwd=ANSIBLE, env=env, capture_output=True, text=True, timeout=300)
+                          cwd=ANSIBLE, env=env, capture_output=True, text=True, timeout=1200)
 
 
 # The MongoDB endpoint comes from the local stack (MONGODB_URI if set, else

@@ -164,7 +164,7 @@ def mongo_names(s):
     import pymongo
     m = pymongo.MongoClient(s.mongo_uri)
     try:
-        db = m[s.env().get("OPONN_MONGODB_DB") or "oponn"]
+        db = m[s.mongo_db]
         return {d["name"]: str(d["_id"]) for d in db.bookstores.find({}, {"name": 1})}
     finally:
         m.close()

@@ -47,6 +47,10 @@ class FaultProxy:
         self.hang = False
         self.drop_write_replies = False
         self.dropped = []  # command names whose reply was dropped, in order
+        # While hanging: the client-side port (the worker's end) of each
+        # connection whose bytes were swallowed, in order — which process
+        # is now waiting on MongoDB (t/62 kills exactly that worker).
+        self.held = []
         self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.lsock.bind(("127.0.0.1", 0))
@@ -82,10 +86,18 @@ class FaultProxy:
             threading.Thread(target=self._pump, args=(c, u, st, True), daemon=True).start()
             threading.Thread(target=self._pump, args=(u, c, st, False), daemon=True).start()
 
+    def _held(self, c):
+        try:
+            port = c.getpeername()[1]
+        except OSError:
+            return
+        with self.lock:
+            self.held.append(port)
+
     def _swallow(self, c):
         try:
             while c.recv(65536):
-                pass
+                self._held(c)
         except OSError:
             pass
 
@@ -118,6 +130,8 @@ class FaultProxy:
                     break  # the write was applied; its client never hears so
                 if not self.hang:
                     dst.sendall(data)
+                elif to_server:
+                    self._held(src)
         except OSError:
             pass
         for s in (src, dst):

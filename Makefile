@@ -5,6 +5,7 @@
 #   make stop       stop what `make run` started
 #   make test       the whole suite through prove (unit, ASan/UBSan unit, integration)
 #   make test-clang build with clang (-Werror) and run its unit programs
+#   make fresh-check  clone, make run, make test in a clean Debian 12 container
 #   make fuzz       libFuzzer targets, bounded (FUZZ_SECONDS each)
 #   make perf       load tests; writes perf/REPORT.md
 #
@@ -65,7 +66,7 @@ GRAPHIQL_FILES := $(addprefix $(GRAPHIQL_DIR)/,$(notdir $(GRAPHIQL_NPM) $(GRAPHI
 # Keep objects of executables (make would delete them as intermediates).
 .SECONDARY:
 
-.PHONY: all deps run stop test test-unit test-clang test-asan test-integration fuzz perf perf-report clean format graphiql
+.PHONY: all deps run stop test test-unit test-clang fresh-check test-asan test-integration fuzz perf perf-report clean format graphiql
 all: $(BUILD)/liboponn.a $(BINS) $(UNITS) $(PROGS) $(PERF_BINS) graphiql
 
 deps:
@@ -157,6 +158,11 @@ test-clang:
 
 test-integration: all
 	$(PROVE) $(PROVE_FLAGS) t/*.t
+
+# A newcomer's first minutes in a clean Debian 12 container (podman): clone,
+# make run, /healthz, make test. Long (installs everything); .ci/run runs it.
+fresh-check:
+	@etc/fresh-check.sh
 
 clean:
 	rm -rf $(BUILD)

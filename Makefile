@@ -6,6 +6,7 @@
 #   make test       the whole suite through prove (unit, ASan/UBSan unit, integration)
 #   make test-clang build with clang (-Werror) and run its unit programs
 #   make fresh-check  clone, make run, make test in a clean Debian 12 container
+#   make image-check  build the image (podman), run it, check it
 #   make fuzz       libFuzzer targets, bounded (FUZZ_SECONDS each)
 #   make perf       load tests; writes perf/REPORT.md
 #
@@ -66,7 +67,7 @@ GRAPHIQL_FILES := $(addprefix $(GRAPHIQL_DIR)/,$(notdir $(GRAPHIQL_NPM) $(GRAPHI
 # Keep objects of executables (make would delete them as intermediates).
 .SECONDARY:
 
-.PHONY: all deps run stop test test-unit test-clang fresh-check test-asan test-integration fuzz perf perf-report clean format graphiql
+.PHONY: all deps run stop test test-unit test-clang fresh-check image-check test-asan test-integration fuzz perf perf-report clean format graphiql
 all: $(BUILD)/liboponn.a $(BINS) $(UNITS) $(PROGS) $(PERF_BINS) graphiql
 
 deps:
@@ -163,6 +164,11 @@ test-integration: all
 # make run, /healthz, make test. Long (installs everything); .ci/run runs it.
 fresh-check:
 	@etc/fresh-check.sh
+
+# The Dockerfile's image, built with podman on the same local base, run against
+# a Redis and a MongoDB endpoint and checked (etc/image-check.py). On the host.
+image-check:
+	@etc/image-check.sh
 
 clean:
 	rm -rf $(BUILD)

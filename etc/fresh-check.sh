@@ -44,9 +44,8 @@ git config --global --add safe.directory /host/repo.git
 git clone -q --no-checkout /host/repo.git /src
 cd /src
 git checkout -q --detach "$COMMIT"
-# The container is thrown away: dpkg need not fsync every file it unpacks
-# (Debian's image builders do the same). No other setting differs from a
-# newcomer's machine.
+# The container is thrown away: dpkg need not fsync every file it unpacks.
+# No other setting differs from a fresh machine.
 echo force-unsafe-io > /etc/dpkg/dpkg.cfg.d/fresh-check-unsafe-io
 step "make run (first time)"
 make run 2>&1 | tee /tmp/run.log
@@ -57,7 +56,9 @@ code=$(curl -s -o /dev/null -w "%{http_code}" "$url/healthz")
 step "/healthz 200"
 make stop
 step "make test"
-make test
+# The failing assertions with their diagnostics in the log (there is no
+# container left to look into afterwards).
+make test PROVE_FLAGS="--failures --comments"
 step "passed"
 '
 echo "fresh-check: passed in $(( $(date +%s) - t0 ))s (commit $commit, base $base)"

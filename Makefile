@@ -4,6 +4,9 @@
 #   make run        install what is missing, build, start the local stack, load data
 #   make stop       stop what `make run` started
 #   make test       the whole suite through prove (unit, ASan/UBSan unit, integration)
+#   make test-clang build with clang (-Werror) and run its unit programs
+#   make fresh-check  clone, make run, make test in a clean Debian 12 container
+#   make image-check  build the image (podman), run it, check it
 #   make fuzz       libFuzzer targets, bounded (FUZZ_SECONDS each)
 #   make perf       load tests; writes perf/REPORT.md
 #
@@ -15,6 +18,9 @@ BUILD   ?= build
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -fno-strict-aliasing
 PKGS    := libmongoc-1.0 libbson-1.0 hiredis libcjson libcurl fcgi
+# Read when make starts: on a fresh machine the -dev packages arrive only with
+# `deps`, so targets that install them (run, test, perf) build through a
+# second make, which reads these after the install.
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CPPFLAGS += -Ilib -It $(PKG_CFLAGS) -MMD -MP
@@ -61,7 +67,7 @@ GRAPHIQL_FILES := $(addprefix $(GRAPHIQL_DIR)/,$(notdir $(GRAPHIQL_NPM) $(GRAPHI
 # Keep objects of executables (make would delete them as intermediates).
 .SECONDARY:
 
-.PHONY: all deps run stop test test-unit test-asan test-integration fuzz perf perf-report clean format graphiql
+.PHONY: all deps run stop test test-unit test-clang fresh-check image-check test-asan test-integration fuzz perf perf-report clean format graphiql
 all: $(BUILD)/liboponn.a $(BINS) $(UNITS) $(PROGS) $(PERF_BINS) graphiql
 
 deps:
@@ -121,7 +127,8 @@ $(GRAPHIQL_DIR)/%: node_modules/graphiql/%
 	@mkdir -p $(dir $@)
 	cp $< $@
 
-run: deps all
+run: deps
+	@$(MAKE) --no-print-directory all
 	@/usr/bin/python3 etc/stack.py start
 
 stop:
@@ -133,7 +140,8 @@ stop:
 # against the sanitizer build too (a report in any service log fails them).
 PROVE ?= prove
 ASAN_IT := $(filter t/1% t/4% t/5% t/6%,$(wildcard t/*.t))
-test: deps all
+test: deps
+	$(MAKE) --no-print-directory all
 	$(MAKE) --no-print-directory BUILD=build/asan SAN=1 all
 	OPONN_BUILD_DIR=build/asan ASAN_OPTIONS=detect_leaks=1 $(PROVE) $(PROVE_FLAGS) $(ASAN_IT)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
@@ -142,8 +150,25 @@ test: deps all
 test-unit: all
 	$(PROVE) $(PROVE_FLAGS) $(UNITS)
 
+# The unit programs built by clang (-Werror too), so a clang-only warning
+# fails CI as a gcc one does.
+CLANG ?= clang
+test-clang:
+	$(MAKE) --no-print-directory BUILD=build/clang CC=$(CLANG) all
+	$(PROVE) $(PROVE_FLAGS) $(UNITS:$(BUILD)/%=build/clang/%)
+
 test-integration: all
 	$(PROVE) $(PROVE_FLAGS) t/*.t
+
+# A newcomer's first minutes in a clean Debian 12 container (podman): clone,
+# make run, /healthz, make test. Long (installs everything); .ci/run runs it.
+fresh-check:
+	@etc/fresh-check.sh
+
+# The Dockerfile's image, built with podman on the same local base, run against
+# a Redis and a MongoDB endpoint and checked (etc/image-check.py). On the host.
+image-check:
+	@etc/image-check.sh
 
 clean:
 	rm -rf $(BUILD)
@@ -164,7 +189,8 @@ readme-config: $(BUILD)/oponn
 # (CSV, PNG). PERF_QUICK=1 is a 2-minute smoke on a smaller data set;
 # MONGODB_URI=... runs it against a real MongoDB. perf-report redraws the
 # report from the results without measuring.
-perf: deps all
+perf: deps
+	$(MAKE) --no-print-directory all
 	/usr/bin/python3 perf/run.py
 	/usr/bin/python3 perf/report.py
 

@@ -3,9 +3,14 @@
 # Every place that installs packages calls this script: README, .ci/run, the
 # Dockerfile, ansible and buildspec.yml. Idempotent; fast when all is present.
 #
-#   etc/install-deps.sh            build + run + test dependencies
-#   etc/install-deps.sh --runtime  only what the deployed service needs
-#   etc/install-deps.sh --print    print the package list and exit
+#   etc/install-deps.sh              build + run + test dependencies
+#   etc/install-deps.sh --runtime    only what the deployed service needs
+#   etc/install-deps.sh --build      only what compiling the three executables
+#                                    and the GraphiQL page needs (image build stage)
+#   etc/install-deps.sh --containers podman and a local Debian 12 base image
+#                                    (make fresh-check, make image-check); prints
+#                                    the image's name on stdout
+#   etc/install-deps.sh --print      print the package list and exit
 set -euo pipefail
 
 # What the deployed service needs at run time.
@@ -15,11 +20,16 @@ RUNTIME_PKGS=(
   libunistring2 ca-certificates curl python3
   stunnel4
 )
-# What building and testing need on top (chromium: the GraphiQL browser test).
-BUILD_PKGS=(
+# What compiling needs: the three executables, the tests' programs and (with
+# NODE_PKGS and npm ci) the GraphiQL page.
+COMPILE_PKGS=(
   build-essential pkg-config make
   libfcgi-dev libhiredis-dev libmongoc-dev libbson-dev libcurl4-openssl-dev
   libcjson-dev libunistring-dev
+)
+# What testing needs on top (chromium: the GraphiQL browser test).
+BUILD_PKGS=(
+  "${COMPILE_PKGS[@]}"
   python3-mockupdb python3-mongomock
   clang libclang-rt-14-dev valgrind
   wrk gnuplot-nox jq perl git
@@ -29,20 +39,37 @@ BUILD_PKGS=(
 # Node.js for the npm tooling: Debian's nodejs+npm, unless a node with npm is
 # already present (a machine image may ship its own build; the two conflict).
 NODE_PKGS=(nodejs npm)
+# Containers for make fresh-check and make image-check: Debian's podman with
+# runc, and mmdebstrap to make the base image locally (no registry needed).
+CONTAINER_PKGS=(podman runc mmdebstrap uidmap slirp4netns)
+# The base image: what a newcomer's Debian 12 has before reading the README.
+BASE_SUITE=bookworm
+BASE_INCLUDE=ca-certificates,make,git
+BASE_IMAGE=localhost/oponn-base:$BASE_SUITE
 
 mode=all
 case "${1:-}" in
   --runtime) mode=runtime ;;
+  --build) mode=build ;;
+  --containers) mode=containers ;;
   --print) printf '%s\n' "${RUNTIME_PKGS[@]}" "${BUILD_PKGS[@]}" "${NODE_PKGS[@]}"; exit 0 ;;
   "" ) ;;
-  *) echo "usage: $0 [--runtime|--print]" >&2; exit 2 ;;
+  *) echo "usage: $0 [--runtime|--build|--containers|--print]" >&2; exit 2 ;;
 esac
 
-pkgs=("${RUNTIME_PKGS[@]}")
-[ "$mode" = all ] && pkgs+=("${BUILD_PKGS[@]}")
-if [ "$mode" = all ] && ! { command -v node && command -v npm; } >/dev/null 2>&1; then
-  pkgs+=("${NODE_PKGS[@]}")
-fi
+case "$mode" in
+  runtime) pkgs=("${RUNTIME_PKGS[@]}") ;;
+  build) pkgs=("${COMPILE_PKGS[@]}") ;;
+  containers) pkgs=("${CONTAINER_PKGS[@]}") ;;
+  all) pkgs=("${RUNTIME_PKGS[@]}" "${BUILD_PKGS[@]}") ;;
+esac
+case "$mode" in build | all)
+  if ! { command -v node && command -v npm; } >/dev/null 2>&1; then
+    pkgs+=("${NODE_PKGS[@]}")
+  fi
+esac
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
 
 missing=()
 for p in "${pkgs[@]}"; do
@@ -51,8 +78,6 @@ done
 
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "install-deps: installing ${#missing[@]} package(s): ${missing[*]}" >&2
-  sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
   export DEBIAN_FRONTEND=noninteractive
   # Package lists may be absent on a fresh machine or image.
   $sudo apt-get update -qq
@@ -62,9 +87,39 @@ fi
 # A system nginx/redis started by the package's post-install would hold the
 # default ports; oponn runs its own on other ports, so leave them, but say so.
 
-# npm tooling (tests, load peers, infra validation): only in the full mode, and
-# only when the lock file's packages are not yet installed.
-if [ "$mode" = all ]; then
+if [ "$mode" = containers ]; then
+  # Rootful podman in a VM or container: the default ulimits and the systemd
+  # cgroup manager are what fail there. Written once; an existing file is left
+  # alone (say so, the admin may have reasons).
+  conf=/etc/containers/containers.conf
+  if [ ! -e "$conf" ]; then
+    echo "install-deps: writing $conf" >&2
+    $sudo mkdir -p /etc/containers
+    printf '%s\n' '# Written by oponn etc/install-deps.sh --containers.' \
+      '[containers]' 'default_ulimits = []' '' '[engine]' 'cgroup_manager = "cgroupfs"' |
+      $sudo tee "$conf" >/dev/null
+  elif ! grep -q '^cgroup_manager *= *"cgroupfs"' "$conf"; then
+    echo "install-deps: $conf exists without cgroup_manager = \"cgroupfs\"; left as it is" >&2
+  fi
+  # The base image, made once and then found by its tag.
+  if ! $sudo podman image exists "$BASE_IMAGE"; then
+    echo "install-deps: making $BASE_IMAGE (mmdebstrap $BASE_SUITE, minbase + $BASE_INCLUDE)" >&2
+    tmp=$(mktemp -d)
+    trap '$sudo rm -rf "$tmp"' EXIT
+    # The same archive as a fresh install: main, updates and security.
+    m=http://deb.debian.org
+    $sudo mmdebstrap --quiet --variant=minbase --include="$BASE_INCLUDE" "$BASE_SUITE" "$tmp/base.tar" \
+      "deb $m/debian $BASE_SUITE main" "deb $m/debian $BASE_SUITE-updates main" \
+      "deb $m/debian-security $BASE_SUITE-security main" </dev/null >&2
+    $sudo podman import --quiet "$tmp/base.tar" "$BASE_IMAGE" >/dev/null
+  fi
+  echo "$BASE_IMAGE"
+  exit 0
+fi
+
+# npm tooling (tests, load peers, infra validation, the GraphiQL bundles): only
+# when the lock file's packages are not yet installed.
+if [ "$mode" = all ] || [ "$mode" = build ]; then
   here=$(cd "$(dirname "$0")/.." && pwd)
   if [ -f "$here/package.json" ]; then
     if [ ! -d "$here/node_modules" ] || [ "$here/package-lock.json" -nt "$here/node_modules/.package-lock.json" ]; then

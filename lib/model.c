@@ -107,8 +107,9 @@ const model_table_t model_fruit_table = TABLE("fruit", model__fruit_fields, frui
 
 /* ---- member access */
 
+/* CAT says T const, not const T: T may itself be a const-qualified pointer type. */
 #define AT(obj, off, T)  ((T *)((char *)(obj) + (off)))
-#define CAT(obj, off, T) ((const T *)((const char *)(obj) + (off)))
+#define CAT(obj, off, T) ((T const *)((const char *)(obj) + (off)))
 
 static bool model__present(const void *obj, const model__field_t *f)
 {

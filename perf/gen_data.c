@@ -288,7 +288,7 @@ static int gen_size(const char *s, size_t *out)
 int main(int argc, char **argv)
 {
     gen_t g = {.n_books = 100000, .n_stores = 1000, .n_fruit = 50000};
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) { /* every option takes a value */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int bad = v == NULL;
         if (strcmp(a, "--books") == 0 && v) {
@@ -303,7 +303,6 @@ int main(int argc, char **argv)
             bad = 1;
         }
         if (bad) return gen_usage();
-        i++;
     }
     if (g.out_dir == NULL || g.n_stores == 0) return gen_usage();
 

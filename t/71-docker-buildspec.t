@@ -91,9 +91,18 @@ df = read("Dockerfile")
 stages = re.findall(r"^FROM \S+ AS (\w+)$", df, re.M)
 t.is_(stages, ["build", "runtime"], "multi-stage: build, then runtime")
 build_part, runtime_part = df.split("FROM ${BASE_IMAGE} AS runtime")
-t.ok(re.search(r"^RUN etc/install-deps.sh$", build_part, re.M) and re.search(r"^RUN make clean && make", build_part, re.M)
+t.ok(re.search(r"^RUN etc/install-deps.sh --build$", build_part, re.M) and re.search(r"^RUN make clean && make", build_part, re.M)
      and "install-deps.sh --runtime" in runtime_part,
-     "stages install through etc/install-deps.sh (full to build, --runtime to run) and build with make")
+     "stages install through etc/install-deps.sh (--build to build, --runtime to run) and build with make")
+# The GraphiQL page comes from npm packages that install-deps.sh's npm ci puts
+# in node_modules, which .dockerignore keeps out of COPY . .: the lock must be
+# in the image before that step, and the build fails if the page is missing.
+npm_files = re.search(r"^COPY (package\.json package-lock\.json \.npmrc) \./$", build_part, re.M)
+install_at = build_part.find("RUN etc/install-deps.sh --build")
+t.ok(npm_files and npm_files.start() < install_at < build_part.index("COPY . .")
+     and re.search(r"test -s build/graphiql/graphiql\.min\.js", build_part),
+     "package.json, the lock and .npmrc are copied before install-deps.sh --build (npm ci), "
+     "and the build stage fails without build/graphiql")
 ignored = [ln.strip() for ln in read(".dockerignore").splitlines() if ln.strip() and not ln.startswith("#")]
 srcs = []
 for m in re.finditer(r"^COPY (?!--from)(.+) (\S+)$", df, re.M):

@@ -71,7 +71,7 @@ static int ingest__parse_args(int argc, char **argv, const cfg_t *cfg, ingest__a
                           (long)cfg->ingest_retries,
                           (long)cfg->ingest_backoff_ms,
                           (long)cfg->ingest_max_body_bytes};
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) { /* every option takes a value */
         const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int rc = 0;
         if (strcmp(o, "--base-url") == 0 && v) {
@@ -101,7 +101,6 @@ static int ingest__parse_args(int argc, char **argv, const cfg_t *cfg, ingest__a
             return -1;
         }
         if (rc != 0) return -1;
-        i++;
     }
     return 0;
 }

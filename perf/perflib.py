@@ -276,6 +276,7 @@ def machine():
     info["wrk"] = _version(["wrk", "-v"], r"wrk (\S+)")
     info["node"] = _version(["node", "--version"])
     info["peer_packages"] = peer_packages()
+    info["nice"] = os.nice(0)
     info["gcc"] = _version(["cc", "--version"])
     info["libmongoc"] = _version(["pkg-config", "--modversion", "libmongoc-1.0"])
     info["hiredis"] = _version(["pkg-config", "--modversion", "hiredis"])

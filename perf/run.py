@@ -263,9 +263,12 @@ class Bench:
         if r.returncode != 0:
             raise RuntimeError("oponn migrate: " + r.stderr.strip())
         t = time.monotonic()
+        # A bulk of 5,000 upserts can outlast the workers' 5 s socket timeout
+        # on the stand-in when the machine is busy; the loader may wait.
+        env = dict(self.s.env(), OPONN_MONGO_SOCKET_TIMEOUT_MS="120000")
         p = subprocess.run([os.path.join(BUILD, "perf", "gen_data"), "--books", str(CFG["books"]),
                             "--bookstores", str(CFG["bookstores"]), "--fruit", str(CFG["fruit"]),
-                            "--out", self.data], env=self.s.env(), capture_output=True, text=True)
+                            "--out", self.data], env=env, capture_output=True, text=True)
         if p.returncode != 0:
             raise RuntimeError("gen_data: " + p.stderr.strip())
         self.load_seconds = time.monotonic() - t

@@ -190,7 +190,7 @@ function publish(name, counters, port) {
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
-  console.error(`${name} peer: pid ${process.pid} on 127.0.0.1:${port}`);
+  console.error(`${name} peer: pid ${process.pid} on 127.0.0.1:${port}, node ${process.version}`);
 }
 
 module.exports = { run, schemaText, backend, publish };

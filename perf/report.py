@@ -11,6 +11,7 @@ results gives the same report.
 """
 import csv
 import json
+import re
 import os
 import shutil
 import statistics
@@ -38,7 +39,8 @@ SCENARIOS = {
 PEERS = ("apollo", "mercurius")
 SYSTEMS = ("oponn",) + PEERS
 LABEL = {"oponn": "oponn", "apollo": "Apollo", "mercurius": "Mercurius"}
-PEER_DESC = {"apollo": "Apollo Server 4", "mercurius": "Fastify 4 + Mercurius 14 (graphql-jit)"}
+PEER_DESC = {"apollo": "Apollo Server {@apollo/server}",
+             "mercurius": "Fastify {fastify} + Mercurius {mercurius} with graphql-jit {graphql-jit}"}
 COLOUR = {"oponn": "#1f5fa8", "apollo": "#c8741a", "mercurius": "#2f8f4e"}
 COMPARED = ("1", "3", "5")
 
@@ -617,6 +619,8 @@ class Report:
                  "set style fill solid 0.85 border -1", "set boxwidth 0.7", "set grid y",
                  "unset key", "set format y \"%.0f\"", "set xrange [-0.6:2.6]",
                  "set ylabel %s" % self._q(ylabel), "set bmargin 3", "set tmargin 7"]
+        most_off = max(sum(1 for _, v in c if v > 3.5 * max(b[1] for b in bars))
+                       for _, bars, c in panels)
         for i, (ptitle, bars, ceilings) in enumerate(panels):
             top = max(v for _, v, _, _, _ in bars)
             shown = [(n, v) for n, v in ceilings if v <= 3.5 * top]
@@ -627,12 +631,14 @@ class Report:
                 for x, (label, v, colour, above, inside) in enumerate(bars):
                     # A ratio goes inside its bar, or on top of the value
                     # when the bar is too short to hold it.
-                    if v < 0.1 * ymax:
-                        above, inside = "%s\\n%s" % (inside, above) if inside else above, ""
-                    f.write('%d %f %d %s %s %s\n' % (x, v, int(colour[1:], 16), self._q(above),
-                                                     self._q(inside), self._q(label)))
+                    over = ""
+                    if v < 0.12 * ymax:
+                        over, inside = inside, ""
+                    f.write('%d %f %d %s %s %s %s\n' % (
+                        x, v, int(colour[1:], 16), self._q(above), self._q(inside),
+                        self._q(label), self._q(over)))
             lines += ["unset arrow", "unset label",
-                      "set title %s offset 0,%d" % (self._q(ptitle), len(off)),
+                      "set title %s offset 0,%d" % (self._q(ptitle), most_off),
                       "set yrange [0:%f]" % ymax]
             for k, (n, v) in enumerate(shown):
                 lines += ["set arrow from graph 0, first %f to graph 1, first %f nohead "
@@ -645,6 +651,7 @@ class Report:
                              "tc rgb '#333333'" % (self._q(text), 1.025 + 0.03 * (len(off) - 1)))
             lines.append("plot '{0}' using 1:2:3:xtic(6) with boxes lc rgb variable, "
                          "'' using 1:2:4 with labels offset 0,1 font ',9', "
+                         "'' using 1:2:7 with labels offset 0,2.3 font ',11' tc rgb '#222222', "
                          "'' using 1:($2/2):5 with labels tc rgb 'white' font ',11'".format(data))
         lines.append("unset multiplot")
         subprocess.run(["gnuplot"], input="\n".join(lines) + "\n", text=True, check=True)
@@ -703,9 +710,19 @@ class Report:
         subprocess.run(["gnuplot"], input="\n".join(lines) + "\n", text=True, check=True)
         return True
 
+    @staticmethod
+    def style(name):
+        """A series' line style: the system's colour, solid for (1), dashed
+        for (5); the ceilings dark grey."""
+        for sy in SYSTEMS:
+            if name.endswith(" " + LABEL[sy]):
+                return "lc rgb '%s' dt %d pt %d" % (COLOUR[sy], 2 if name.startswith("(5)")
+                                                    else 1, 7 if name.startswith("(5)") else 5)
+        return "lc rgb '#444444' dt 3 pt 2" if "constant" in name else ""
+
     def gnuplot(self, png, title, xl, yl, files, col, logx=False, logy=False):
-        plots = ", ".join("'%s' using 1:%d with linespoints lw 2 title '%s'" % (f, col, n)
-                          for f, n in files)
+        plots = ", ".join("'%s' using 1:%d with linespoints lw 2 %s title '%s'" % (
+            f, col, self.style(n), n) for f, n in files)
         script = ("set terminal pngcairo size 900,540 font ',10'\nset output '%s'\n"
                   "set title '%s'\nset xlabel '%s'\nset ylabel '%s'\nset grid\n"
                   "set key outside right\n%s%s"
@@ -780,6 +797,13 @@ class Report:
                 " · ".join(fmt(self.m(sc, s_, "cpu_backend_us_per_req")) for s_ in syss)))
         return "\n".join(out)
 
+    def peer_desc(self, peer):
+        versions = self.meta["machine"].get("peer_packages") or {}
+        try:
+            return PEER_DESC[peer].format(**versions)
+        except KeyError:  # an older run: no versions recorded
+            return re.sub(r" \{[^}]*\}", "", PEER_DESC[peer])
+
     def standing(self):
         """Where oponn stands against each peer, in plain words, from this
         run's medians."""
@@ -804,10 +828,10 @@ class Report:
                             ("slower", "**oponn serves fewer requests/s**")):
                 if v in by:
                     words.append("%s in %s" % (what, ", ".join(by[v])))
-            out.append("- **Against %s** (%s; oponn / %s req/s): %s. %s's server spends %s "
-                       "the CPU per request that oponn's nginx + workers spend." % (
-                           LABEL[peer], PEER_DESC[peer], LABEL[peer], "; ".join(words),
-                           LABEL[peer], ", ".join(cpu) or "–"))
+            out.append("- **Against %s** (%s; the numbers are oponn / %s req/s): %s. %s's "
+                       "server spends %s the CPU per request that oponn's nginx + workers "
+                       "spend." % (LABEL[peer], self.peer_desc(peer), LABEL[peer],
+                                   "; ".join(words), LABEL[peer], ", ".join(cpu) or "–"))
         if not out:
             return "(no peer ran: see the notes below)"
         return "**Where oponn stands**, from this run's medians:\n\n" + "\n".join(out)

@@ -6,6 +6,8 @@
                     groups of processes, for CPU per request and CPU share
   metrics(url)      oponn's /metrics as {"name{labels}": value}
   gql(url, ...)     one GraphQL POST (with X-Oponn-Debug) -> parsed JSON
+  Peer              a load-test peer (perf/peers/<name>/server.js): start,
+                    readiness, its counters, stop
   machine()         cores, memory, kernel, versions of the tools in the path
   median(xs)
 
@@ -16,6 +18,7 @@ import json
 import os
 import re
 import resource
+import shutil
 import signal
 import statistics
 import subprocess
@@ -272,12 +275,154 @@ def machine():
     info["redis"] = _version(["redis-server", "--version"], r"v=(\S+)")
     info["wrk"] = _version(["wrk", "-v"], r"wrk (\S+)")
     info["node"] = _version(["node", "--version"])
+    info["peer_packages"] = peer_packages()
+    info["nice"] = os.nice(0)
     info["gcc"] = _version(["cc", "--version"])
     info["libmongoc"] = _version(["pkg-config", "--modversion", "libmongoc-1.0"])
     info["hiredis"] = _version(["pkg-config", "--modversion", "hiredis"])
     info["fcgi"] = _version(["dpkg-query", "-W", "-f=${Version}", "libfcgi0ldbl"], r"(\S+)")
     info["load_before"] = open("/proc/loadavg").read().split()[:3]
     return info
+
+
+def peer_packages():
+    """Installed versions of the peers' npm packages ({name: version})."""
+    out = {}
+    for name in ("@apollo/server", "fastify", "mercurius", "graphql-jit", "graphql", "ioredis",
+                 "mongodb", "dataloader"):
+        try:
+            with open(os.path.join(ROOT, "node_modules", name, "package.json")) as f:
+                out[name] = json.load(f).get("version", "?")
+        except (OSError, ValueError):
+            pass
+    return out
+
+
+# ---- the load-test peers (perf/peers/)
+
+PEERS = {
+    # name: (label, server, npm package that must be installed, GraphQL path)
+    "apollo": ("Apollo", "apollo/server.js", "@apollo/server", "/"),
+    "mercurius": ("Mercurius", "mercurius/server.js", "mercurius", "/graphql"),
+}
+
+
+class Peer:
+    """One peer server: `node perf/peers/<name>/server.js` in PEER_PROCS
+    cluster workers, on a port of its own, with the stack's environment
+    (Redis, MongoDB, database, write token). Each worker publishes its
+    counters (MongoDB commands, Redis round trips, requests) in a directory
+    of the peer's own."""
+
+    def __init__(self, name, env, port, procs, workdir):
+        self.name = name
+        self.label, server, self.package, path = PEERS[name]
+        self.server = os.path.join(HERE, "peers", server)
+        self.port, self.procs = port, procs
+        self.url = "http://127.0.0.1:%d%s" % (port, path)
+        self.counters_dir = os.path.join(workdir, name + "-counters")
+        self.log = os.path.join(workdir, name + ".log")
+        self.env = dict(env)
+        self.env.update({"PEER_PORT": str(port), "PEER_PROCS": str(procs),
+                         "PEER_COUNTERS_DIR": self.counters_dir, "NODE_ENV": "production"})
+        self.proc = None
+
+    def missing(self):
+        """Why this peer cannot run here (None when it can)."""
+        if not os.path.isdir(os.path.join(ROOT, "node_modules", self.package)):
+            return "node_modules/%s is missing (run etc/install-deps.sh)" % self.package
+        if shutil.which("node") is None:
+            return "node is missing (run etc/install-deps.sh)"
+        return None
+
+    def start(self, timeout=60.0):
+        os.makedirs(self.counters_dir, exist_ok=True)
+        with open(self.log, "ab") as logf:
+            self.proc = subprocess.Popen(["node", self.server], stdin=subprocess.DEVNULL,
+                                         stdout=logf, stderr=logf, env=self.env, cwd=ROOT,
+                                         start_new_session=True)
+        # Ready when every worker has published its counters (each does so
+        # once it listens) and a query is answered.
+        deadline = time.monotonic() + timeout
+        while not (self._published() >= self.procs and self.ready()):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                tail = ""
+                try:
+                    with open(self.log, errors="replace") as f:
+                        tail = "".join(f.readlines()[-15:])
+                except OSError:
+                    pass
+                self.stop()
+                raise RuntimeError("%s peer did not come up within %.0f s:\n%s" % (
+                    self.label, timeout, tail))
+            time.sleep(0.2)
+        return self
+
+    def _published(self):
+        try:
+            return sum(1 for f in os.listdir(self.counters_dir) if f.endswith(".json"))
+        except OSError:
+            return 0
+
+    def ready(self):
+        try:
+            d = gql(self.url, "{__typename}", debug=False, timeout=5)
+            return d.get("data", {}).get("__typename") == "Query"
+        except (OSError, RuntimeError):
+            return False
+
+    def counters(self):
+        tot = {"mongo": 0, "redis": 0, "requests": 0}
+        for f in os.listdir(self.counters_dir):
+            if f.endswith(".json"):
+                try:
+                    with open(os.path.join(self.counters_dir, f)) as fh:
+                        c = json.load(fh)
+                except (OSError, ValueError):
+                    continue
+                for k in tot:
+                    tot[k] += c.get(k, 0)
+        return tot
+
+    def pids(self):
+        return tree(self.proc.pid) if self.proc and self.proc.poll() is None else []
+
+    def worker_pids(self):
+        """The processes that serve (the cluster's workers, or the one)."""
+        if not self.proc or self.proc.poll() is not None:
+            return []
+        return children(self.proc.pid) or [self.proc.pid]
+
+    def stop(self, timeout=10):
+        """SIGTERM to the peer's process group; SIGKILL to what is left
+        after `timeout`. Returns once none of its processes is alive."""
+        p, self.proc = self.proc, None
+        if p is None:
+            return
+        pids = tree(p.pid) if p.poll() is None else []
+        try:
+            os.killpg(p.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if p.poll() is not None and not [q for q in pids if alive(q)]:
+                return
+            time.sleep(0.05)
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        p.wait(timeout=5)
+
+
+def alive(pid):
+    """Whether pid runs (a zombie, exited but not yet reaped, does not)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def median(xs):

@@ -11,6 +11,7 @@ results gives the same report.
 """
 import csv
 import json
+import re
 import os
 import shutil
 import statistics
@@ -33,6 +34,15 @@ SCENARIOS = {
     "6": "90 % reads / 10 % updateBook, write-behind",
     "7": "updateFruit, 100 cached batches",
 }
+
+# The systems compared in (1), (3) and (5): oponn and the peers (perf/peers/).
+PEERS = ("apollo", "mercurius")
+SYSTEMS = ("oponn",) + PEERS
+LABEL = {"oponn": "oponn", "apollo": "Apollo", "mercurius": "Mercurius"}
+PEER_DESC = {"apollo": "Apollo Server {@apollo/server}",
+             "mercurius": "Fastify {fastify} + Mercurius {mercurius} with graphql-jit {graphql-jit}"}
+COLOUR = {"oponn": "#1f5fa8", "apollo": "#c8741a", "mercurius": "#2f8f4e"}
+COMPARED = ("1", "3", "5")
 
 
 def num(v):
@@ -93,12 +103,13 @@ class Report:
                "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         order = [("1", "static"), ("1", "fcgi_constant"), ("redis GET", "redis-benchmark")]
         order += [(s, sys_) for s in ("1", "2", "3", "4", "5", "5b", "6", "7")
-                  for sys_ in ("oponn", "apollo")]
+                  for sys_ in SYSTEMS]
         for sc, system in order:
             rows = group(self.runs, phase="main", scenario=sc, system=system)
             if not rows:
                 continue
-            name = {"static": "ceiling: nginx static file",
+            name = {"static": "ceiling: nginx static file", "apollo": "Apollo peer",
+                    "mercurius": "Mercurius peer",
                     "fcgi_constant": "ceiling: nginx → FastCGI constant",
                     "redis-benchmark": "ceiling: redis-benchmark GET"}.get(system, system)
             label = "(%s) %s" % (sc, SCENARIOS[sc]) if sc in SCENARIOS else sc
@@ -160,12 +171,16 @@ class Report:
             lambda r: r >= 0.5)
         add("(1) oponn / nginx static file", o1, self.m("1", "static"))
         add("(1) oponn / redis-benchmark GET", o1, self.m("redis GET", "redis-benchmark"))
-        add("(1) oponn / Apollo peer", o1, self.m("1", "apollo"), "≥ 3", lambda r: r >= 3)
-        add("(3) oponn / Apollo peer", self.m("3", "oponn"), self.m("3", "apollo"))
-        add("(5) oponn / Apollo peer", self.m("5", "oponn"), self.m("5", "apollo"))
-        add("(1) Apollo / oponn server CPU per request", self.m("1", "apollo",
-                                                                 "cpu_server_us_per_req"),
-            self.m("1", "oponn", "cpu_server_us_per_req"))
+        for sc in COMPARED:
+            for peer in PEERS:
+                add("(%s) oponn / %s peer" % (sc, LABEL[peer]), self.m(sc, "oponn"),
+                    self.m(sc, peer), *(("≥ 3", lambda r: r >= 3) if sc == "1" and
+                                        peer == "apollo" else ()))
+        for sc in COMPARED:
+            for peer in PEERS:
+                add("(%s) %s / oponn server CPU per request" % (sc, LABEL[peer]),
+                    self.m(sc, peer, "cpu_server_us_per_req"),
+                    self.m(sc, "oponn", "cpu_server_us_per_req"))
         return ["| ratio (medians) | value | target | |", "|---|---:|---|---|"] + rows
 
     def targets(self):
@@ -228,8 +243,8 @@ class Report:
         if not wall:
             return {}, "–"
         share = {}
-        for g in ("nginx", "workers", "redis", "mongo", "apollo", "c_nginx", "c_pool",
-                  "writer"):
+        for g in ("nginx", "workers", "redis", "mongo", "c_nginx", "c_pool",
+                  "writer") + PEERS:
             v = med(rows, "cpu_%s_s" % g)
             if v:
                 share[g] = v / wall
@@ -240,10 +255,12 @@ class Report:
         caps = {"redis": 1, "mongo": 1 if not self.meta["config"]["real_mongodb"] else
                 self.cores, "nginx": min(self.cfg["nginx_workers"], self.cores),
                 "workers": min(workers, self.cores), "apollo": min(workers, self.cores),
+                "mercurius": min(workers, self.cores),
                 "c_nginx": min(self.cfg["nginx_workers"], self.cores),
                 "c_pool": min(workers, self.cores)}
         names = {"mongo": "the MongoDB endpoint", "redis": "Redis", "nginx": "nginx",
                  "workers": "the oponn workers", "apollo": "the Apollo processes",
+                 "mercurius": "the Mercurius processes",
                  "c_nginx": "nginx", "c_pool": "the constant workers", "wrk": "wrk",
                  "other": "other processes on the shared machine", "writer": "oponn-writer"}
         standin = not self.meta["config"]["real_mongodb"]
@@ -362,14 +379,14 @@ class Report:
 
     def per_request_table(self):
         """CPU per request of each process group: where a request's time goes."""
-        cols = ("workers", "nginx", "redis", "mongo", "apollo", "c_pool", "c_nginx", "wrk")
+        cols = ("workers", "nginx", "redis", "mongo") + PEERS + ("c_pool", "c_nginx", "wrk")
         out = ["| scenario | system | %s | Redis time in commands µs/req | EVALSHA/req | "
                "µs per EVALSHA |" % " | ".join(
                    {"workers": "oponn workers", "mongo": "MongoDB", "c_pool": "constant workers",
                     "c_nginx": "nginx (constant)"}.get(c, c) for c in cols),
                "|---|---|" + "---:|" * (len(cols) + 3)]
         for sc in ["1", "2", "3", "4", "5", "5b", "6", "7"]:
-            for system in ("oponn", "apollo", "fcgi_constant", "static"):
+            for system in SYSTEMS + ("fcgi_constant", "static"):
                 rows = group(self.runs, phase="main", scenario=sc, system=system)
                 if not rows:
                     continue
@@ -386,12 +403,12 @@ class Report:
         return "\n".join(out)
 
     def limits_table(self):
-        cols = ("workers", "nginx", "redis", "mongo", "apollo", "writer", "wrk", "other")
+        cols = ("workers", "nginx", "redis", "mongo") + PEERS + ("writer", "wrk", "other")
         out = ["| scenario | system | %s | machine | limited by |" % " | ".join(
             {"workers": "oponn workers", "mongo": "MongoDB"}.get(c, c) for c in cols),
             "|---|---|" + "---:|" * (len(cols) + 1) + "---|"]
         for sc in ["1", "2", "3", "4", "5", "5b", "6", "7"]:
-            for system in ("oponn", "apollo", "fcgi_constant", "static"):
+            for system in SYSTEMS + ("fcgi_constant", "static"):
                 rows = group(self.runs, phase="main", scenario=sc, system=system)
                 if not rows:
                     continue
@@ -495,11 +512,7 @@ class Report:
             return os.path.getsize(path) > 0
 
         conns = self.cfg["conns_sweep"]
-        cs = [("(1) oponn", {"scenario": "1", "system": "oponn"}),
-              ("(1) Apollo", {"scenario": "1", "system": "apollo"}),
-              ("(5) oponn", {"scenario": "5", "system": "oponn"}),
-              ("(5) Apollo", {"scenario": "5", "system": "apollo"}),
-              ("FastCGI constant", {"scenario": "1", "system": "fcgi_constant"})]
+        cs = self.conns_series()
         files = []
         for i, (name, match) in enumerate(cs):
             p = os.path.join(d, "conns-%d.dat" % i)
@@ -525,38 +538,197 @@ class Report:
             self.gnuplot("pool-p99.png", "oponn p99 latency by pool size (32 connections)",
                          "workers", "p99 latency, ms", files, 3, logx=True)
             made += ["pool.png", "pool-p99.png"]
-        # Bars: every scenario's median req/s (log scale: ceilings to misses).
-        p = os.path.join(d, "scenarios.dat")
-        with open(p, "w") as f:
-            for sc, system, label in [("1", "static", "static"), ("1", "fcgi_constant", "FCGI const"),
-                                      ("redis GET", "redis-benchmark", "redis GET")] + \
-                    [(s, sy, "(%s) %s" % (s, sy)) for s in ("1", "2", "3", "4", "5", "5b", "6", "7")
-                     for sy in ("oponn", "apollo")]:
-                v = self.m(sc, system)
-                if v:
-                    f.write('"%s" %f\n' % (label, v))
-        self.gnuplot_bars("scenarios.png", p)
-        made.append("scenarios.png")
+        for png in self.compare_plots(d):
+            made.append(png)
         return made
 
+    def conns_series(self):
+        return [("(%s) %s" % (sc, LABEL[sy]), {"scenario": sc, "system": sy})
+                for sc in ("1", "5") for sy in SYSTEMS] + [
+                    ("FastCGI constant", {"scenario": "1", "system": "fcgi_constant"})]
+
+    def ceilings(self, sc):
+        """Upper bounds for oponn in scenario sc: the ceilings measured in
+        the same run, and the Redis-script cap derived from its EVALSHA time
+        (Redis runs scripts one at a time)."""
+        out = []
+        if sc == "1":
+            out += [("nginx static file", self.m("1", "static")),
+                    ("redis-benchmark GET", self.m("redis GET", "redis-benchmark"))]
+        out.append(("nginx → FastCGI constant", self.m("1", "fcgi_constant")))
+        rows = group(self.runs, phase="main", scenario=sc, system="oponn")
+        e, epr = med(rows, "evalsha_usec_per_call"), med(rows, "evalsha_per_req")
+        if e and epr:
+            out.append(("Redis-script cap (derived)", 1e6 / (e * epr)))
+        return [(n, v) for n, v in out if v]
+
+    def compare_plots(self, d):
+        """The systems side by side: req/s and server CPU per request in
+        (1), (3), (5), one panel each (linear scales), and every scenario on
+        one log-scale chart."""
+        made = []
+        panels, cpu = [], []
+        for sc in COMPARED:
+            o = self.m(sc, "oponn")
+            oc = self.m(sc, "oponn", "cpu_server_us_per_req")
+            bars, cbars = [], []
+            for sy in SYSTEMS:
+                v = self.m(sc, sy)
+                if v:
+                    r = self.ratio(o, v)
+                    bars.append((LABEL[sy], v, COLOUR[sy], fmt(v),
+                                 "" if sy == "oponn" or r is None else "%.2f" % r))
+                c = self.m(sc, sy, "cpu_server_us_per_req")
+                if c:
+                    r = self.ratio(c, oc)
+                    cbars.append((LABEL[sy], c, COLOUR[sy], fmt(c) + " µs",
+                                  "" if sy == "oponn" or r is None else "%.2f ×" % r))
+            if bars:
+                panels.append(("(%s) %s" % (sc, SCENARIOS[sc]), bars, self.ceilings(sc)))
+            if cbars:
+                cpu.append(("(%s) %s" % (sc, SCENARIOS[sc]), cbars, []))
+        if panels:
+            self.gnuplot_panels("peers.png", "requests/s, medians over rounds (32 connections). "
+                                "On a peer's bar: oponn's req/s ÷ that peer's (above 1: oponn "
+                                "serves more).\\nDashed: ceilings for oponn, measured in the "
+                                "same run (the Redis-script cap is derived from EVALSHA time)",
+                                "requests/s", panels, d)
+            made.append("peers.png")
+        if cpu:
+            self.gnuplot_panels("cpu.png", "server CPU per request, µs, medians (oponn: nginx + "
+                                "workers; a peer: its node processes; Redis and MongoDB not "
+                                "included).\\nOn a peer's bar: its CPU per request ÷ oponn's",
+                                "CPU µs per request", cpu, d)
+            made.append("cpu.png")
+        if self.scenarios_plot(d):
+            made.append("scenarios.png")
+        return made
+
+    @staticmethod
+    def _q(text):
+        return '"%s"' % text.replace('"', "'")
+
+    def gnuplot_panels(self, png, title, ylabel, panels, d):
+        """One panel per scenario: a bar per system (its colour, its value
+        above, a ratio inside), ceilings as dashed lines; a ceiling more than
+        3.5 × the tallest bar would flatten the bars, so it is named at the
+        top instead."""
+        lines = ["set terminal pngcairo size %d,620 font ',10'" % (420 * len(panels) + 60),
+                 "set output '%s'" % os.path.join(RESULTS, png),
+                 "set multiplot layout 1,%d title %s font ',12'" % (len(panels), self._q(title)),
+                 "set style fill solid 0.85 border -1", "set boxwidth 0.7", "set grid y",
+                 "unset key", "set format y \"%.0f\"", "set xrange [-0.6:2.6]",
+                 "set ylabel %s" % self._q(ylabel), "set bmargin 3", "set tmargin 7"]
+        most_off = max(sum(1 for _, v in c if v > 3.5 * max(b[1] for b in bars))
+                       for _, bars, c in panels)
+        for i, (ptitle, bars, ceilings) in enumerate(panels):
+            top = max(v for _, v, _, _, _ in bars)
+            shown = [(n, v) for n, v in ceilings if v <= 3.5 * top]
+            off = [(n, v) for n, v in ceilings if v > 3.5 * top]
+            ymax = 1.22 * max([top] + [v for _, v in shown])
+            data = os.path.join(d, "%s-%d.dat" % (png, i))
+            with open(data, "w") as f:
+                for x, (label, v, colour, above, inside) in enumerate(bars):
+                    # A ratio goes inside its bar, or on top of the value
+                    # when the bar is too short to hold it.
+                    over = ""
+                    if v < 0.12 * ymax:
+                        over, inside = inside, ""
+                    f.write('%d %f %d %s %s %s %s\n' % (
+                        x, v, int(colour[1:], 16), self._q(above), self._q(inside),
+                        self._q(label), self._q(over)))
+            lines += ["unset arrow", "unset label",
+                      "set title %s offset 0,%d" % (self._q(ptitle), most_off),
+                      "set yrange [0:%f]" % ymax]
+            for k, (n, v) in enumerate(shown):
+                lines += ["set arrow from graph 0, first %f to graph 1, first %f nohead "
+                          "dt 2 lw 2 lc rgb '#444444' front" % (v, v),
+                          "set label %s at graph 0.99, first %f right offset 0,0.6 "
+                          "font ',8' tc rgb '#333333' front" % (self._q("%s %s" % (n, fmt(v))), v)]
+            if off:
+                text = "above the scale: " + "\\n".join("%s %s" % (n, fmt(v)) for n, v in off)
+                lines.append("set label %s at graph 0.5, graph %f center font ',8' "
+                             "tc rgb '#333333'" % (self._q(text), 1.025 + 0.03 * (len(off) - 1)))
+            lines.append("plot '{0}' using 1:2:3:xtic(6) with boxes lc rgb variable, "
+                         "'' using 1:2:4 with labels offset 0,1 font ',9', "
+                         "'' using 1:2:7 with labels offset 0,2.3 font ',11' tc rgb '#222222', "
+                         "'' using 1:($2/2):5 with labels tc rgb 'white' font ',11'".format(data))
+        lines.append("unset multiplot")
+        subprocess.run(["gnuplot"], input="\n".join(lines) + "\n", text=True, check=True)
+
+    def scenarios_plot(self, d):
+        """Every scenario's median req/s, the systems in their colours, the
+        peers' bars marked with oponn's ratio to them, the measured ceilings
+        as lines (log scale: ceilings to misses)."""
+        scs = [sc for sc in ("1", "2", "3", "4", "5", "5b", "6", "7")
+               if any(self.m(sc, sy) for sy in SYSTEMS)]
+        if not scs:
+            return False
+        files = {}
+        width = 0.8 / len(SYSTEMS)
+        for j, sy in enumerate(SYSTEMS):
+            p = os.path.join(d, "scen-%s.dat" % sy)
+            with open(p, "w") as f:
+                for i, sc in enumerate(scs):
+                    v = self.m(sc, sy)
+                    if v:
+                        r = self.ratio(self.m(sc, "oponn"), v)
+                        f.write("%f %f %s\n" % (i + (j - (len(SYSTEMS) - 1) / 2) * width, v,
+                                                self._q("" if sy == "oponn" or r is None
+                                                        else "%.2f×" % r)))
+            if os.path.getsize(p):
+                files[sy] = p
+        lines = ["set terminal pngcairo size 1100,600 font ',10'",
+                 "set output '%s'" % os.path.join(RESULTS, "scenarios.png"),
+                 "set title %s" % self._q("median requests/s per scenario (log scale); above "
+                                          "a peer's bar: oponn ÷ that peer; dashed: ceilings "
+                                          "measured in the same run"),
+                 "set style fill solid 0.85 border -1", "set boxwidth %f" % (0.95 * width),
+                 "set logscale y", "set grid y", "set ylabel 'requests/s'",
+                 "set key outside right top", "set xrange [-0.6:%f]" % (len(scs) - 0.4),
+                 "set yrange [%f:%f]" % (
+                     0.5 * min(self.m(sc, sy) for sc in scs for sy in SYSTEMS
+                               if self.m(sc, sy)),
+                     2.5 * max([v for _, v in self.ceilings("1")] +
+                               [self.m(sc, sy) or 0 for sc in scs for sy in SYSTEMS])),
+                 "set xtics (%s)" % ", ".join('%s %d' % (self._q("(%s)" % sc), i)
+                                              for i, sc in enumerate(scs)),
+                 "set xlabel %s" % self._q("  ".join("(%s) %s" % (sc, SCENARIOS[sc])
+                                                    for sc in scs if sc in COMPARED))]
+        for n, v in [c for c in self.ceilings("1") if "derived" not in c[0]]:
+            lines += ["set arrow from graph 0, first %f to graph 1, first %f nohead dt 2 lw 2 "
+                      "lc rgb '#444444' front" % (v, v),
+                      "set label %s at graph 0.01, first %f left offset 0,0.6 font ',8' "
+                      "front" % (self._q("%s %s" % (n, fmt(v))), v)]
+        plots = []
+        for sy, p in files.items():
+            plots.append("'%s' using 1:2 with boxes lc rgb '%s' title '%s'" % (
+                p, COLOUR[sy], LABEL[sy]))
+            plots.append("'%s' using 1:2:3 with labels rotate by 90 left offset 0,0.5 "
+                         "font ',9' notitle" % p)
+        lines.append("plot " + ", ".join(plots))
+        subprocess.run(["gnuplot"], input="\n".join(lines) + "\n", text=True, check=True)
+        return True
+
+    @staticmethod
+    def style(name):
+        """A series' line style: the system's colour, solid for (1), dashed
+        for (5); the ceilings dark grey."""
+        for sy in SYSTEMS:
+            if name.endswith(" " + LABEL[sy]):
+                return "lc rgb '%s' dt %d pt %d" % (COLOUR[sy], 2 if name.startswith("(5)")
+                                                    else 1, 7 if name.startswith("(5)") else 5)
+        return "lc rgb '#444444' dt 3 pt 2" if "constant" in name else ""
+
     def gnuplot(self, png, title, xl, yl, files, col, logx=False, logy=False):
-        plots = ", ".join("'%s' using 1:%d with linespoints lw 2 title '%s'" % (f, col, n)
-                          for f, n in files)
+        plots = ", ".join("'%s' using 1:%d with linespoints lw 2 %s title '%s'" % (
+            f, col, self.style(n), n) for f, n in files)
         script = ("set terminal pngcairo size 900,540 font ',10'\nset output '%s'\n"
                   "set title '%s'\nset xlabel '%s'\nset ylabel '%s'\nset grid\n"
                   "set key outside right\n%s%s"
                   "plot %s\n") % (os.path.join(RESULTS, png), title, xl, yl,
                                   "set logscale x 2\n" if logx else "",
                                   "set logscale y\n" if logy else "", plots)
-        subprocess.run(["gnuplot"], input=script, text=True, check=True)
-
-    def gnuplot_bars(self, png, data):
-        script = ("set terminal pngcairo size 1000,560 font ',10'\nset output '%s'\n"
-                  "set title 'median requests/s per scenario (log scale)'\n"
-                  "set style fill solid 0.6\nset boxwidth 0.7\nset logscale y\nset grid y\n"
-                  "set xtics rotate by -45\nset ylabel 'requests/s'\nunset key\n"
-                  "plot '%s' using 0:2:xtic(1) with boxes\n") % (os.path.join(RESULTS, png),
-                                                                 data)
         subprocess.run(["gnuplot"], input=script, text=True, check=True)
 
     # ---- assembling
@@ -573,22 +745,96 @@ class Report:
         return "\n\n".join(out) if out else "(no profile in this run)"
 
     def summary(self):
-        o1, a1, c1 = self.m("1", "oponn"), self.m("1", "apollo"), self.m("1", "fcgi_constant")
+        o1, c1 = self.m("1", "oponn"), self.m("1", "fcgi_constant")
         p99 = self.m("1", "oponn", "p99_ms")
         parts = ["(1) book(id) hits: oponn %s req/s" % fmt(o1)]
-        if c1:
+        if c1 and o1:
             parts.append("%.0f %% of the nginx → FastCGI constant ceiling (%s req/s)" % (
-                100 * o1 / c1, fmt(c1)) if o1 else "")
-        if a1:
-            parts.append("%.2f × the Apollo peer (%s req/s)" % (o1 / a1, fmt(a1)) if o1 else "")
+                100 * o1 / c1, fmt(c1)))
+        for peer in PEERS:
+            v = self.m("1", peer)
+            if v and o1:
+                parts.append("%.2f × the %s peer (%s req/s)" % (o1 / v, LABEL[peer], fmt(v)))
         parts.append("p99 %s ms at %d connections" % (fmt(p99, 2), self.cfg["conns"]))
-        s = "; ".join(p for p in parts if p) + "."
+        s = "; ".join(parts) + "."
         for sc in ("3", "5"):
-            o, a = self.m(sc, "oponn"), self.m(sc, "apollo")
-            if o and a:
-                s += " (%s) %s: oponn %s req/s, Apollo %s req/s (%.2f ×)." % (
-                    sc, SCENARIOS[sc], fmt(o), fmt(a), o / a)
+            o = self.m(sc, "oponn")
+            peers = [(LABEL[p], self.m(sc, p)) for p in PEERS if self.m(sc, p)]
+            if o and peers:
+                s += " (%s) %s: oponn %s req/s, %s." % (sc, SCENARIOS[sc], fmt(o), ", ".join(
+                    "%s %s req/s (oponn/%s %.2f)" % (n, fmt(v), n, o / v) for n, v in peers))
         return s
+
+    @staticmethod
+    def verdict(r):
+        if r is None:
+            return "–"
+        return "faster" if r >= 1.05 else ("slower" if r <= 0.95 else "on par")
+
+    def peers_table(self):
+        """oponn and each peer in (1), (3), (5): throughput, the ratios,
+        latency and the CPU each system spends per request."""
+        present = [p for p in PEERS if any(self.m(sc, p) for sc in COMPARED)]
+        if not present:
+            return "(no peer ran: see the notes below)"
+        names = " · ".join(LABEL[s_] for s_ in ("oponn",) + tuple(present))
+        out = ["| scenario | %s | %s | p99 ms (%s) | server CPU µs/req (%s) | "
+               "Redis+MongoDB CPU µs/req (%s) |" % (
+                   " | ".join("%s req/s" % LABEL[s_] for s_ in ("oponn",) + tuple(present)),
+                   " | ".join("oponn / %s" % LABEL[p] for p in present), names, names, names),
+               "|---|" + "---:|" * (1 + 2 * len(present)) + "---:|---:|---:|"]
+        for sc in COMPARED:
+            o = self.m(sc, "oponn")
+            if not o:
+                continue
+            syss = ("oponn",) + tuple(present)
+            out.append("| (%s) %s | %s | %s | %s | %s | %s |" % (
+                sc, SCENARIOS[sc], " | ".join(fmt(self.m(sc, s_)) for s_ in syss),
+                " | ".join("**%.2f**" % r if r else "–"
+                           for r in (self.ratio(o, self.m(sc, p)) for p in present)),
+                " · ".join(fmt(self.m(sc, s_, "p99_ms"), 2) for s_ in syss),
+                " · ".join(fmt(self.m(sc, s_, "cpu_server_us_per_req")) for s_ in syss),
+                " · ".join(fmt(self.m(sc, s_, "cpu_backend_us_per_req")) for s_ in syss)))
+        return "\n".join(out)
+
+    def peer_desc(self, peer):
+        versions = self.meta["machine"].get("peer_packages") or {}
+        try:
+            return PEER_DESC[peer].format(**versions)
+        except KeyError:  # an older run: no versions recorded
+            return re.sub(r" \{[^}]*\}", "", PEER_DESC[peer])
+
+    def standing(self):
+        """Where oponn stands against each peer, in plain words, from this
+        run's medians."""
+        out = []
+        for peer in PEERS:
+            by = {}
+            for sc in COMPARED:
+                r = self.ratio(self.m(sc, "oponn"), self.m(sc, peer))
+                if r is not None:
+                    by.setdefault(self.verdict(r), []).append("(%s) %.2f" % (sc, r))
+            if not by:
+                continue
+            cpu = []
+            for sc in COMPARED:
+                r = self.ratio(self.m(sc, peer, "cpu_server_us_per_req"),
+                               self.m(sc, "oponn", "cpu_server_us_per_req"))
+                if r:
+                    cpu.append("(%s) %.2f ×" % (sc, r))
+            words = []
+            for v, what in (("faster", "**oponn serves more requests/s**"),
+                            ("on par", "**on par** (within 5 %)"),
+                            ("slower", "**oponn serves fewer requests/s**")):
+                if v in by:
+                    words.append("%s in %s" % (what, ", ".join(by[v])))
+            out.append("- **Against %s** (%s; the numbers are oponn / %s req/s): %s. %s's "
+                       "server spends %s the CPU per request that oponn's nginx + workers "
+                       "spend." % (LABEL[peer], self.peer_desc(peer), LABEL[peer],
+                                   "; ".join(words), LABEL[peer], ", ".join(cpu) or "–"))
+        if not out:
+            return "(no peer ran: see the notes below)"
+        return "**Where oponn stands**, from this run's medians:\n\n" + "\n".join(out)
 
     def render(self):
         made = self.plots()
@@ -600,6 +846,8 @@ class Report:
                 " — **PERF_QUICK smoke run, not the full measurement**" if self.cfg["quick"]
                 else ""),
             "SUMMARY": self.summary(),
+            "PEERS_TABLE": self.peers_table(),
+            "STANDING": self.standing(),
             "FINDINGS": self.findings(),
             "TARGETS": self.targets(),
             "MACHINE": "\n".join("| %s | %s |" % (k, v) for k, v in [
@@ -607,16 +855,25 @@ class Report:
                     mach["cpu"], mach["cores"])),
                 ("memory", "%s GiB" % mach["mem_gib"]),
                 ("OS", "Debian %s, Linux %s" % (mach["debian"], mach["kernel"])),
-                ("load average before / after", "%s / %s" % (" ".join(mach["load_before"]),
-                                                            " ".join(self.meta["load_after"]))),
+                ("load average before / after", "%s / %s%s" % (
+                    " ".join(mach["load_before"]), " ".join(self.meta["load_after"]),
+                    " — **the machine was shared with other load while measuring**"
+                    if max(float(x) for x in mach["load_before"] + self.meta["load_after"])
+                    > 0.5 * mach["cores"] else "")),
+                ("niceness of the run", "%s%s" % (mach.get("nice", "not recorded"),
+                                                  " (every measured process inherits it)"
+                                                  if mach.get("nice") else "")),
                 ("nginx / Redis / wrk", "%s / %s / %s" % (mach["nginx"], mach["redis"],
                                                           mach["wrk"])),
                 ("compiler, libmongoc, hiredis, libfcgi", "gcc %s, %s, %s, %s" % (
                     mach["gcc"], mach["libmongoc"], mach["hiredis"], mach["fcgi"])),
-                ("Node.js (peer)", mach["node"]),
+                ("Node.js (peers)", "%s; %s" % (mach["node"], ", ".join(
+                    "%s %s" % kv for kv in sorted((mach.get("peer_packages") or {}).items()))
+                    or "package versions not recorded")),
                 ("MongoDB endpoint", self.meta["mongodb"]),
             ]),
-            "CONFIG": ("%d FastCGI workers, %d nginx workers, Apollo with %d node processes; "
+            "CONFIG": ("%d FastCGI workers, %d nginx workers, Apollo and Mercurius with %d node "
+                       "processes each (node cluster); "
                        "data set %s books in %s bookstores, %s fruit (loaded in %s s, %d sample "
                        "books read back exactly); (1), (5), (6) draw from a working set of %s "
                        "random books; wrk -t%d -c%d, %d s per run, %d rounds "
@@ -637,12 +894,8 @@ class Report:
             "QUEUE": self.queue_table(),
             "LIMITS": self.limits_table(),
             "PER_REQUEST": self.per_request_table(),
-            "CONNS_TABLE": self.sweep_table("conns", "conns", self.cfg["conns_sweep"], [
-                ("(1) oponn", {"scenario": "1", "system": "oponn"}),
-                ("(1) Apollo", {"scenario": "1", "system": "apollo"}),
-                ("(5) oponn", {"scenario": "5", "system": "oponn"}),
-                ("(5) Apollo", {"scenario": "5", "system": "apollo"}),
-                ("FastCGI const", {"scenario": "1", "system": "fcgi_constant"})]),
+            "CONNS_TABLE": self.sweep_table("conns", "conns", self.cfg["conns_sweep"],
+                                            self.conns_series()),
             "POOL_TABLE": self.sweep_table("pool", "workers", self.cfg["pool_sweep"], [
                 ("(1)", {"scenario": "1", "system": "oponn"}),
                 ("(5)", {"scenario": "5", "system": "oponn"})]),
@@ -651,7 +904,10 @@ class Report:
             "MEMORY_VERDICT": self.memory_verdict(),
             "PROFILE": self.profile_text(),
             "NOTES": "\n".join("- " + n for n in self.meta["notes"]) or "- none",
-            "PLOTS": " ".join("![%s](results/%s)" % (p, p) for p in made),
+            "PLOTS": " ".join("![%s](results/%s)" % (p, p) for p in made
+                              if p not in ("peers.png", "cpu.png")),
+            "PEERS_PLOTS": " ".join("![%s](results/%s)" % (p, p) for p in made
+                                    if p in ("peers.png", "cpu.png")),
         }
         with open(os.path.join(HERE, "REPORT.md.in")) as f:
             text = f.read()

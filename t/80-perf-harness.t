@@ -5,12 +5,17 @@
 #   - build/perf/gen_data writes a deterministic data set into MongoDB that the
 #     worker reads back exactly through GraphQL, and a re-run inserts nothing;
 #   - perf/wrk/*.lua run against the stack: a walk asks every id once and
-#     stops, and GraphQL errors are counted.
+#     stops, and GraphQL errors are counted;
+#   - the peers (perf/peers/apollo, perf/peers/mercurius) come up in 2 node
+#     processes on the same data and answer the scenarios' queries: the
+#     sample read back, cache-aside cost of a cold and a warm read (their
+#     counters), bookstoresForBooks in input order, updateBook write-through.
 import json
 import os
 import subprocess
 import sys
 import tempfile
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "lib"))
@@ -50,6 +55,87 @@ t.is_((r["requests"], r["p50"], r["p99"], r["gql_errors"], r["errors"]),
       "GraphQL errors")
 
 GEN = os.path.join(taplib.ROOT, "build", "perf", "gen_data")
+Q_BOOK = "query($id:ID!){book(id:$id){id title authors year price version}}"
+
+
+def settled(peer, limit=5.0):
+    """The peer's counters once two readings 0.3 s apart agree (each worker
+    publishes its counters every 200 ms)."""
+    t0, prev = time.monotonic(), peer.counters()
+    while time.monotonic() - t0 < limit:
+        time.sleep(0.3)
+        cur = peer.counters()
+        if cur == prev:
+            break
+        prev = cur
+    return prev
+
+
+def counted(peer, before, want, limit=5.0):
+    """The peer's counters once they show `want` more than `before` (each
+    worker publishes its counters every 200 ms), or what they showed last."""
+    t0 = time.monotonic()
+    while True:
+        now = peer.counters()
+        got = {k: now[k] - before[k] for k in now}
+        if got == want or time.monotonic() - t0 > limit:
+            return got
+        time.sleep(0.05)
+
+
+def check_peer(name, s, out, sample, bid):
+    peer = perflib.Peer(name, s.env(), taplib._stack.free_port(), 2, out)
+    why = peer.missing()
+    if why:
+        t.ok(False, "%s peer can run" % name, why)
+        return
+    pids = []
+    try:
+        try:
+            peer.start()
+            pids = peer.pids()
+            t.is_(len(peer.worker_pids()), 2, "%s peer: 2 node workers, all listening" % name)
+        except RuntimeError as e:
+            t.ok(False, "%s peer starts" % name, e)
+            return
+        q = "query($id:ID!){book(id:$id){id title authors year price bookstore{id name}}}"
+        bad = [w["id"] for w in sample
+               if perflib.gql(peer.url, q, {"id": w["id"]}, debug=False).get("data", {})
+               .get("book") != w]
+        t.ok(not bad, "%s peer: the 20 sample books read back exactly" % name, bad)
+        # A book no one read or wrote yet: a miss (MGET, one find, SET), then
+        # a hit (MGET).
+        for case, want in (("cold", {"mongo": 1, "redis": 2, "requests": 1}),
+                           ("warm", {"mongo": 0, "redis": 1, "requests": 1})):
+            c0 = settled(peer)
+            d = perflib.gql(peer.url, Q_BOOK, {"id": bid}, debug=False)
+            got = counted(peer, c0, want)
+            t.ok(d.get("data", {}).get("book", {}).get("id") == bid and got == want,
+                 "%s peer: %s book(id) costs %d MongoDB command(s), %d Redis round trip(s)" % (
+                     name, case, want["mongo"], want["redis"]), {"answer": d, "counters": got})
+        ids = [sample[3]["id"], "no-such-book", sample[1]["id"]]
+        d = perflib.gql(peer.url, "query($ids:[ID!]!){bookstoresForBooks(bookIds:$ids)"
+                        "{bookId book{id} bookstore{id name}}}", {"ids": ids}, debug=False)
+        got = [(r["bookId"], (r["book"] or {}).get("id"), r["bookstore"])
+               for r in (d.get("data") or {}).get("bookstoresForBooks") or []]
+        t.is_(got, [(ids[0], ids[0], sample[3]["bookstore"]), (ids[1], None, None),
+                    (ids[2], ids[2], sample[1]["bookstore"])],
+              "%s peer: bookstoresForBooks in input order, null for an unknown id" % name)
+        w = "mutation($id:ID!,$p:Float){updateBook(id:$id,input:{price:$p}){id price version}}"
+        d = perflib.gql(peer.url, w, {"id": bid, "p": 7.25}, token="wrong", debug=False)
+        t.ok(d.get("errors") and not (d.get("data") or {}).get("updateBook"),
+             "%s peer: updateBook with a wrong token is refused" % name, d)
+        v0 = perflib.gql(peer.url, Q_BOOK, {"id": bid}, debug=False)["data"]["book"]["version"]
+        d = perflib.gql(peer.url, w, {"id": bid, "p": 7.25}, token=s.write_token(), debug=False)
+        after = perflib.gql(peer.url, Q_BOOK, {"id": bid}, debug=False)["data"]["book"]
+        t.ok(not d.get("errors") and (after["price"], after["version"]) == (7.25, v0 + 1),
+             "%s peer: updateBook writes through (the next read sees price and version)" % name,
+             {"update": d, "read": after})
+    finally:
+        peer.stop()
+    t.ok(pids and not [p for p in pids if perflib.alive(p)],
+         "%s peer stopped: none of its %d processes is left" % (name, len(pids)))
+
 db = "t80_%d" % os.getpid()
 with taplib.stack(workers=2, env={"OPONN_MONGODB_DB": db}) as s:
     out = tempfile.mkdtemp(prefix="oponn-t80-")
@@ -104,6 +190,10 @@ with taplib.stack(workers=2, env={"OPONN_MONGODB_DB": db}) as s:
         t.ok(r["requests"] > 0 and r["gql_errors"] == r["requests"],
              "mixed.lua: refused mutations count as GraphQL errors",
              {k: r[k] for k in ("requests", "gql_errors")})
+
+        fresh = [b for b in books if b not in {w["id"] for w in sample}]
+        for i, name in enumerate(("apollo", "mercurius")):
+            check_peer(name, s, out, sample, fresh[i])
     finally:
         import shutil
         shutil.rmtree(out, ignore_errors=True)

@@ -145,6 +145,10 @@ try:
              "oponn role: the admin CLI reaches a rediss:// Redis (cache stats)", r.stdout + r.stderr)
         t.ok(not taplib._stack.port_open(admin_port) and not os.path.exists(os.path.join(tmps["oponn"], "oponn-stunnel")),
              "oponn role: its tunnel ends with the command")
+        r, _, admin_port = admin("cache", "purge", "no-such-type")
+        t.ok(r.returncode == 2 and not taplib._stack.port_open(admin_port),
+             "oponn role: the command's exit status is the role's (2: bad usage), tunnel ended too",
+             (r.returncode, r.stderr))
 
         pool = role("pool", [], env_of("pool"), logs["pool"])
         taplib.wait_until(lambda: os.path.exists(sock), "pool socket", proc=pool, log=logs["pool"].name)

@@ -230,12 +230,19 @@ void app_handle(app_t *app, const http_req_t *req, http_resp_t *resp)
         app__graphql(app, req, resp);
     } else if (strcmp(req->path, "/healthz") == 0) {
         app__healthz(app, resp);
+    } else if (strcmp(req->path, "/livez") == 0) {
+        /* Liveness for the load balancer: this worker took the request and
+         * answers, whatever Redis and MongoDB say. Touching neither keeps a
+         * dependency outage from failing every task's check at once. */
+        resp->status = 200;
+        resp->content_type = "application/json";
+        buf_puts(&resp->body, "{\"status\":\"ok\"}");
     } else if (strcmp(req->path, "/metrics") == 0) {
         resp->status = 200;
         resp->content_type = "text/plain; version=0.0.4";
         metrics_render(&resp->body);
     } else {
         app__error(resp, 404, ERR_NOT_FOUND,
-                   "not found: oponn serves /graphql, /healthz, /metrics");
+                   "not found: oponn serves /graphql, /healthz, /livez, /metrics");
     }
 }

@@ -135,9 +135,41 @@ hc_path = lb["Parameters"][ref(tg["HealthCheckPath"])]["Default"]
 nginx_tpl = read("etc", "nginx", "oponn.conf.in")
 ans_tpl = read("ansible", "roles", "oponn_nginx", "templates", "nginx.conf.j2")
 worker_src = "".join(read(p) for p in glob.glob(os.path.join(ROOT, "lib", "*.c")) + glob.glob(os.path.join(ROOT, "fcgi", "*.c")))
-t.ok(hc_path == "/healthz" and "location = %s {" % hc_path in nginx_tpl and "location = %s {" % hc_path in ans_tpl
+t.ok(hc_path == "/livez" and "location = %s {" % hc_path in nginx_tpl and "location = %s {" % hc_path in ans_tpl
      and '"%s"' % hc_path in worker_src and tg["Matcher"]["HttpCode"] == "200",
      "target group checks %s (200), which etc/nginx, the ansible nginx and the worker serve" % hc_path)
+# Liveness everywhere ECS acts on: a container check on /healthz would stop
+# every task during a Redis or MongoDB outage, just like the target group.
+hc_cmds = {n: c.get("HealthCheck", {}).get("Command") for n, c in containers.items()}
+t.ok(hc_cmds.get("nginx") == ["CMD", "/usr/local/bin/oponn-container", "healthcheck", "nginx"]
+     and hc_cmds.get("pool") == ["CMD", "/usr/local/bin/oponn-container", "healthcheck", "pool"]
+     and "/healthz" not in read("infra", "docker", "oponn-container").split("healthcheck)")[-1].split(";;\nesac")[0],
+     "container health checks are liveness too (no /healthz in the entrypoint's healthcheck role)", hc_cmds)
+mf = [r["Properties"] for r in service["Resources"].values() if r["Type"] == "AWS::Logs::MetricFilter"]
+t.ok(len(mf) == 1 and ref(mf[0]["LogGroupName"]) == "LogGroup"
+     and mf[0]["FilterPattern"].strip('"') in read("infra", "docker", "oponn-container"),
+     "readiness feeds a metric: the filter matches the line the entrypoint's /healthz probe logs", mf)
+
+# ---- the image tag: one source of truth (SSM), written by the pipeline --------
+itp = master["Parameters"].get("ImageTagParameter", {})
+t.ok(itp.get("Type") == "AWS::SSM::Parameter::Value<String>"
+     and itp.get("Default") == "/%s/image-tag" % master["Parameters"]["EnvironmentName"]["Default"]
+     and master["Resources"]["Service"]["Properties"]["Parameters"]["ImageTag"] == {"Ref": "ImageTagParameter"}
+     and "ImageTag" not in master["Parameters"]
+     and mp.get("ImageTagParameterName") == {"Fn::Sub": "/${EnvironmentName}/image-tag"},
+     "the root stack reads the image tag from the SSM parameter the pipeline writes", itp)
+stage_names = [st["Name"] for st in stages]
+rec = [a for st in stages if st["Name"] == "Record" for a in st["Actions"]]
+rec_bs = pipeline["Resources"]["RecordProject"]["Properties"]["Source"]["BuildSpec"] if rec else ""
+rec_env = pipeline["Resources"]["RecordProject"]["Properties"]["Environment"]["EnvironmentVariables"] if rec else []
+rec_stmts = pipeline["Resources"]["RecordRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"] if rec else []
+t.ok(stage_names[-2:] == ["Deploy", "Record"] and len(rec) == 1
+     and ref(rec[0]["Configuration"]["ProjectName"]) == "RecordProject"
+     and rec[0]["InputArtifacts"] == deploy[0]["InputArtifacts"]
+     and "aws ssm put-parameter --name \"$IMAGE_TAG_PARAMETER\"" in rec_bs and "image-tag.txt" in rec_bs
+     and rec_env == [{"Name": "IMAGE_TAG_PARAMETER", "Value": {"Ref": "ImageTagParameterName"}}]
+     and [s_["Action"] for s_ in rec_stmts if "ssm" in str(s_["Action"])] == ["ssm:PutParameter"],
+     "after the ECS deploy, the pipeline records the deployed tag in that SSM parameter (and may write nothing else)")
 
 cfg_h = read("lib", "cfg.h")
 m = re.search(r'"OPONN_HTTP_PORT", "(\d+)"', cfg_h)

@@ -84,7 +84,32 @@ names = sorted(c["Name"] for c in td["ContainerDefinitions"])
 t.ok(sorted(d["name"] for d in defs) == names
      and {d["imageUri"] for d in defs} == {env["REPOSITORY_URI"] + ":" + env["IMAGE_TAG"]},
      "imagedefinitions.json names every task container (%s) with the pushed image" % ", ".join(names), defs)
-t.ok(bs["artifacts"]["files"] == ["imagedefinitions.json"], "the build's artifact is imagedefinitions.json")
+t.ok(bs["artifacts"]["files"] == ["imagedefinitions.json", "image-tag.txt"],
+     "the build's artifacts: imagedefinitions.json (ECS deploy), image-tag.txt (the SSM record)")
+tagcmd = [c for c in commands if "image-tag.txt" in c and c.startswith("printf")]
+with tempfile.TemporaryDirectory() as d:
+    subprocess.run(["sh", "-c", tagcmd[0] if tagcmd else "false"], cwd=d, env=env)
+    got = open(os.path.join(d, "image-tag.txt")).read() if os.path.exists(os.path.join(d, "image-tag.txt")) else None
+t.is_(got, env["IMAGE_TAG"] + "\n", "image-tag.txt holds the pushed tag")
+
+# ---- the cache: CodeBuild's local cache (infra/pipeline.yaml) keeps docker
+# layers and the directories of cache.paths, which the test container mounts
+# for apt's archives and npm's cache.
+bp = cfn.load(os.path.join(ROOT, "infra", "pipeline.yaml"))["Resources"]["BuildProject"]["Properties"]
+cache = bp.get("Cache", {})
+t.ok(cache.get("Type") == "LOCAL" and {"LOCAL_DOCKER_LAYER_CACHE", "LOCAL_CUSTOM_CACHE"} <= set(cache.get("Modes", [])),
+     "CodeBuild project: local cache of docker layers and custom paths", cache)
+bvars = bs["env"]["variables"]
+dirs = {k: bvars.get(k) for k in ("APT_CACHE_DIR", "NPM_CACHE_DIR")}
+t.ok(all(v and v.startswith("/") for v in dirs.values())
+     and sorted(bs.get("cache", {}).get("paths", [])) == sorted(v + "/**/*" for v in dirs.values()),
+     "cache.paths are the apt and npm cache directories", (dirs, bs.get("cache")))
+test_run = [c for c in commands if "make test" in c][0]
+t.ok('-v "$APT_CACHE_DIR:/var/cache/apt/archives"' in test_run and '-v "$NPM_CACHE_DIR:/root/.npm"' in test_run
+     and "rm -f /etc/apt/apt.conf.d/docker-clean && etc/install-deps.sh" in test_run
+     and re.search(r'mkdir -p "\$APT_CACHE_DIR/partial" "\$NPM_CACHE_DIR"', text)
+     and text.index("$APT_CACHE_DIR/partial") < text.index("make test"),
+     "the test container mounts them (apt keeps its .debs: docker-clean removed)")
 
 # ---- Dockerfile -------------------------------------------------------------------------
 df = read("Dockerfile")

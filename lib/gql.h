@@ -237,7 +237,7 @@ gql_op_t gql_prepare(const gql_schema_t *s, gql_request_t *req);
 
 typedef enum {
     GQL_EXECUTED = 0,      /* data present (maybe partial, maybe with errors) */
-    GQL_REQUEST_ERROR = 1, /* parse/validation/variables/limits: {"errors":[...]} only, HTTP 400 */
+    GQL_REQUEST_ERROR = 1, /* parse/validation/variables/limits: errors only (gql_http.c: status) */
 } gql_status_t;
 
 /* CLOCK_MONOTONIC now, in nanoseconds (for gql_request_t.deadline_ns). */

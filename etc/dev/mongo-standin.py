@@ -107,11 +107,22 @@ class _Examined:
     """Documents examined (tested against a filter) since the server started,
     as mongod's serverStatus metrics.queryExecutor.scannedObjects: a scan
     examines every document it tests, an _id lookup only the documents it
-    finds. Standin.run reads it around each command. One handler runs at a
+    finds. Standin.run settles it after each command. One handler runs at a
     time (mockupdb's lock), so plain counters are enough."""
 
     total = 0
     reads = 0  # _iter_documents calls: did a command read documents at all
+    # (list length, its iterator) of each scan since the last settle(): a
+    # consumer may stop early (update_one), so what a scan examined is known
+    # only afterwards, from how far its iterator went. Counting in the loop
+    # instead made every scan half again as slow.
+    scans = []
+
+    @classmethod
+    def settle(cls):
+        for n, it in cls.scans:
+            cls.total += n - it.__length_hint__()
+        cls.scans = []
 
 
 def _is_key(v):
@@ -141,13 +152,6 @@ def _anchored_ids(spec):
     return None
 
 
-def _scan(docs, spec):
-    for doc in docs:
-        _Examined.total += 1
-        if filter_applies(spec, doc):
-            yield doc
-
-
 def _iter_documents(self, spec):
     """Every read, update and delete finds its documents here. A filter
     anchored on _id (_anchored_ids) reads the store's dict and tests only the
@@ -160,7 +164,10 @@ def _iter_documents(self, spec):
         # and scan a copy of the list taken now (the caller may write).
         if self._store.is_empty:
             filter_applies(spec, {})
-        return _scan(list(self._store.documents), spec)
+        docs = list(self._store.documents)
+        it = iter(docs)
+        _Examined.scans.append((len(docs), it))
+        return (doc for doc in it if filter_applies(spec, doc))
     store = self._store
     rest = len(spec) > 1
     found = []
@@ -675,10 +682,12 @@ class Standin:
                      None)
         if fn is None:
             raise CmdError(59, 'no such command: \'%s\'' % name)
+        _Examined.settle()  # scans made outside a command (loading a snapshot)
         total, reads = _Examined.total, _Examined.reads
         try:
             return fn(db, doc, req)
         finally:
+            _Examined.settle()
             if _Examined.reads != reads:  # it read documents: the last such command
                 coll = doc.get(name)
                 self.last_examined = {'command': name,

@@ -326,6 +326,16 @@ static redisReply *cache_conn__reply(cache_conn_t *c, redisContext *ctx, redisRe
     if (r == NULL) {
         err_set(e, ERR_UNAVAILABLE, "Redis: %s", ctx->errstr[0] ? ctx->errstr : "no reply");
         cache_conn_failed(c);
+    } else if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOAUTH", 6) == 0) {
+        /* A server that wants a password we were not given: every command
+         * would fail the same way, so it counts as down, with the fix. */
+        err_set(e, ERR_UNAVAILABLE,
+                "Redis at %s wants a password (%.100s): set OPONN_REDIS_PASSWORD or put it in "
+                "OPONN_REDIS_URL (redis://:password@host)",
+                c->unix_path[0] ? c->unix_path : c->host, r->str);
+        freeReplyObject(r);
+        r = NULL;
+        cache_conn__failed_because(c, e);
     }
     return r;
 }

@@ -16,6 +16,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 import taplib  # noqa: E402
@@ -181,6 +182,29 @@ with taplib.stack(workers=1, env=env, redis_port=rport, redis_args=["--requirepa
     logs = stack_logs(s)
 bad = [(n, leaks(text)) for n, text in logs if leaks(text)]
 t.is_(bad, [], "no password in any log of the wrong-password stack")
+
+# ---- 3. etc/redis-tls.sh keeps user, password and database out of stunnel ------------
+# (a stand-in stunnel records its config; t/74 runs the real one)
+with tempfile.TemporaryDirectory(prefix="oponn-t-tls-") as d:
+    os.mkdir(os.path.join(d, "bin"))
+    with open(os.path.join(d, "bin", "stunnel"), "w") as f:
+        f.write("#!/bin/sh\ncp \"$1\" \"$TMPDIR/seen.conf\"\n")
+    os.chmod(os.path.join(d, "bin", "stunnel"), 0o755)
+    for url, want in (("rediss://oponn:%s@cache.example:6390/2" % ACL_PW_URL,
+                       "redis://oponn:%s@127.0.0.1:6399/2" % ACL_PW_URL),
+                      ("rediss://cache.example", "redis://127.0.0.1:6399")):
+        env = dict(os.environ, PATH=os.path.join(d, "bin") + ":" + os.environ["PATH"], TMPDIR=d,
+                   OPONN_REDIS_URL=url, OPONN_REDIS_TLS_LOCAL_PORT="6399")
+        r = subprocess.run(["sh", "-c", '. "$1"; oponn_redis_tls; echo "$OPONN_REDIS_URL"', "sh",
+                            os.path.join(taplib.ROOT, "etc", "redis-tls.sh")],
+                           env=env, capture_output=True, text=True, timeout=30)
+        with open(os.path.join(d, "seen.conf")) as f:
+            conf = f.read()
+        t.ok(r.stdout.strip() == want and "connect = cache.example:%s" % ("6390" if "6390" in url else "6379")
+             in conf and "checkHost = cache.example" in conf and not leaks(conf),
+             "redis-tls.sh: %s -> %s, stunnel gets host:port only" % (url.replace(ACL_PW_URL, "***"),
+                                                                     want.replace(ACL_PW_URL, "***")),
+             r.stdout + r.stderr + conf)
 
 bad = [x[:200] for x in seen if leaks(x)]
 t.is_(bad, [], "no password in any CLI output, error, GraphQL answer or /healthz body (%d texts)" % len(seen))

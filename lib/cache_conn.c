@@ -65,32 +65,22 @@ static int cache_conn__decode(char *out, size_t cap, const char *s, size_t n)
     return 0;
 }
 
-/* The authority of a redis:// or rediss:// URL: [user[:password]@]host[:port]
- * ends at the first '/'; the userinfo at the last '@' before it (a literal
- * '@' or '/' in a password must be written %40, %2F). */
+/* The '@' that ends the userinfo of a URL ([user[:password]@]host...): the
+ * last one, since neither host, port nor database may hold one. So a
+ * password may even hold '@' or '/' unencoded; NULL when there is none. */
 static const char *cache_conn__userinfo_end(const char *authority)
 {
-    const char *slash = strchr(authority, '/');
-    const char *end = slash ? slash : authority + strlen(authority);
-    const char *at = NULL;
-    for (const char *p = authority; p < end; p++)
-        if (*p == '@') at = p;
-    return at;
+    return strrchr(authority, '@');
 }
 
 void cache_conn_url_redacted(const char *url, char *out, size_t cap)
 {
     if (cap == 0) return;
-    const char *auth = NULL;
-    if (strncmp(url, "redis://", 8) == 0) auth = url + 8;
-    if (strncmp(url, "rediss://", 9) == 0) auth = url + 9;
+    /* Any scheme: a message may quote a URL with a misspelt one. */
+    const char *auth = strstr(url, "://");
+    auth = auth ? auth + 3 : NULL;
     const char *at = auth ? cache_conn__userinfo_end(auth) : NULL;
-    const char *colon = NULL;
-    for (const char *p = auth; at && p < at; p++)
-        if (*p == ':') {
-            colon = p;
-            break;
-        }
+    const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
     if (colon == NULL) {
         snprintf(out, cap, "%s", url);
         return;

@@ -131,6 +131,11 @@ with taplib.stack(workers=2, env=env, redis_args=["--requirepass", PW]) as s:
     t.ok(r.returncode == 0, "CLI: redis://:password@host:port/0", r.stderr)
     r = cli(s, "redis://oponn:%s@127.0.0.1:%d" % (ACL_PW_URL, port))
     t.ok(r.returncode == 0, "CLI: ACL user, redis://user:%%-encoded password@host:port", r.stderr)
+    r = cli(s, "redis://oponn:%s@127.0.0.1:%d/1" % (ACL_PW, port))
+    t.ok(r.returncode == 0, "CLI: ACL user, the same password unencoded (@ / : in it; the last @ ends it)", r.stderr)
+    r = cli(s, "http://:%s@127.0.0.1:%d" % (PW, port))
+    t.ok(r.returncode != 0 and "expected redis://" in r.stderr and "http://:***@127.0.0.1" in r.stderr,
+         "CLI: another scheme is refused, its password redacted too", r.stderr)
     r = cli(s, "redis://oponn@127.0.0.1:%d" % port, ACL_PW)
     t.ok(r.returncode == 0, "CLI: ACL user in the URL, its password from OPONN_REDIS_PASSWORD", r.stderr)
 

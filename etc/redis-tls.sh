@@ -14,8 +14,20 @@ oponn_redis_tls() {
     rediss://*) ;;
     *) return 0 ;;
     esac
-    hostport=${OPONN_REDIS_URL#rediss://}
-    hostport=${hostport%%/*}
+    # rediss://[user[:password]@]host[:port][/db]: stunnel gets host:port
+    # only; the user, password and database stay in the plain URL the
+    # process gets (the password never lands in stunnel.conf).
+    local rest authority path userinfo=""
+    rest=${OPONN_REDIS_URL#rediss://}
+    authority=${rest%%/*}
+    path=${rest#"$authority"}
+    case "$authority" in
+    *@*) userinfo=${authority%@*}@; authority=${authority##*@} ;;
+    esac
+    case "$authority" in
+    *:*) hostport=$authority ;;
+    *) hostport=$authority:6379 ;;
+    esac
     host=${hostport%:*}; local_port=${OPONN_REDIS_TLS_LOCAL_PORT:-6380}
     local dir=${TMPDIR:-/tmp}/oponn-stunnel
     mkdir -p "$dir"
@@ -36,5 +48,5 @@ CONF
         exec stunnel "$dir/stunnel.conf"
     fi
     stunnel "$dir/stunnel.conf"
-    export OPONN_REDIS_URL="redis://127.0.0.1:$local_port"
+    export OPONN_REDIS_URL="redis://${userinfo}127.0.0.1:$local_port$path"
 }

@@ -12,8 +12,14 @@
  * with a repository of its own (a MongoDB client and an arena, no cache).
  * MongoDB down: the apply answers UNAVAILABLE, which the queue retries with
  * back-off (never dead-lettered, never lost).
+ *
+ * Every OPONN_QUEUE_STATS_S it logs one JSON line,
+ *   {"oponn_queue":{"length":L,"pending":P,"dead":D,"lag_ms":A}}
+ * which CloudWatch metric filters on the task's log group turn into the
+ * QueueLength and DeadLetters metrics the alarms watch (infra/alarms.yaml).
  */
 #include "cache.h"
+#include "cache_conn.h"
 #include "cache_queue.h"
 #include "cfg.h"
 #include "err.h"
@@ -24,9 +30,39 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static volatile sig_atomic_t writer_stop;
+
+typedef struct {
+    cache_t *cache;
+    long long every_ms; /* 0 = never */
+    long long next_ms;  /* monotonic */
+} writer_stats_t;
+
+static long long writer_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The stats line, for the metric filters of infra/alarms.yaml. While Redis is
+ * down there is none: the alarms treat missing data as "not breaching", and
+ * Redis being down has alarms of its own. */
+static void writer_tick(void *ud)
+{
+    writer_stats_t *ws = ud;
+    if (ws->every_ms == 0 || writer_now_ms() < ws->next_ms) return;
+    ws->next_ms = writer_now_ms() + ws->every_ms;
+    cache_queue_stats_t st;
+    err_t e;
+    if (cache_queue_stats(ws->cache, &st, &e) != 0) return;
+    fprintf(stderr,
+            "{\"oponn_queue\":{\"length\":%lld,\"pending\":%lld,\"dead\":%lld,\"lag_ms\":%lld}}\n",
+            st.length, st.pending, st.dead, st.lag_ms);
+}
 
 static void writer_on_signal(int sig)
 {
@@ -79,7 +115,12 @@ int main(void)
     cache_queue_opts(&o, &cfg);
     o.consumer = consumer;
     o.stop = &writer_stop;
-    fprintf(stderr, "oponn-writer: consumer %s on %s\n", consumer, cfg.redis_url);
+    writer_stats_t ws = {c, cfg.queue_stats_s * 1000, 0};
+    o.tick = writer_tick;
+    o.tick_ud = &ws;
+    char shown[512];
+    cache_conn_url_redacted(cfg.redis_url, shown, sizeof shown);
+    fprintf(stderr, "oponn-writer: consumer %s on %s\n", consumer, shown);
     cache_queue_run(c, &o, repo_queue_apply, &repo);
     arena_destroy(&arena);
     store_close(store);

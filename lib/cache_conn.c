@@ -6,6 +6,7 @@
 #include "metrics.h"
 
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -14,8 +15,12 @@ struct cache_conn {
     redisContext *ctx;
     char host[256];
     char unix_path[256];
+    char user[128]; /* ACL user (Redis 6+); empty = the default user */
+    char pass[256]; /* AUTH password; never copied into a message or a log */
     int port;
     int db;
+    int tls;              /* rediss://: parsed, but this hiredis cannot speak TLS */
+    char last_error[300]; /* why the last connect failed, quoted during the back-off */
     struct timeval timeout;
     int64_t down_until_ms; /* monotonic; no reconnect before this */
     int64_t backoff_ms;
@@ -31,28 +36,104 @@ static int64_t cache_conn__now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static int cache_conn__hex(char ch)
+{
+    if (ch >= '0' && ch <= '9') return ch - '0';
+    if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decodes s[0..n) into out (a password may hold any byte but NUL as
+ * %XX). -1 when it does not fit or an escape is malformed. */
+static int cache_conn__decode(char *out, size_t cap, const char *s, size_t n)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        if (ch == '%') {
+            if (i + 2 >= n) return -1;
+            int hi = cache_conn__hex(s[i + 1]), lo = cache_conn__hex(s[i + 2]);
+            if (hi < 0 || lo < 0 || (hi | lo) == 0) return -1;
+            ch = (char)(hi * 16 + lo);
+            i += 2;
+        }
+        if (o + 1 >= cap) return -1;
+        out[o++] = ch;
+    }
+    out[o] = '\0';
+    return 0;
+}
+
+/* The '@' that ends the userinfo of a URL ([user[:password]@]host...): the
+ * last one, since neither host, port nor database may hold one. So a
+ * password may even hold '@' or '/' unencoded; NULL when there is none. */
+static const char *cache_conn__userinfo_end(const char *authority)
+{
+    return strrchr(authority, '@');
+}
+
+void cache_conn_url_redacted(const char *url, char *out, size_t cap)
+{
+    if (cap == 0) return;
+    /* Any scheme: a message may quote a URL with a misspelt one. */
+    const char *auth = strstr(url, "://");
+    auth = auth ? auth + 3 : NULL;
+    const char *at = auth ? cache_conn__userinfo_end(auth) : NULL;
+    const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+    if (colon == NULL) {
+        snprintf(out, cap, "%s", url);
+        return;
+    }
+    snprintf(out, cap, "%.*s:***%s", (int)(colon - url), url, at);
+}
+
 static int cache_conn__parse(cache_conn_t *c, const char *url, err_t *e)
 {
+    char shown[512]; /* the URL as messages may quote it: no password */
+    cache_conn_url_redacted(url, shown, sizeof shown);
     if (strncmp(url, "unix://", 7) == 0) {
         if (strlen(url + 7) >= sizeof c->unix_path || url[7] == '\0') {
-            return err_set(e, ERR_BAD_INPUT, "OPONN_REDIS_URL %s: bad unix socket path", url);
+            return err_set(e, ERR_BAD_INPUT, "OPONN_REDIS_URL %s: bad unix socket path", shown);
         }
         strcpy(c->unix_path, url + 7);
         return 0;
     }
-    if (strncmp(url, "redis://", 8) != 0) {
+    const char *p;
+    if (strncmp(url, "redis://", 8) == 0) {
+        p = url + 8;
+    } else if (strncmp(url, "rediss://", 9) == 0) {
+        p = url + 9;
+        c->tls = 1;
+    } else {
         return err_set(e, ERR_BAD_INPUT,
-                       "OPONN_REDIS_URL=%s: expected redis://host:port[/db] or unix:///path "
-                       "(TLS: terminate it in a local stunnel, see infra/README.md)",
-                       url);
+                       "OPONN_REDIS_URL=%s: expected redis://[user:password@]host:port[/db], "
+                       "rediss://... or unix:///path",
+                       shown);
     }
-    const char *p = url + 8;
+    const char *at = cache_conn__userinfo_end(p);
+    if (at) {
+        const char *colon = memchr(p, ':', (size_t)(at - p));
+        const char *user_end = colon ? colon : at;
+        if (cache_conn__decode(c->user, sizeof c->user, p, (size_t)(user_end - p)) != 0) {
+            return err_set(e, ERR_BAD_INPUT, "OPONN_REDIS_URL=%s: bad user name", shown);
+        }
+        if (colon &&
+            cache_conn__decode(c->pass, sizeof c->pass, colon + 1, (size_t)(at - colon - 1)) != 0) {
+            return err_set(e, ERR_BAD_INPUT,
+                           "OPONN_REDIS_URL=%s: bad password (too long, or a %% not followed by "
+                           "two hex digits)",
+                           shown);
+        }
+        p = at + 1;
+    }
     const char *colon = strchr(p, ':');
     const char *slash = strchr(p, '/');
+    if (colon && slash && colon > slash) colon = NULL;
     const char *host_end = colon ? colon : (slash ? slash : p + strlen(p));
     size_t hlen = (size_t)(host_end - p);
     if (hlen == 0 || hlen >= sizeof c->host) {
-        return err_set(e, ERR_BAD_INPUT, "OPONN_REDIS_URL=%s: missing host", url);
+        return err_set(e, ERR_BAD_INPUT, "OPONN_REDIS_URL=%s: missing host", shown);
     }
     memcpy(c->host, p, hlen);
     c->host[hlen] = '\0';
@@ -61,7 +142,7 @@ static int cache_conn__parse(cache_conn_t *c, const char *url, err_t *e)
         char *end;
         long port = strtol(colon + 1, &end, 10);
         if (end == colon + 1 || port < 1 || port > 65535 || (*end != '\0' && *end != '/')) {
-            return err_set(e, ERR_BAD_INPUT, "OPONN_REDIS_URL=%s: bad port", url);
+            return err_set(e, ERR_BAD_INPUT, "OPONN_REDIS_URL=%s: bad port", shown);
         }
         c->port = (int)port;
     }
@@ -69,7 +150,7 @@ static int cache_conn__parse(cache_conn_t *c, const char *url, err_t *e)
         char *end;
         long db = strtol(slash + 1, &end, 10);
         if (*end != '\0' || db < 0 || db > 15) {
-            return err_set(e, ERR_BAD_INPUT, "OPONN_REDIS_URL=%s: bad database number", url);
+            return err_set(e, ERR_BAD_INPUT, "OPONN_REDIS_URL=%s: bad database number", shown);
         }
         c->db = (int)db;
     }
@@ -82,7 +163,37 @@ int cache_conn_open(cache_conn_t **out, const cfg_t *cfg, err_t *e)
     cache_conn_t *c = calloc(1, sizeof *c);
     if (c == NULL) abort();
     if (cache_conn__parse(c, cfg->redis_url, e) != 0) {
-        free(c);
+        cache_conn_close(c);
+        return -1;
+    }
+    if (c->tls) {
+        char shown[512];
+        cache_conn_url_redacted(cfg->redis_url, shown, sizeof shown);
+        err_set(e, ERR_BAD_INPUT,
+                "OPONN_REDIS_URL=%s: TLS, which this build's hiredis (0.14) cannot speak; "
+                "etc/redis-tls.sh starts the local tunnel that carries it (the container and "
+                "the ansible run scripts source it)",
+                shown);
+        cache_conn_close(c);
+        return -1;
+    }
+    /* The password from the environment (ECS injects it from Secrets
+     * Manager) when the URL has none: the URL itself stays non-secret. */
+    if (c->pass[0] == '\0' && cfg->redis_password) {
+        if (strlen(cfg->redis_password) >= sizeof c->pass) {
+            err_set(e, ERR_BAD_INPUT, "OPONN_REDIS_PASSWORD: longer than %zu bytes",
+                    sizeof c->pass - 1);
+            cache_conn_close(c);
+            return -1;
+        }
+        strcpy(c->pass, cfg->redis_password);
+    }
+    if (c->user[0] && c->pass[0] == '\0') {
+        err_set(e, ERR_BAD_INPUT,
+                "OPONN_REDIS_URL names the user %s but no password is given (in the URL or "
+                "OPONN_REDIS_PASSWORD)",
+                c->user);
+        cache_conn_close(c);
         return -1;
     }
     c->timeout.tv_sec = cfg->redis_timeout_ms / 1000;
@@ -95,6 +206,7 @@ void cache_conn_close(cache_conn_t *c)
 {
     if (c == NULL) return;
     if (c->ctx) redisFree(c->ctx);
+    explicit_bzero(c->pass, sizeof c->pass);
     free(c);
 }
 
@@ -117,11 +229,46 @@ void cache_conn_retry_now(cache_conn_t *c)
     c->down_until_ms = 0;
 }
 
+/* cache_conn_failed, remembering e's message for the back-off's errors. */
+static void cache_conn__failed_because(cache_conn_t *c, const err_t *e)
+{
+    size_t n = strnlen(e->msg, sizeof c->last_error - 1);
+    memcpy(c->last_error, e->msg, n);
+    c->last_error[n] = '\0';
+    cache_conn_failed(c);
+}
+
+/* AUTH on the fresh connection c->ctx: "AUTH pass" (the default user, an
+ * ElastiCache auth token) or "AUTH user pass" (an ACL user). The message on
+ * failure quotes Redis' answer, which never contains the password. */
+static int cache_conn__auth(cache_conn_t *c, err_t *e)
+{
+    redisReply *r = c->user[0] ? redisCommand(c->ctx, "AUTH %s %s", c->user, c->pass)
+                               : redisCommand(c->ctx, "AUTH %s", c->pass);
+    cache_conn_count_roundtrip(c);
+    int ok = r && r->type == REDIS_REPLY_STATUS;
+    const char *where = c->unix_path[0] ? c->unix_path : c->host;
+    if (r == NULL) {
+        err_set(e, ERR_UNAVAILABLE, "Redis at %s: AUTH: %s", where,
+                c->ctx->errstr[0] ? c->ctx->errstr : "no reply");
+    } else if (!ok) {
+        err_set(e, ERR_UNAVAILABLE,
+                "Redis at %s refused the credentials%s%s (check OPONN_REDIS_PASSWORD or the "
+                "URL's user:password): %.200s",
+                where, c->user[0] ? " of user " : "", c->user,
+                r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+    }
+    if (r) freeReplyObject(r);
+    if (!ok) cache_conn__failed_because(c, e);
+    return ok ? 0 : -1;
+}
+
 redisContext *cache_conn_get(cache_conn_t *c, err_t *e)
 {
     if (c->ctx) return c->ctx;
     if (cache_conn__now_ms() < c->down_until_ms) {
-        err_set(e, ERR_UNAVAILABLE, "Redis is down (retrying shortly)");
+        err_set(e, ERR_UNAVAILABLE, "Redis is down (retrying shortly)%s%s",
+                c->last_error[0] ? ": " : "", c->last_error);
         return NULL;
     }
     redisContext *ctx = c->unix_path[0] ? redisConnectUnixWithTimeout(c->unix_path, c->timeout)
@@ -131,11 +278,12 @@ redisContext *cache_conn_get(cache_conn_t *c, err_t *e)
                 c->unix_path[0] ? c->unix_path : c->host, c->unix_path[0] ? 0 : c->port,
                 ctx ? ctx->errstr : "out of memory");
         if (ctx) redisFree(ctx);
-        cache_conn_failed(c);
+        cache_conn__failed_because(c, e);
         return NULL;
     }
     redisSetTimeout(ctx, c->timeout);
     c->ctx = ctx;
+    if (c->pass[0] && cache_conn__auth(c, e) != 0) return NULL;
     if (c->db) {
         redisReply *r = redisCommand(ctx, "SELECT %d", c->db);
         c->roundtrips++;
@@ -144,11 +292,12 @@ redisContext *cache_conn_get(cache_conn_t *c, err_t *e)
         if (r) freeReplyObject(r);
         if (!ok) {
             err_set(e, ERR_UNAVAILABLE, "Redis: SELECT %d failed", c->db);
-            cache_conn_failed(c);
+            cache_conn__failed_because(c, e);
             return NULL;
         }
     }
     c->backoff_ms = 0;
+    c->last_error[0] = '\0';
     c->connects++;
     return c->ctx;
 }
@@ -167,6 +316,16 @@ static redisReply *cache_conn__reply(cache_conn_t *c, redisContext *ctx, redisRe
     if (r == NULL) {
         err_set(e, ERR_UNAVAILABLE, "Redis: %s", ctx->errstr[0] ? ctx->errstr : "no reply");
         cache_conn_failed(c);
+    } else if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOAUTH", 6) == 0) {
+        /* A server that wants a password we were not given: every command
+         * would fail the same way, so it counts as down, with the fix. */
+        err_set(e, ERR_UNAVAILABLE,
+                "Redis at %s wants a password (%.100s): set OPONN_REDIS_PASSWORD or put it in "
+                "OPONN_REDIS_URL (redis://:password@host)",
+                c->unix_path[0] ? c->unix_path : c->host, r->str);
+        freeReplyObject(r);
+        r = NULL;
+        cache_conn__failed_because(c, e);
     }
     return r;
 }
@@ -195,9 +354,13 @@ int cache_conn_ping(cache_conn_t *c, err_t *e)
     redisReply *r = cache_conn_command(c, e, "PING");
     if (r == NULL) return -1;
     int ok = r->type == REDIS_REPLY_STATUS && strcmp(r->str, "PONG") == 0;
+    if (!ok) {
+        /* e.g. NOAUTH: the server wants a password and none was given */
+        err_set(e, ERR_UNAVAILABLE, "Redis answered PING with %.200s",
+                r->type == REDIS_REPLY_ERROR ? r->str : "something else");
+    }
     freeReplyObject(r);
-    if (!ok) return err_set(e, ERR_UNAVAILABLE, "Redis answered PING with something else");
-    return 0;
+    return ok ? 0 : -1;
 }
 
 uint64_t cache_conn_roundtrips(const cache_conn_t *c)

@@ -14,14 +14,23 @@
 #include "err.h"
 
 #include <hiredis.h>
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct cache_conn cache_conn_t;
 
-/* Parses cfg->redis_url (redis://host:port[/db] or unix:///path); does not
- * connect yet. Caller frees with cache_conn_close(). */
+/* Parses cfg->redis_url (redis://[user:password@]host:port[/db],
+ * rediss://..., unix:///path); does not connect yet. The password is the
+ * URL's, else cfg->redis_password; every connect sends AUTH with it. rediss://
+ * is refused with a message naming the TLS tunnel (etc/redis-tls.sh): this
+ * hiredis has no TLS. No message ever contains the password. Caller frees
+ * with cache_conn_close(). */
 int cache_conn_open(cache_conn_t **out, const cfg_t *cfg, err_t *e);
 void cache_conn_close(cache_conn_t *c);
+
+/* url with its password replaced by "***" (into out, truncated to cap), for
+ * logs and messages; other URLs are copied unchanged. */
+void cache_conn_url_redacted(const char *url, char *out, size_t cap);
 
 /* The live context, connecting if needed; NULL with ERR_UNAVAILABLE while
  * Redis is down (including during the back-off after a failure). */

@@ -207,6 +207,7 @@ void cache_queue_run(cache_t *c, const cache_queue_opts_t *o, cache_queue_apply_
     long long backoff = 50;
     while (!(o->stop && *o->stop)) {
         err_t e;
+        if (o->tick) o->tick(o->tick_ud);
         if (cache_queue_step(c, o, fn, ud, &e) < 0) {
             if (cache_queue__sleep(o, backoff)) break; /* Redis down: wait it out */
             backoff = backoff * 2 > 2000 ? 2000 : backoff * 2;

@@ -55,6 +55,11 @@ typedef struct {
     long long backoff_ms;        /* OPONN_QUEUE_BACKOFF_MS */
     int block_ms;                /* XREADGROUP BLOCK; also the stop-flag latency */
     volatile sig_atomic_t *stop; /* set by a signal handler: return soon */
+    /* cache_queue_run calls tick(tick_ud) before every round, i.e. at least
+     * every block_ms (or back-off step while Redis is down); NULL = none.
+     * oponn-writer logs its queue stats from it. */
+    void (*tick)(void *tick_ud);
+    void *tick_ud;
 } cache_queue_opts_t;
 
 /* Fills opts from cfg (consumer stays NULL: the caller names it). */

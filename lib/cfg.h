@@ -59,7 +59,10 @@
     X(INT, ingest_max_body_bytes, "OPONN_INGEST_MAX_BODY_BYTES", "8388608", 1024, 1073741824,      \
       "`oponn ingest`: largest response body accepted")                                            \
     X(STR, redis_url, "OPONN_REDIS_URL", "redis://127.0.0.1:6379", 0, 0,                           \
-      "Redis: redis://host:port[/db] or unix:///path/to/socket")                                   \
+      "Redis: redis://[user:password@]host:port[/db], rediss://... (through etc/redis-tls.sh) "    \
+      "or unix:///path/to/socket")                                                                 \
+    X(STR, redis_password, "OPONN_REDIS_PASSWORD", NULL, 0, 0,                                     \
+      "Redis AUTH password (ElastiCache auth token) when the URL has none; never logged")          \
     X(INT, redis_port, "OPONN_REDIS_PORT", "6389", 1, 65535,                                       \
       "port of the Redis that `make run` starts (sets OPONN_REDIS_URL)")                           \
     X(INT, redis_timeout_ms, "OPONN_REDIS_TIMEOUT_MS", "200", 1, 60000,                            \
@@ -93,6 +96,9 @@
       "idle time after which another writer reclaims a dead writer's pending writes")              \
     X(INT, queue_backoff_ms, "OPONN_QUEUE_BACKOFF_MS", "100", 1, 60000,                            \
       "first retry delay of a failed apply (doubles, capped at 5 s)")                              \
+    X(INT, queue_stats_s, "OPONN_QUEUE_STATS_S", "60", 0, 86400,                                   \
+      "oponn-writer logs a JSON line of queue length and dead letters this often "                 \
+      "(CloudWatch metric filters); 0 = never")                                                    \
     X(STR, write_token, "OPONN_WRITE_TOKEN", NULL, 0, 0,                                           \
       "bearer token mutations need; unset = every mutation refused")                               \
     X(INT, nginx_workers, "OPONN_NGINX_WORKERS", "1", 1, 64,                                       \

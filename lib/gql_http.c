@@ -1,6 +1,6 @@
 /*
  * gql_http.c — GraphQL over HTTP on top of the engine (http_req_t in,
- * http_resp_t out), as the GraphQL-over-HTTP spec and API.md say.
+ * http_resp_t out), as the GraphQL-over-HTTP spec and ../shared/API.md say.
  *
  * Owns: POST application/json bodies (parsed with cJSON, freed here),
  * GET ?query=&variables=&operationName=&extensions= with percent-decoding,

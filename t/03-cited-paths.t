@@ -41,11 +41,8 @@ EXEMPT = {
     ("ansible/README.md", "etc/oponn.env"): "on the host, in the app directory",
     ("ansible/README.md", "etc/nginx.conf"): "on the host, in the app directory",
 }
-# Citations in files another branch owns; each line is one let through.
-ALLOWED = {
-    ("lib/gql_http.c", "API.md"),  # gql_* belongs to gqlsplit: should say ../shared/API.md
-    ("t/40-api.t", "API.md"),  # t/40 belongs to another branch: should say ../shared/API.md
-}
+# Citations let through, one a line (none: keep it so).
+ALLOWED = set()
 
 TOKEN = re.compile(r"(?<![A-Za-z0-9_./-])((?:\.\./shared/|[A-Za-z0-9_.-]+/)?[A-Za-z0-9_./-]*[A-Za-z0-9_/])")
 
@@ -127,4 +124,12 @@ for rel in sorted(sources) + docs:
             bad.append("%s cites %s" % (rel, tok))
 t.diag("%d citations checked in %d files" % (n, len(sources) + len(docs)))
 t.is_(sorted(set(bad)), [], "every cited path exists")
+
+# "t/NN" cites one file only while each number names one test.
+numbers = {}
+for name in os.listdir(os.path.join(ROOT, "t")):
+    m = re.match(r"(\d+)-.*\.t$", name)
+    if m:
+        numbers.setdefault(m.group(1), []).append(name)
+t.is_(sorted(v for v in numbers.values() if len(v) > 1), [], "every test number is used once")
 t.done()

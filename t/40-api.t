@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-# API.md through the real stack (nginx -> pool -> worker -> MongoDB endpoint):
+# ../shared/API.md through the real stack (nginx -> pool -> worker -> MongoDB endpoint):
 # every mutation's happy path and the error codes it can return, the batch FK
 # lookup (1,000 books over 50 stores in exactly 2 MongoDB commands), strings
 # that look like MongoDB operators kept literal, versions, HTTP rules.

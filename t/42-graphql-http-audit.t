@@ -2,7 +2,7 @@
 # GraphQL-over-HTTP conformance through nginx: npm graphql-http's
 # serverAudits (t/lib/graphql-http-audit.mjs) against the stack. Every MUST
 # and SHOULD audit is a test, and so are the four "{extensions} parameter"
-# MAYs (API.md: an extensions that is not an object is answered 400); the
+# MAYs (../shared/API.md: an extensions that is not an object is answered 400); the
 # other MAYs are printed as diagnostics and never fail the file. Last, the
 # counts per level, as the issue quotes them.
 import os

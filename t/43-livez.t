@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-# Liveness is not readiness (API.md): /livez is what the load balancer checks,
+# Liveness is not readiness (../shared/API.md): /livez is what the load balancer checks,
 # so it answers 200 while a worker can answer at all, degraded included;
 # /healthz is readiness (alarms, operators) and says 503 when Redis or
 # MongoDB is down. Through the real stack (nginx -> pool -> worker): Redis

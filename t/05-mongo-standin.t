@@ -20,7 +20,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STANDIN = os.path.join(ROOT, 'etc', 'dev', 'mongo-standin.py')
 CHECK = os.path.join(ROOT, 'build', 't', 'prog', 'mongo_standin_check')
 BENCH_READS = 2000
-MIN_READS_PER_S = 1000  # measured ~6000/s on a 2-core dev box; a loose floor
+# Wall-clock reads/s (~6000 on an idle 2-core box) are only reported: under
+# load they measure the scheduler. The floor is per CPU second of the
+# stand-in over the whole check (the bench and ~60 other checks): ~1400
+# under load; a scan per find instead of a lookup would be far below.
+MIN_READS_PER_CPU_S = 500
 
 n_tests = 0
 failed = 0
@@ -119,13 +123,26 @@ def run_check(port):
     return p.stdout
 
 
-def check_bench(out):
-    rate = None
+def cpu_s(pid):
+    """CPU time (user + system) a process has used, in seconds."""
+    with open('/proc/%d/stat' % pid) as f:
+        fields = f.read().rsplit(')', 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
+
+
+def check_bench(out, cpu):
+    """The floor is on the stand-in's own CPU cost per read: wall-clock
+    reads/s on a machine busy with other work measure the scheduler (52/s
+    seen under load). cpu is what the stand-in used over the whole check,
+    bench included, so BENCH_READS / cpu is a lower bound of its rate."""
+    wall = None
     for line in out.splitlines():
         if 'reads/s' in line:
-            rate = float(line.split(' = ')[1].split()[0])
-    ok(rate is not None and rate >= MIN_READS_PER_S,
-       'find by _id sustains >= %d reads/s (got %s)' % (MIN_READS_PER_S, rate))
+            wall = float(line.split(' = ')[1].split()[0])
+    rate = BENCH_READS / cpu if wall is not None and cpu > 0 else None
+    ok(rate is not None and rate >= MIN_READS_PER_CPU_S,
+       'find by _id: >= %d reads per CPU s of the stand-in (%s; %s/s by the wall clock)'
+       % (MIN_READS_PER_CPU_S, rate and int(rate), wall))
 
 
 BIG_DOCS = 100000
@@ -254,8 +271,9 @@ def main():
             with open(server.log_path) as f:
                 diag(f.read())
             return 1
+        cpu0 = cpu_s(server.proc.pid)
         out = run_check(server.port)
-        check_bench(out)
+        check_bench(out, cpu_s(server.proc.pid) - cpu0)
         check_examined(server)
         check_robustness_and_persistence(server, tmp, data_file)
     except Exception:

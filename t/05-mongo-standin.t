@@ -58,7 +58,7 @@ class Server:
             stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
         self.port = None
 
-    def wait_port(self, deadline_s=15.0):
+    def wait_port(self, deadline_s=120.0):
         end = time.monotonic() + deadline_s
         while time.monotonic() < end and self.proc.poll() is None:
             try:

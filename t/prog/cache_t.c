@@ -293,7 +293,9 @@ static void suite_entity(void)
            !ce2.lease[0],
        "second miss does not get the lease (single flight)");
     double waited = t_now() - t0;
-    ok(waited >= 0.015 && waited < 0.5, "it waited about OPONN_CACHE_LEASE_WAIT_MS (%.0f ms)",
+    /* The lower bound is the claim (it waited on the lease); the upper one
+     * only says the wait is bounded, with room for a loaded machine. */
+    ok(waited >= 0.015 && waited < 5.0, "it waited about OPONN_CACHE_LEASE_WAIT_MS (%.0f ms)",
        waited * 1000);
     ok(cache_fill(wr, CACHE_APPLES, "x:0", &ce2, v1, 1, &e) == 0,
        "a fill without lease is ignored");
@@ -399,7 +401,9 @@ static void suite_entity(void)
     double took = t_now() - t0;
     ok(rc1 == -1 && code1 == ERR_UNAVAILABLE && rc2 == -1 && e.code == ERR_UNAVAILABLE,
        "Redis down: get and put fail with UNAVAILABLE");
-    ok(took < 0.25, "... quickly (%.1f ms)", took * 1000);
+    /* A refused connect fails at once; 2 s only rules out waiting on a
+     * timeout or a retry loop, even on a loaded machine. */
+    ok(took < 2.0, "... quickly (%.1f ms)", took * 1000);
     cache_close(down);
     cache_close(rd);
     cache_close(wr);
@@ -1424,7 +1428,7 @@ static void suite_outage(void)
     ok(rc == -1 && e.code == ERR_UNAVAILABLE, "write during the outage: UNAVAILABLE");
     int rg = cache_get(c, &T_arena, CACHE_APPLES, "o", &ce, &e);
     ok(rg == -1 && ce.status == CACHE_MISS, "read during the outage: a miss (go to MongoDB)");
-    ok(t_now() - t0 < 0.5, "both fail fast (%.0f ms)", (t_now() - t0) * 1000);
+    ok(t_now() - t0 < 2.0, "both fail fast (%.0f ms)", (t_now() - t0) * 1000);
     t_wait_line("start-redis");
     /* Redis is back with its saved data: v1 must not be served. */
     int got = -1;

@@ -510,10 +510,17 @@ class Bench:
                   duration=bound, env=e, walk_dir=d, timeout_s=30)
         shutil.rmtree(d, ignore_errors=True)
         if r["errors"]:
-            raise RuntimeError("warm-up %s against %s: %d errors (%s)" % (
-                script, url, r["errors"], ", ".join("%s %s" % (k, v) for k, v in sorted(r.items())
-                                                    if "err" in k or "timeout" in k))
-                + "\n" + r.get("raw", "")[-1500:] + r.get("stderr", "")[-1500:])
+            # A warm-up that lost a few answers (timeouts, request deadlines
+            # on a busy machine) leaves a few entries cold: the run goes on
+            # and the report says so.
+            self.notes.append("warm-up %s against %s: %d of %d requests failed (%s); the "
+                              "scenario after it started with those entries cold" % (
+                                  script, url, r["errors"], r["requests"], ", ".join(
+                                      "%s %s" % (k, v) for k, v in sorted(r.items())
+                                      if ("err" in k or "timeout" in k) and v)))
+            log(self.notes[-1])
+            if os.environ.get("PERF_VERBOSE"):
+                log(r.get("raw", "")[-1500:] + r.get("stderr", "")[-1500:])
         return r["requests"], time.monotonic() - t
 
     # ---- scenario preparation

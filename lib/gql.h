@@ -181,9 +181,9 @@ void gql_resolvers_free(gql_resolvers_t *r);
 
 /* ---- requests -------------------------------------------------------------- */
 
-/* Refused before execution with QUERY_TOO_COMPLEX (HTTP 400). The worker
- * fills them from the configuration: {cfg.gql_max_depth, cfg.gql_max_fields,
- * cfg.gql_max_aliases, cfg.gql_max_cost}. */
+/* Refused before execution with QUERY_TOO_COMPLEX (a request error, see
+ * gql_status_t). The worker fills them from the configuration:
+ * {cfg.gql_max_depth, cfg.gql_max_fields, cfg.gql_max_aliases, cfg.gql_max_cost}. */
 typedef struct {
     int max_depth;   /* deepest selection nesting; default 15 */
     int max_fields;  /* fields, in the document and after fragment expansion; default 1000 */
@@ -237,7 +237,7 @@ gql_op_t gql_prepare(const gql_schema_t *s, gql_request_t *req);
 
 typedef enum {
     GQL_EXECUTED = 0,      /* data present (maybe partial, maybe with errors) */
-    GQL_REQUEST_ERROR = 1, /* parse/validation/variables/limits: {"errors":[...]} only, HTTP 400 */
+    GQL_REQUEST_ERROR = 1, /* parse/validation/variables/limits: errors only (gql_http.c: status) */
 } gql_status_t;
 
 /* CLOCK_MONOTONIC now, in nanoseconds (for gql_request_t.deadline_ns). */

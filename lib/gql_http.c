@@ -3,13 +3,22 @@
  * http_resp_t out), as the GraphQL-over-HTTP spec and API.md say.
  *
  * Owns: POST application/json bodies (parsed with cJSON, freed here),
- * GET ?query=&variables=&operationName= with percent-decoding, the response
- * media type (application/graphql-response+json when the client accepts it,
- * else application/json), status codes (400 for a body that is not JSON and
- * for documents that do not parse or validate, 405 for other methods and
- * for a mutation over GET, 415 for a POST that is not JSON, 401 when the
- * caller's hook refuses a mutation). Browsers get GraphiQL from nginx
- * (etc/nginx, static files from npm; no CDN), never from here.
+ * GET ?query=&variables=&operationName=&extensions= with percent-decoding,
+ * the response media type (application/graphql-response+json when the
+ * client accepts it, else application/json) and the status codes, by the
+ * GraphQL-over-HTTP spec:
+ *   - 400 for a request that is not well-formed whatever the client accepts
+ *     (body not JSON, query missing or not a string, variables, extensions
+ *     or operationName of the wrong type, a bad GET parameter);
+ *   - a document that does not parse or validate, is over the limits, or
+ *     whose variables do not coerce: 400 to a client that accepts
+ *     application/graphql-response+json, 200 to one that accepts only
+ *     application/json (the spec's rule for legacy clients, which read the
+ *     errors from the body); both with {"errors": [...]};
+ *   - 405 for other methods and for a mutation over GET, 415 for a POST
+ *     that is not JSON, 401 when the caller's hook refuses a mutation.
+ * Browsers get GraphiQL from nginx (etc/nginx, static files from npm; no
+ * CDN), never from here.
  * The body size limit (413) is enforced by the worker before the body is
  * read, so it is not here.
  */
@@ -110,6 +119,31 @@ static const char *gql__param(arena_t *a, const char *qs, const char *name, size
     return NULL;
 }
 
+/* Parses a GET parameter that must hold a JSON object (variables,
+ * extensions): NULL and "" mean absent (*out = NULL), as does JSON null.
+ * Returns NULL with *out set (the caller frees it with cJSON_Delete), or why
+ * the parameter cannot be taken (in the arena). The text is NUL-terminated
+ * and free of %00 (gql__param_bad ran first), so the whole string must be
+ * one JSON value. */
+static const char *gql__param_object(arena_t *a, const char *name, const char *p, cJSON **out)
+{
+    *out = NULL;
+    if (p == NULL || p[0] == '\0') return NULL;
+    cJSON *v = cJSON_ParseWithOpts(p, NULL, true);
+    if (v != NULL && (cJSON_IsObject(v) || cJSON_IsNull(v))) {
+        if (cJSON_IsObject(v))
+            *out = v;
+        else
+            cJSON_Delete(v);
+        return NULL;
+    }
+    cJSON_Delete(v);
+    size_t len = strlen(name) + 64;
+    char *msg = arena_alloc(a, len);
+    snprintf(msg, len, "The query string parameter \"%s\" must be a JSON object.", name);
+    return msg;
+}
+
 static void gql__respond_error(http_resp_t *resp, int status, err_code_t code, const char *msg)
 {
     resp->status = status;
@@ -121,9 +155,8 @@ int gql_http_handle(const gql_http_t *h, const http_req_t *req, http_resp_t *res
 {
     if (h == NULL || req == NULL || resp == NULL) return -1;
     resp->allow = NULL;
-    resp->content_type = gql__accepts(req->accept, "application/graphql-response+json")
-                             ? "application/graphql-response+json"
-                             : "application/json";
+    bool modern = gql__accepts(req->accept, "application/graphql-response+json");
+    resp->content_type = modern ? "application/graphql-response+json" : "application/json";
     buf_reset(&resp->body);
     arena_t *a = req->arena;
     gql_request_t gr = {.arena = a,
@@ -131,10 +164,11 @@ int gql_http_handle(const gql_http_t *h, const http_req_t *req, http_resp_t *res
                         .limits = h->limits,
                         .extensions = h->extensions,
                         .deadline_ns = h->deadline_ns};
-    cJSON *body = NULL;
+    /* the parsed POST body, or a GET's variables; freed before returning */
+    cJSON *json = NULL;
     bool is_get = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
     if (is_get) {
-        size_t qlen = 0, vlen = 0, olen = 0;
+        size_t qlen = 0, vlen = 0, olen = 0, elen = 0;
         const char *q = gql__param(a, req->query_string, "query", &qlen);
         if (q == NULL) {
             gql__respond_error(resp, 400, ERR_BAD_INPUT, "Must provide query string.");
@@ -142,15 +176,29 @@ int gql_http_handle(const gql_http_t *h, const http_req_t *req, http_resp_t *res
         }
         gr.query = q;
         gr.query_len = qlen;
-        gr.variables_json = gql__param(a, req->query_string, "variables", &vlen);
+        const char *vars = gql__param(a, req->query_string, "variables", &vlen);
+        const char *ext = gql__param(a, req->query_string, "extensions", &elen);
         gr.operation_name = gql__param(a, req->query_string, "operationName", &olen);
         const char *bad = gql__param_bad(a, "query", q, qlen);
-        if (bad == NULL) bad = gql__param_bad(a, "variables", gr.variables_json, vlen);
+        if (bad == NULL) bad = gql__param_bad(a, "variables", vars, vlen);
         if (bad == NULL) bad = gql__param_bad(a, "operationName", gr.operation_name, olen);
+        if (bad == NULL) bad = gql__param_bad(a, "extensions", ext, elen);
+        /* Parsed here, not by the engine, so that variables which are not a
+         * JSON object are a malformed request (400 for every client), like
+         * the same mistake in a POST body. extensions is only checked: no
+         * extension is implemented. */
+        if (bad == NULL) bad = gql__param_object(a, "variables", vars, &json);
+        if (bad == NULL) {
+            cJSON *e = NULL;
+            bad = gql__param_object(a, "extensions", ext, &e);
+            cJSON_Delete(e);
+        }
         if (bad) {
+            cJSON_Delete(json);
             gql__respond_error(resp, 400, ERR_BAD_INPUT, bad);
             return 0;
         }
+        gr.variables = json;
     } else if (strcmp(req->method, "POST") == 0) {
         const char *ct = req->content_type;
         if (strncasecmp(ct, "application/json", 16) != 0 ||
@@ -164,24 +212,26 @@ int gql_http_handle(const gql_http_t *h, const http_req_t *req, http_resp_t *res
             gql__respond_error(resp, 400, ERR_BAD_INPUT, why);
             return 0;
         }
-        body = cJSON_ParseWithLength(req->body, req->body_len);
-        if (body == NULL || !cJSON_IsObject(body)) {
-            cJSON_Delete(body);
+        json = cJSON_ParseWithLength(req->body, req->body_len);
+        if (json == NULL || !cJSON_IsObject(json)) {
+            cJSON_Delete(json);
             gql__respond_error(resp, 400, ERR_BAD_INPUT,
                                "The request body is not a JSON object: send "
                                "{\"query\": \"...\", \"variables\": {...}}.");
             return 0;
         }
-        const cJSON *q = cJSON_GetObjectItemCaseSensitive(body, "query");
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, "variables");
-        const cJSON *o = cJSON_GetObjectItemCaseSensitive(body, "operationName");
+        const cJSON *q = cJSON_GetObjectItemCaseSensitive(json, "query");
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(json, "variables");
+        const cJSON *o = cJSON_GetObjectItemCaseSensitive(json, "operationName");
+        const cJSON *x = cJSON_GetObjectItemCaseSensitive(json, "extensions");
         const char *bad =
             !cJSON_IsString(q)                            ? "\"query\" must be a string."
             : v && !cJSON_IsObject(v) && !cJSON_IsNull(v) ? "\"variables\" must be an object."
             : o && !cJSON_IsString(o) && !cJSON_IsNull(o) ? "\"operationName\" must be a string."
+            : x && !cJSON_IsObject(x) && !cJSON_IsNull(x) ? "\"extensions\" must be an object."
                                                           : NULL;
         if (bad) {
-            cJSON_Delete(body);
+            cJSON_Delete(json);
             gql__respond_error(resp, 400, ERR_BAD_INPUT, bad);
             return 0;
         }
@@ -198,7 +248,7 @@ int gql_http_handle(const gql_http_t *h, const http_req_t *req, http_resp_t *res
     if (op == GQL_OP_MUTATION && is_get) {
         resp->allow = "POST";
         gql__respond_error(resp, 405, ERR_BAD_INPUT, "Mutations are only allowed over POST.");
-        cJSON_Delete(body);
+        cJSON_Delete(json);
         return 0;
     }
     if (op == GQL_OP_MUTATION && h->authorize_mutation) {
@@ -206,12 +256,15 @@ int gql_http_handle(const gql_http_t *h, const http_req_t *req, http_resp_t *res
         if (h->authorize_mutation(h->user_ctx, req, &e) != 0) {
             gql__respond_error(resp, 401, e.code == ERR_OK ? ERR_UNAUTH : e.code,
                                e.msg[0] ? e.msg : "This mutation needs a valid write token.");
-            cJSON_Delete(body);
+            cJSON_Delete(json);
             return 0;
         }
     }
     gql_status_t st = gql_execute(h->schema, h->resolvers, &gr, &resp->body);
-    resp->status = st == GQL_REQUEST_ERROR ? 400 : 200;
-    cJSON_Delete(body);
+    /* A request error has no "data": a client that accepts the new media
+     * type reads that from the status, a legacy application/json client
+     * from the body (and many treat any 4xx as a transport failure). */
+    resp->status = st == GQL_REQUEST_ERROR && modern ? 400 : 200;
+    cJSON_Delete(json);
     return 0;
 }

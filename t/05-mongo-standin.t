@@ -2,8 +2,10 @@
 # The MongoDB development stand-in (etc/dev/mongo-standin.py): started on a
 # free loopback port in a temp dir, checked through libmongoc by
 # build/t/prog/mongo_standin_check (its TAP is passed through, renumbered),
-# then its own duties: survives bad and unacknowledged requests, keeps data
-# across a SIGTERM restart through --data-file, exits 0. The server is always
+# then its own duties: answers _id-anchored filters by _id (an update by
+# {_id, version} on 100,000 documents examines 1, as serverStatus counts),
+# survives bad and unacknowledged requests, keeps data across a SIGTERM
+# restart through --data-file, exits 0. The server is always
 # killed, whatever happens (try/finally + signal handlers).
 import os
 import shutil
@@ -126,6 +128,69 @@ def check_bench(out):
        'find by _id sustains >= %d reads/s (got %s)' % (MIN_READS_PER_S, rate))
 
 
+BIG_DOCS = 100000
+BIG_BATCH = 10000
+
+
+def check_examined(server):
+    """Filters anchored on _id read by _id, not by a scan: serverStatus's
+    count of examined documents (metrics.queryExecutor.scannedObjects, and
+    oponnStandin.lastCommand) says how many documents a command tested."""
+    import pymongo
+
+    c = pymongo.MongoClient('mongodb://127.0.0.1:%d/?serverSelectionTimeoutMS=3000' % server.port,
+                            socketTimeoutMS=120000)
+    db = c.standin_scan
+
+    def examined(fn):
+        """(fn's result, documents examined meanwhile, lastCommand)."""
+        before = db.command('serverStatus')['metrics']['queryExecutor']['scannedObjects']
+        r = fn()
+        st = db.command('serverStatus')
+        return r, st['metrics']['queryExecutor']['scannedObjects'] - before, \
+            st['oponnStandin']['lastCommand']
+
+    small = db.small
+    small.insert_many([{'_id': 's%03d' % i, 'version': 1} for i in range(250)])
+    r, n, last = examined(lambda: small.count_documents({'version': 1}))
+    ok(r == 250 and n == 250, 'a filter without _id scans: 250 documents examined of 250 (got %s)'
+       % n)
+    r, n, last = examined(lambda: small.find_one({'_id': 's007'}))
+    ok(r == {'_id': 's007', 'version': 1} and n == 1 and last['command'] == 'find'
+       and last['docsExamined'] == 1, 'find by _id examines 1 (got %s, %s)' % (n, last))
+
+    t0 = time.monotonic()
+    big = db.big
+    for k in range(0, BIG_DOCS, BIG_BATCH):
+        big.insert_many([{'_id': 'b%06d' % i, 'version': 1} for i in range(k, k + BIG_BATCH)])
+    diag('%d documents inserted in %.1f s' % (BIG_DOCS, time.monotonic() - t0))
+    r, n, last = examined(lambda: big.update_many({'_id': 'b054321', 'version': {'$lt': 2}},
+                                                  {'$inc': {'version': 1}}))
+    ok(r.matched_count == 1 and r.modified_count == 1 and n == 1
+       and last == {'command': 'update', 'ns': 'standin_scan.big', 'docsExamined': 1},
+       'update by {_id, version} on %d documents: applied, 1 document examined (got %s, %s)'
+       % (BIG_DOCS, n, last))
+    r, n, last = examined(lambda: big.update_one({'_id': 'b054321', 'version': {'$lt': 2}},
+                                                 {'$inc': {'version': 1}}))
+    ok(r.matched_count == 0 and n == 1, 'the same update again: version too new, not applied, '
+       '1 document examined (got %s)' % n)
+    r, n, last = examined(lambda: list(big.find({'_id': {'$in': ['b000003', 'b000001', 'nope',
+                                                                 'b054321']},
+                                                 'version': 1}, sort=[('_id', 1)])))
+    ok([d['_id'] for d in r] == ['b000001', 'b000003'] and n == 3,
+       '_id $in plus a condition: the 3 existing ids examined, 2 match (got %s)' % n)
+    r, n, last = examined(lambda: big.delete_many({'_id': {'$eq': 'b000002'}, 'version': 1}))
+    ok(r.deleted_count == 1 and n == 1 and big.find_one({'_id': 'b000002'}) is None,
+       'delete by {_id: {$eq}, version}: 1 document examined (got %s)' % n)
+    try:
+        big.find_one({'_id': 'b000005', 'version': {'$nosuch': 1}})
+        ok(False, 'a bad operator beside _id is refused')
+    except pymongo.errors.OperationFailure:
+        ok(True, 'a bad operator beside _id is refused, as in a scan')
+    db.drop_collection('big')  # keep the snapshot of the persistence check small
+    c.close()
+
+
 def check_robustness_and_persistence(server, tmp, data_file):
     """Uses Debian's pymongo (a python3-mongomock dependency) for the parts
     only a stand-in has: surviving odd requests and the snapshot file."""
@@ -191,6 +256,7 @@ def main():
             return 1
         out = run_check(server.port)
         check_bench(out)
+        check_examined(server)
         check_robustness_and_persistence(server, tmp, data_file)
     except Exception:
         ok(False, 'test script ran without an exception')

@@ -139,10 +139,40 @@ with taplib.stack(workers=2) as s:
     t.ok(st == 405 and "POST" in h.get("Allow", ""), "a mutation over GET: 405 Allow: POST")
     st, h, raw = s.http("GET", "/graphql?" + urllib.parse.urlencode({"query": "{ __typename }"}))
     t.is_((st, json.loads(raw)), (200, {"data": {"__typename": "Query"}}), "a query over GET")
-    st, b, _ = q("{ book(id: 1 }")
-    t.ok(st == 400 and code_of(b) == "GRAPHQL_PARSE_FAILED", "a parse error: 400")
-    st, b, _ = q("{ book(id:\"1\") { nope } }")
-    t.ok(st == 400 and code_of(b) == "GRAPHQL_VALIDATION_FAILED", "a validation error: 400")
+    # Request errors by media type (GraphQL-over-HTTP): 400 to a client that
+    # accepts application/graphql-response+json, 200 with {"errors"} and no
+    # "data" to one that accepts only application/json (or sends no Accept).
+    modern = {"accept": "application/graphql-response+json, application/json"}
+    for doc, vars_, code in (("{ book(id: 1 }", None, "GRAPHQL_PARSE_FAILED"),
+                             ('{ book(id:"1") { nope } }', None, "GRAPHQL_VALIDATION_FAILED"),
+                             ("query($id:ID!){ book(id:$id){ id } }", {"id": None}, "BAD_USER_INPUT")):
+        st, b, _ = taplib.gql(s, doc, vars_, headers=modern)
+        t.ok(st == 400 and code_of(b) == code and "data" not in b,
+             "%s, accepting graphql-response+json: 400" % code, (st, b))
+        for accept in (None, "application/json"):
+            st, b, _ = taplib.gql(s, doc, vars_, headers={"accept": accept} if accept else None)
+            t.ok(st == 200 and code_of(b) == code and "data" not in b,
+                 "%s, accepting %s: 200 with errors" % (code, accept or "(no Accept)"), (st, b))
+        st, h, raw = s.http("GET", "/graphql?" + urllib.parse.urlencode(
+            dict({"query": doc}, **({"variables": json.dumps(vars_)} if vars_ else {}))),
+            headers={"accept": "application/json"})
+        t.ok(st == 200 and code_of(json.loads(raw)) == code, "%s over GET, application/json: 200" % code,
+             (st, raw))
+        st, h, raw = s.http("GET", "/graphql?" + urllib.parse.urlencode(
+            dict({"query": doc}, **({"variables": json.dumps(vars_)} if vars_ else {}))),
+            headers={"accept": "application/graphql-response+json"})
+        t.ok(st == 400 and code_of(json.loads(raw)) == code
+             and h.get("Content-Type", "").startswith("application/graphql-response+json"),
+             "%s over GET, graphql-response+json: 400" % code, (st, h, raw))
+    for ext in ('"s"', "0", "false", "[1]"):
+        st, h, raw = s.http("POST", "/graphql", ('{"query":"{ __typename }","extensions":%s}' % ext).encode(),
+                            {"content-type": "application/json", "accept": "application/json"})
+        t.ok(st == 400 and code_of(json.loads(raw)) == "BAD_USER_INPUT",
+             "extensions %s (not an object): 400 even to application/json" % ext, (st, raw))
+    st, h, raw = s.http("GET", "/graphql?" + urllib.parse.urlencode(
+        {"query": "{ __typename }", "variables": "[1]"}), headers={"accept": "application/json"})
+    t.ok(st == 400 and code_of(json.loads(raw)) == "BAD_USER_INPUT",
+         "GET variables not an object: 400 even to application/json", (st, raw))
     st, h, raw = s.http("POST", "/graphql", b"{not json", {"content-type": "application/json"})
     t.ok(st == 400 and "errors" in json.loads(raw), "a body that is not JSON: 400, GraphQL-shaped")
 

@@ -15,6 +15,16 @@ does not implement is refused with {ok: 0, code, errmsg} naming what is
 missing, never silently ignored: an uncaught exception would hang the client,
 so every request ends in a reply.
 
+Indexes: a filter anchored on _id -- a top-level _id equal to a string,
+integer or ObjectId ({_id: v}, {_id: {$eq: v}}) or {_id: {$in: [...]}} of
+those, with or without other conditions ({_id: v, version: {$lt: n}}) -- reads
+the documents by _id and tests only those. Every other filter scans the whole
+collection: secondary indexes are never used for reads (unique ones are
+checked by hash on writes), nor is _id under $and/$or or with other operators
+($ne, $nin, $gt, $regex, ...). serverStatus reports the documents examined:
+metrics.queryExecutor.scannedObjects (the total, as mongod) and
+oponnStandin.lastCommand (the last command that read documents).
+
   /usr/bin/python3 etc/dev/mongo-standin.py --host 127.0.0.1 --port P \
       [--port-file F] [--data-file F] [--shutdown-ms N]
 
@@ -91,7 +101,28 @@ def log(msg):
 # --- mongomock patches: _id lookups by hash, unique checks like mongod ----------
 
 _MISSING = object()
-_orig_iter_documents = Collection._iter_documents
+
+
+class _Examined:
+    """Documents examined (tested against a filter) since the server started,
+    as mongod's serverStatus metrics.queryExecutor.scannedObjects: a scan
+    examines every document it tests, an _id lookup only the documents it
+    finds. Standin.run settles it after each command. One handler runs at a
+    time (mockupdb's lock), so plain counters are enough."""
+
+    total = 0
+    reads = 0  # _iter_documents calls: did a command read documents at all
+    # (list length, its iterator) of each scan since the last settle(): a
+    # consumer may stop early (update_one), so what a scan examined is known
+    # only afterwards, from how far its iterator went. Counting in the loop
+    # instead made every scan half again as slow.
+    scans = []
+
+    @classmethod
+    def settle(cls):
+        for n, it in cls.scans:
+            cls.total += n - it.__length_hint__()
+        cls.scans = []
 
 
 def _is_key(v):
@@ -99,29 +130,59 @@ def _is_key(v):
     return isinstance(v, (str, int, ObjectId)) and not isinstance(v, bool)
 
 
-def _iter_documents(self, spec):
-    """{_id: v} and {_id: {$in: [...]}} read the store's dict, not a scan."""
-    v = spec.get('_id', _MISSING) if isinstance(spec, dict) and len(spec) == 1 else _MISSING
+def _anchored_ids(spec):
+    """The _id values a filter is limited to, in _id order, or None when it
+    is not anchored on _id: a top-level _id equal to a key ({_id: v},
+    {_id: {$eq: v}}) or in a list of keys ({_id: {$in: [...]}}), whatever
+    else the filter says. Anything else (other _id operators, _id under
+    $and/$or, floats, documents) is None: a scan."""
+    v = spec.get('_id', _MISSING) if isinstance(spec, dict) else _MISSING
+    if isinstance(v, dict) and len(v) == 1 and '$eq' in v:
+        v = v['$eq']
     if _is_key(v):
-        ids = [v]
-    elif (isinstance(v, dict) and len(v) == 1 and isinstance(v.get('$in'), list)
-          and all(_is_key(x) for x in v['$in'])):
+        return [v]
+    if (isinstance(v, dict) and len(v) == 1 and isinstance(v.get('$in'), list)
+            and all(_is_key(x) for x in v['$in'])):
         ids = list(dict.fromkeys(v['$in']))
         try:
             ids.sort()  # mongod walks the _id index in order
         except TypeError:
             pass
-    else:
-        return _orig_iter_documents(self, spec)
+        return ids
+    return None
+
+
+def _iter_documents(self, spec):
+    """Every read, update and delete finds its documents here. A filter
+    anchored on _id (_anchored_ids) reads the store's dict and tests only the
+    documents it finds against the rest of the filter; any other filter is
+    mongomock's scan. Both count what they examine (_Examined)."""
+    _Examined.reads += 1
+    ids = _anchored_ids(spec)
+    if ids is None:
+        # As mongomock: validate the filter even if no documents can match,
+        # and scan a copy of the list taken now (the caller may write).
+        if self._store.is_empty:
+            filter_applies(spec, {})
+        docs = list(self._store.documents)
+        it = iter(docs)
+        _Examined.scans.append((len(docs), it))
+        return (doc for doc in it if filter_applies(spec, doc))
     store = self._store
+    rest = len(spec) > 1
     found = []
     for i in ids:
         try:
             doc = store[i]
         except KeyError:
             continue
-        if not isinstance(doc['_id'], bool):
+        if isinstance(doc['_id'], bool):  # True == 1 in a dict, not in MongoDB
+            continue
+        _Examined.total += 1
+        if not rest or filter_applies(spec, doc):
             found.append(doc)
+    if rest and not found:
+        filter_applies(spec, {})  # a bad operator elsewhere still fails, as in a scan
     return iter(found)
 
 
@@ -243,6 +304,7 @@ class Standin:
         self.started = self.swept = time.time()
         self.server = None
         self.shutting_down = False  # --shutdown-ms: every request refused as at shutdown
+        self.last_examined = None  # see cmd_serverStatus
 
     # -- helpers
     def coll(self, db, name):
@@ -327,7 +389,12 @@ class Standin:
                 'pid': Int64(os.getpid()), 'uptime': float(int(up)),
                 'uptimeMillis': Int64(int(up * 1000)), 'localTime': datetime.datetime.utcnow(),
                 'connections': {'current': len(self.server._server_socks) if self.server else 0},
-                'metrics': {'cursor': {'open': {'total': len(self.cursors)}}}}
+                'metrics': {'cursor': {'open': {'total': len(self.cursors)}},
+                            'queryExecutor': {'scannedObjects': Int64(_Examined.total)}},
+                # The last command that read documents (find, count, update,
+                # delete, findAndModify, aggregate, ...) and how many it
+                # examined; handshakes and serverStatus itself do not count.
+                'oponnStandin': {'lastCommand': self.last_examined}}
 
     def cmd_listDatabases(self, db, doc, req):
         names = self.client.list_database_names()
@@ -615,7 +682,17 @@ class Standin:
                      None)
         if fn is None:
             raise CmdError(59, 'no such command: \'%s\'' % name)
-        return fn(db, doc, req)
+        _Examined.settle()  # scans made outside a command (loading a snapshot)
+        total, reads = _Examined.total, _Examined.reads
+        try:
+            return fn(db, doc, req)
+        finally:
+            _Examined.settle()
+            if _Examined.reads != reads:  # it read documents: the last such command
+                coll = doc.get(name)
+                self.last_examined = {'command': name,
+                                      'ns': '%s.%s' % (db, coll) if isinstance(coll, str) else db,
+                                      'docsExamined': Int64(_Examined.total - total)}
 
     def handle(self, req):
         """mockupdb autoresponder: every request gets exactly one reply (or

@@ -1,7 +1,8 @@
 /*
  * gql_http.c — unit tests of GraphQL over HTTP (lib/gql_http.c): methods,
- * media types, status codes, GET decoding, mutation over GET, the write
- * hook, bad bodies.
+ * media types, status codes by media type (the GraphQL-over-HTTP rules),
+ * GET decoding, mutation over GET, the write hook, bad bodies and bad
+ * variables/extensions.
  */
 #include "gql.h"
 #include "tap.h"
@@ -87,14 +88,66 @@ int main(void)
     gql_http_handle(&h, &q, &resp);
     check_int(resp.status, 415, "text/plain POST 415");
 
-    q = mkreq(&a, "POST", "", "application/json", "", "{\"query\":\"{ nope }\"}");
-    gql_http_handle(&h, &q, &resp);
-    check_int(resp.status, 400, "validation failure 400");
-    ok(strstr(resp.body.data, "GRAPHQL_VALIDATION_FAILED") != NULL, "validation code");
+    /* A document or variables the engine refuses: 200 to a client that
+     * accepts only application/json (or says nothing), 400 to one that
+     * accepts application/graphql-response+json; {"errors"} and no "data". */
+    static const struct {
+        const char *body, *code, *what;
+    } refused[] = {
+        {"{\"query\":\"{ nope }\"}", "GRAPHQL_VALIDATION_FAILED", "validation failure"},
+        {"{\"query\":\"{ hello \"}", "GRAPHQL_PARSE_FAILED", "parse failure"},
+        {"{\"query\":\"query($v: String!) { hello(x: $v) }\",\"variables\":{\"v\":null}}",
+         "BAD_USER_INPUT", "variable coercion failure"},
+        {"{\"query\":\"query A { hello } query B { hello }\",\"operationName\":\"C\"}",
+         "BAD_USER_INPUT", "unknown operationName"},
+    };
+    static const struct {
+        const char *accept;
+        int status;
+        const char *ct;
+    } clients[] = {
+        {"", 200, "application/json"},
+        {"application/json", 200, "application/json"},
+        {"*/*", 200, "application/json"},
+        {"application/graphql-response+json", 400, "application/graphql-response+json"},
+        {"application/graphql-response+json, application/json;q=0.9", 400,
+         "application/graphql-response+json"},
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        for (size_t j = 0; j < sizeof clients / sizeof clients[0]; j++) {
+            q = mkreq(&a, "POST", "", "application/json", clients[j].accept, refused[i].body);
+            gql_http_handle(&h, &q, &resp);
+            check_int(resp.status, clients[j].status, "POST %s, Accept \"%s\": %d", refused[i].what,
+                      clients[j].accept, clients[j].status);
+            check_str(resp.content_type, clients[j].ct, "... as %s", clients[j].ct);
+            ok(strstr(resp.body.data, refused[i].code) != NULL &&
+                   strstr(resp.body.data, "\"data\"") == NULL,
+               "... %s, no data: %s", refused[i].code, resp.body.data);
+        }
+    }
 
-    q = mkreq(&a, "POST", "", "application/json", "", "{\"query\":\"{ hello \"}");
+    /* extensions that is not an object is a malformed request: 400 whatever
+     * the client accepts; null or an object is taken (and ignored). */
+    static const char *bad_ext[] = {"\"string\"", "0", "false", "[\"array\"]"};
+    for (size_t i = 0; i < sizeof bad_ext / sizeof bad_ext[0]; i++) {
+        char b[128];
+        snprintf(b, sizeof b, "{\"query\":\"{ hello }\",\"extensions\":%s}", bad_ext[i]);
+        q = mkreq(&a, "POST", "", "application/json", "application/json", b);
+        gql_http_handle(&h, &q, &resp);
+        ok(resp.status == 400 && strstr(resp.body.data, "extensions\\\" must be an object"),
+           "POST extensions %s: 400 to an application/json client (%s)", bad_ext[i],
+           resp.body.data);
+    }
+    q = mkreq(&a, "POST", "", "application/json", "",
+              "{\"query\":\"{ hello }\",\"extensions\":{\"some\":\"value\"},\"variables\":null,"
+              "\"operationName\":null}");
     gql_http_handle(&h, &q, &resp);
-    check_int(resp.status, 400, "parse failure 400");
+    check_int(resp.status, 200, "POST extensions {}, variables and operationName null: 200");
+    check_str(resp.body.data, "{\"data\":{\"hello\":\"hello\"}}", "... answered");
+    q = mkreq(&a, "POST", "", "application/json", "application/graphql-response+json",
+              "{\"query\":\"{ hello }\",\"variables\":[1]}");
+    gql_http_handle(&h, &q, &resp);
+    check_int(resp.status, 400, "POST variables an array: 400");
 
     q = mkreq(&a, "GET", "query=%7B%20hello(x%3A%20%22a%2Bb%22)%20%7D&variables=", "", "", "");
     gql_http_handle(&h, &q, &resp);
@@ -105,6 +158,43 @@ int main(void)
               "", "", "");
     gql_http_handle(&h, &q, &resp);
     check_str(resp.body.data, "{\"data\":{\"hello\":\"z\"}}", "GET variables, '+' is a space");
+
+    /* The same rules over GET. */
+    q = mkreq(&a, "GET", "query=%7B+nope+%7D", "", "", "");
+    gql_http_handle(&h, &q, &resp);
+    ok(resp.status == 200 && strstr(resp.body.data, "GRAPHQL_VALIDATION_FAILED"),
+       "GET validation failure, no Accept: 200 GRAPHQL_VALIDATION_FAILED");
+    q = mkreq(&a, "GET", "query=%7B+nope+%7D", "", "application/graphql-response+json", "");
+    gql_http_handle(&h, &q, &resp);
+    check_int(resp.status, 400, "GET validation failure, graphql-response+json: 400");
+    q = mkreq(&a, "GET", "query=%7B+hello", "", "application/json", "");
+    gql_http_handle(&h, &q, &resp);
+    ok(resp.status == 200 && strstr(resp.body.data, "GRAPHQL_PARSE_FAILED"),
+       "GET parse failure, application/json: 200 GRAPHQL_PARSE_FAILED");
+    q = mkreq(&a, "GET", "query=query+Q($v:String!){hello(x:$v)}&variables=%7B%7D", "",
+              "application/graphql-response+json", "");
+    gql_http_handle(&h, &q, &resp);
+    ok(resp.status == 400 && strstr(resp.body.data, "BAD_USER_INPUT"),
+       "GET variable coercion failure, graphql-response+json: 400 BAD_USER_INPUT");
+    q = mkreq(&a, "GET", "query=query+Q($v:String!){hello(x:$v)}&variables=%7B%7D", "", "", "");
+    gql_http_handle(&h, &q, &resp);
+    check_int(resp.status, 200, "GET variable coercion failure, no Accept: 200");
+    static const char *bad_get[] = {"variables=%5B1%5D",  "variables=5",        "variables=%7Bnope",
+                                    "variables=%7B%7D+x", "extensions=%22s%22", "extensions=%5B%5D",
+                                    "extensions=false"};
+    for (size_t i = 0; i < sizeof bad_get / sizeof bad_get[0]; i++) {
+        char qs[128];
+        snprintf(qs, sizeof qs, "query=%%7Bhello%%7D&%s", bad_get[i]);
+        q = mkreq(&a, "GET", qs, "", "application/json", "");
+        gql_http_handle(&h, &q, &resp);
+        ok(resp.status == 400 && strstr(resp.body.data, "must be a JSON object"),
+           "GET %s: 400 to an application/json client (%s)", bad_get[i], resp.body.data);
+    }
+    q = mkreq(&a, "GET", "query=%7Bhello%7D&variables=null&extensions=%7B%22a%22%3A1%7D", "",
+              "application/json", "");
+    gql_http_handle(&h, &q, &resp);
+    check_str(resp.body.data, "{\"data\":{\"hello\":\"hello\"}}",
+              "GET variables=null and an extensions object are taken");
 
     q = mkreq(&a, "GET", "query=mutation%7Bset%7D", "", "", "");
     gql_http_handle(&h, &q, &resp);

@@ -93,6 +93,8 @@
       "idle time after which another writer reclaims a dead writer's pending writes")              \
     X(INT, queue_backoff_ms, "OPONN_QUEUE_BACKOFF_MS", "100", 1, 60000,                            \
       "first retry delay of a failed apply (doubles, capped at 5 s)")                              \
+    X(INT, queue_batch, "OPONN_QUEUE_BATCH", "200", 1, 10000,                                      \
+      "queued writes oponn-writer reads, applies (one bulk write) and acknowledges per step")      \
     X(STR, write_token, "OPONN_WRITE_TOKEN", NULL, 0, 0,                                           \
       "bearer token mutations need; unset = every mutation refused")                               \
     X(INT, nginx_workers, "OPONN_NGINX_WORKERS", "1", 1, 64,                                       \

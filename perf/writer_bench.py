@@ -55,8 +55,9 @@ def log(msg):
 
 
 class Bench:
-    def __init__(self, s, ids):
+    def __init__(self, s, ids, writer):
         self.s = s
+        self.writer = writer
         self.ids = ids
         self.token = s.write_token()
         self.round = 0
@@ -98,8 +99,10 @@ class Bench:
 
     def writers(self, n):
         env = dict(self.s.env(), OPONN_WRITE_MODE="behind")
-        logf = open(os.path.join(self.s.run_dir, "logs", "bench-writers.log"), "a")
-        procs = [subprocess.Popen([WRITER], env=env, stdout=logf, stderr=logf)
+        logs = os.path.join(self.s.run_dir, "logs")
+        os.makedirs(logs, exist_ok=True)
+        logf = open(os.path.join(logs, "bench-writers.log"), "a")
+        procs = [subprocess.Popen([self.writer], env=env, stdout=logf, stderr=logf)
                  for _ in range(n)]
         logf.close()
         return procs
@@ -124,6 +127,55 @@ class Bench:
         return time.monotonic() - t0, left
 
 
+def measure(s, ids, writer=None, writes=None, say=log):
+    """The measurements above on a running stack s (its pool is restarted in
+    behind mode, and left in through mode) with books ids. -> a dict of
+    numbers (keys wb_*), and the printable rows."""
+    global WRITES
+    WRITES = writes or WRITES
+    writer = writer or WRITER
+    b = Bench(s, ids, writer)
+    res, rows = {}, []
+    b.pool("through")
+    secs, acked, _ = b.writes()
+    through = acked / secs
+    say("through: %d acknowledged in %.2f s" % (acked, secs))
+    res["wb_through_per_s"] = round(through, 1)
+    rows.append(("write-through", "mutations/s", "%.1f" % through, "", ""))
+    b.pool("behind")
+    try:
+        for n in (1, 2, 4):
+            secs, acked, _ = b.writes()
+            full = b.xlen()
+            say("behind, no writer: %d acknowledged in %.2f s (%.1f/s), queue %d" % (
+                acked, secs, acked / secs, full))
+            t0 = time.monotonic()
+            procs = b.writers(n)
+            took, left = b.wait_empty(t0)
+            b.stop(procs)
+            rate = (full - left) / took
+            res["wb_drain_%d_per_s" % n] = round(rate, 1)
+            res["wb_ratio_%d" % n] = round(rate / through, 2)
+            res["wb_drained_%d" % n] = not left
+            rows.append(("drain, %d writer%s" % (n, "" if n == 1 else "s"), "applies/s",
+                         "%.1f" % rate, "%.2f" % (rate / through),
+                         "queue %d drained in %.2f s" % (full, took) if not left else
+                         "queue %d: %d left after %.0f s" % (full, left, took)))
+        procs = b.writers(1)
+        time.sleep(0.5)  # the writer's consumer joins the group before the writes
+        secs, acked, last = b.writes()
+        took, left = b.wait_empty(last)
+        b.stop(procs)
+        res["wb_lag_s"] = round(took, 2) if not left else ""
+        rows.append(("lag, 1 writer", "s", "%.2f" % took, "",
+                     "last of %d writes (%.1f/s acknowledged) in MongoDB %.2f s after its "
+                     "acknowledgement%s" % (acked, acked / secs, took,
+                                            "" if not left else ", %d still queued" % left)))
+    finally:
+        b.pool("through")
+    return res, rows
+
+
 def main():
     for exe in ("oponn", "oponn-worker", "perf/gen_data"):
         if not os.access(os.path.join(BUILD, exe), os.X_OK):
@@ -134,7 +186,6 @@ def main():
     s = _stack.Stack(d, workers=int(os.environ.get("BENCH_WORKERS", "2")),
                      env={"OPONN_RATE_LIMIT": "0", "OPONN_WRITE_MODE": "through"})
     _stack.cleanup_on_signals(s)
-    rows = []
     try:
         s.start()
         if s.oponn("migrate").returncode != 0:
@@ -150,40 +201,9 @@ def main():
         log("%s (%.1f s)" % (p.stdout.strip(), time.monotonic() - t))
         with open(os.path.join(data, "books.ids")) as f:
             ids = f.read().split()
-        b = Bench(s, ids)
         log("writer %s; %d books, %d updateBook from %d clients per measurement" % (
             WRITER, len(ids), WRITES, CLIENTS))
-
-        secs, acked, _ = b.writes()
-        through = acked / secs
-        log("through: %d acknowledged in %.2f s" % (acked, secs))
-        rows.append(("write-through", "mutations/s", "%.1f" % through, "", ""))
-
-        b.pool("behind")
-        for n in (1, 2, 4):
-            secs, acked, _ = b.writes()
-            full = b.xlen()
-            log("behind, no writer: %d acknowledged in %.2f s (%.1f/s), queue %d" % (
-                acked, secs, acked / secs, full))
-            t0 = time.monotonic()
-            procs = b.writers(n)
-            took, left = b.wait_empty(t0)
-            b.stop(procs)
-            rate = (full - left) / took
-            rows.append(("drain, %d writer%s" % (n, "" if n == 1 else "s"), "applies/s",
-                         "%.1f" % rate, "%.2f" % (rate / through),
-                         "queue %d drained in %.2f s" % (full, took) if not left else
-                         "queue %d: %d left after %.0f s" % (full, left, took)))
-        procs = b.writers(1)
-        time.sleep(0.5)  # the writer's consumer joins the group before the writes
-        t0 = time.monotonic()
-        secs, acked, last = b.writes()
-        took, left = b.wait_empty(last)
-        b.stop(procs)
-        rows.append(("lag, 1 writer", "s", "%.2f" % took, "",
-                     "last of %d writes (%.1f/s acknowledged) in MongoDB %.2f s after its "
-                     "acknowledgement%s" % (acked, acked / secs, took,
-                                            "" if not left else ", %d still queued" % left)))
+        _, rows = measure(s, ids)
     finally:
         s.stop()
     print("%-20s %-12s %10s %8s  %s" % ("measure", "unit", "value", "ratio", "note"))

@@ -18,8 +18,9 @@ time, every thread its own books (so every write is acknowledged):
              the last acknowledged mutation until the queue is empty (the
              last write is in MongoDB).
 
-BENCH_WRITER names another oponn-writer binary (e.g. an older build, for a
-before/after on the same workers). Loopback only, bounded: every wait has a
+BENCH_WRITER names another oponn-writer binary; BENCH_BEFORE a second one
+measured the same way after the first, on the same stack and books (e.g. an
+older build: before/after in one run). Loopback only, bounded: every wait has a
 BENCH_WAIT_S (300 s) limit and a drain that does not finish is reported as
 such, with the rate it reached.
 
@@ -203,12 +204,17 @@ def main():
             ids = f.read().split()
         log("writer %s; %d books, %d updateBook from %d clients per measurement" % (
             WRITER, len(ids), WRITES, CLIENTS))
-        _, rows = measure(s, ids)
+        runs = [(WRITER, measure(s, ids)[1])]
+        if os.environ.get("BENCH_BEFORE"):
+            runs.append((os.environ["BENCH_BEFORE"],
+                         measure(s, ids, writer=os.environ["BENCH_BEFORE"])[1]))
     finally:
         s.stop()
-    print("%-20s %-12s %10s %8s  %s" % ("measure", "unit", "value", "ratio", "note"))
-    for r in rows:
-        print("%-20s %-12s %10s %8s  %s" % r)
+    for writer, rows in runs:
+        print("# %s" % writer)
+        print("%-20s %-12s %10s %8s  %s" % ("measure", "unit", "value", "ratio", "note"))
+        for r in rows:
+            print("%-20s %-12s %10s %8s  %s" % r)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,10 @@
  * when restarted) after OPONN_QUEUE_CLAIM_MS. Stops on SIGTERM/SIGINT after
  * the write in hand.
  *
+ * Each step reads up to OPONN_QUEUE_BATCH writes, applies them with one bulk
+ * write per collection and acknowledges them in one Redis call; a write the
+ * bulk did not apply is then applied alone, with its retries.
+ *
  * The MongoDB applier belongs to the repository layer: repo_queue_apply()
  * with a repository of its own (a MongoDB client and an arena, no cache).
  * MongoDB down: the apply answers UNAVAILABLE, which the queue retries with
@@ -115,6 +119,7 @@ int main(void)
     cache_queue_opts(&o, &cfg);
     o.consumer = consumer;
     o.stop = &writer_stop;
+    o.apply_batch = repo_queue_apply_batch;
     writer_stats_t ws = {c, cfg.queue_stats_s * 1000, 0};
     o.tick = writer_tick;
     o.tick_ud = &ws;

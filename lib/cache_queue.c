@@ -14,7 +14,6 @@
 #include <time.h>
 
 #define CACHE_QUEUE__GROUP "writers"
-#define CACHE_QUEUE__BATCH 32
 
 void cache_queue_opts(cache_queue_opts_t *o, const cfg_t *cfg)
 {
@@ -23,6 +22,12 @@ void cache_queue_opts(cache_queue_opts_t *o, const cfg_t *cfg)
     o->claim_ms = cfg->queue_claim_ms;
     o->backoff_ms = cfg->queue_backoff_ms;
     o->block_ms = 500;
+    o->batch = (int)cfg->queue_batch;
+}
+
+static int cache_queue__batch(const cache_queue_opts_t *o)
+{
+    return o->batch > 0 ? o->batch : 1;
 }
 
 static void cache_queue__key(cache_t *c, buf_t *b, const char *what)
@@ -83,32 +88,52 @@ static int cache_queue__finish(cache_t *c, const char *op, const char *msg, cons
     return 0;
 }
 
+/* Reads stream entry `entry` into *w (pointing into the reply), *kind and
+ * *tail. 1: a write; 0: a deleted entry (nil fields), nothing to do; -1:
+ * malformed (*kind and *tail as far as they were read). */
+static int cache_queue__parse(const redisReply *entry, cache_write_t *w, const char **kind,
+                              const char **tail)
+{
+    *kind = NULL;
+    *tail = NULL;
+    if (entry->type != REDIS_REPLY_ARRAY || entry->elements != 2 ||
+        entry->element[0]->type != REDIS_REPLY_STRING ||
+        entry->element[1]->type != REDIS_REPLY_ARRAY) {
+        return 0;
+    }
+    const redisReply *f = entry->element[1];
+    const char *id = cache_queue__field(f, "id"), *ver = cache_queue__field(f, "version");
+    const char *op = cache_queue__field(f, "op"), *doc = cache_queue__field(f, "doc");
+    *kind = cache_queue__field(f, "kind");
+    *tail = cache_queue__field(f, "tail");
+    *w = (cache_write_t){.msg_id = entry->element[0]->str, .id = id, .json = doc ? doc : ""};
+    err_t ae;
+    if (!*kind || !id || !*tail || !ver || !op || cache_kind_parse(*kind, &w->kind, &ae) != 0) {
+        return -1;
+    }
+    w->version = strtoll(ver, NULL, 10);
+    w->op = strcmp(op, "del") == 0 ? CACHE_WRITE_DEL : CACHE_WRITE_PUT;
+    return 1;
+}
+
 /* Applies one stream entry with retries. Returns 1 finished, 0 stopped
  * before finishing (left pending), -1 Redis error. */
 static int cache_queue__one(cache_t *c, const cache_queue_opts_t *o, cache_queue_apply_fn fn,
                             void *ud, const redisReply *entry, err_t *e)
 {
-    if (entry->type != REDIS_REPLY_ARRAY || entry->elements != 2 ||
-        entry->element[0]->type != REDIS_REPLY_STRING ||
-        entry->element[1]->type != REDIS_REPLY_ARRAY) {
-        return 1; /* a deleted entry (nil fields): nothing to do */
-    }
-    const char *msg = entry->element[0]->str;
-    const redisReply *f = entry->element[1];
-    const char *kind = cache_queue__field(f, "kind"), *id = cache_queue__field(f, "id");
-    const char *tail = cache_queue__field(f, "tail"), *ver = cache_queue__field(f, "version");
-    const char *op = cache_queue__field(f, "op"), *doc = cache_queue__field(f, "doc");
-    cache_write_t w = {.msg_id = msg, .id = id, .json = doc ? doc : ""};
+    cache_write_t w;
+    const char *kind, *tail;
+    int pr = cache_queue__parse(entry, &w, &kind, &tail);
+    if (pr == 0) return 1;
+    const char *msg = w.msg_id;
     err_t ae;
-    if (!kind || !id || !tail || !ver || !op || cache_kind_parse(kind, &w.kind, &ae) != 0) {
+    if (pr < 0) {
         metrics_inc(METRIC_QUEUE_DEAD);
         return cache_queue__finish(c, "qdead", msg, kind ? kind : "books", tail ? tail : "",
                                    "malformed queue entry", e) == 0
                    ? 1
                    : -1;
     }
-    w.version = strtoll(ver, NULL, 10);
-    w.op = strcmp(op, "del") == 0 ? CACHE_WRITE_DEL : CACHE_WRITE_PUT;
     long long tries = 0, waits = 0;
     for (;;) {
         err_clear(&ae);
@@ -130,17 +155,81 @@ static int cache_queue__one(cache_t *c, const cache_queue_opts_t *o, cache_queue
     }
 }
 
-/* Processes an array of entries in order; returns finished count or -1. */
+/* Acknowledges the entries of list marked in acked, in one round trip. */
+static int cache_queue__done_many(cache_t *c, const redisReply *list, const unsigned char *acked,
+                                  size_t n_acked, err_t *e)
+{
+    if (n_acked == 0) return 0;
+    const char **args = calloc(n_acked * 3, sizeof *args);
+    if (args == NULL) abort();
+    size_t k = 0;
+    for (size_t i = 0; i < list->elements; i++) {
+        if (!acked[i]) continue;
+        cache_write_t w;
+        const char *kind, *tail;
+        cache_queue__parse(list->element[i], &w, &kind, &tail);
+        args[k++] = w.msg_id;
+        args[k++] = kind;
+        args[k++] = tail;
+    }
+    redisReply *r;
+    int rc = cache_script_run(c, "qdonen", 0, NULL, (int)k, args, NULL, 0, &r, e);
+    free(args);
+    if (rc != 0) return -1;
+    freeReplyObject(r);
+    metrics_add(METRIC_QUEUE_APPLIED, n_acked);
+    return 0;
+}
+
+/* Processes an array of entries in order; returns finished count or -1.
+ * With a batch applier, the well-formed entries go to MongoDB together and
+ * those it applied are acknowledged together; each other one (malformed, or
+ * not applied by the batch) then goes through cache_queue__one alone. */
 static int cache_queue__entries(cache_t *c, const cache_queue_opts_t *o, cache_queue_apply_fn fn,
                                 void *ud, const redisReply *list, err_t *e)
 {
+    if (list == NULL || list->type != REDIS_REPLY_ARRAY || list->elements == 0) return 0;
+    size_t n = list->elements;
+    unsigned char *acked = calloc(n, 1);
+    if (acked == NULL) abort();
     int done = 0;
-    for (size_t i = 0; list && list->type == REDIS_REPLY_ARRAY && i < list->elements; i++) {
+    if (o->apply_batch && n > 1) {
+        cache_write_t *ws = calloc(n, sizeof *ws);
+        size_t *at = calloc(n, sizeof *at);
+        unsigned char *ok = calloc(n, 1);
+        if (ws == NULL || at == NULL || ok == NULL) abort();
+        size_t m = 0, n_acked = 0;
+        for (size_t i = 0; i < n; i++) {
+            const char *kind, *tail;
+            if (cache_queue__parse(list->element[i], &ws[m], &kind, &tail) == 1) at[m++] = i;
+        }
+        o->apply_batch(ud, ws, m, ok);
+        for (size_t j = 0; j < m; j++) {
+            if (ok[j]) {
+                acked[at[j]] = 1;
+                n_acked++;
+            }
+        }
+        free(ws);
+        free(at);
+        free(ok);
+        if (cache_queue__done_many(c, list, acked, n_acked, e) != 0) {
+            free(acked);
+            return -1;
+        }
+        done = (int)n_acked;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (acked[i]) continue;
         int rc = cache_queue__one(c, o, fn, ud, list->element[i], e);
-        if (rc < 0) return -1;
+        if (rc < 0) {
+            done = -1;
+            break;
+        }
         if (rc == 0) break;
         done++;
     }
+    free(acked);
     return done;
 }
 
@@ -154,7 +243,7 @@ int cache_queue_step(cache_t *c, const cache_queue_opts_t *o, cache_queue_apply_
     /* 1. Entries a dead (or stuck) writer left pending. */
     redisReply *r =
         cache_conn_command(conn, e, "XAUTOCLAIM %s %s %s %lld 0-0 COUNT %d", q.data,
-                           CACHE_QUEUE__GROUP, o->consumer, o->claim_ms, CACHE_QUEUE__BATCH);
+                           CACHE_QUEUE__GROUP, o->consumer, o->claim_ms, cache_queue__batch(o));
     if (r == NULL) goto fail;
     if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOGROUP", 7) == 0) {
         freeReplyObject(r);
@@ -174,7 +263,7 @@ int cache_queue_step(cache_t *c, const cache_queue_opts_t *o, cache_queue_apply_
     if (o->stop && *o->stop) goto out;
     /* 2. New entries. */
     r = cache_conn_command(conn, e, "XREADGROUP GROUP %s %s COUNT %d BLOCK %d STREAMS %s >",
-                           CACHE_QUEUE__GROUP, o->consumer, CACHE_QUEUE__BATCH, o->block_ms,
+                           CACHE_QUEUE__GROUP, o->consumer, cache_queue__batch(o), o->block_ms,
                            q.data);
     if (r == NULL) goto fail;
     if (r->type == REDIS_REPLY_ERROR) {

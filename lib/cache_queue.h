@@ -48,13 +48,23 @@ typedef struct cache_write {
  * towards the dead letters. */
 typedef int (*cache_queue_apply_fn)(void *ud, const cache_write_t *w, err_t *e);
 
+/* Applies writes ws[0..n) (stream order) to MongoDB with as few round trips
+ * as it can, with the same idempotence as cache_queue_apply_fn, and sets
+ * ok[i] = 1 for each write it applied (or MongoDB already had). A write left
+ * at 0 is applied again on its own by the cache_queue_apply_fn, with its
+ * retries and dead letter: a batch never dead-letters a good write. */
+typedef void (*cache_queue_apply_batch_fn)(void *ud, const cache_write_t *ws, size_t n,
+                                           unsigned char *ok);
+
 typedef struct {
-    const char *consumer;        /* unique per writer process, e.g. "host-pid" */
-    long long max_tries;         /* OPONN_QUEUE_MAX_TRIES */
-    long long claim_ms;          /* OPONN_QUEUE_CLAIM_MS */
-    long long backoff_ms;        /* OPONN_QUEUE_BACKOFF_MS */
-    int block_ms;                /* XREADGROUP BLOCK; also the stop-flag latency */
-    volatile sig_atomic_t *stop; /* set by a signal handler: return soon */
+    const char *consumer;                   /* unique per writer process, e.g. "host-pid" */
+    long long max_tries;                    /* OPONN_QUEUE_MAX_TRIES */
+    long long claim_ms;                     /* OPONN_QUEUE_CLAIM_MS */
+    long long backoff_ms;                   /* OPONN_QUEUE_BACKOFF_MS */
+    int batch;                              /* OPONN_QUEUE_BATCH: entries read per step */
+    cache_queue_apply_batch_fn apply_batch; /* NULL: one write at a time */
+    int block_ms;                           /* XREADGROUP BLOCK; also the stop-flag latency */
+    volatile sig_atomic_t *stop;            /* set by a signal handler: return soon */
     /* cache_queue_run calls tick(tick_ud) before every round, i.e. at least
      * every block_ms (or back-off step while Redis is down); NULL = none.
      * oponn-writer logs its queue stats from it. */

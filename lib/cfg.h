@@ -99,6 +99,8 @@
     X(INT, queue_stats_s, "OPONN_QUEUE_STATS_S", "60", 0, 86400,                                   \
       "oponn-writer logs a JSON line of queue length and dead letters this often "                 \
       "(CloudWatch metric filters); 0 = never")                                                    \
+    X(INT, queue_batch, "OPONN_QUEUE_BATCH", "200", 1, 10000,                                      \
+      "queued writes oponn-writer reads, applies (one bulk write) and acknowledges per step")      \
     X(STR, write_token, "OPONN_WRITE_TOKEN", NULL, 0, 0,                                           \
       "bearer token mutations need; unset = every mutation refused")                               \
     X(INT, nginx_workers, "OPONN_NGINX_WORKERS", "1", 1, 64,                                       \

@@ -172,6 +172,10 @@ struct cache_write; /* cache_queue.h */
  * inserts it when absent; a delete removes it where the version is older.
  * 0 also when MongoDB already has this version or a newer one. */
 int repo_queue_apply(void *ud, const struct cache_write *w, err_t *e);
+/* The same for writes ws[0..n) in stream order, in one ordered bulk write
+ * per collection (a cache_queue_apply_batch_fn): ok[i] = 1 for each write
+ * applied; the others are left for repo_queue_apply. */
+void repo_queue_apply_batch(void *ud, const struct cache_write *ws, size_t n, unsigned char *ok);
 
 /* ---- bulk loading (ingestion) */
 

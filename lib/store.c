@@ -335,19 +335,39 @@ struct store_bulk {
     size_t n;
 };
 
-store_bulk_t *store_bulk_new(store_t *s, const char *coll)
+static store_bulk_t *store__bulk_new(store_t *s, const char *coll, bool ordered)
 {
     store_bulk_t *b = calloc(1, sizeof *b);
     if (b == NULL) abort();
     b->s = s;
     b->c = mongoc_client_get_collection(s->client, s->db_name, coll);
     bson_t opts = BSON_INITIALIZER;
-    BSON_APPEND_BOOL(&opts, "ordered", false);
+    BSON_APPEND_BOOL(&opts, "ordered", ordered);
     b->op = mongoc_collection_create_bulk_operation_with_opts(b->c, &opts);
     bson_destroy(&opts);
     b->coll = strdup(coll);
     if (b->coll == NULL) abort();
     return b;
+}
+
+store_bulk_t *store_bulk_new(store_t *s, const char *coll)
+{
+    return store__bulk_new(s, coll, false);
+}
+
+store_bulk_t *store_bulk_new_ordered(store_t *s, const char *coll)
+{
+    return store__bulk_new(s, coll, true);
+}
+
+void store_bulk_delete_one(store_bulk_t *b, const bson_t *filter)
+{
+    bson_error_t berr;
+    if (!mongoc_bulk_operation_remove_one_with_opts(b->op, filter, NULL, &berr)) {
+        err_log("store_bulk_delete_one: %s", berr.message);
+        abort();
+    }
+    b->n++;
 }
 
 void store_bulk_update_one(store_bulk_t *b, const bson_t *filter, const bson_t *update, bool upsert)
@@ -378,7 +398,10 @@ static int64_t store__reply_int(const bson_t *reply, const char *key)
 int store_bulk_run(store_bulk_t *b, store_bulk_result_t *res, bool *dup, err_t *e)
 {
     int rc = 0;
-    if (res) memset(res, 0, sizeof *res);
+    if (res) {
+        memset(res, 0, sizeof *res);
+        res->failed_at = -1;
+    }
     if (b->n > 0) {
         bson_t reply;
         bson_error_t berr;
@@ -389,6 +412,13 @@ int store_bulk_run(store_bulk_t *b, store_bulk_result_t *res, bool *dup, err_t *
             res->matched = store__reply_int(&reply, "nMatched");
             res->modified = store__reply_int(&reply, "nModified");
             res->deleted = store__reply_int(&reply, "nRemoved");
+            bson_iter_t it, ix;
+            if (!ok) {
+                res->failed_at = bson_iter_init(&it, &reply) &&
+                                         bson_iter_find_descendant(&it, "writeErrors.0.index", &ix)
+                                     ? bson_iter_as_int64(&ix)
+                                     : 0;
+            }
         }
         if (!ok) rc = store__err(e, &berr, "bulk write", b->coll, dup);
         bson_destroy(&reply);

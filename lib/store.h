@@ -84,11 +84,19 @@ int store_update_many(store_t *s, const char *coll, const bson_t *filter, const 
  * store_bulk_free. Counts may be NULL. */
 typedef struct store_bulk store_bulk_t;
 store_bulk_t *store_bulk_new(store_t *s, const char *coll);
+/* An ordered bulk: MongoDB applies the operations in order and stops at the
+ * first that fails (store_bulk_result_t.failed_at says which). */
+store_bulk_t *store_bulk_new_ordered(store_t *s, const char *coll);
 void store_bulk_update_one(store_bulk_t *b, const bson_t *filter, const bson_t *update,
                            bool upsert);
+void store_bulk_delete_one(store_bulk_t *b, const bson_t *filter);
 size_t store_bulk_size(const store_bulk_t *b);
 typedef struct {
     int64_t inserted, upserted, matched, modified, deleted;
+    /* -1 after a successful run; after a failed one, the index of the first
+     * operation that failed (ordered: those before it were applied), 0 when
+     * MongoDB reported no write error (network: nothing known applied). */
+    int64_t failed_at;
 } store_bulk_result_t;
 int store_bulk_run(store_bulk_t *b, store_bulk_result_t *res, bool *dup, err_t *e);
 /* Frees a bulk without running it (NULL: nothing). */

@@ -156,6 +156,21 @@ class Report:
                 r.get("queue_drain_s") or "not within the watch",
                 r.get("queue_apply_per_s", ""),
                 r.get("queue_lag_s", "") + ("" if r.get("queue_drain_s") else " (estimated)")))
+        wb = [r for r in rows if r.get("wb_through_per_s")]
+        if wb:
+            out += ["", "The writer alone (perf/writer_bench.py: updateBook only, queue full, "
+                    "same endpoint; target drain >= 0.8x write-through):", "",
+                    "| write-through mutations/s | drain 1 writer applies/s (ratio) | "
+                    "2 writers | 4 writers | lag of the last write, 1 writer (s) |",
+                    "|---:|---:|---:|---:|---:|"]
+            for r in wb:
+                out.append("| %s | %s | %s | %s | %s |" % tuple(
+                    [r.get("wb_through_per_s", "")] +
+                    ["%s (%sx)%s" % (r.get("wb_drain_%d_per_s" % n, ""),
+                                     r.get("wb_ratio_%d" % n, ""),
+                                     "" if str(r.get("wb_drained_%d" % n)) == "True"
+                                     else ", not drained")
+                     for n in (1, 2, 4)] + [r.get("wb_lag_s") or "not drained"]))
         return "\n".join(out)
 
     def ratios(self):

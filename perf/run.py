@@ -783,6 +783,21 @@ class Bench:
                     rate, (num_or0(row.get("queue_enqueued")) / max(row["wall_s"], 1e-9)),
                     at_end, row["queue_lag_s"]))
         self.stop_writer()
+        # The writer on its own against write-through, same endpoint, same
+        # books: the drain rate with the queue full (1, 2, 4 writers), its
+        # ratio to the write-through mutation rate, the last write's lag.
+        try:
+            sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+            import writer_bench
+            with open(self.ids["books"]) as f:
+                books = f.read().split()
+            wb, _ = writer_bench.measure(self.s, books,
+                                         writes=int(os.environ.get("PERF_DRAIN_WRITES", "3000")),
+                                         say=lambda m: log("(6) " + m))
+            row.update(wb)
+            log("(6) drain: %s" % wb)
+        except Exception as e:  # reported, never fatal to the rest of the run
+            self.notes.append("(6) the drain measurement failed: %s" % e)
         self.restart_pool()
 
     def memory_runs(self):

@@ -732,6 +732,22 @@ function ops.qdone()
     return n
 end
 
+-- qdonen: qdone for a batch in one round trip: ARGV[5..] are triples
+-- (entry, kind, tail). -> number acknowledged
+function ops.qdonen()
+    local q = P .. ':queue'
+    local done = 0
+    for i = 5, #ARGV - 2, 3 do
+        if redis.call('XACK', q, 'writers', ARGV[i]) == 1 then
+            redis.call('XDEL', q, ARGV[i])
+            unpend(ARGV[i + 1], ARGV[i + 2])
+            done = done + 1
+        end
+    end
+    if done > 0 then redis.call('HINCRBY', STATS, 'queue_applied', done) end
+    return done
+end
+
 -- qdead: move stream entry ARGV[5] (kind ARGV[6], tail ARGV[7]) to the dead
 -- letters with ARGV[8] the error, and invalidate what it changed: the entity
 -- and every batch of its table (the cache showed a write MongoDB never got).

@@ -72,6 +72,35 @@ static int q_apply(void *ud, const cache_write_t *w, err_t *e)
     return bad ? err_set(e, ERR_INTERNAL, "fake store script failed") : 0;
 }
 
+/* Like an ordered bulk write: the newest write of each record in the batch
+ * stands for the older ones, applied in order until one fails; the rest are
+ * left to q_apply one at a time. Each batch is logged to fake:batches. */
+static void q_apply_batch(void *ud, const cache_write_t *ws, size_t n, unsigned char *ok)
+{
+    size_t *last = calloc(n, sizeof *last);
+    for (size_t i = n; i-- > 0;) {
+        last[i] = i;
+        for (size_t j = i + 1; j < n; j++) {
+            if (ws[j].kind == ws[i].kind && strcmp(ws[j].id, ws[i].id) == 0) {
+                last[i] = last[j];
+                break;
+            }
+        }
+    }
+    unsigned char *done = calloc(n, 1);
+    for (size_t i = 0; i < n; i++) {
+        err_t e;
+        if (last[i] != i) continue;
+        if (q_apply(ud, &ws[i], &e) != 0) break;
+        done[i] = 1;
+    }
+    for (size_t i = 0; i < n; i++) ok[i] = done[last[i]];
+    redisReply *r = redisCommand(Q_fake, "RPUSH fake:batches %d", (int)n);
+    freeReplyObject(r);
+    free(done);
+    free(last);
+}
+
 static cache_t *q_open(void)
 {
     cache_t *c;
@@ -97,6 +126,7 @@ static int q_writer(void)
     o.consumer = consumer;
     o.stop = &Q_stop;
     o.block_ms = 100;
+    o.apply_batch = q_apply_batch;
     cache_queue_run(c, &o, q_apply, NULL);
     cache_close(c);
     return 0;
@@ -290,6 +320,44 @@ static int q_misc(void)
     ok(cache_queue_replay(c, dl[0].dead_id, &e) == 1, "replay re-queues it");
     cache_queue_stats(c, &st, &e);
     ok(st.length == 1 && st.dead == 0, "back in the queue, gone from the dead letters");
+
+    /* A batch with a poison write between good ones: the good ones are
+     * applied and acknowledged, only the poison one is dead-lettered. */
+    o.apply_batch = q_apply_batch;
+    for (int i = 0; i < 5 && cache_queue_stats(c, &st, &e) == 0 && st.length > 0; i++) {
+        cache_queue_step(c, &o, q_apply, NULL, &e);
+    }
+    z = redisCommand(Q_fake, "DEL fake:apples:g1 fake:apples:g2 fake:batches");
+    freeReplyObject(z);
+    const char *poison2 = "{\"id\":\"q\",\"kind\":\"APPLE\",\"breed\":\"B0\",\"size\":1,"
+                          "\"colour\":\"red\",\"acidity\":3,\"version\":1,\"poison\":1}";
+    ok(cache_put(c, CACHE_APPLES, "g1", 1, q_doc(&a, 1, 1), NULL, &e) == 1 &&
+           cache_put(c, CACHE_APPLES, "g1", 2, q_doc(&a, 1, 2), NULL, &e) == 1 &&
+           cache_put(c, CACHE_APPLES, "q", 1, poison2, NULL, &e) == 1 &&
+           cache_put(c, CACHE_APPLES, "g2", 1, q_doc(&a, 2, 1), NULL, &e) == 1,
+       "queued: g1 v1, g1 v2, poison, g2 v1");
+    cache_queue_step(c, &o, q_apply, NULL, &e);
+    cache_queue_stats(c, &st, &e);
+    ok(st.length == 0 && st.pending == 0 && st.dead == 2,
+       "one step: the queue is empty, the poison write is the one new dead letter (%lld/%lld)",
+       st.length, st.dead);
+    redisReply *g1 = redisCommand(Q_fake, "HGET fake:apples:g1 v");
+    redisReply *g2 = redisCommand(Q_fake, "HGET fake:apples:g2 v");
+    ok(g1->str && atoi(g1->str) == 2 && g2->str && atoi(g2->str) == 1,
+       "the good writes are applied (g1 at v2, g2 at v1)");
+    freeReplyObject(g1);
+    freeReplyObject(g2);
+    redisReply *lb = redisCommand(Q_fake, "LRANGE fake:batches 0 -1");
+    ok(lb->type == REDIS_REPLY_ARRAY && lb->elements == 1 && atoi(lb->element[0]->str) == 4,
+       "read and offered as one batch of 4");
+    freeReplyObject(lb);
+    redisReply *lg = redisCommand(Q_fake, "LRANGE fake:log -3 -1");
+    ok(lg->type == REDIS_REPLY_ARRAY && lg->elements == 3 &&
+           strcmp(lg->element[0]->str, "apples:p 5") == 0 &&
+           strcmp(lg->element[1]->str, "apples:g1 2") == 0 &&
+           strcmp(lg->element[2]->str, "apples:g2 1") == 0,
+       "g1 folded to one apply of v2; g2 applied alone after the poison failed");
+    freeReplyObject(lg);
     cache_close(c);
     arena_destroy(&a);
     return tap_done();

@@ -8,6 +8,8 @@
  *                             or "taken <code> <existing id>" (exit 1)
  *   repo_check down           MONGODB_URI points at nothing: every call UNAVAILABLE
  */
+#include "cache_queue.h"
+#include "model.h"
 #include "repo.h"
 #include "tap.h"
 
@@ -422,6 +424,104 @@ static void check_fruit(void)
                "delete again");
 }
 
+/* The write-behind applier (lib/repo_queue.c) on a batch: folding, inserts
+ * and deletes, an unreadable write and a stale one left to the per-write
+ * path without costing the good ones. */
+static void q_log(const char *line)
+{
+    printf("# %s\n", line);
+}
+
+static arena_t QA; /* the writes' text: the applier resets R's arena */
+
+static const char *q_apple(const char *id, int64_t v, int64_t size)
+{
+    fruit_t f = {.id = id,
+                 .kind = FRUIT_APPLE,
+                 .breed = "Queue",
+                 .has_size = true,
+                 .size = size,
+                 .colour = "red",
+                 .has_acidity = true,
+                 .acidity = 3.5,
+                 .version = v,
+                 .created_at = 1,
+                 .updated_at = v};
+    buf_t b = BUF_INIT;
+    fruit_to_json(&f, &b);
+    const char *json = arena_strdup(&QA, b.data);
+    buf_free(&b);
+    return json;
+}
+
+static void check_queue_batch(void)
+{
+    err_t e = {0};
+    arena_init(&QA, 0);
+    err_log_set(q_log);
+    const char *bad = "{\"id\":\"qc\",";
+    cache_write_t ws[] = {
+        {.id = "qa", .kind = CACHE_APPLES, .version = 1, .op = CACHE_WRITE_PUT},
+        {.id = "qb", .kind = CACHE_APPLES, .version = 1, .op = CACHE_WRITE_PUT},
+        {.id = "qa", .kind = CACHE_APPLES, .version = 2, .op = CACHE_WRITE_PUT},
+        {.id = "qc", .kind = CACHE_APPLES, .version = 1, .op = CACHE_WRITE_PUT, .json = bad},
+        {.id = "qb", .kind = CACHE_APPLES, .version = 2, .op = CACHE_WRITE_DEL, .json = ""},
+        {.id = "qd", .kind = CACHE_APPLES, .version = 1, .op = CACHE_WRITE_PUT},
+        {.id = "qa", .kind = CACHE_APPLES, .version = 3, .op = CACHE_WRITE_PUT},
+    };
+    ws[0].json = q_apple("qa", 1, 1);
+    ws[1].json = q_apple("qb", 1, 1);
+    ws[2].json = q_apple("qa", 2, 2);
+    ws[5].json = q_apple("qd", 1, 4);
+    ws[6].json = q_apple("qa", 3, 3);
+    unsigned char okv[7] = {0};
+    repo_begin(&R);
+    repo_queue_apply_batch(&R, ws, 7, okv);
+    uint64_t cmds = repo_store_commands(&R);
+    ok(okv[0] && okv[1] && okv[2] && !okv[3] && okv[4] && okv[5] && okv[6],
+       "batch: every write applied but the unreadable one (%d%d%d%d%d%d%d)", okv[0], okv[1], okv[2],
+       okv[3], okv[4], okv[5], okv[6]);
+    ok(cmds <= 3, "one bulk write: %llu commands for 7 writes (3 folded into 1, 2 into 1)",
+       (unsigned long long)cmds);
+    fruit_t *f;
+    check_ok(repo_fruit_get(&R, FRUIT_APPLE, "qa", &f, &e), e, "qa read");
+    ok(f && f->version == 3 && f->size == 3 && strcmp(f->breed, "Queue") == 0,
+       "qa holds its newest write (v3) only");
+    ok(repo_fruit_get(&R, FRUIT_APPLE, "qb", &f, &e) == 0 && f == NULL,
+       "qb (put then delete in one batch) absent");
+    check_ok(repo_fruit_get(&R, FRUIT_APPLE, "qd", &f, &e), e, "qd read");
+    ok(f && f->version == 1 && f->size == 4, "qd as written");
+    ok(repo_queue_apply(&R, &ws[3], &e) == -1 && e.code != ERR_UNAVAILABLE,
+       "the unreadable write fails alone too (towards its dead letter)");
+
+    /* A stale write (MongoDB has v3) in the middle: the ordered bulk stops
+     * there; the write before it is applied, the rest left to the per-write
+     * path, where the stale one is a no-op and the next one applies. */
+    cache_write_t w2[] = {
+        {.id = "qe", .kind = CACHE_APPLES, .version = 1, .op = CACHE_WRITE_PUT},
+        {.id = "qa", .kind = CACHE_APPLES, .version = 2, .op = CACHE_WRITE_PUT},
+        {.id = "qd", .kind = CACHE_APPLES, .version = 2, .op = CACHE_WRITE_PUT},
+    };
+    w2[0].json = q_apple("qe", 1, 5);
+    w2[1].json = q_apple("qa", 2, 9);
+    w2[2].json = q_apple("qd", 2, 6);
+    unsigned char ok2[3] = {0};
+    repo_queue_apply_batch(&R, w2, 3, ok2);
+    ok(ok2[0] && !ok2[1], "stale write: the write before it applied, it is left over");
+    int left = 0;
+    for (int i = 0; i < 3; i++) {
+        if (!ok2[i] && repo_queue_apply(&R, &w2[i], &e) != 0) left++;
+    }
+    ok(left == 0, "the left-over writes apply one at a time");
+    check_ok(repo_fruit_get(&R, FRUIT_APPLE, "qa", &f, &e), e, "qa read");
+    ok(f && f->version == 3 && f->size == 3, "the stale write changed nothing");
+    check_ok(repo_fruit_get(&R, FRUIT_APPLE, "qd", &f, &e), e, "qd read");
+    ok(f && f->version == 2 && f->size == 6, "qd at v2");
+    check_ok(repo_fruit_get(&R, FRUIT_APPLE, "qe", &f, &e), e, "qe read");
+    ok(f && f->version == 1 && f->size == 5, "qe inserted");
+    arena_destroy(&QA);
+}
+
 int main(int argc, char **argv)
 {
     mongoc_init();
@@ -461,6 +561,7 @@ int main(int argc, char **argv)
         check_store_delete();
         check_batch();
         check_fruit();
+        check_queue_batch();
         rc = tap_done();
     }
     arena_destroy(&A);

@@ -47,7 +47,7 @@ static inline int tap__ok(int cond, const char *file, int line, const char *fmt,
         const char *tap__g = (got), *tap__w = (want);                                              \
         int tap__same = (tap__g && tap__w) ? strcmp(tap__g, tap__w) == 0 : tap__g == tap__w;       \
         if (!ok(tap__same, __VA_ARGS__))                                                           \
-            printf("#   got  \"%s\"\n#   want \"%s\"\n", tap__g ? tap__g : "(null)",              \
+            printf("#   got  \"%s\"\n#   want \"%s\"\n", tap__g ? tap__g : "(null)",               \
                    tap__w ? tap__w : "(null)");                                                    \
     } while (0)
 

@@ -67,7 +67,7 @@ GRAPHIQL_FILES := $(addprefix $(GRAPHIQL_DIR)/,$(notdir $(GRAPHIQL_NPM) $(GRAPHI
 # Keep objects of executables (make would delete them as intermediates).
 .SECONDARY:
 
-.PHONY: all deps run stop test test-unit test-clang fresh-check image-check test-asan test-integration fuzz perf perf-report clean format graphiql
+.PHONY: all deps run stop test test-unit test-clang fresh-check image-check buildspec-check test-asan test-integration fuzz perf perf-report clean format graphiql
 all: $(BUILD)/liboponn.a $(BINS) $(UNITS) $(PROGS) $(PERF_BINS) graphiql
 
 deps:
@@ -169,6 +169,12 @@ fresh-check:
 # a Redis and a MongoDB endpoint and checked (etc/image-check.py). On the host.
 image-check:
 	@etc/image-check.sh
+
+# The pipeline's test step (buildspec.yml's docker run … make test), run with
+# podman on a bare Debian 12 against a separately started MongoDB endpoint
+# (MONGODB_URI, else the stand-in). Long (a whole suite); not in .ci/run.
+buildspec-check:
+	@etc/buildspec-check.sh
 
 clean:
 	rm -rf $(BUILD)

@@ -1,4 +1,5 @@
-# etc/container.sh — sourced by etc/fresh-check.sh and etc/image-check.sh.
+# etc/container.sh — sourced by etc/fresh-check.sh, etc/image-check.sh and
+# etc/buildspec-check.sh.
 # The container set-up of these machines in one place: Debian's podman with
 # runc on the host network, a local Debian 12 base image (made by
 # etc/install-deps.sh --containers, which holds the package lists), and the
@@ -18,6 +19,12 @@ container_podman() {
 # Prints the base image's name; installs podman and makes the image if missing.
 container_base() {
   etc/install-deps.sh --containers | tail -n 1
+}
+
+# A bare Debian 12 image (no make, git or CA bundle), as Docker's
+# debian:bookworm: what buildspec.yml's test container starts from.
+container_plain_base() {
+  etc/install-deps.sh --containers plain | tail -n 1
 }
 
 # Arguments of `podman run` (run) or `podman build` (build, where the

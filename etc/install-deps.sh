@@ -10,6 +10,10 @@
 #   etc/install-deps.sh --containers podman and a local Debian 12 base image
 #                                    (make fresh-check, make image-check); prints
 #                                    the image's name on stdout
+#   etc/install-deps.sh --containers plain
+#                                    the same, but the image is a bare Debian 12
+#                                    (no make, git or CA bundle), standing in for
+#                                    Docker's debian:bookworm (make buildspec-check)
 #   etc/install-deps.sh --print      print the package list and exit
 set -euo pipefail
 
@@ -51,10 +55,16 @@ mode=all
 case "${1:-}" in
   --runtime) mode=runtime ;;
   --build) mode=build ;;
-  --containers) mode=containers ;;
+  --containers)
+    mode=containers
+    if [ "${2:-}" = plain ]; then
+      BASE_INCLUDE=""
+      BASE_IMAGE=localhost/oponn-debian:$BASE_SUITE
+    fi
+    ;;
   --print) printf '%s\n' "${RUNTIME_PKGS[@]}" "${BUILD_PKGS[@]}" "${NODE_PKGS[@]}"; exit 0 ;;
   "" ) ;;
-  *) echo "usage: $0 [--runtime|--build|--containers|--print]" >&2; exit 2 ;;
+  *) echo "usage: $0 [--runtime|--build|--containers [plain]|--print]" >&2; exit 2 ;;
 esac
 
 case "$mode" in
@@ -103,12 +113,12 @@ if [ "$mode" = containers ]; then
   fi
   # The base image, made once and then found by its tag.
   if ! $sudo podman image exists "$BASE_IMAGE"; then
-    echo "install-deps: making $BASE_IMAGE (mmdebstrap $BASE_SUITE, minbase + $BASE_INCLUDE)" >&2
+    echo "install-deps: making $BASE_IMAGE (mmdebstrap $BASE_SUITE, minbase${BASE_INCLUDE:+ + $BASE_INCLUDE})" >&2
     tmp=$(mktemp -d)
     trap '$sudo rm -rf "$tmp"' EXIT
     # The same archive as a fresh install: main, updates and security.
     m=http://deb.debian.org
-    $sudo mmdebstrap --quiet --variant=minbase --include="$BASE_INCLUDE" "$BASE_SUITE" "$tmp/base.tar" \
+    $sudo mmdebstrap --quiet --variant=minbase ${BASE_INCLUDE:+--include="$BASE_INCLUDE"} "$BASE_SUITE" "$tmp/base.tar" \
       "deb $m/debian $BASE_SUITE main" "deb $m/debian $BASE_SUITE-updates main" \
       "deb $m/debian-security $BASE_SUITE-security main" </dev/null >&2
     $sudo podman import --quiet "$tmp/base.tar" "$BASE_IMAGE" >/dev/null

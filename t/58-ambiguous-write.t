@@ -12,7 +12,6 @@
 import os
 import subprocess
 import sys
-import urllib.parse
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 import cachestack  # noqa: E402
@@ -61,12 +60,7 @@ def lists(b):
 
 
 with taplib.stack(workers=2, services=("redis", "mongo"), redis_args=AOF) as s:
-    direct = s.mongo_uri
-    up = urllib.parse.urlparse(direct)
-    proxy = faultproxy.FaultProxy(up.port)
-    try:
-        s.mongo_uri = "mongodb://127.0.0.1:%d/?%s" % (proxy.port, up.query)
-        s.start(services=("pool", "nginx"))
+    with faultproxy.pool_behind(s) as (proxy, direct):
         tok = s.write_token()
         t.is_(s.oponn("migrate").returncode, 0, "oponn migrate through the proxy")
         mongo = pymongo.MongoClient(direct)
@@ -130,8 +124,4 @@ with taplib.stack(workers=2, services=("redis", "mongo"), redis_args=AOF) as s:
         t.ok(r.returncode == 0 and "0 mismatches" in r.stderr,
              "oponn cache verify after Redis is back: 0 mismatches", r.stdout + r.stderr)
         mongo.close()
-    finally:
-        for name in ("nginx", "pool"):  # the workers end their MongoDB sessions through it
-            s.stop_service(name)
-        proxy.stop()
 t.done()

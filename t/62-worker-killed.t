@@ -129,12 +129,7 @@ def get_json(s, q):
 # within moments), below nginx's fastcgi_read_timeout (30 s).
 env = {"OPONN_REQUEST_DEADLINE_MS": "25000"}
 with taplib.stack(workers=WORKERS, services=("redis", "mongo"), env=env) as s:
-    direct = s.mongo_uri
-    up = urllib.parse.urlparse(direct)
-    proxy = faultproxy.FaultProxy(up.port)
-    try:
-        s.mongo_uri = "mongodb://127.0.0.1:%d/?%s" % (proxy.port, up.query)
-        s.start(services=("pool", "nginx"))
+    with faultproxy.pool_behind(s) as (proxy, direct):
         tok = s.write_token()
         t.is_(s.oponn("migrate").returncode, 0, "oponn migrate")
         st, b, raw = taplib.gql(s, 'mutation{ createBookstore(input:{name:"Kill Store"}) { id } }',
@@ -304,8 +299,4 @@ with taplib.stack(workers=WORKERS, services=("redis", "mongo"), env=env) as s:
         r = s.oponn("cache", "verify")
         t.ok(r.returncode == 0 and "0 mismatches" in r.stderr, "oponn cache verify: 0 mismatches",
              r.stdout + r.stderr)
-    finally:
-        for name in ("nginx", "pool"):  # the workers end their MongoDB sessions through it
-            s.stop_service(name)
-        proxy.stop()
 t.done()

@@ -5,10 +5,13 @@ hangs without closing anything. With drop_write_replies set (MongoDB only),
 a write command (insert, update, delete, findAndModify) is forwarded and
 applied, but its reply is thrown away and the client's connection closed:
 a write whose outcome the client cannot know. Threads only; stop() closes
-every socket."""
+every socket. pool_behind() runs a test stack's pool and nginx with their
+MongoDB behind one."""
+import contextlib
 import socket
 import struct
 import threading
+import urllib.parse
 
 OP_MSG = 2013
 WRITE_COMMANDS = {"insert", "update", "delete", "findAndModify", "findandmodify"}
@@ -150,3 +153,21 @@ class FaultProxy:
             except OSError:
                 pass
             s.close()
+
+
+@contextlib.contextmanager
+def pool_behind(s):
+    """Starts the stack's pool and nginx with MongoDB behind a FaultProxy and
+    yields (proxy, the direct MongoDB URI). On the way out the workers stop
+    before the proxy: they end their MongoDB sessions through it."""
+    direct = s.mongo_uri
+    up = urllib.parse.urlparse(direct)
+    proxy = FaultProxy(up.port)
+    try:
+        s.mongo_uri = "mongodb://127.0.0.1:%d/?%s" % (proxy.port, up.query)
+        s.start(services=("pool", "nginx"))
+        yield proxy, direct
+    finally:
+        for name in ("nginx", "pool"):
+            s.stop_service(name)
+        proxy.stop()

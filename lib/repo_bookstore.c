@@ -501,8 +501,8 @@ static int bookstore__run_stores(repo_t *r, const void *arg, long long limit, re
     (void)arg;
     (void)limit;
     bson_t f = BSON_INITIALIZER;
-    int rc = bookstore__run_all(r, REPO_BOOKSTORES, CACHE_BOOKSTORES, &f, repo__parse_bookstore,
-                                out, e);
+    int rc =
+        bookstore__run_all(r, REPO_BOOKSTORES, CACHE_BOOKSTORES, &f, repo__parse_bookstore, out, e);
     bson_destroy(&f);
     return rc;
 }

@@ -180,6 +180,13 @@ with taplib.stack(workers=2, own_mongo=not NO_OWN_MONGO) as s:
             'pageInfo { hasNextPage endCursor } } }')
     big = m('mutation{ createBookstore(input:{name:"Cache Big Store"}) { id } }')
     big = big["data"]["createBookstore"]["id"]
+    # its 1,050 books, inserted straight into MongoDB before anything of the
+    # store is read (so nothing the cache could know of goes stale)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    many = ["bigbook-%04d" % i for i in range(1050)]
+    db.books.insert_many([{"_id": i, "title": "Big " + i, "authors": ["A"], "bookstore_id": big,
+                           "nkey": "id:" + i, "version": 1, "created_at": now, "updated_at": now}
+                          for i in many])
     d, err, mc, rt = twice(conn)
     first_page = d
     t.ok(store_ids(d) == mongo_store_ids()[:3] and d["bookstores"]["pageInfo"]["hasNextPage"]
@@ -218,13 +225,18 @@ with taplib.stack(workers=2, own_mongo=not NO_OWN_MONGO) as s:
          "bookCount alone filled the store's list: its first page costs 0 MongoDB commands",
          (d, mc))
 
-    # a store of 1,050 books (inserted straight into MongoDB: nothing of it
-    # is cached yet)
-    now = datetime.datetime.now(datetime.timezone.utc)
-    many = ["bigbook-%04d" % i for i in range(1050)]
-    db.books.insert_many([{"_id": i, "title": "Big " + i, "authors": ["A"], "bookstore_id": big,
-                           "nkey": "id:" + i, "version": 1, "created_at": now, "updated_at": now}
-                          for i in many])
+    multi = '{ bookstores(first:100) { edges { node { id bookCount } } } }'
+    d, err, mc, rt = q(multi)
+    want = {sid: db.books.count_documents({"bookstore_id": sid}) for sid in mongo_store_ids()}
+    t.ok({e["node"]["id"]: e["node"]["bookCount"] for e in d["bookstores"]["edges"]} == want
+         and mc == 1, "bookCount of every store, 2 of them (one of 1,050 books) with lists "
+         "not cached: ONE MongoDB find for both", (d, err, mc, rt))
+    d, err, mc, rt = q(multi)
+    t.ok(len(d["bookstores"]["edges"]) == len(want) and mc == 0,
+         "bookCount of every store warm: 0 MongoDB commands", (mc, rt))
+    warm["bookstores(first: 100) { bookCount } of %d stores" % len(want)] = (mc, rt)
+
+    # the 1,050-book store: pages and count
     bp = ('query($id:ID!,$a:String){ bookstore(id:$id) { books(first:1000, after:$a) { edges '
           '{ node { id } } pageInfo { hasNextPage endCursor } } } }')
     d, err, mc, rt = twice(bp, {"id": big})

@@ -1,6 +1,9 @@
 /*
  * repo_bookstore.c — bookstores: unique normalized names, deletion with the
- * books check or reassignment, book counts and pages (see repo.h).
+ * books check or reassignment, book counts and pages (see repo.h), and the
+ * MongoDB half of three cached queries (cache_query.c): `bookstoreBooks` (a
+ * store's books: its pages and bookCount), `bookstores` (every store: the
+ * connection's pages) and `bookstoreByName` (a normalized name's store).
  *
  * Stored bookstores may carry `deleting: true` while a delete is under way
  * (repo.h): book writes refuse such a store, reads ignore the mark.

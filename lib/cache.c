@@ -14,6 +14,7 @@
 #include "cache_lua.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -656,6 +657,50 @@ int cache_batch_get(cache_t *c, arena_t *a, const char *query, const char *args_
     freeReplyObject(r);
     if (rc == 0) metrics_inc(METRIC_BATCH_HITS);
     return rc;
+}
+
+int cache_batch_counts(cache_t *c, arena_t *a, const char *query, const char *const *args_json,
+                       size_t n, int64_t *counts, err_t *e)
+{
+    for (size_t i = 0; i < n; i++) counts[i] = -1;
+    if (n == 0) return 0;
+    const cache_query_decl_t *q = cache_query_find(query);
+    if (q == NULL) return err_set(e, ERR_BAD_INPUT, "no cached query named %s", query);
+    if (n > INT_MAX / 2) return err_set(e, ERR_BAD_INPUT, "cache_batch_counts: too many batches");
+    buf_t pool = BUF_INIT;
+    size_t *offs = malloc(n * sizeof *offs);
+    const char **keys = malloc(n * sizeof *keys);
+    const char **preds = malloc(n * sizeof *preds);
+    if (offs == NULL || keys == NULL || preds == NULL) abort();
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        cache_query_t cq;
+        rc = cache_query_canon(a, q, args_json[i], &cq, e);
+        if (rc != 0) break;
+        preds[i] = cq.pred_json;
+        offs[i] = pool.len;
+        cache_key_batch(&c->keys, &pool, q->name, cq.hash);
+        buf_putc(&pool, '\0');
+    }
+    for (size_t i = 0; i < n && rc == 0; i++) keys[i] = pool.data + offs[i];
+    redisReply *r = NULL;
+    if (rc == 0) rc = cache_script_run(c, "bcount", (int)n, keys, (int)n, preds, NULL, 0, &r, e);
+    free(offs);
+    free(keys);
+    free(preds);
+    buf_free(&pool);
+    if (rc != 0) return -1;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != n) {
+        freeReplyObject(r);
+        return err_set(e, ERR_INTERNAL, "cache.lua bcount: unexpected reply");
+    }
+    for (size_t i = 0; i < n; i++) {
+        const redisReply *el = r->element[i];
+        if (el->type == REDIS_REPLY_INTEGER && el->integer >= 0) counts[i] = el->integer;
+        metrics_inc(counts[i] >= 0 ? METRIC_BATCH_HITS : METRIC_BATCH_MISSES);
+    }
+    freeReplyObject(r);
+    return 0;
 }
 
 int cache_batch_fill(cache_t *c, const cache_batch_t *miss, const cache_doc_t *docs, size_t n,

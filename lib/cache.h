@@ -169,6 +169,14 @@ typedef struct {
 int cache_batch_get(cache_t *c, arena_t *a, const char *query, const char *args_json,
                     cache_batch_t *out, err_t *e);
 
+/* The member counts of n cached batches of one declared query (args_json[i]
+ * their arguments) in ONE round trip, without reading their members:
+ * counts[i] = the count when batch i is cached and exhaustive, else -1 (read
+ * it with cache_batch_get, which also fills it). -1: ERR_BAD_INPUT (bad
+ * arguments) or ERR_UNAVAILABLE; every count is -1 then. */
+int cache_batch_counts(cache_t *c, arena_t *a, const char *query, const char *const *args_json,
+                       size_t n, int64_t *counts, err_t *e);
+
 /* Caches MongoDB's answer to a missed batch: docs in MongoDB's order (at
  * most limit of them), exhaustive = 1 when MongoDB has no further matching
  * record (ask for limit+1 to know). The member entities are stored too.

@@ -49,6 +49,16 @@ static const cache_query_decl_t cache_query__decls[] = {
      .ntables = 1,
      .filters = {{"bookstore_id", CACHE_OP_EQ, "bookstoreId", NULL, CACHE_ARG_STR}},
      .nfilters = 1},
+    /* Every bookstore, by id: the `bookstores` connection's pages. */
+    {.name = "bookstores", .tables = {CACHE_BOOKSTORES}, .ntables = 1, .nfilters = 0},
+    /* The store of a normalized name (namekey.h): 0 or 1 member. The empty
+     * batch of an unknown name is its negative entry; the create (or
+     * rename) that takes the name inserts the store by reconciliation. */
+    {.name = "bookstoreByName",
+     .tables = {CACHE_BOOKSTORES},
+     .ntables = 1,
+     .filters = {{"name_key", CACHE_OP_EQ, "nameKey", NULL, CACHE_ARG_STR}},
+     .nfilters = 1},
     {.name = "books",
      .tables = {CACHE_BOOKS},
      .ntables = 1,

@@ -314,6 +314,27 @@ int repo__page(repo_t *r, const char *coll, const bson_t *filter, int64_t first,
     return 0;
 }
 
+int repo__find_all(repo_t *r, const char *coll, const bson_t *filter, repo__parse_fn parse,
+                   const void *arg, void ***items, size_t *n, err_t *e)
+{
+    *items = NULL;
+    *n = 0;
+    bson_t opts = BSON_INITIALIZER, sort;
+    BSON_APPEND_DOCUMENT_BEGIN(&opts, "sort", &sort);
+    BSON_APPEND_INT32(&sort, "_id", 1);
+    bson_append_document_end(&opts, &sort);
+    /* Big batches: a list of a few thousand records in one or two commands
+     * (the server still caps each batch at 16 MiB). */
+    BSON_APPEND_INT64(&opts, "batchSize", REPO_BATCH_MAX);
+    repo__collect_t c = {r, parse, arg, NULL, 0, 0};
+    int rc = store_find(r->store, coll, filter, &opts, repo__collect, &c, e);
+    bson_destroy(&opts);
+    if (rc != 0) return -1;
+    *items = c.items;
+    *n = c.n;
+    return 0;
+}
+
 int repo__page_from(repo_t *r, void *const *items, size_t n, int64_t first, const char *after,
                     repo_page_t *out, err_t *e)
 {

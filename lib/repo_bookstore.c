@@ -45,12 +45,61 @@ static int bookstore__find_by_key(repo_t *r, const char *key, bookstore_t **out,
     return rc;
 }
 
+/* The `bookstoreByName` batch (cache_query.c): the stores whose name_key
+ * is the argument, 0 or 1 of them (the unique index). */
+static int bookstore__run_by_name(repo_t *r, const void *arg, long long limit, repo__batch_t *out,
+                                  err_t *e)
+{
+    (void)limit;
+    bookstore_t *s = NULL;
+    if (bookstore__find_by_key(r, arg, &s, e) != 0) return -1;
+    out->recs = arena_alloc(r->arena, sizeof *out->recs);
+    out->kinds = arena_alloc(r->arena, sizeof *out->kinds);
+    out->recs[0] = s;
+    out->kinds[0] = CACHE_BOOKSTORES;
+    out->n = s ? 1 : 0;
+    return 0;
+}
+
+static const void *bookstore__by_name_arg(arena_t *a, const cJSON *args, long long limit)
+{
+    (void)limit;
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(args, "nameKey");
+    return cJSON_IsString(v) ? arena_strdup(a, v->valuestring) : "";
+}
+
+const repo__query_t repo__q_bookstore_by_name = {
+    .name = "bookstoreByName", .run = bookstore__run_by_name, .arg_of = bookstore__by_name_arg};
+
+/* {"<name>":"<value>"} in the arena: the arguments of a one-string batch. */
+static const char *bookstore__arg_json(repo_t *r, const char *name, const char *value)
+{
+    buf_t a = BUF_INIT;
+    buf_printf(&a, "{\"%s\":", name);
+    buf_put_json_str(&a, value, strlen(value));
+    buf_putc(&a, '}');
+    const char *s = arena_strndup(r->arena, a.data, a.len);
+    buf_free(&a);
+    return s;
+}
+
+/* Through the cached `bookstoreByName` batch of the name's key: a known
+ * name and an unknown one (an empty batch) alike cost one round trip when
+ * cached; create, rename and delete patch the batches by reconciliation. */
 int repo_bookstore_by_name(repo_t *r, const char *name, bookstore_t **out, err_t *e)
 {
     *out = NULL;
     if (name == NULL) return err_set(e, ERR_BAD_INPUT, "name: required");
     const char *key = bookstore__key(r, name, e);
-    return key ? bookstore__find_by_key(r, key, out, e) : -1;
+    if (key == NULL) return -1;
+    if (r->cache == NULL) return bookstore__find_by_key(r, key, out, e);
+    repo__batch_t b;
+    if (repo__cached_batch(r, &repo__q_bookstore_by_name, bookstore__arg_json(r, "nameKey", key),
+                           -1, key, &b, e) != 0) {
+        return -1;
+    }
+    *out = b.n ? b.recs[0] : NULL;
+    return 0;
 }
 
 /* After a duplicate name_key: BOOKSTORE_NAME_TAKEN naming the holder. */
@@ -300,9 +349,9 @@ static int bookstore__delete_behind(repo_t *r, const char *id, const char *reass
         if (b.n == 0) return repo__behind_delete(r, CACHE_BOOKSTORES, id, e);
         if (reassign_to == NULL) {
             return err_set(e, ERR_HAS_BOOKS,
-                           "bookstore %s still has %zu%s book(s): move them, or delete with "
+                           "bookstore %s still has %zu book(s): move them, or delete with "
                            "reassignTo naming the store that takes them",
-                           id, b.n, b.nocache ? "+" : "");
+                           id, b.n);
         }
         for (size_t i = 0; i < b.n; i++) {
             book_t *moved;
@@ -422,25 +471,52 @@ static int bookstore__counts_mongo(repo_t *r, const char *const *ids, size_t n, 
     return rc;
 }
 
+/* Every record of coll matching f, by id, as a batch of kind k. */
+static int bookstore__run_all(repo_t *r, const char *coll, cache_kind_t k, const bson_t *f,
+                              repo__parse_fn parse, repo__batch_t *out, err_t *e)
+{
+    if (repo__find_all(r, coll, f, parse, NULL, &out->recs, &out->n, e) != 0) return -1;
+    out->kinds = arena_alloc(r->arena, (out->n ? out->n : 1) * sizeof *out->kinds);
+    for (size_t i = 0; i < out->n; i++) out->kinds[i] = k;
+    return 0;
+}
+
 /* The one-to-many `bookstoreBooks` batch of one store: all its books, by
- * id. A store with more than REPO_PAGE_MAX books is not cached (nocache). */
+ * id, whatever their number (its pages and its count come from it). */
 static int bookstore__run_books(repo_t *r, const void *arg, long long limit, repo__batch_t *out,
                                 err_t *e)
 {
     (void)limit;
     bson_t f = BSON_INITIALIZER;
     BSON_APPEND_UTF8(&f, "bookstore_id", (const char *)arg);
-    repo_page_t pg;
-    int rc = repo__page(r, REPO_BOOKS, &f, REPO_PAGE_MAX, NULL, repo__parse_book, NULL, &pg, e);
+    int rc = bookstore__run_all(r, REPO_BOOKS, CACHE_BOOKS, &f, repo__parse_book, out, e);
     bson_destroy(&f);
-    if (rc != 0) return -1;
-    out->recs = pg.items;
-    out->n = pg.n;
-    out->nocache = pg.has_next;
-    out->kinds = arena_alloc(r->arena, (pg.n ? pg.n : 1) * sizeof *out->kinds);
-    for (size_t i = 0; i < pg.n; i++) out->kinds[i] = CACHE_BOOKS;
-    return 0;
+    return rc;
 }
+
+/* The `bookstores` batch: every store, by id (the connection's pages). */
+static int bookstore__run_stores(repo_t *r, const void *arg, long long limit, repo__batch_t *out,
+                                 err_t *e)
+{
+    (void)arg;
+    (void)limit;
+    bson_t f = BSON_INITIALIZER;
+    int rc = bookstore__run_all(r, REPO_BOOKSTORES, CACHE_BOOKSTORES, &f, repo__parse_bookstore,
+                                out, e);
+    bson_destroy(&f);
+    return rc;
+}
+
+static const void *bookstore__stores_arg(arena_t *a, const cJSON *args, long long limit)
+{
+    (void)a;
+    (void)args;
+    (void)limit;
+    return NULL;
+}
+
+const repo__query_t repo__q_bookstores = {
+    .name = "bookstores", .run = bookstore__run_stores, .arg_of = bookstore__stores_arg};
 
 static const void *bookstore__books_arg(arena_t *a, const cJSON *args, long long limit)
 {
@@ -452,18 +528,12 @@ static const void *bookstore__books_arg(arena_t *a, const cJSON *args, long long
 const repo__query_t repo__q_bookstore_books = {
     .name = "bookstoreBooks", .run = bookstore__run_books, .arg_of = bookstore__books_arg};
 
-/* *b = the store's books through the cache; b->nocache is set when the
- * store has too many to answer from one read (then use MongoDB pages). */
+/* *b = the store's books through the cached `bookstoreBooks` batch. */
 static int bookstore__books(repo_t *r, const char *id, repo__batch_t *b, err_t *e)
 {
-    buf_t a = BUF_INIT;
-    buf_puts(&a, "{\"bookstoreId\":");
-    buf_put_json_str(&a, id, strlen(id));
-    buf_putc(&a, '}');
-    const char *args = arena_strndup(r->arena, a.data, a.len);
-    buf_free(&a);
     memset(b, 0, sizeof *b);
-    return repo__cached_batch(r, &repo__q_bookstore_books, args, -1, id, b, e);
+    return repo__cached_batch(r, &repo__q_bookstore_books,
+                              bookstore__arg_json(r, "bookstoreId", id), -1, id, b, e);
 }
 
 int repo_bookstore_book_counts(repo_t *r, const char *const *ids, size_t n, int64_t *counts,
@@ -471,36 +541,37 @@ int repo_bookstore_book_counts(repo_t *r, const char *const *ids, size_t n, int6
 {
     if (r->cache == NULL || !repo__ids_ok(ids, n))
         return bookstore__counts_mongo(r, ids, n, counts, e);
-    /* Each store's count is its cached book list's length (one round trip
-     * each); the stores not cached are counted by ONE aggregate. */
-    const char **miss = arena_alloc(r->arena, (n ? n : 1) * sizeof *miss);
-    size_t *miss_at = arena_alloc(r->arena, (n ? n : 1) * sizeof *miss_at);
-    size_t nmiss = 0;
+    /* Each count is the member count of the store's cached book list, all
+     * read in ONE round trip without the members (cache_batch_counts). A
+     * store whose list is not cached gets it read and filled (its pages
+     * and later counts come from it); with Redis down, ONE aggregate. */
+    const char **args = arena_alloc(r->arena, (n ? n : 1) * sizeof *args);
+    for (size_t i = 0; i < n; i++) args[i] = bookstore__arg_json(r, "bookstoreId", ids[i]);
+    err_t ie;
+    if (cache_batch_counts(r->cache, r->arena, "bookstoreBooks", args, n, counts, &ie) != 0)
+        return bookstore__counts_mongo(r, ids, n, counts, e);
     for (size_t i = 0; i < n; i++) {
-        cache_batch_t cb;
-        err_t ie;
-        buf_t a = BUF_INIT;
-        buf_puts(&a, "{\"bookstoreId\":");
-        buf_put_json_str(&a, ids[i], strlen(ids[i]));
-        buf_putc(&a, '}');
-        int rc = cache_batch_get(r->cache, r->arena, "bookstoreBooks", a.data, &cb, &ie);
-        buf_free(&a);
-        if (rc == 0 && cb.status == CACHE_HIT) {
-            counts[i] = (int64_t)cb.n;
-        } else {
-            miss_at[nmiss] = i;
-            miss[nmiss++] = ids[i];
+        if (counts[i] >= 0) continue;
+        repo__batch_t b;
+        if (bookstore__books(r, ids[i], &b, e) != 0) return -1;
+        counts[i] = (int64_t)b.n;
+        for (size_t j = i + 1; j < n; j++) { /* the same store asked twice */
+            if (counts[j] < 0 && strcmp(ids[j], ids[i]) == 0) counts[j] = counts[i];
         }
     }
-    if (nmiss == 0) return 0;
-    int64_t *got = arena_alloc(r->arena, nmiss * sizeof *got);
-    if (bookstore__counts_mongo(r, miss, nmiss, got, e) != 0) return -1;
-    for (size_t j = 0; j < nmiss; j++) counts[miss_at[j]] = got[j];
     return 0;
 }
 
 int repo_bookstores_page(repo_t *r, int64_t first, const char *after, repo_page_t *out, err_t *e)
 {
+    if (r->cache && first >= 0 && first <= REPO_PAGE_MAX) {
+        /* Every page is cut from the cached list of all stores, in the same
+         * order (by id) and with the same cursors as a MongoDB page, so a
+         * cursor handed out before still works. */
+        repo__batch_t b;
+        if (repo__cached_batch(r, &repo__q_bookstores, "{}", -1, NULL, &b, e) != 0) return -1;
+        return repo__page_from(r, b.recs, b.n, first, after, out, e);
+    }
     bson_t f = BSON_INITIALIZER;
     int rc = repo__page(r, REPO_BOOKSTORES, &f, first, after, repo__parse_bookstore, NULL, out, e);
     bson_destroy(&f);
@@ -512,10 +583,10 @@ int repo_bookstore_books_page(repo_t *r, const char *bookstore_id, int64_t first
 {
     if (repo__check_id(bookstore_id, "bookstoreId", e) != 0) return -1;
     if (r->cache && first >= 0 && first <= REPO_PAGE_MAX) {
-        /* Any page of a cached store comes from its cached book list. */
+        /* Every page, of a store of any size, is cut from its book list. */
         repo__batch_t b;
         if (bookstore__books(r, bookstore_id, &b, e) != 0) return -1;
-        if (!b.nocache) return repo__page_from(r, b.recs, b.n, first, after, out, e);
+        return repo__page_from(r, b.recs, b.n, first, after, out, e);
     }
     bson_t f = BSON_INITIALIZER;
     BSON_APPEND_UTF8(&f, "bookstore_id", bookstore_id);

@@ -30,6 +30,10 @@ int repo__get_many(repo_t *r, const char *coll, const char *const *ids, size_t n
 /* One find with filter (caller's conditions) + `_id > after`, ordered by id. */
 int repo__page(repo_t *r, const char *coll, const bson_t *filter, int64_t first, const char *after,
                repo__parse_fn parse, const void *arg, repo_page_t *out, err_t *e);
+/* Every record matching filter, ordered by id, into *items (arena, *n of
+ * them): a whole list for the cache (its pages are cut from it). */
+int repo__find_all(repo_t *r, const char *coll, const bson_t *filter, repo__parse_fn parse,
+                   const void *arg, void ***items, size_t *n, err_t *e);
 /* find_one: *out NULL when nothing matches. */
 int repo__find_one(repo_t *r, const char *coll, const bson_t *filter, repo__parse_fn parse,
                    const void *arg, void **out, err_t *e);
@@ -141,6 +145,8 @@ extern const repo__query_t repo__q_fruit_by_size, repo__q_fruit_by_colour,
 extern const repo__query_t repo__q_books;                /* arg: repo__idset_t */
 extern const repo__query_t repo__q_bookstores_for_books; /* arg: repo__idset_t */
 extern const repo__query_t repo__q_bookstore_books;      /* arg: the store id */
+extern const repo__query_t repo__q_bookstores;           /* arg: none (NULL) */
+extern const repo__query_t repo__q_bookstore_by_name;    /* arg: the name_key */
 
 /* The repository query named as a cache_query.c declaration; NULL when the
  * repositories do not run it (repo_verify.c). */

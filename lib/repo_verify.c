@@ -21,6 +21,7 @@
 static const repo__query_t *const repo_verify__queries[] = {
     &repo__q_fruit_by_size, &repo__q_fruit_by_colour,      &repo__q_fruit_by_acidity,
     &repo__q_books,         &repo__q_bookstores_for_books, &repo__q_bookstore_books,
+    &repo__q_bookstores,    &repo__q_bookstore_by_name,
 };
 
 const repo__query_t *repo__query_find(const char *name)

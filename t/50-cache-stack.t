@@ -11,6 +11,7 @@
 #   service answers from MongoDB (healthz 503 naming redis) and nothing stale
 #   is served after Redis returns; MongoDB stopped: cached reads answer,
 #   writes fail UNAVAILABLE fast, all works after its restart.
+import datetime
 import os
 import sys
 import time
@@ -160,6 +161,136 @@ with taplib.stack(workers=2, own_mongo=not NO_OWN_MONGO) as s:
                        {"id": stores[0], "a": bs["books"]["pageInfo"]["endCursor"]})
     t.ok([e["node"]["id"] for e in d["bookstore"]["books"]["edges"]] == sorted(books[:100])[10:]
          and mc == 0, "the next page from the cached list too", mc)
+
+    # ---- every read is cached: the bookstores connection, bookstoreByName,
+    # bookCount asked alone, a store of more than 1,000 books (issue 20).
+    # Each is asked twice; the second answer must cost 0 MongoDB commands.
+    def twice(query, variables=None):
+        q(query, variables)
+        return q(query, variables)
+
+    def mongo_store_ids():
+        return sorted(doc["_id"] for doc in db.bookstores.find({}, {"_id": 1}))
+
+    def store_ids(d):
+        return [e["node"]["id"] for e in d["bookstores"]["edges"]]
+
+    warm = {}
+    conn = ('query($a:String){ bookstores(first:3, after:$a) { edges { cursor node { id name } } '
+            'pageInfo { hasNextPage endCursor } } }')
+    big = m('mutation{ createBookstore(input:{name:"Cache Big Store"}) { id } }')
+    big = big["data"]["createBookstore"]["id"]
+    d, err, mc, rt = twice(conn)
+    first_page = d
+    t.ok(store_ids(d) == mongo_store_ids()[:3] and d["bookstores"]["pageInfo"]["hasNextPage"]
+         and mc == 0, "bookstores(first: 3) warm: MongoDB's first page (by id), 0 MongoDB "
+         "commands", (d, err, mc, rt))
+    warm["bookstores(first: 3)"] = (mc, rt)
+    cur = d["bookstores"]["pageInfo"]["endCursor"]
+    d, err, mc, rt = twice(conn, {"a": cur})
+    t.ok(store_ids(d) == mongo_store_ids()[3:6] and mc == 0,
+         "bookstores(first: 3, after: ...) warm: the next page, 0 MongoDB commands", (d, mc, rt))
+    warm["bookstores(first: 3, after: ...)"] = (mc, rt)
+    d, err, mc, rt = q(conn, {"a": "bm90LWEtY3Vyc29y"})
+    t.ok(code_of({"errors": err}) == "BAD_USER_INPUT", "bookstores(after: a bad cursor): "
+         "BAD_USER_INPUT", err)
+    byname = 'query($n:String!){ bookstoreByName(name:$n) { id name } }'
+    d, err, mc, rt = twice(byname, {"n": "  CACHE store-a "})
+    t.ok(d["bookstoreByName"] == {"id": stores[0], "name": "Cache Store A"} and mc == 0,
+         "bookstoreByName (normalized name) warm: 0 MongoDB commands", (d, err, mc, rt))
+    warm['bookstoreByName(name: "cache store a")'] = (mc, rt)
+    d, err, mc, rt = twice(byname, {"n": "Cache Store Z"})
+    t.ok(d["bookstoreByName"] is None and not err and mc == 0,
+         "bookstoreByName (unknown name) warm: a negative entry, 0 MongoDB commands",
+         (d, err, mc, rt))
+    warm['bookstoreByName(name: unknown)'] = (mc, rt)
+    cnt = 'query($id:ID!){ bookstore(id:$id) { bookCount } }'  # store B's list: not cached yet
+    d, err, mc, rt = q(cnt, {"id": stores[1]})
+    cold_count = (mc, rt)
+    d, err, mc, rt = q(cnt, {"id": stores[1]})
+    t.ok(d["bookstore"]["bookCount"] == db.books.count_documents({"bookstore_id": stores[1]})
+         and mc == 0, "bookstore(id) { bookCount } alone warm: 0 MongoDB commands (cold %s)"
+         % (cold_count,), (d, err, mc, rt))
+    warm["bookstore(id) { bookCount } alone"] = (mc, rt)
+    d, err, mc, rt = q('query($id:ID!){ bookstore(id:$id) { books(first:5) { edges { node '
+                       '{ id } } } } }', {"id": stores[1]})
+    t.ok(len(d["bookstore"]["books"]["edges"]) == 5 and mc == 0,
+         "bookCount alone filled the store's list: its first page costs 0 MongoDB commands",
+         (d, mc))
+
+    # a store of 1,050 books (inserted straight into MongoDB: nothing of it
+    # is cached yet)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    many = ["bigbook-%04d" % i for i in range(1050)]
+    db.books.insert_many([{"_id": i, "title": "Big " + i, "authors": ["A"], "bookstore_id": big,
+                           "nkey": "id:" + i, "version": 1, "created_at": now, "updated_at": now}
+                          for i in many])
+    bp = ('query($id:ID!,$a:String){ bookstore(id:$id) { books(first:1000, after:$a) { edges '
+          '{ node { id } } pageInfo { hasNextPage endCursor } } } }')
+    d, err, mc, rt = twice(bp, {"id": big})
+    pg = d["bookstore"]["books"]
+    t.ok([e["node"]["id"] for e in pg["edges"]] == many[:1000] and pg["pageInfo"]["hasNextPage"]
+         and mc == 0, "a store of 1,050 books: first page of 1,000 warm, 0 MongoDB commands",
+         (mc, rt, err))
+    warm["bookstore(id) { books(first: 1000) } of 1,050"] = (mc, rt)
+    d, err, mc, rt = twice(bp, {"id": big, "a": pg["pageInfo"]["endCursor"]})
+    t.ok([e["node"]["id"] for e in d["bookstore"]["books"]["edges"]] == many[1000:] and mc == 0,
+         "and its second page (50 books) warm, 0 MongoDB commands", (mc, rt, err))
+    warm["bookstore(id) { books(first: 1000, after: ...) } of 1,050"] = (mc, rt)
+    d, err, mc, rt = twice(cnt, {"id": big})
+    t.ok(d["bookstore"]["bookCount"] == 1050 and mc == 0,
+         "its bookCount alone warm: 1050, 0 MongoDB commands", (d, mc, rt))
+    warm["bookstore(id) { bookCount } of 1,050"] = (mc, rt)
+    nb = m('mutation($s:ID!){ createBook(input:{title:"Big+1", authors:["A"], bookstoreId:$s}) '
+           '{ id } }', {"s": big})["data"]["createBook"]["id"]
+    d, err, mc, rt = q(cnt, {"id": big})
+    t.ok(d["bookstore"]["bookCount"] == 1051 and mc == 0,
+         "a book created in it: its cached count is patched (1051, 0 MongoDB commands)", (d, mc))
+    d, err, mc, rt = q(bp, {"id": big})
+    d2, err, mc2, rt = q(bp, {"id": big, "a": d["bookstore"]["books"]["pageInfo"]["endCursor"]})
+    got = [e["node"]["id"] for e in d["bookstore"]["books"]["edges"] +
+           d2["bookstore"]["books"]["edges"]]
+    t.ok(got == sorted(many + [nb]) and mc == 0 and mc2 == 0,
+         "and the book is in its cached pages, in id order", (mc, mc2))
+
+    # writes patch the cached connection and name lookups in place
+    twice(conn)
+    twice(byname, {"n": "Cache Store Z"})
+    twice(byname, {"n": "Cache Store C"})
+    twice(byname, {"n": "Cache Store Renamed"})
+    z = m('mutation{ createBookstore(input:{name:"Cache Store Z"}) { id } }')
+    z = z["data"]["createBookstore"]["id"]
+    d, err, mc, rt = q(byname, {"n": "cache store z"})
+    t.ok(d["bookstoreByName"] == {"id": z, "name": "Cache Store Z"} and mc == 0,
+         "createBookstore replaces the cached negative entry of its name (0 MongoDB commands)",
+         (d, mc))
+    d, err, mc, rt = q(conn)
+    t.ok(store_ids(d) == mongo_store_ids()[:3] and mc == 0,
+         "createBookstore: the cached connection's first page is MongoDB's (0 MongoDB commands)",
+         (d, mc))
+    d, err, mc, rt = q(conn, {"a": first_page["bookstores"]["edges"][0]["cursor"]})
+    t.ok(store_ids(d) == mongo_store_ids()[1:4] and mc == 0,
+         "a cursor handed out before the write still pages from the cached list", (d, mc))
+    m('mutation($id:ID!){ updateBookstore(id:$id, input:{name:"Cache Store Renamed"}) { id } }',
+      {"id": stores[2]})
+    d, err, mc, rt = q(byname, {"n": "Cache Store C"})
+    d2, err2, mc2, rt2 = q(byname, {"n": "cache store renamed"})
+    t.ok(d["bookstoreByName"] is None and d2["bookstoreByName"]["id"] == stores[2]
+         and mc == 0 and mc2 == 0, "updateBookstore (rename): the old name finds nothing, the "
+         "new one the store (0 MongoDB commands)", (d, d2, mc, mc2))
+    d, err, mc, rt = q('{ bookstores(first:100) { edges { node { id name } } } }')
+    t.ok({"id": stores[2], "name": "Cache Store Renamed"} in [e["node"] for e in
+                                                               d["bookstores"]["edges"]]
+         and mc == 0, "and the cached connection holds the new name", (mc,))
+    m('mutation($id:ID!){ deleteBookstore(id:$id) }', {"id": z})
+    d, err, mc, rt = q(byname, {"n": "Cache Store Z"})
+    d2, err2, mc2, rt2 = q('{ bookstores(first:100) { edges { node { id } } } }')
+    t.ok(d["bookstoreByName"] is None and store_ids(d2) == mongo_store_ids() and mc == 0
+         and mc2 == 0, "deleteBookstore: gone from the name lookup and the connection "
+         "(0 MongoDB commands)", (d, mc, mc2))
+    verify("oponn cache verify with the new cached reads: 0 mismatches")
+    for name, (wmc, wrt) in warm.items():
+        t.diag("warm %s: mongodbCommands %s, redisRoundTrips %s" % (name, wmc, wrt))
 
     # ---- write-through: every write patches what is cached
     b = m('mutation($id:ID!){ updateBook(id:$id, input:{title:"Renamed"}) { version } }',

@@ -634,6 +634,29 @@ function ops.bget()
     return out
 end
 
+-- bcount: KEYS[2..] batch keys, ARGV[5..] their predicate JSON (same
+-- order). The member count of each cached exhaustive batch, read without
+-- touching its members: O(1) per batch, whatever its size (bookCount asked
+-- alone, lib/repo_bookstore.c). A batch counts only when bget would serve
+-- it (current epoch, m == ZCARD) and its stored predicate is byte for byte
+-- the caller's (the batch key's hash collides otherwise); anything else,
+-- a layout this op does not know included, is -1: the caller then reads
+-- the batch (bget), which fills it. Writes nothing.
+-- -> {count or -1, ...}
+function ops.bcount()
+    local out = {}
+    for i = 2, #KEYS do
+        local b = EPOCH and redis.call('HMGET', KEYS[i], 'g', 'p', 'x', 'm') or {}
+        local n = -1
+        if b[1] == EPOCH and b[2] == ARGV[i + 3] and b[3] == '1' and
+            tonumber(b[4]) == redis.call('ZCARD', KEYS[i] .. ':z') then
+            n = tonumber(b[4])
+        end
+        out[#out + 1] = n
+    end
+    return out
+end
+
 -- bfill: KEYS[2] batch key. ARGV[5] predicate JSON, ARGV[6] exhaustive
 -- ("1"/"0"), ARGV[7] table counters joined by ",", ARGV[8] batch ttl,
 -- ARGV[9] entity ttl, ARGV[10] number of member triples, then triples (tail,

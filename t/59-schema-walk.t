@@ -27,6 +27,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 import cachestack  # noqa: E402
+import pymongo  # noqa: E402
 import taplib  # noqa: E402
 
 t = taplib.Tap()
@@ -267,15 +268,18 @@ def minimal(tname, depth=0):
 
 
 def paths_to():
-    """{object type: [path]}; a path is a list of (field, parent type, type
-    condition or None) from Query, simple (no type twice), at most MAX_PATH
-    object fields long. Interfaces and unions are entered with `... on T`."""
+    """({object type: [path]}, [paths cut at MAX_PATH]); a path is a list of
+    (field, parent type, type condition or None) from Query, simple (no type
+    twice). Interfaces and unions are entered with `... on T`."""
     out = {QUERY: [[]]}
     frontier = [(QUERY, [], {QUERY})]
+    cut = []
     while frontier:
         nxt = []
         for tname, path, seen in frontier:
             if len(path) >= MAX_PATH:
+                if any(not leaf_kind(named(ft)) for ft, _ in sdl.fields.get(tname, {}).values()):
+                    cut.append(".".join(f for f, _, _ in path))
                 continue
             for f, (ft, _) in sdl.fields.get(tname, {}).items():
                 child = named(ft)
@@ -290,7 +294,7 @@ def paths_to():
                     out.setdefault(ctype, []).append(p)
                     nxt.append((ctype, p, seen | {ctype}))
         frontier = nxt
-    return out
+    return out, cut
 
 
 with taplib.stack(workers=2) as s:
@@ -329,8 +333,13 @@ with taplib.stack(workers=2) as s:
                                     "colour": ["red", "green"][(i // 2) % 2],
                                     "acidity": 2.5 + (i % 5) / 2}})
         fruit[kind].append(d["createFruit"]["id"])
-    t.ok(len(books) == 24 + BIG, "loaded: %d stores (one with %d books), %d books, %d fruit, every "
-         "optional field set" % (len(stores), BIG, len(books), 12))
+    # the claim the null check rests on, read back from MongoDB itself
+    db = pymongo.MongoClient(s.mongo_uri)[s.mongo_db]
+    unset = ["book %s: %s" % (d["_id"], f) for d in db.books.find({})
+             for f in ("isbn", "year", "price", "bookstore_id") if d.get(f) is None]
+    unset += ["store %s: city" % d["_id"] for d in db.bookstores.find({}) if d.get("city") is None]
+    t.ok(len(books) == 24 + BIG and not unset, "loaded: %d stores (one with %d books), %d books, "
+         "%d fruit, every optional field set (MongoDB)" % (len(stores), BIG, len(books), 12), unset[:5])
 
     # Cursors taken from the loaded data: the first store's smallest book id
     # (so every store's page after it is not empty: each has books after it
@@ -409,9 +418,13 @@ with taplib.stack(workers=2) as s:
             return [None]
         return [a for a in arg_sets(QUERY, path[0][0])[0] if not isinstance(a, Neg)]
 
-    paths = paths_to()
+    paths, cut = paths_to()
     unreached = [o for o in OBJECTS if o not in paths]
     t.ok(not unreached, "every object type is reached from %s" % QUERY, unreached)
+    t.ok(not cut, "every simple path from %s walked (none cut at %d fields)" % (QUERY, MAX_PATH),
+         cut[:5])
+    t.diag("paths from %s: %s" % (QUERY, ", ".join("%s %d" % (o, len(paths.get(o, [])))
+                                                    for o in OBJECTS if o != QUERY)))
 
     def twice(doc, fname, neg):
         """Sends doc twice; what is wrong with the answers (empty if nothing)."""

@@ -18,7 +18,7 @@
 #    asked alone;
 #  - then a phase of store writes and store reads only, on a flushed cache,
 #    so its `oponn cache stats` share is that of these reads alone
-#    (OPONN_TEST_STORE_OPS operations, default a fifth of OPONN_TEST_OPS).
+#    (OPONN_TEST_STORE_OPS operations, default a tenth of OPONN_TEST_OPS).
 import os
 import random
 import subprocess
@@ -33,7 +33,7 @@ import taplib  # noqa: E402
 t = taplib.Tap()
 SEED = int(os.environ.get("OPONN_TEST_SEED", random.randrange(1 << 30)))
 OPS = int(os.environ.get("OPONN_TEST_OPS", 3000 if cachestack.QUICK else 10000))
-STORE_OPS = int(os.environ.get("OPONN_TEST_STORE_OPS", OPS // 5))
+STORE_OPS = int(os.environ.get("OPONN_TEST_STORE_OPS", OPS // 10))
 t.diag("seed %d, %d operations, then %d store operations (OPONN_TEST_SEED / OPONN_TEST_OPS / "
        "OPONN_TEST_STORE_OPS reproduce)" % (SEED, OPS, STORE_OPS))
 rng = random.Random(SEED)
@@ -370,9 +370,13 @@ with taplib.stack(workers=2) as s:
               file=sys.stderr)
     t.ok(not mismatches, "model test: %d operations, 0 mismatches between the cached answers and "
          "MongoDB (seed %d)" % (OPS, SEED), "\n".join(mismatches[:20]))
-    t.ok(counts["store reads"] > 0 and counts["unknown names taken later"] > 0
-         and counts["refused as expected"] > 0, "the store reads ran, unknown names were asked "
-         "and later taken, refused store writes were checked", counts)
+    what = ("the store reads ran, unknown names were asked and later taken, refused store writes "
+            "were checked")
+    if OPS >= 1000:  # at 1,000 operations each happens dozens of times
+        t.ok(counts["store reads"] > 0 and counts["unknown names taken later"] > 0
+             and counts["refused as expected"] > 0, what, counts)
+    else:
+        t.skip(what, "too few operations (%d) to be sure each happened" % OPS)
     v = s.oponn("cache", "verify")
     t.ok(v.returncode == 0 and "0 mismatches" in v.stderr, "then oponn cache verify: 0 mismatches",
          v.stdout[-2000:] + v.stderr)

@@ -501,8 +501,8 @@ static int bookstore__run_stores(repo_t *r, const void *arg, long long limit, re
     (void)arg;
     (void)limit;
     bson_t f = BSON_INITIALIZER;
-    int rc = bookstore__run_all(r, REPO_BOOKSTORES, CACHE_BOOKSTORES, &f, repo__parse_bookstore,
-                                out, e);
+    int rc =
+        bookstore__run_all(r, REPO_BOOKSTORES, CACHE_BOOKSTORES, &f, repo__parse_bookstore, out, e);
     bson_destroy(&f);
     return rc;
 }
@@ -536,30 +536,94 @@ static int bookstore__books(repo_t *r, const char *id, repo__batch_t *b, err_t *
                               bookstore__arg_json(r, "bookstoreId", id), -1, id, b, e);
 }
 
+/* The index of id in the sorted v[0..n), or n. */
+static size_t bookstore__find_sorted(const char *const *v, size_t n, const char *id)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = strcmp(v[mid], id);
+        if (c == 0) return mid;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return n;
+}
+
+/* The book lists of stores whose lists are not cached, read with ONE
+ * MongoDB find for all of them and filled each into its `bookstoreBooks`
+ * batch (the batch read before the find holds the fill token, so a write
+ * that raced the find gets the fill refused). counts[i] < 0 marks the
+ * stores to do; each gets its list's length. */
+static int bookstore__fill_lists(repo_t *r, const char *const *ids, size_t n, int64_t *counts,
+                                 err_t *e)
+{
+    const char **todo = arena_alloc(r->arena, (n ? n : 1) * sizeof *todo);
+    size_t ntodo = 0, u;
+    for (size_t i = 0; i < n; i++) {
+        if (counts[i] < 0) todo[ntodo++] = ids[i];
+    }
+    const char **uniq = repo__distinct(r, todo, ntodo, &u);
+    if (u == 0) return 0;
+    cache_batch_t *cb = arena_calloc(r->arena, u, sizeof *cb);
+    int *ok = arena_calloc(r->arena, u, sizeof *ok);
+    for (size_t i = 0; i < u; i++) {
+        err_t ie;
+        ok[i] = cache_batch_get(r->cache, r->arena, "bookstoreBooks",
+                                bookstore__arg_json(r, "bookstoreId", uniq[i]), &cb[i], &ie) == 0;
+    }
+    bson_t f = BSON_INITIALIZER;
+    repo__append_in(&f, "bookstore_id", uniq, u);
+    void **all;
+    size_t nall;
+    int rc = repo__find_all(r, REPO_BOOKS, &f, repo__parse_book, NULL, &all, &nall, e);
+    bson_destroy(&f);
+    if (rc != 0) return -1;
+    /* Each store's books, still in id order. */
+    size_t *of = arena_alloc(r->arena, (nall ? nall : 1) * sizeof *of);
+    int64_t *got = arena_calloc(r->arena, u, sizeof *got);
+    for (size_t j = 0; j < nall; j++) {
+        of[j] = bookstore__find_sorted(uniq, u, ((book_t *)all[j])->bookstore_id);
+        if (of[j] < u) got[of[j]]++;
+    }
+    cache_doc_t *docs = arena_alloc(r->arena, (nall ? nall : 1) * sizeof *docs);
+    for (size_t i = 0; i < u; i++) {
+        if (cb[i].status == CACHE_HIT) { /* filled meanwhile by another reader */
+            got[i] = (int64_t)cb[i].n;
+            continue;
+        }
+        if (!ok[i]) continue;
+        size_t k = 0;
+        for (size_t j = 0; j < nall; j++) {
+            if (of[j] == i) docs[k++] = repo__doc(r, CACHE_BOOKS, all[j]);
+        }
+        err_t ie;
+        cache_batch_fill(r->cache, &cb[i], docs, k, 1, &ie);
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (counts[i] < 0) counts[i] = got[bookstore__find_sorted(uniq, u, ids[i])];
+    }
+    return 0;
+}
+
 int repo_bookstore_book_counts(repo_t *r, const char *const *ids, size_t n, int64_t *counts,
                                err_t *e)
 {
     if (r->cache == NULL || !repo__ids_ok(ids, n))
         return bookstore__counts_mongo(r, ids, n, counts, e);
     /* Each count is the member count of the store's cached book list, all
-     * read in ONE round trip without the members (cache_batch_counts). A
-     * store whose list is not cached gets it read and filled (its pages
-     * and later counts come from it); with Redis down, ONE aggregate. */
+     * read in ONE round trip without the members (cache_batch_counts). The
+     * stores whose lists are not cached get them read (ONE find for all)
+     * and filled, so their pages and later counts come from the cache; with
+     * Redis down, ONE aggregate. */
     const char **args = arena_alloc(r->arena, (n ? n : 1) * sizeof *args);
     for (size_t i = 0; i < n; i++) args[i] = bookstore__arg_json(r, "bookstoreId", ids[i]);
     err_t ie;
     if (cache_batch_counts(r->cache, r->arena, "bookstoreBooks", args, n, counts, &ie) != 0)
         return bookstore__counts_mongo(r, ids, n, counts, e);
-    for (size_t i = 0; i < n; i++) {
-        if (counts[i] >= 0) continue;
-        repo__batch_t b;
-        if (bookstore__books(r, ids[i], &b, e) != 0) return -1;
-        counts[i] = (int64_t)b.n;
-        for (size_t j = i + 1; j < n; j++) { /* the same store asked twice */
-            if (counts[j] < 0 && strcmp(ids[j], ids[i]) == 0) counts[j] = counts[i];
-        }
-    }
-    return 0;
+    return bookstore__fill_lists(r, ids, n, counts, e);
 }
 
 int repo_bookstores_page(repo_t *r, int64_t first, const char *after, repo_page_t *out, err_t *e)

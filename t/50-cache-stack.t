@@ -165,8 +165,12 @@ with taplib.stack(workers=2, own_mongo=not NO_OWN_MONGO) as s:
     # ---- every read is cached: the bookstores connection, bookstoreByName,
     # bookCount asked alone, a store of more than 1,000 books (issue 20).
     # Each is asked twice; the second answer must cost 0 MongoDB commands.
-    def twice(query, variables=None):
-        q(query, variables)
+    cold = {}
+
+    def twice(query, variables=None, name=None):
+        _, _, cmc, crt = q(query, variables)
+        if name:
+            cold[name] = (cmc, crt)
         return q(query, variables)
 
     def mongo_store_ids():
@@ -180,14 +184,21 @@ with taplib.stack(workers=2, own_mongo=not NO_OWN_MONGO) as s:
             'pageInfo { hasNextPage endCursor } } }')
     big = m('mutation{ createBookstore(input:{name:"Cache Big Store"}) { id } }')
     big = big["data"]["createBookstore"]["id"]
-    d, err, mc, rt = twice(conn)
+    # its 1,050 books, inserted straight into MongoDB before anything of the
+    # store is read (so nothing the cache could know of goes stale)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    many = ["bigbook-%04d" % i for i in range(1050)]
+    db.books.insert_many([{"_id": i, "title": "Big " + i, "authors": ["A"], "bookstore_id": big,
+                           "nkey": "id:" + i, "version": 1, "created_at": now, "updated_at": now}
+                          for i in many])
+    d, err, mc, rt = twice(conn, name="bookstores(first: 3)")
     first_page = d
     t.ok(store_ids(d) == mongo_store_ids()[:3] and d["bookstores"]["pageInfo"]["hasNextPage"]
          and mc == 0, "bookstores(first: 3) warm: MongoDB's first page (by id), 0 MongoDB "
          "commands", (d, err, mc, rt))
     warm["bookstores(first: 3)"] = (mc, rt)
     cur = d["bookstores"]["pageInfo"]["endCursor"]
-    d, err, mc, rt = twice(conn, {"a": cur})
+    d, err, mc, rt = twice(conn, {"a": cur}, name="bookstores(first: 3, after: ...)")
     t.ok(store_ids(d) == mongo_store_ids()[3:6] and mc == 0,
          "bookstores(first: 3, after: ...) warm: the next page, 0 MongoDB commands", (d, mc, rt))
     warm["bookstores(first: 3, after: ...)"] = (mc, rt)
@@ -195,22 +206,21 @@ with taplib.stack(workers=2, own_mongo=not NO_OWN_MONGO) as s:
     t.ok(code_of({"errors": err}) == "BAD_USER_INPUT", "bookstores(after: a bad cursor): "
          "BAD_USER_INPUT", err)
     byname = 'query($n:String!){ bookstoreByName(name:$n) { id name } }'
-    d, err, mc, rt = twice(byname, {"n": "  CACHE store-a "})
+    d, err, mc, rt = twice(byname, {"n": "  CACHE store-a "},
+                           name='bookstoreByName(name: "cache store a")')
     t.ok(d["bookstoreByName"] == {"id": stores[0], "name": "Cache Store A"} and mc == 0,
          "bookstoreByName (normalized name) warm: 0 MongoDB commands", (d, err, mc, rt))
     warm['bookstoreByName(name: "cache store a")'] = (mc, rt)
-    d, err, mc, rt = twice(byname, {"n": "Cache Store Z"})
+    d, err, mc, rt = twice(byname, {"n": "Cache Store Z"}, name="bookstoreByName(name: unknown)")
     t.ok(d["bookstoreByName"] is None and not err and mc == 0,
          "bookstoreByName (unknown name) warm: a negative entry, 0 MongoDB commands",
          (d, err, mc, rt))
     warm['bookstoreByName(name: unknown)'] = (mc, rt)
     cnt = 'query($id:ID!){ bookstore(id:$id) { bookCount } }'  # store B's list: not cached yet
-    d, err, mc, rt = q(cnt, {"id": stores[1]})
-    cold_count = (mc, rt)
-    d, err, mc, rt = q(cnt, {"id": stores[1]})
+    d, err, mc, rt = twice(cnt, {"id": stores[1]}, name="bookstore(id) { bookCount } alone")
     t.ok(d["bookstore"]["bookCount"] == db.books.count_documents({"bookstore_id": stores[1]})
-         and mc == 0, "bookstore(id) { bookCount } alone warm: 0 MongoDB commands (cold %s)"
-         % (cold_count,), (d, err, mc, rt))
+         and mc == 0, "bookstore(id) { bookCount } alone warm: 0 MongoDB commands",
+         (d, err, mc, rt))
     warm["bookstore(id) { bookCount } alone"] = (mc, rt)
     d, err, mc, rt = q('query($id:ID!){ bookstore(id:$id) { books(first:5) { edges { node '
                        '{ id } } } } }', {"id": stores[1]})
@@ -218,13 +228,19 @@ with taplib.stack(workers=2, own_mongo=not NO_OWN_MONGO) as s:
          "bookCount alone filled the store's list: its first page costs 0 MongoDB commands",
          (d, mc))
 
-    # a store of 1,050 books (inserted straight into MongoDB: nothing of it
-    # is cached yet)
-    now = datetime.datetime.now(datetime.timezone.utc)
-    many = ["bigbook-%04d" % i for i in range(1050)]
-    db.books.insert_many([{"_id": i, "title": "Big " + i, "authors": ["A"], "bookstore_id": big,
-                           "nkey": "id:" + i, "version": 1, "created_at": now, "updated_at": now}
-                          for i in many])
+    multi = '{ bookstores(first:100) { edges { node { id bookCount } } } }'
+    d, err, mc, rt = q(multi)
+    cold["bookstores(first: 100) { bookCount }"] = (mc, rt)
+    want = {sid: db.books.count_documents({"bookstore_id": sid}) for sid in mongo_store_ids()}
+    t.ok({e["node"]["id"]: e["node"]["bookCount"] for e in d["bookstores"]["edges"]} == want
+         and mc == 1, "bookCount of every store, 2 of them (one of 1,050 books) with lists "
+         "not cached: ONE MongoDB find for both", (d, err, mc, rt))
+    d, err, mc, rt = q(multi)
+    t.ok(len(d["bookstores"]["edges"]) == len(want) and mc == 0,
+         "bookCount of every store warm: 0 MongoDB commands", (mc, rt))
+    warm["bookstores(first: 100) { bookCount } of %d stores" % len(want)] = (mc, rt)
+
+    # the 1,050-book store: pages and count
     bp = ('query($id:ID!,$a:String){ bookstore(id:$id) { books(first:1000, after:$a) { edges '
           '{ node { id } } pageInfo { hasNextPage endCursor } } } }')
     d, err, mc, rt = twice(bp, {"id": big})
@@ -291,6 +307,8 @@ with taplib.stack(workers=2, own_mongo=not NO_OWN_MONGO) as s:
     verify("oponn cache verify with the new cached reads: 0 mismatches")
     for name, (wmc, wrt) in warm.items():
         t.diag("warm %s: mongodbCommands %s, redisRoundTrips %s" % (name, wmc, wrt))
+    for name, (cmc, crt) in cold.items():
+        t.diag("cold %s: mongodbCommands %s, redisRoundTrips %s" % (name, cmc, crt))
 
     # ---- write-through: every write patches what is cached
     b = m('mutation($id:ID!){ updateBook(id:$id, input:{title:"Renamed"}) { version } }',

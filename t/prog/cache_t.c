@@ -420,6 +420,54 @@ static const char *t_fruit(const char *id, const char *kind, const char *breed, 
                         id, kind, breed, size, colour, acidity, version);
 }
 
+/* Member counts read without the members (cache_batch_counts, bookCount),
+ * and the bookstore lists (`bookstores`, `bookstoreByName`) that writes
+ * patch. Runs after suite_batch's stores s1 (lists b2) and s:2 (empty). */
+static void t_batch_counts(cache_t *c, cache_t *w)
+{
+    err_t e;
+    const char *cargs[3] = {"{\"bookstoreId\":\"s1\"}", "{\"bookstoreId\":\"s:2\"}",
+                            "{\"bookstoreId\":\"s9\"}"};
+    int64_t cn[3];
+    ok(cache_batch_counts(c, &T_arena, "bookstoreBooks", cargs, 3, cn, &e) == 0 && cn[0] == 1 &&
+           cn[1] == 0 && cn[2] == -1,
+       "batch counts in one call: 1 and 0 for the cached lists, -1 for one not cached");
+    cache_query_t cq;
+    cache_query_canon(&T_arena, cache_query_find("bookstoreBooks"), cargs[0], &cq, &e);
+    buf_t k = BUF_INIT;
+    cache_key_batch(cache_keys(c), &k, "bookstoreBooks", cq.hash);
+    freeReplyObject(t_cmd(c, "DEL %s:z", k.data));
+    buf_free(&k);
+    ok(cache_batch_counts(c, &T_arena, "bookstoreBooks", cargs, 1, cn, &e) == 0 && cn[0] == -1,
+       "a list whose members were evicted does not count (-1: read it)");
+    cache_batch_t b;
+    const char *nk = "{\"nameKey\":\"three\"}";
+    cache_batch_get(c, &T_arena, "bookstoreByName", nk, &b, &e);
+    ok(b.status == CACHE_MISS && cache_batch_fill(c, &b, NULL, 0, 1, &e) == 1,
+       "bookstoreByName: an unknown name is cached as an empty list");
+    cache_batch_get(c, &T_arena, "bookstores", "{}", &b, &e);
+    const char *s1 = "{\"id\":\"s1\",\"name\":\"One\",\"name_key\":\"one\",\"version\":1}";
+    cache_doc_t d1[1] = {{CACHE_BOOKSTORES, "s1", 1, s1}};
+    ok(b.status == CACHE_MISS && cache_batch_fill(c, &b, d1, 1, 1, &e) == 1, "bookstores filled");
+    const char *s3 = "{\"id\":\"s3\",\"name\":\"Three\",\"name_key\":\"three\",\"version\":1}";
+    cache_reconcile_t rc;
+    ok(cache_put(w, CACHE_BOOKSTORES, "s3", 1, s3, &rc, &e) == 1 && rc.inserted == 2,
+       "a create is inserted into the name's list and into bookstores");
+    cache_batch_get(c, &T_arena, "bookstoreByName", nk, &b, &e);
+    ok(b.status == CACHE_HIT && b.n == 1 && strcmp(b.members[0].id, "s3") == 0,
+       "the name now finds the store");
+    const char *s3r = "{\"id\":\"s3\",\"name\":\"Four\",\"name_key\":\"four\",\"version\":2}";
+    ok(cache_put(w, CACHE_BOOKSTORES, "s3", 2, s3r, &rc, &e) == 1 && rc.removed == 1 &&
+           rc.patched == 1,
+       "a rename leaves the old name's list, stays in bookstores");
+    cache_batch_get(c, &T_arena, "bookstoreByName", nk, &b, &e);
+    ok(b.status == CACHE_HIT && b.n == 0, "the old name finds nothing");
+    cache_delete(w, CACHE_BOOKSTORES, "s3", 3, NULL, &e);
+    cache_batch_get(c, &T_arena, "bookstores", "{}", &b, &e);
+    ok(b.status == CACHE_HIT && b.n == 1 && strcmp(b.members[0].id, "s1") == 0,
+       "a delete leaves bookstores");
+}
+
 static void suite_batch(void)
 {
     cache_t *c = t_open("tbat"), *w = t_open("tbat");
@@ -542,6 +590,7 @@ static void suite_batch(void)
     ok(cache_batch_get(c, &T_arena, "fruitBySize", "{\"size\":\"x\"}", &b, &e) == -1 &&
            e.code == ERR_BAD_INPUT,
        "bad arguments: BAD_USER_INPUT");
+    t_batch_counts(c, w);
     cache_close(c);
     cache_close(w);
 }

@@ -257,7 +257,7 @@ def minimal(tname, depth=0):
     fields = sdl.fields.get(tname, {})
     if "id" in fields:
         return "{ id }"
-    if depth > 3:
+    if depth > 3 or not fields:  # a union has no fields of its own
         return "{ __typename }"
     parts = []
     for f, (ft, fargs) in fields.items():

@@ -182,6 +182,10 @@ static int app__authorize(void *user_ctx, const http_req_t *req, err_t *e)
         diff |= (unsigned char)(token[i] ^ (i < glen ? given[i] : 0));
     }
     if (diff != 0) return err_set(e, ERR_UNAUTH, "the write token is not valid");
+    /* Write-through: if this worker dies between a MongoDB write and its
+     * cache write, the pool distrusts the cache (metrics.h). Write-behind
+     * writes the cache first: nothing to guard. */
+    if (app->cache && !cache_write_behind(app->cache)) metrics_write_begin();
     return 0;
 }
 
@@ -213,6 +217,7 @@ static void app__graphql(app_t *app, const http_req_t *req, http_resp_t *resp)
         .doc_cache = app->doc_cache,
     };
     gql_http_handle(&h, req, resp);
+    metrics_write_end();
     if (app->doc_cache) {
         gql_doc_cache_stats_t st;
         gql_doc_cache_stats(app->doc_cache, &st);

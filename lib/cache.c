@@ -247,6 +247,7 @@ int cache_script_run(cache_t *c, const char *op, int nkeys, const char **keys, i
     buf_free(&k);
     for (int i = 0; i < nkeys; i++) cache__arg(&a, keys[i], strlen(keys[i]));
     uint64_t failures;
+    metrics_reap_writers(); /* a worker killed mid-mutation: distrust first */
     int was_dirty = metrics_cache_distrusted(&failures);
     if (was_dirty) cache__token(c, bump);
     cache__token(c, fresh);

@@ -8,6 +8,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -22,6 +24,10 @@ typedef struct {
     uint64_t buckets[METRICS_BUCKETS + 1]; /* last one is +Inf */
     uint64_t duration_us_sum;
     uint64_t cache_failures, cache_trusted; /* generations: see metrics.h */
+    struct {
+        int32_t pid;     /* the process that holds the slot (0: free) */
+        int32_t writing; /* 1 while it runs a mutation */
+    } writers[256];
 } metrics_page_t;
 
 static const double metrics__bounds[METRICS_BUCKETS] = {
@@ -139,6 +145,85 @@ void metrics_cache_trust(uint64_t failures)
     while (cur < failures &&
            !__atomic_compare_exchange_n(&metrics__page->cache_trusted, &cur, failures, 0,
                                         __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+    }
+}
+
+/* ---- mutations in flight (see metrics.h) */
+
+static int metrics__slot = -1; /* this process's writers[] slot */
+static int32_t metrics__slot_pid;
+
+/* 0 when pid is gone or a zombie (killed, not reaped yet: it will never
+ * write Redis again). */
+static int metrics__alive(int32_t pid)
+{
+    char path[48], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT && access("/proc/self/stat", F_OK) == 0) return 0;
+        return kill(pid, 0) == 0 || errno == EPERM; /* no /proc: zombies look alive */
+    }
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) return 0;
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')');
+    return !(p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X'));
+}
+
+/* This process's slot: its own, else a free one or one of a process gone
+ * with no write in flight; -1 when all are taken (not tracked). */
+static int metrics__claim(void)
+{
+    int32_t me = (int32_t)getpid();
+    if (metrics__slot >= 0 && metrics__slot_pid == me) return metrics__slot;
+    metrics__slot = -1;
+    int n = (int)(sizeof metrics__page->writers / sizeof metrics__page->writers[0]);
+    for (int i = 0; i < n; i++) {
+        int32_t cur = __atomic_load_n(&metrics__page->writers[i].pid, __ATOMIC_SEQ_CST);
+        if (cur != me && cur != 0 &&
+            (__atomic_load_n(&metrics__page->writers[i].writing, __ATOMIC_SEQ_CST) ||
+             metrics__alive(cur))) {
+            continue;
+        }
+        if (cur == me || __atomic_compare_exchange_n(&metrics__page->writers[i].pid, &cur, me, 0,
+                                                     __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+            metrics__slot = i;
+            metrics__slot_pid = me;
+            break;
+        }
+    }
+    return metrics__slot;
+}
+
+void metrics_write_begin(void)
+{
+    int i = metrics__claim();
+    if (i >= 0) __atomic_store_n(&metrics__page->writers[i].writing, 1, __ATOMIC_SEQ_CST);
+}
+
+void metrics_write_end(void)
+{
+    if (metrics__slot >= 0 && metrics__slot_pid == (int32_t)getpid()) {
+        __atomic_store_n(&metrics__page->writers[metrics__slot].writing, 0, __ATOMIC_SEQ_CST);
+    }
+}
+
+void metrics_reap_writers(void)
+{
+    if (!metrics__shared) return; /* a page of its own: no other writer */
+    int32_t me = (int32_t)getpid();
+    int n = (int)(sizeof metrics__page->writers / sizeof metrics__page->writers[0]);
+    for (int i = 0; i < n; i++) {
+        if (!__atomic_load_n(&metrics__page->writers[i].writing, __ATOMIC_SEQ_CST)) continue;
+        int32_t pid = __atomic_load_n(&metrics__page->writers[i].pid, __ATOMIC_SEQ_CST);
+        if (pid == me || metrics__alive(pid)) continue;
+        int32_t one = 1;
+        if (__atomic_compare_exchange_n(&metrics__page->writers[i].writing, &one, 0, 0,
+                                        __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+            metrics_cache_distrust();
+        }
     }
 }
 

@@ -102,6 +102,17 @@ void metrics_cache_distrust(void);
 int metrics_cache_distrusted(uint64_t *failures);
 void metrics_cache_trust(uint64_t failures);
 
+/* Write-through mutations in flight, pool-wide. A mutation writes MongoDB,
+ * then Redis: a worker killed between the two leaves Redis without the write
+ * (a cached list, or the entity, stays old until its TTL). So a mutation is
+ * marked here, by pid, while it runs; metrics_reap_writers(), called before
+ * each cache call, finds a mark whose process is gone and distrusts the
+ * cache (metrics_cache_distrust): the next cache call starts a new epoch, and
+ * nothing cached before the lost write is served again. */
+void metrics_write_begin(void);
+void metrics_write_end(void);
+void metrics_reap_writers(void);
+
 /* Appends the Prometheus text exposition of every metric. */
 void metrics_render(buf_t *out);
 

@@ -46,7 +46,7 @@ PERF_SWEEPS=0, PERF_PROFILE=0, PERF_RESULTS (default perf/results), PERF_KEEP=1
 MONGODB_URI (a real MongoDB instead of the stand-in; the data set is loaded
 into OPONN_MONGODB_DB, default oponn_perf), PERF_DRAIN_S (30: (6)'s watch
 window), PERF_DRAIN_WRITES (3000: writes per drain measurement of (6)),
-PERF_ONLY=6 ((6) alone on the same stack and data set, about 3-4 minutes;
+PERF_ONLY=6 ((6) alone on the same stack and data set, about 5 minutes under load;
 results in a temporary directory unless PERF_RESULTS is set).
 """
 import csv
@@ -778,6 +778,7 @@ class Bench:
         self.features["write_behind_active"] = bool(row.get("queue_enqueued"))
         log("(6) mixed run: %s writes enqueued, %s queued at the end, %s" % (
             row.get("queue_enqueued"), at_end,
+            "empty when the run ended (the writer kept up)" if not at_end else
             "drained in %.2f s" % watched if not left else
             "%d left after %.0f s (%.1f applied/s: lag of the last write about %s s)" % (
                 left, watched, rate, row["queue_lag_s"])))

@@ -74,6 +74,15 @@ class Bench:
         random.Random(24).shuffle(self.ids)
         self.qkey = "%s:queue" % s.env().get("OPONN_CACHE_PREFIX", "oponn")
 
+    def consumers(self):
+        """How many consumers the writers' group has seen (each oponn-writer
+        joins as host-pid on its first read)."""
+        try:
+            return len(P.redis_cmd(self.s.redis_port, "XINFO", "CONSUMERS", self.qkey,
+                                   "writers") or [])
+        except RuntimeError:  # no group yet
+            return 0
+
     def xlen(self):
         return P.redis_cmd(self.s.redis_port, "XLEN", self.qkey) or 0
 
@@ -199,8 +208,12 @@ def measure(s, ids, writer=None, writes=None, say=log, wait_s=None):
                          "queue %d drained in %.2f s" % (full, took) if not left else
                          "queue %d: %d left after %.0f s" % (full, left, took)))
             say(rows[-1][0] + ": " + rows[-1][-1])
+        before = b.consumers()
         procs = b.writers(1)
-        time.sleep(0.5)  # the writer's consumer joins the group before the writes
+        # The writer reads before the writes start (its start-up is not lag).
+        t0 = time.monotonic()
+        while b.consumers() <= before and time.monotonic() - t0 < 10:
+            time.sleep(0.02)
         secs, acked, last = b.writes()
         took, left = b.wait_empty(last, wait_s)
         b.stop(procs)

@@ -166,9 +166,11 @@ class Report:
 
             def drain(n):
                 done = str(r.get("wb_drained_%d" % n)) == "True"
-                return "%s (**%sx**); %s queued, %s" % (
+                return "%s (**%sx**); %s queued (%s), %s" % (
                     fmt(num(r.get("wb_drain_%d_per_s" % n)), 1), r.get("wb_ratio_%d" % n, ""),
                     fmt(num(r.get("wb_queue_%d" % n))),
+                    "start-up %s s" % r["wb_startup_%d_s" % n]
+                    if r.get("wb_startup_%d_s" % n) else "one batch, start-up included",
                     "drained in %s s" % r.get("wb_drain_%d_s" % n) if done else
                     "**not drained** within %.0f s" % wait)
             ratio = num(r.get("wb_ratio_1")) or 0
@@ -177,8 +179,9 @@ class Report:
                     "whole collection of %s books%s: write-through is wrk, updateBook only, on "
                     "random books; each drain fills the queue with %s updateBook, each to a "
                     "book not written before (no two fold into one apply), then starts the "
-                    "writers and times the queue until it is empty (writer start-up "
-                    "included). Target: 1 writer drains at >= 0.8x write-through, within "
+                    "writers and times the queue from their first applied batch (the time "
+                    "until then, writer start-up, shown in parentheses, is excluded) until it "
+                    "is empty. Target: 1 writer drains at >= 0.8x write-through, within "
                     "the %.0f s watch window: **%s** (%sx)." % (
                         fmt(books), "" if books >= 50000 else
                         " (**fewer than a production-sized 50,000**)",

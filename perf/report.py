@@ -169,7 +169,7 @@ class Report:
                 return "%s (**%sx**); %s queued (%s), %s" % (
                     fmt(num(r.get("wb_drain_%d_per_s" % n)), 1), r.get("wb_ratio_%d" % n, ""),
                     fmt(num(r.get("wb_queue_%d" % n))),
-                    "start-up %s s" % r["wb_startup_%d_s" % n]
+                    "first batch applied %s s after the start" % r["wb_startup_%d_s" % n]
                     if r.get("wb_startup_%d_s" % n) else "one batch, start-up included",
                     "drained in %s s" % r.get("wb_drain_%d_s" % n) if done else
                     "**not drained** within %.0f s" % wait)
@@ -180,8 +180,8 @@ class Report:
                     "random books; each drain fills the queue with %s updateBook, each to a "
                     "book not written before (no two fold into one apply), then starts the "
                     "writers and times the queue from their first applied batch (the time "
-                    "until then, writer start-up, shown in parentheses, is excluded) until it "
-                    "is empty. Target: 1 writer drains at >= 0.8x write-through, within "
+                    "until then, writer start-up, is shown and excluded) until it is empty. "
+                    "Target: 1 writer drains at >= 0.8x write-through, within "
                     "the %.0f s watch window: **%s** (%sx)." % (
                         fmt(books), "" if books >= 50000 else
                         " (**fewer than a production-sized 50,000**)",

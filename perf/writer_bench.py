@@ -140,10 +140,10 @@ class Bench:
         return procs
 
     def drain(self, n, limit):
-        """n writers on the full queue: -> (processes, queue length and time
-        when the first batch had been applied, start-up seconds, queue
-        length left and seconds since then when the queue was empty or at
-        limit). The rate is timed from the first applied batch: a writer's
+        """n writers on the full queue: -> (processes, the queue length once
+        the first batch was applied, the seconds until then (None: one batch
+        emptied it), the queue length left, the seconds from then until the
+        queue was empty or the limit, limit counted from the start). The rate is timed from the first applied batch: a writer's
         start-up (exec, connecting to Redis and MongoDB) is not its apply
         rate, and on a loaded machine it is a large part of a few seconds'
         drain. A queue that one batch empties is timed from the start."""

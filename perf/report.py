@@ -191,7 +191,10 @@ class Report:
                     "2 writers | 4 writers | lag of the last write, 1 writer (s) |",
                     "|---:|---:|---:|---:|---:|",
                     "| %s | %s | %s | %s | %s |" % (
-                        fmt(num(r.get("wb_through_per_s")), 1), drain(1), drain(2), drain(4),
+                        fmt(num(r.get("wb_through_per_s")), 1) + (
+                            " (the faster of %s, before / after the drains)" %
+                            r["wb_through_runs"] if r.get("wb_through_runs") else ""),
+                        drain(1), drain(2), drain(4),
                         ("%s (writes acknowledged at %s/s)" % (
                             r.get("wb_lag_s"), fmt(num(r.get("wb_lag_ack_per_s")), 1))
                          if r.get("wb_lag_s") else "not drained"))]

@@ -44,7 +44,10 @@ OPONN_WORKERS (default: cores), PERF_BOOKS / PERF_BOOKSTORES / PERF_FRUIT, PERF_
 PERF_SWEEPS=0, PERF_PROFILE=0, PERF_RESULTS (default perf/results), PERF_KEEP=1
 (keep the temporary run directory: service logs, data set, ids),
 MONGODB_URI (a real MongoDB instead of the stand-in; the data set is loaded
-into OPONN_MONGODB_DB, default oponn_perf).
+into OPONN_MONGODB_DB, default oponn_perf), PERF_DRAIN_S (30: (6)'s watch
+window), PERF_DRAIN_WRITES (3000: writes per drain measurement of (6)),
+PERF_ONLY=6 ((6) alone on the same stack and data set, about 5 minutes under load;
+results in a temporary directory unless PERF_RESULTS is set).
 """
 import csv
 import json
@@ -100,7 +103,12 @@ CFG = {
     "mongodb_db": os.environ.get("OPONN_MONGODB_DB", "oponn_perf"),
     "real_mongodb": bool(os.environ.get("MONGODB_URI")),
 }
-RESULTS = os.environ.get("PERF_RESULTS") or os.path.join(HERE, "results")
+# PERF_ONLY=6: scenario (6) alone (after the same stack, data set and
+# checks), its results in a temporary directory unless PERF_RESULTS names one,
+# so perf/results/ keeps the last whole run.
+ONLY = os.environ.get("PERF_ONLY") or ""
+RESULTS = os.environ.get("PERF_RESULTS") or (
+    tempfile.mkdtemp(prefix="oponn-perf-only-") if ONLY == "6" else os.path.join(HERE, "results"))
 BUDGET = float(os.environ.get("PERF_BUDGET_S") or 16 * 60)
 WRK = os.path.join(HERE, "wrk")
 BUILD = os.path.join(ROOT, "build")
@@ -709,19 +717,26 @@ class Bench:
 
     def write_behind(self):
         """(6), once, last: the (5) mix with OPONN_WRITE_MODE=behind and
-        oponn-writer, in (5)'s cache state (entities cached, no batches). It
-        runs after everything else because the writer drains the queue at
-        MongoDB's pace, which against the stand-in is far slower than the
-        workers enqueue (its version-guarded update scans the collection), and
-        queued writes change how the cache fills. The queue is watched for
-        PERF_DRAIN_S (30) seconds after the run: drained, or its apply rate."""
+        oponn-writer, in (5)'s cache state (entities cached, no batches); it
+        runs after everything else so that queued writes cannot change how
+        the cache fills in the other scenarios. The queue is watched for
+        PERF_DRAIN_S (30) seconds after the mixed run: drained (the lag of
+        the last acknowledged write), or its apply rate and estimated lag.
+        Then the writer alone against write-through on the same endpoint and
+        the whole collection (perf/writer_bench.measure): the write-through
+        mutation rate, the drain rate with the queue full for 1, 2 and 4
+        writers and its ratio to write-through (target >= 0.8, drained within
+        the same watch window), and the lag of the last write."""
         if not self.features.get("write_behind"):
             self.notes.append("(6) write-behind skipped: this build has no write-behind "
                               "(no oponn_queue_writes_total in /metrics, no "
                               "OPONN_WRITE_MODE knob or no build/oponn-writer)")
             return
+        t_start = time.monotonic()
         self.flush()
-        self.warm_entities()
+        # oponn's entities only: the peers take no part in (6).
+        n, t = self.walk(self.s.url, "book.lua", self.env_books())
+        log("warm: %d book(id) through oponn in %.1f s" % (n, t))
         self.restart_pool(extra_env={"OPONN_WRITE_MODE": "behind"})
         try:
             self.start_writer()
@@ -751,7 +766,7 @@ class Bench:
         t0 = time.monotonic()
         at_end = left = P.redis_cmd(self.s.redis_port, "XLEN", qkey) or 0
         while left and time.monotonic() - t0 < limit:
-            time.sleep(0.1)
+            time.sleep(0.05)
             left = P.redis_cmd(self.s.redis_port, "XLEN", qkey) or 0
         watched = time.monotonic() - t0
         applied = at_end - left
@@ -761,11 +776,12 @@ class Bench:
         row["queue_drain_s"] = round(watched, 2) if not left else ""
         row["queue_apply_per_s"] = round(rate, 1)
         # The last acknowledged write waits behind the whole queue.
-        row["queue_lag_s"] = round(watched if not left else (at_end / rate if rate else -1), 1)
+        row["queue_lag_s"] = round(watched if not left else (at_end / rate if rate else -1), 2)
         self.features["write_behind_active"] = bool(row.get("queue_enqueued"))
-        log("(6) queue: %s writes enqueued, %s queued at the end, %s" % (
+        log("(6) mixed run: %s writes enqueued, %s queued at the end, %s" % (
             row.get("queue_enqueued"), at_end,
-            "drained in %.1f s" % watched if not left else
+            "empty when the run ended (the writer kept up)" if not at_end else
+            "drained in %.2f s" % watched if not left else
             "%d left after %.0f s (%.1f applied/s: lag of the last write about %s s)" % (
                 left, watched, rate, row["queue_lag_s"])))
         if not row.get("queue_enqueued"):
@@ -776,29 +792,37 @@ class Bench:
         elif left:
             self.notes.append(
                 "(6): the writer applied %.1f writes/s while the workers enqueued about %.0f/s: "
-                "the queue (%d at the end of the run) would take about %s s to drain. "
-                "Against the stand-in each apply costs a collection scan (the "
-                "{_id, version: {$lt}} guard is not its _id fast path); a real MongoDB "
-                "serves it from the _id index." % (
+                "the queue (%d at the end of the run) would take about %s s to drain." % (
                     rate, (num_or0(row.get("queue_enqueued")) / max(row["wall_s"], 1e-9)),
                     at_end, row["queue_lag_s"]))
         self.stop_writer()
-        # The writer on its own against write-through, same endpoint, same
-        # books: the drain rate with the queue full (1, 2, 4 writers), its
-        # ratio to the write-through mutation rate, the last write's lag.
         try:
-            sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
             import writer_bench
             with open(self.ids["books"]) as f:
                 books = f.read().split()
             wb, _ = writer_bench.measure(self.s, books,
                                          writes=int(os.environ.get("PERF_DRAIN_WRITES", "3000")),
-                                         say=lambda m: log("(6) " + m))
+                                         say=lambda m: log("(6) " + m), wait_s=limit)
             row.update(wb)
-            log("(6) drain: %s" % wb)
+            ok = (num_or0(wb.get("wb_ratio_1")) >= 0.8 and wb.get("wb_drained_1"))
+            log("(6) drain, 1 writer: %s applies/s = %sx write-through (%s mutations/s), "
+                "%s; target >= 0.8x and drained within %.0f s: %s" % (
+                    wb.get("wb_drain_1_per_s"), wb.get("wb_ratio_1"),
+                    wb.get("wb_through_per_s"),
+                    "drained" if wb.get("wb_drained_1") else "not drained",
+                    limit, "met" if ok else "NOT met"))
+            if not ok:
+                self.notes.append("(6): the drain target (1 writer >= 0.8x write-through, the "
+                                  "queue drained within %.0f s) is not met: %s" % (limit, wb))
+            if len(books) < 50000:
+                self.notes.append("(6): the drain was measured on %d books, fewer than a "
+                                  "production-sized collection (50,000)" % len(books))
         except Exception as e:  # reported, never fatal to the rest of the run
             self.notes.append("(6) the drain measurement failed: %s" % e)
+            log(self.notes[-1])
         self.restart_pool()
+        row["wb_scenario_s"] = round(time.monotonic() - t_start, 1)
+        log("(6) took %.0f s" % row["wb_scenario_s"])
 
     def memory_runs(self):
         """The same scenario twice on the same workers, RSS before and after
@@ -854,7 +878,9 @@ class Bench:
         """Whether `what` (about `seconds`) fits in the run's time budget
         (PERF_BUDGET_S, default 16 minutes), keeping room for (6) and the
         shutdown; records a note when it does not."""
-        left = BUDGET - (time.monotonic() - self.t0) - 75 - 2 * CFG["duration"]
+        # (6) takes about 2.5 min on a loaded machine (warm-up, mixed run,
+        # five write measurements and their drains).
+        left = BUDGET - (time.monotonic() - self.t0) - 150 - 2 * CFG["duration"]
         if seconds <= left:
             return True
         self.notes.append("%s skipped: the run's time budget (%d s, PERF_BUDGET_S) had %d s "
@@ -936,6 +962,10 @@ def main():
         if shutil.which(tool) is None:
             print("perf: %s is missing: run etc/install-deps.sh" % tool, file=sys.stderr)
             return 2
+    if ONLY not in ("", "6"):
+        print("perf: PERF_ONLY=%s: only scenario 6 runs alone (PERF_ONLY=6)" % ONLY,
+              file=sys.stderr)
+        return 2
     started = time.time()
     os.makedirs(RESULTS, exist_ok=True)
     for f in os.listdir(RESULTS):  # a run replaces every result of the last one
@@ -954,6 +984,12 @@ def main():
         b.detect()
         b.load()
         b.detect_reads()
+        if ONLY:  # (6) alone, on the same data set: no peers, no other scenario
+            b.sample_checked = b.check_sample(b.s.url, "oponn")
+            b.write_behind()
+            b.write(started)
+            log("PERF_ONLY=6 done in %.1f min" % ((time.time() - started) / 60))
+            return 0
         b.start_peers()
         b.sample_checked = b.check_sample(b.s.url, "oponn")
         for peer in b.peers.values():

@@ -6,6 +6,10 @@
 #     worker reads back exactly through GraphQL, and a re-run inserts nothing;
 #   - perf/wrk/*.lua run against the stack: a walk asks every id once and
 #     stops, and GraphQL errors are counted;
+#   - scenario (6)'s writer measurement (perf/writer_bench.measure) runs on
+#     the small stack: write-through acknowledges mutations, each drain (1, 2,
+#     4 writers) empties the queue it filled, nothing reaches the dead
+#     letters, the lag is measured, and the pool is left in through mode;
 #   - the peers (perf/peers/apollo, perf/peers/mercurius) come up in 2 node
 #     processes on the same data and answer the scenarios' queries: the
 #     sample read back, cache-aside cost of a cold and a warm read (their
@@ -137,7 +141,8 @@ def check_peer(name, s, out, sample, bid):
          "%s peer stopped: none of its %d processes is left" % (name, len(pids)))
 
 db = "t80_%d" % os.getpid()
-with taplib.stack(workers=2, env={"OPONN_MONGODB_DB": db}) as s:
+# No per-client rate limit: (6)'s measurement sends a burst from one address.
+with taplib.stack(workers=2, env={"OPONN_MONGODB_DB": db, "OPONN_RATE_LIMIT": "0"}) as s:
     out = tempfile.mkdtemp(prefix="oponn-t80-")
     try:
         r = s.oponn("migrate")
@@ -192,6 +197,30 @@ with taplib.stack(workers=2, env={"OPONN_MONGODB_DB": db}) as s:
              {k: r[k] for k in ("requests", "gql_errors")})
 
         fresh = [b for b in books if b not in {w["id"] for w in sample}]
+        # (6): the writer alone, on the books no other check here uses.
+        import writer_bench
+        writer_bench.THROUGH_S = 1
+        # Small writer steps, so a drain takes several batches (as the 3,000
+        # of `make perf` do) and is timed from the first one.
+        s.extra_env["OPONN_QUEUE_BATCH"] = "4"
+        try:
+            wb, rows = writer_bench.measure(s, fresh[2:], writes=48, wait_s=30, say=t.diag)
+        except Exception as e:  # a failure is a result, not the end of the test
+            wb, rows = {"error": repr(e)}, []
+        t.ok((wb.get("wb_through_per_s") or 0) > 0,
+             "(6) write-through acknowledges updateBook (wrk, mixed.lua at 100 %)", wb)
+        t.ok(all(wb.get("wb_drained_%d" % n) is True and wb.get("wb_queue_%d" % n) == 48
+                 and wb.get("wb_drain_%d_per_s" % n, 0) > 0 for n in (1, 2, 4)),
+             "(6) 1, 2 and 4 writers each drain the 48 queued writes, with a rate", wb)
+        t.ok(isinstance(wb.get("wb_lag_s"), float) and
+             isinstance(wb.get("wb_ratio_1"), float),
+             "(6) the lag of the last write and the drain/through ratio are numbers", wb)
+        s.extra_env.pop("OPONN_QUEUE_BATCH")
+        qkey = "%s:" % s.env().get("OPONN_CACHE_PREFIX", "oponn")
+        t.is_((perflib.redis_cmd(s.redis_port, "XLEN", qkey + "queue") or 0,
+               perflib.redis_cmd(s.redis_port, "XLEN", qkey + "dead") or 0,
+               s.extra_env.get("OPONN_WRITE_MODE")), (0, 0, "through"),
+              "(6) queue empty, no dead letter, the pool back in through mode")
         for i, name in enumerate(("apollo", "mercurius")):
             check_peer(name, s, out, sample, fresh[i])
     finally:

@@ -24,16 +24,6 @@
 #include <stdlib.h>
 #include <time.h>
 
-#define GQL__GROW(a, arr, n, cap)                                                                  \
-    do {                                                                                           \
-        if ((n) == (cap)) {                                                                        \
-            size_t gql__nc = (cap) ? (size_t)(cap)*2 : 8;                                          \
-            (arr) =                                                                                \
-                arena_realloc((a), (arr), (size_t)(cap) * sizeof *(arr), gql__nc * sizeof *(arr)); \
-            (cap) = (uint32_t)gql__nc;                                                             \
-        }                                                                                          \
-    } while (0)
-
 /* ---- resolver table ------------------------------------------------------------ */
 
 struct gql_resolvers {
@@ -86,38 +76,13 @@ void gql_resolvers_free(gql_resolvers_t *r)
     free(r);
 }
 
-/* ---- collected fields ---------------------------------------------------------- */
-
-typedef struct gql__cset gql__cset_t;
-
-typedef struct {
-    gql_name_t key;
-    const gql_ast_sel_t **nodes;
-    uint32_t n, cap;
-    uint32_t index; /* in its gql__cset_t */
-    const gql_field_t *def;
-    gql__cset_t *sub; /* collected sub-fields, one per concrete type (list) */
-    uint32_t stamp, group;
-    const char **selected;
-    size_t nselected;
-    bool selected_done;
-    const char *argsig; /* arguments as written, for grouping; "" when none */
-} gql__cfield_t;
-
-struct gql__cset {
-    const gql_type_t *type;
-    gql__cfield_t *fields;
-    uint32_t n, cap;
-    gql__cset_t *next;
-};
-
 /* ---- execution ---------------------------------------------------------------------------- */
 
 typedef struct {
     const gql_type_t *type;
     void *obj;
     gql_rnode_t *node;
-    gql__cfield_t *src; /* the field whose sub-selection this object answers; NULL = root */
+    gql_cfield_t *src; /* the field whose sub-selection this object answers; NULL = root */
 } gql__witem_t;
 
 /* One resolver call: every (item, field) of a level with the same parent
@@ -125,14 +90,13 @@ typedef struct {
 typedef struct {
     const gql_type_t *ptype;
     const gql_field_t *def;
-    const char *argsig;
-    gql__cfield_t *cf0; /* arguments are coerced from its first node */
+    gql_cfield_t *cf0; /* arguments are coerced from its first node */
     struct {
         uint32_t item;     /* level item index */
-        gql__cfield_t *cf; /* its field selection */
+        gql_cfield_t *cf; /* its field selection */
     } * mem;
     uint32_t n, cap;
-    gql__cfield_t **ucfs; /* distinct selections, for gql_selected() */
+    gql_cfield_t **ucfs; /* distinct selections, for gql_selected() */
     uint32_t nucfs, capucfs;
     const char **selected;
     size_t nselected;
@@ -147,15 +111,14 @@ typedef struct {
     arena_t *a;
     gql_errors_t *errors;
     gql_rnode_t root;
-    gql__cset_t *root_sets;
-    uint32_t stamp;
-    bool fatal;
+    gql_plan_t *plan;
+    bool nulled; /* some node was nulled after its children were scheduled */
 } gql__ex_t;
 
 typedef struct {
     gql__ex_t *ex;
     gql_rnode_t **slots;
-    gql__cfield_t **cfs; /* per slot */
+    gql_cfield_t **cfs; /* per slot */
     gql__group_t *g;
 } gql__callinfo_t;
 
@@ -184,7 +147,7 @@ static char *gql__path_json(gql__ex_t *ex, const gql_rnode_t *n)
     return s;
 }
 
-static void gql__field_error(gql__ex_t *ex, const gql_rnode_t *at, const gql__cfield_t *cf,
+static void gql__field_error(gql__ex_t *ex, const gql_rnode_t *at, const gql_cfield_t *cf,
                              err_code_t code, const char *msg)
 {
     gql_loc_t locs[4];
@@ -194,8 +157,9 @@ static void gql__field_error(gql__ex_t *ex, const gql_rnode_t *at, const gql__cf
     e->path_json = gql__path_json(ex, at);
 }
 
-static void gql__set_null(gql_rnode_t *n)
+static void gql__set_null(gql__ex_t *ex, gql_rnode_t *n)
 {
+    ex->nulled = true;
     for (;;) {
         n->kind = GQL_RN_NULL;
         if (!n->nonnull || n->parent == NULL) return;
@@ -203,8 +167,11 @@ static void gql__set_null(gql_rnode_t *n)
     }
 }
 
-static bool gql__alive(const gql_rnode_t *n)
+/* Whether no ancestor of n (n included) was nulled: until a field error
+ * nulls a node, every node is. */
+static bool gql__alive(const gql__ex_t *ex, const gql_rnode_t *n)
 {
+    if (!ex->nulled) return true;
     for (; n; n = n->parent)
         if (n->kind == GQL_RN_NULL) return false;
     return true;
@@ -221,144 +188,8 @@ void gql_call_error(gql_call_t *call, size_t i, err_code_t code, const char *fmt
     gql__field_error(ci->ex, ci->slots[i], ci->cfs[i], code, msg);
 }
 
-static void gql__selected_names(gql__ex_t *ex, gql__cfield_t *cf, const gql_ast_selset_t *ss,
-                                int depth, uint32_t *cap, long *budget);
-
-static void gql__cf_selected(gql__ex_t *ex, gql__cfield_t *cf)
-{
-    if (cf->selected_done) return;
-    uint32_t cap = 0;
-    long budget = 10000;
-    cf->selected_done = true;
-    for (uint32_t k = 0; k < cf->n; k++)
-        if (cf->nodes[k]->selset)
-            gql__selected_names(ex, cf, cf->nodes[k]->selset, 0, &cap, &budget);
-}
-
-const char *const *gql_selected(gql_call_t *call, size_t *n)
-{
-    gql__callinfo_t *ci = call->internal_;
-    gql__group_t *g = ci->g;
-    if (!g->selected_done) {
-        g->selected_done = true;
-        /* the union over the selections batched into this call */
-        uint32_t cap = 0;
-        for (uint32_t u = 0; u < g->nucfs; u++) {
-            gql__cfield_t *cf = g->ucfs[u];
-            gql__cf_selected(ci->ex, cf);
-            if (g->nucfs == 1) {
-                g->selected = cf->selected;
-                g->nselected = cf->nselected;
-                break;
-            }
-            for (size_t k = 0; k < cf->nselected; k++) {
-                bool have = false;
-                for (size_t j = 0; j < g->nselected && !have; j++)
-                    have = strcmp(g->selected[j], cf->selected[k]) == 0;
-                if (have) continue;
-                GQL__GROW(ci->ex->a, g->selected, g->nselected, cap);
-                g->selected[g->nselected++] = cf->selected[k];
-            }
-        }
-    }
-    *n = g->nselected;
-    return g->selected;
-}
-
-/* @skip / @include */
-static bool gql__included(gql__ex_t *ex, const gql_ast_dir_t *dirs, uint32_t n)
-{
-    for (uint32_t i = 0; i < n; i++) {
-        bool skip = gql_name_eq(dirs[i].name, "skip");
-        if (!skip && !gql_name_eq(dirs[i].name, "include")) continue;
-        for (uint32_t j = 0; j < dirs[i].nargs; j++) {
-            if (!gql_name_eq(dirs[i].args[j].name, "if")) continue;
-            const gql_ast_value_t *v = dirs[i].args[j].value;
-            bool b = false;
-            if (v->kind == GQL_AV_BOOL)
-                b = v->b;
-            else if (v->kind == GQL_AV_VAR) {
-                const gql_value_t *x = gql_var_get(&ex->p->vars, v->s);
-                b = x && x->kind == GQL_BOOL && x->u.b;
-            }
-            if (skip && b) return false;
-            if (!skip && !b) return false;
-        }
-    }
-    return true;
-}
-
-static bool gql__cond_matches(const gql_type_t *ct, const gql_type_t *t)
-{
-    if (ct == NULL) return false;
-    if (ct == t) return true;
-    return gql_type_abstract(ct) && gql_type_possible(ct, t);
-}
-
-static void gql__collect(gql__ex_t *ex, const gql_type_t *t, const gql_ast_selset_t *ss,
-                         gql__cset_t *set, const gql_ast_def_t **visited, uint32_t *nvisited)
-{
-    for (uint32_t i = 0; i < ss->n; i++) {
-        const gql_ast_sel_t *s = ss->items[i];
-        if (!gql__included(ex, s->dirs, s->ndirs)) continue;
-        if (s->kind == GQL_SEL_FIELD) {
-            gql_name_t key = gql_sel_key(s);
-            gql__cfield_t *cf = NULL;
-            for (uint32_t k = 0; k < set->n; k++)
-                if (gql_names_eq(set->fields[k].key, key)) {
-                    cf = &set->fields[k];
-                    break;
-                }
-            if (cf == NULL) {
-                GQL__GROW(ex->a, set->fields, set->n, set->cap);
-                cf = &set->fields[set->n];
-                memset(cf, 0, sizeof *cf);
-                cf->index = set->n++;
-                cf->key = key;
-                cf->def = s->def && s->def->owner == t
-                              ? s->def
-                              : gql_field_lookup(ex->s, t, s->name, t == ex->s->query);
-            }
-            GQL__GROW(ex->a, cf->nodes, cf->n, cf->cap);
-            cf->nodes[cf->n++] = s;
-        } else if (s->kind == GQL_SEL_INLINE) {
-            if (s->type_cond.len == 0 || gql__cond_matches(gql_cond_type(ex->s, s), t))
-                gql__collect(ex, t, s->selset, set, visited, nvisited);
-        } else {
-            bool seen = false;
-            const gql_ast_def_t *f = gql_doc_fragment(ex->p->doc, s->name);
-            for (uint32_t k = 0; k < *nvisited && !seen; k++) seen = visited[k] == f;
-            if (seen || f == NULL || *nvisited >= 256) continue;
-            visited[(*nvisited)++] = f;
-            if (gql__cond_matches(gql_def_cond_type(ex->s, f), t))
-                gql__collect(ex, t, f->selset, set, visited, nvisited);
-        }
-    }
-}
-
-/* Collected fields of concrete type t for the sub-selection of src (root when NULL). Cached. */
-static gql__cset_t *gql__fields_for(gql__ex_t *ex, const gql_type_t *t, gql__cfield_t *src)
-{
-    gql__cset_t **head = src ? &src->sub : &ex->root_sets;
-    for (gql__cset_t *c = *head; c; c = c->next)
-        if (c->type == t) return c;
-    gql__cset_t *set = arena_calloc(ex->a, 1, sizeof *set);
-    set->type = t;
-    const gql_ast_def_t *visited[256];
-    uint32_t nvisited = 0;
-    if (src == NULL) {
-        gql__collect(ex, t, ex->p->op->selset, set, visited, &nvisited);
-    } else {
-        for (uint32_t i = 0; i < src->n; i++)
-            if (src->nodes[i]->selset)
-                gql__collect(ex, t, src->nodes[i]->selset, set, visited, &nvisited);
-    }
-    set->next = *head;
-    *head = set;
-    return set;
-}
-
-static void gql__selected_names(gql__ex_t *ex, gql__cfield_t *cf, const gql_ast_selset_t *ss,
+/* Adds the names selected under ss to g's (each once). */
+static void gql__selected_names(gql__ex_t *ex, gql__group_t *g, const gql_ast_selset_t *ss,
                                 int depth, uint32_t *cap, long *budget)
 {
     if (depth > 32) return;
@@ -366,32 +197,53 @@ static void gql__selected_names(gql__ex_t *ex, gql__cfield_t *cf, const gql_ast_
         const gql_ast_sel_t *s = ss->items[i];
         if (s->kind == GQL_SEL_FIELD) {
             bool have = false;
-            for (size_t k = 0; k < cf->nselected && !have; k++)
-                have = gql_name_eq(s->name, cf->selected[k]);
+            for (size_t k = 0; k < g->nselected && !have; k++)
+                have = gql_name_eq(s->name, g->selected[k]);
             if (have) continue;
-            GQL__GROW(ex->a, cf->selected, cf->nselected, *cap);
-            cf->selected[cf->nselected++] = arena_strndup(ex->a, s->name.p, s->name.len);
+            GQL_GROW(ex->a, g->selected, g->nselected, *cap);
+            g->selected[g->nselected++] = arena_strndup(ex->a, s->name.p, s->name.len);
         } else if (s->kind == GQL_SEL_INLINE) {
-            gql__selected_names(ex, cf, s->selset, depth + 1, cap, budget);
+            gql__selected_names(ex, g, s->selset, depth + 1, cap, budget);
         } else {
             const gql_ast_def_t *f = gql_doc_fragment(ex->p->doc, s->name);
-            if (f) gql__selected_names(ex, cf, f->selset, depth + 1, cap, budget);
+            if (f) gql__selected_names(ex, g, f->selset, depth + 1, cap, budget);
         }
     }
 }
 
-static void gql__complete(gql__ex_t *ex, gql__cfield_t *cf, const gql_typeref_t *t,
+/* Computed per request (a cached plan is not written to): the union over
+ * the selections batched into this call, in order of appearance. */
+const char *const *gql_selected(gql_call_t *call, size_t *n)
+{
+    gql__callinfo_t *ci = call->internal_;
+    gql__group_t *g = ci->g;
+    if (!g->selected_done) {
+        g->selected_done = true;
+        uint32_t cap = 0;
+        for (uint32_t u = 0; u < g->nucfs; u++) {
+            const gql_cfield_t *cf = g->ucfs[u];
+            long budget = 10000;
+            for (uint32_t k = 0; k < cf->n; k++)
+                if (cf->nodes[k]->selset)
+                    gql__selected_names(ci->ex, g, cf->nodes[k]->selset, 0, &cap, &budget);
+        }
+    }
+    *n = g->nselected;
+    return g->selected;
+}
+
+static void gql__complete(gql__ex_t *ex, gql_cfield_t *cf, const gql_typeref_t *t,
                           const gql_value_t *v, gql_rnode_t *slot, gql__witem_t **next,
                           uint32_t *nnext, uint32_t *capnext);
 
-static void gql__fail(gql__ex_t *ex, gql_rnode_t *slot, const gql__cfield_t *cf, err_code_t code,
+static void gql__fail(gql__ex_t *ex, gql_rnode_t *slot, const gql_cfield_t *cf, err_code_t code,
                       const char *msg)
 {
     gql__field_error(ex, slot, cf, code, msg);
-    gql__set_null(slot);
+    gql__set_null(ex, slot);
 }
 
-static void gql__complete(gql__ex_t *ex, gql__cfield_t *cf, const gql_typeref_t *t,
+static void gql__complete(gql__ex_t *ex, gql_cfield_t *cf, const gql_typeref_t *t,
                           const gql_value_t *v, gql_rnode_t *slot, gql__witem_t **next,
                           uint32_t *nnext, uint32_t *capnext)
 {
@@ -480,7 +332,7 @@ static void gql__complete(gql__ex_t *ex, gql__cfield_t *cf, const gql_typeref_t 
         }
     }
     slot->kind = GQL_RN_OBJ;
-    GQL__GROW(ex->a, *next, *nnext, *capnext);
+    GQL_GROW(ex->a, *next, *nnext, *capnext);
     (*next)[(*nnext)++] = (gql__witem_t){rt, v->u.object.ptr, slot, cf};
 }
 
@@ -495,26 +347,8 @@ static gql_resolve_fn gql__resolver(gql__ex_t *ex, const gql_field_t *f, const g
     return fn;
 }
 
-/* The arguments of a field selection as written ("" when none): two
- * selections with the same text get the same coerced values. */
-static const char *gql__argsig(gql__ex_t *ex, const gql__cfield_t *cf)
-{
-    const gql_ast_sel_t *n = cf->nodes[0];
-    if (n->nargs == 0) return "";
-    buf_t b = BUF_INIT;
-    for (uint32_t i = 0; i < n->nargs; i++) {
-        buf_append(&b, n->args[i].name.p, n->args[i].name.len);
-        buf_putc(&b, ':');
-        gql_ast_value_print(&b, n->args[i].value);
-        buf_putc(&b, ',');
-    }
-    const char *s = arena_strndup(ex->a, b.data, b.len);
-    buf_free(&b);
-    return s;
-}
-
 /* The result object of item it: one slot per collected field. */
-static void gql__obj_slots(gql__ex_t *ex, gql__witem_t *it, const gql__cset_t *set)
+static void gql__obj_slots(gql__ex_t *ex, gql__witem_t *it, const gql_cset_t *set)
 {
     if (it->node->u.obj.vals) return;
     it->node->u.obj.n = set->n;
@@ -532,40 +366,35 @@ typedef struct {
     uint32_t n, cap;
 } gql__groups_t;
 
-/* The group of cf this level: the first time cf is seen at this level
- * (stamp), it joins a group with the same parent type, field and arguments,
- * or starts one. */
-static gql__group_t *gql__group_of(gql__ex_t *ex, gql__groups_t *gs, gql__cfield_t *cf,
-                                   const gql_type_t *ptype, uint32_t stamp)
+/* The group of cf in this level (stamp): its key's, made when the key is
+ * first met in the level. */
+static gql__group_t *gql__group_of(gql__ex_t *ex, gql__groups_t *gs, gql_cfield_t *cf,
+                                   const gql_type_t *ptype, uint64_t stamp)
 {
-    if (cf->stamp == stamp) return &gs->v[cf->group];
-    cf->stamp = stamp;
-    if (cf->argsig == NULL) cf->argsig = gql__argsig(ex, cf);
-    uint32_t gi = 0;
-    for (; gi < gs->n; gi++)
-        if (gs->v[gi].def == cf->def && gs->v[gi].ptype == ptype && cf->def &&
-            strcmp(gs->v[gi].argsig, cf->argsig) == 0)
-            break;
-    if (gi == gs->n) {
-        GQL__GROW(ex->a, gs->v, gs->n, gs->cap);
+    gql_gkey_t *k = cf->gk;
+    if (k->stamp != stamp) {
+        k->stamp = stamp;
+        k->group = gs->n;
+        GQL_GROW(ex->a, gs->v, gs->n, gs->cap);
         gql__group_t *g = &gs->v[gs->n++];
         memset(g, 0, sizeof *g);
         g->ptype = ptype;
         g->def = cf->def;
-        g->argsig = cf->argsig;
         g->cf0 = cf;
     }
-    gql__group_t *g = &gs->v[gi];
-    GQL__GROW(ex->a, g->ucfs, g->nucfs, g->capucfs);
-    g->ucfs[g->nucfs++] = cf;
-    cf->group = gi;
+    gql__group_t *g = &gs->v[k->group];
+    if (cf->stamp != stamp) {
+        cf->stamp = stamp;
+        GQL_GROW(ex->a, g->ucfs, g->nucfs, g->capucfs);
+        g->ucfs[g->nucfs++] = cf;
+    }
     return g;
 }
 
 /* Fills out[0..m-1] for one group: the resolver's answers, or the error
  * every item gets when it cannot be called. */
 static void gql__call_group(gql__ex_t *ex, gql__group_t *g, const gql_type_t *ptype, size_t m,
-                            void **parents, gql_rnode_t **slots, gql__cfield_t **cfs,
+                            void **parents, gql_rnode_t **slots, gql_cfield_t **cfs,
                             gql_value_t *out)
 {
     arena_t *a = ex->a;
@@ -620,17 +449,17 @@ static void gql__level(gql__ex_t *ex, gql__witem_t *items, uint32_t n, int only_
 {
     arena_t *a = ex->a;
     gql__groups_t gs = {NULL, 0, 0};
-    uint32_t stamp = ++ex->stamp;
+    uint64_t stamp = gql_plan_next_stamp(ex->plan);
     for (uint32_t i = 0; i < n; i++) {
         gql__witem_t *it = &items[i];
-        gql__cset_t *set = gql__fields_for(ex, it->type, it->src);
+        gql_cset_t *set = gql_plan_fields(ex->plan, it->type, it->src, &ex->p->vars, a);
         if (it->node->kind != GQL_RN_OBJ) continue;
         gql__obj_slots(ex, it, set);
         for (uint32_t j = 0; j < set->n; j++) {
             if (only_field >= 0 && (uint32_t)only_field != j) continue;
-            gql__cfield_t *cf = &set->fields[j];
+            gql_cfield_t *cf = &set->fields[j];
             gql__group_t *g = gql__group_of(ex, &gs, cf, it->type, stamp);
-            GQL__GROW(a, g->mem, g->n, g->cap);
+            GQL_GROW(a, g->mem, g->n, g->cap);
             g->mem[g->n].cf = cf;
             g->mem[g->n++].item = i;
         }
@@ -640,11 +469,11 @@ static void gql__level(gql__ex_t *ex, gql__witem_t *items, uint32_t n, int only_
         /* the parents still alive, and the result slot of this field in each */
         void **parents = arena_alloc(a, g->n * sizeof *parents);
         gql_rnode_t **slots = arena_alloc(a, g->n * sizeof *slots);
-        gql__cfield_t **cfs = arena_alloc(a, g->n * sizeof *cfs);
+        gql_cfield_t **cfs = arena_alloc(a, g->n * sizeof *cfs);
         size_t m = 0;
         for (uint32_t k = 0; k < g->n; k++) {
             gql__witem_t *it = &items[g->mem[k].item];
-            if (!gql__alive(it->node)) continue;
+            if (!gql__alive(ex, it->node)) continue;
             parents[m] = it->obj;
             cfs[m] = g->mem[k].cf;
             slots[m] = &it->node->u.obj.vals[g->mem[k].cf->index];
@@ -656,7 +485,7 @@ static void gql__level(gql__ex_t *ex, gql__witem_t *items, uint32_t n, int only_
         const gql_field_t *f = g->cf0->def;
         const gql_typeref_t *rt = f ? f->type : &ex->s->t_string->named;
         for (size_t k = 0; k < m; k++) {
-            if (!gql__alive(slots[k]->parent)) continue; /* nulled by a sibling in this batch */
+            if (!gql__alive(ex, slots[k]->parent)) continue; /* nulled by a sibling in this batch */
             gql__complete(ex, cfs[k], rt, &out[k], slots[k], next, nnext, capnext);
         }
     }
@@ -694,6 +523,8 @@ gql_status_t gql_execute(const gql_schema_t *s, const gql_resolvers_t *r, gql_re
         return GQL_REQUEST_ERROR;
     }
     gql__ex_t ex = {.s = s, .r = r, .req = req, .p = p, .a = req->arena, .errors = &p->errors};
+    ex.plan = p->entry && p->entry->plan ? p->entry->plan
+                                         : gql_plan_new(ex.a, s, p->doc, p->op);
     const gql_type_t *root = p->op_type == GQL_OP_QUERY      ? s->query
                              : p->op_type == GQL_OP_MUTATION ? s->mutation
                                                              : NULL;
@@ -708,7 +539,7 @@ gql_status_t gql_execute(const gql_schema_t *s, const gql_resolvers_t *r, gql_re
         gql__witem_t item = {root, NULL, &ex.root, NULL};
         if (p->op_type == GQL_OP_MUTATION) {
             /* top-level fields one after the other, each with its whole subtree */
-            gql__cset_t *set = gql__fields_for(&ex, root, NULL);
+            gql_cset_t *set = gql_plan_fields(ex.plan, root, NULL, &p->vars, ex.a);
             for (uint32_t j = 0; j < set->n && ex.root.kind != GQL_RN_NULL; j++)
                 gql__run(&ex, &item, 1, (int)j);
         } else {

@@ -144,8 +144,19 @@ static bool gql__from_cache(const gql_schema_t *s, gql_request_t *req, gql_prepa
         e->doc = gql_parse(&e->arena, e->query, e->qlen, &err, &loc);
         if (e->doc == NULL || (long)e->doc->nfields > (long)lim->max_fields ||
             gql_validate(s, e->doc, &es) ||
-            (e->op = gql__select_op(e->doc, opname, &e->arena, &why)) == NULL ||
-            gql_doc_cache_commit(c, e) != 0) {
+            (e->op = gql__select_op(e->doc, opname, &e->arena, &why)) == NULL) {
+            gql_doc_cache_discard(e);
+            return false;
+        }
+        /* Fields collected once: a hit then executes without collecting.
+         * Without a frozen plan (@skip/@include on a variable, or a plan
+         * over its budget) each request collects its own. */
+        const gql_type_t *root = e->op->op == GQL_OP_QUERY      ? s->query
+                                 : e->op->op == GQL_OP_MUTATION ? s->mutation
+                                                                : NULL;
+        e->plan = gql_plan_new(&e->arena, s, e->doc, e->op);
+        if (gql_plan_complete(e->plan, root, 4L * lim->max_fields + 64)) e->plan = NULL;
+        if (gql_doc_cache_commit(c, e) != 0) {
             gql_doc_cache_discard(e);
             return false;
         }

@@ -91,11 +91,11 @@ typedef struct {
     const gql_type_t *ptype;
     const gql_field_t *def;
     gql_cfield_t *cf0; /* arguments are coerced from its first node */
-    struct {
-        uint32_t item;     /* level item index */
-        gql_cfield_t *cf; /* its field selection */
-    } * mem;
-    uint32_t n, cap;
+    /* member k: parent object, its result slot for the field, the field */
+    void **parents;
+    gql_rnode_t **slots;
+    gql_cfield_t **cfs;
+    uint32_t n;
     gql_cfield_t **ucfs; /* distinct selections, for gql_selected() */
     uint32_t nucfs, capucfs;
     const char **selected;
@@ -443,50 +443,69 @@ static void gql__call_group(gql__ex_t *ex, gql__group_t *g, const gql_type_t *pt
 }
 
 /* One level: every item's fields, grouped into one resolver call per
- * (parent type, field, arguments). */
+ * (parent type, field, arguments). Groups are called in order of first
+ * appearance, members in item order. */
 static void gql__level(gql__ex_t *ex, gql__witem_t *items, uint32_t n, int only_field,
                        gql__witem_t **next, uint32_t *nnext, uint32_t *capnext)
 {
     arena_t *a = ex->a;
     gql__groups_t gs = {NULL, 0, 0};
     uint64_t stamp = gql_plan_next_stamp(ex->plan);
+    gql_cset_t **sets = arena_alloc(a, (n ? n : 1) * sizeof *sets);
+    gql_cset_t *set = NULL; /* siblings mostly share their set */
+    /* each item's set and result slots; the groups and their sizes */
     for (uint32_t i = 0; i < n; i++) {
         gql__witem_t *it = &items[i];
-        gql_cset_t *set = gql_plan_fields(ex->plan, it->type, it->src, &ex->p->vars, a);
+        if (set == NULL || set->type != it->type || it->src != items[i - 1].src)
+            set = gql_plan_fields(ex->plan, it->type, it->src, &ex->p->vars, a);
+        sets[i] = NULL;
         if (it->node->kind != GQL_RN_OBJ) continue;
+        sets[i] = set;
         gql__obj_slots(ex, it, set);
         for (uint32_t j = 0; j < set->n; j++) {
             if (only_field >= 0 && (uint32_t)only_field != j) continue;
-            gql_cfield_t *cf = &set->fields[j];
-            gql__group_t *g = gql__group_of(ex, &gs, cf, it->type, stamp);
-            GQL_GROW(a, g->mem, g->n, g->cap);
-            g->mem[g->n].cf = cf;
-            g->mem[g->n++].item = i;
+            gql__group_of(ex, &gs, &set->fields[j], it->type, stamp)->n++;
         }
     }
     for (uint32_t gi = 0; gi < gs.n; gi++) {
         gql__group_t *g = &gs.v[gi];
-        /* the parents still alive, and the result slot of this field in each */
-        void **parents = arena_alloc(a, g->n * sizeof *parents);
-        gql_rnode_t **slots = arena_alloc(a, g->n * sizeof *slots);
-        gql_cfield_t **cfs = arena_alloc(a, g->n * sizeof *cfs);
-        size_t m = 0;
-        for (uint32_t k = 0; k < g->n; k++) {
-            gql__witem_t *it = &items[g->mem[k].item];
-            if (!gql__alive(ex, it->node)) continue;
-            parents[m] = it->obj;
-            cfs[m] = g->mem[k].cf;
-            slots[m] = &it->node->u.obj.vals[g->mem[k].cf->index];
-            m++;
+        g->parents = arena_alloc(a, g->n * sizeof *g->parents);
+        g->slots = arena_alloc(a, g->n * sizeof *g->slots);
+        g->cfs = arena_alloc(a, g->n * sizeof *g->cfs);
+        g->n = 0;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        gql__witem_t *it = &items[i];
+        gql_cset_t *is = sets[i];
+        for (uint32_t j = 0; is && j < is->n; j++) {
+            if (only_field >= 0 && (uint32_t)only_field != j) continue;
+            gql_cfield_t *cf = &is->fields[j];
+            gql__group_t *g = &gs.v[cf->gk->group];
+            g->parents[g->n] = it->obj;
+            g->slots[g->n] = &it->node->u.obj.vals[j];
+            g->cfs[g->n++] = cf;
+        }
+    }
+    for (uint32_t gi = 0; gi < gs.n; gi++) {
+        gql__group_t *g = &gs.v[gi];
+        size_t m = g->n;
+        if (ex->nulled) { /* drop the parents an earlier group nulled */
+            m = 0;
+            for (uint32_t k = 0; k < g->n; k++) {
+                if (!gql__alive(ex, g->slots[k]->parent)) continue;
+                g->parents[m] = g->parents[k];
+                g->slots[m] = g->slots[k];
+                g->cfs[m++] = g->cfs[k];
+            }
         }
         if (m == 0) continue;
         gql_value_t *out = arena_calloc(a, m, sizeof *out);
-        gql__call_group(ex, g, items[g->mem[0].item].type, m, parents, slots, cfs, out);
+        gql__call_group(ex, g, g->ptype, m, g->parents, g->slots, g->cfs, out);
         const gql_field_t *f = g->cf0->def;
         const gql_typeref_t *rt = f ? f->type : &ex->s->t_string->named;
         for (size_t k = 0; k < m; k++) {
-            if (!gql__alive(ex, slots[k]->parent)) continue; /* nulled by a sibling in this batch */
-            gql__complete(ex, cfs[k], rt, &out[k], slots[k], next, nnext, capnext);
+            if (!gql__alive(ex, g->slots[k]->parent)) continue; /* nulled by a sibling in this batch */
+            gql__complete(ex, g->cfs[k], rt, &out[k], g->slots[k], next, nnext, capnext);
         }
     }
 }

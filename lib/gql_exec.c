@@ -96,8 +96,6 @@ typedef struct {
     gql_rnode_t **slots;
     gql_cfield_t **cfs;
     uint32_t n;
-    gql_cfield_t **ucfs; /* distinct selections, for gql_selected() */
-    uint32_t nucfs, capucfs;
     const char **selected;
     size_t nselected;
     bool selected_done;
@@ -119,6 +117,7 @@ typedef struct {
     gql__ex_t *ex;
     gql_rnode_t **slots;
     gql_cfield_t **cfs; /* per slot */
+    size_t m;           /* slots in this call */
     gql__group_t *g;
 } gql__callinfo_t;
 
@@ -220,8 +219,11 @@ const char *const *gql_selected(gql_call_t *call, size_t *n)
     if (!g->selected_done) {
         g->selected_done = true;
         uint32_t cap = 0;
-        for (uint32_t u = 0; u < g->nucfs; u++) {
-            const gql_cfield_t *cf = g->ucfs[u];
+        for (size_t u = 0; u < ci->m; u++) {
+            const gql_cfield_t *cf = ci->cfs[u];
+            bool seen = false; /* the distinct selections batched into this call */
+            for (size_t v = 0; v < u && !seen; v++) seen = ci->cfs[v] == cf;
+            if (seen) continue;
             long budget = 10000;
             for (uint32_t k = 0; k < cf->n; k++)
                 if (cf->nodes[k]->selset)
@@ -243,13 +245,18 @@ static void gql__fail(gql__ex_t *ex, gql_rnode_t *slot, const gql_cfield_t *cf, 
     gql__set_null(ex, slot);
 }
 
+/* The type named in error messages about cf. */
+static const char *gql__owner(const gql_cfield_t *cf)
+{
+    return cf->def && cf->def->owner ? cf->def->owner->name : "Query";
+}
+
 static void gql__complete(gql__ex_t *ex, gql_cfield_t *cf, const gql_typeref_t *t,
                           const gql_value_t *v, gql_rnode_t *slot, gql__witem_t **next,
                           uint32_t *nnext, uint32_t *capnext)
 {
     slot->nonnull = t->kind == GQL_TR_NONNULL;
     t = gql__nullable(t);
-    const char *owner = cf->def && cf->def->owner ? cf->def->owner->name : "Query";
     if (v->kind == GQL_ERROR) {
         gql__fail(ex, slot, cf, v->u.err.code, v->u.err.msg ? v->u.err.msg : "error");
         return;
@@ -257,7 +264,7 @@ static void gql__complete(gql__ex_t *ex, gql_cfield_t *cf, const gql_typeref_t *
     if (v->kind == GQL_NULL) {
         if (slot->nonnull)
             gql__fail(ex, slot, cf, ERR_INTERNAL,
-                      arena_printf(ex->a, "Cannot return null for non-nullable field %s.%s.", owner,
+                      arena_printf(ex->a, "Cannot return null for non-nullable field %s.%s.", gql__owner(cf),
                                    cf->def ? cf->def->name : "?"));
         else
             slot->kind = GQL_RN_NULL;
@@ -268,7 +275,7 @@ static void gql__complete(gql__ex_t *ex, gql_cfield_t *cf, const gql_typeref_t *
             gql__fail(ex, slot, cf, ERR_INTERNAL,
                       arena_printf(ex->a,
                                    "Expected Iterable, but did not find one for field \"%s.%s\".",
-                                   owner, cf->def ? cf->def->name : "?"));
+                                   gql__owner(cf), cf->def ? cf->def->name : "?"));
             return;
         }
         slot->kind = GQL_RN_LIST;
@@ -308,7 +315,7 @@ static void gql__complete(gql__ex_t *ex, gql_cfield_t *cf, const gql_typeref_t *
     if (v->kind != GQL_OBJECT) {
         gql__fail(ex, slot, cf, ERR_INTERNAL,
                   arena_printf(ex->a, "Expected an object of type \"%s\" for field \"%s.%s\".",
-                               nt->name, owner, cf->def ? cf->def->name : "?"));
+                               nt->name, gql__owner(cf), cf->def ? cf->def->name : "?"));
         return;
     }
     const gql_type_t *rt = nt;
@@ -320,7 +327,7 @@ static void gql__complete(gql__ex_t *ex, gql_cfield_t *cf, const gql_typeref_t *
                       arena_printf(ex->a,
                                    "Abstract type \"%s\" must resolve to an Object type at "
                                    "runtime for field \"%s.%s\".",
-                                   nt->name, owner, cf->def ? cf->def->name : "?"));
+                                   nt->name, gql__owner(cf), cf->def ? cf->def->name : "?"));
             return;
         }
         if (rt == NULL || rt->kind != GQL_T_OBJECT || !gql_type_possible(nt, rt)) {
@@ -338,7 +345,9 @@ static void gql__complete(gql__ex_t *ex, gql_cfield_t *cf, const gql_typeref_t *
 
 static gql_resolve_fn gql__resolver(gql__ex_t *ex, const gql_field_t *f, const gql_type_t *t)
 {
-    gql_resolve_fn fn = gql_introspect_resolver(ex->s, f);
+    gql_resolve_fn fn = NULL;
+    if (f == &ex->s->f_schema || f == &ex->s->f_type || (f->owner && f->owner->builtin))
+        fn = gql_introspect_resolver(ex->s, f);
     if (fn) return fn;
     if (ex->r == NULL) return NULL;
     fn = ex->r->by_field[f->index];
@@ -372,22 +381,18 @@ static gql__group_t *gql__group_of(gql__ex_t *ex, gql__groups_t *gs, gql_cfield_
                                    const gql_type_t *ptype, uint64_t stamp)
 {
     gql_gkey_t *k = cf->gk;
-    if (k->stamp != stamp) {
-        k->stamp = stamp;
-        k->group = gs->n;
-        GQL_GROW(ex->a, gs->v, gs->n, gs->cap);
-        gql__group_t *g = &gs->v[gs->n++];
-        memset(g, 0, sizeof *g);
-        g->ptype = ptype;
-        g->def = cf->def;
-        g->cf0 = cf;
-    }
-    gql__group_t *g = &gs->v[k->group];
-    if (cf->stamp != stamp) {
-        cf->stamp = stamp;
-        GQL_GROW(ex->a, g->ucfs, g->nucfs, g->capucfs);
-        g->ucfs[g->nucfs++] = cf;
-    }
+    if (k->stamp == stamp) return &gs->v[k->group];
+    k->stamp = stamp;
+    k->group = gs->n;
+    GQL_GROW(ex->a, gs->v, gs->n, gs->cap);
+    gql__group_t *g = &gs->v[gs->n++];
+    g->ptype = ptype;
+    g->def = cf->def;
+    g->cf0 = cf;
+    g->n = 0;
+    g->selected = NULL;
+    g->nselected = 0;
+    g->selected_done = false;
     return g;
 }
 
@@ -410,7 +415,8 @@ static void gql__call_group(gql__ex_t *ex, gql__group_t *g, const gql_type_t *pt
     gql_value_t args;
     const char *msg = NULL;
     gql_resolve_fn fn = gql__resolver(ex, f, ptype);
-    if (gql_coerce_args(ex->s, a, &ex->p->vars, f, g->cf0->nodes[0], &args, &msg)) {
+    args = (gql_value_t){.kind = GQL_INPUT_OBJECT}; /* most fields have no arguments */
+    if (f->nargs && gql_coerce_args(ex->s, a, &ex->p->vars, f, g->cf0->nodes[0], &args, &msg)) {
         for (size_t k = 0; k < m; k++) out[k] = gql_error(ERR_BAD_INPUT, msg);
     } else if (fn == NULL) {
         for (size_t k = 0; k < m; k++)
@@ -423,7 +429,7 @@ static void gql__call_group(gql__ex_t *ex, gql__group_t *g, const gql_type_t *pt
                 gql_error(ERR_UNAVAILABLE, "request deadline exceeded (OPONN_REQUEST_DEADLINE_MS): "
                                            "a backend is too slow; retry later");
     } else {
-        gql__callinfo_t ci = {ex, slots, cfs, g};
+        gql__callinfo_t ci = {ex, slots, cfs, m, g};
         gql_call_t call; /* not zero-initialised: err.msg is 512 bytes */
         call.type_name = ptype->name;
         call.field_name = f->name;
@@ -440,6 +446,18 @@ static void gql__call_group(gql__ex_t *ex, gql__group_t *g, const gql_type_t *pt
             for (size_t k = 0; k < m; k++) out[k] = gql_error(code, em);
         }
     }
+}
+
+/* The value kind that a leaf of type t outputs as it is (String and ID:
+ * GQL_STRING, Int: GQL_INT in 32 bits, Boolean: GQL_BOOL), else -1. */
+static int gql__output_kind(const gql_schema_t *s, const gql_typeref_t *t)
+{
+    t = gql__nullable(t);
+    if (t->kind != GQL_TR_NAMED) return -1;
+    if (t->type == s->t_string || t->type == s->t_id) return GQL_STRING;
+    if (t->type == s->t_int) return GQL_INT;
+    if (t->type == s->t_boolean) return GQL_BOOL;
+    return -1;
 }
 
 /* One level: every item's fields, grouped into one resolver call per
@@ -503,9 +521,19 @@ static void gql__level(gql__ex_t *ex, gql__witem_t *items, uint32_t n, int only_
         gql__call_group(ex, g, g->ptype, m, g->parents, g->slots, g->cfs, out);
         const gql_field_t *f = g->cf0->def;
         const gql_typeref_t *rt = f ? f->type : &ex->s->t_string->named;
+        int same = gql__output_kind(ex->s, rt);
+        bool nonnull = rt->kind == GQL_TR_NONNULL;
         for (size_t k = 0; k < m; k++) {
-            if (!gql__alive(ex, g->slots[k]->parent)) continue; /* nulled by a sibling in this batch */
-            gql__complete(ex, g->cfs[k], rt, &out[k], g->slots[k], next, nnext, capnext);
+            gql_rnode_t *slot = g->slots[k];
+            if (!gql__alive(ex, slot->parent)) continue; /* nulled by a sibling in this batch */
+            if ((int)out[k].kind == same && (same != GQL_INT || (out[k].u.i >= INT32_MIN &&
+                                                                 out[k].u.i <= INT32_MAX))) {
+                slot->nonnull = nonnull; /* gql__complete's first case, without the call */
+                slot->kind = GQL_RN_LEAF;
+                slot->u.leaf = out[k];
+                continue;
+            }
+            gql__complete(ex, g->cfs[k], rt, &out[k], slot, next, nnext, capnext);
         }
     }
 }

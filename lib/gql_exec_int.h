@@ -51,7 +51,6 @@ typedef struct {
     const gql_field_t *def;
     gql_gkey_t *gk;
     gql_cset_t *sub; /* collected sub-fields, one set per concrete type (list) */
-    uint64_t stamp;  /* the request's level that last met it (see gql_gkey_t) */
 } gql_cfield_t;
 
 /* The fields collected for one concrete type, in response order. */

@@ -21,9 +21,32 @@ static inline void gql__putc(buf_t *b, char c)
     b->len++;
 }
 
+/* memcpy for the short names and values of a response: fixed-size moves
+ * the compiler inlines, where a libc call costs more than the copy. */
+static inline void gql__copy(char *d, const char *s, size_t n)
+{
+    if (n >= 8 && n <= 16) {
+        uint64_t x, y;
+        memcpy(&x, s, 8);
+        memcpy(&y, s + n - 8, 8);
+        memcpy(d, &x, 8);
+        memcpy(d + n - 8, &y, 8);
+    } else if (n >= 4 && n < 8) {
+        uint32_t x, y;
+        memcpy(&x, s, 4);
+        memcpy(&y, s + n - 4, 4);
+        memcpy(d, &x, 4);
+        memcpy(d + n - 4, &y, 4);
+    } else if (n < 4) {
+        for (size_t i = 0; i < n; i++) d[i] = s[i];
+    } else {
+        memcpy(d, s, n);
+    }
+}
+
 static inline void gql__put(buf_t *b, const char *p, size_t n)
 {
-    memcpy(gql__room(b, n), p, n);
+    gql__copy(gql__room(b, n), p, n);
     b->len += n;
 }
 
@@ -69,26 +92,35 @@ static void gql__put_double(buf_t *b, double v)
     buf_put_double(b, v);
 }
 
+/* Whether 8 bytes hold a control byte, '"', '\\' or a byte >= 0x80. */
+static inline bool gql__word_special(const unsigned char *p)
+{
+    uint64_t w, ones = 0x0101010101010101u, high = 0x8080808080808080u;
+    memcpy(&w, p, 8);
+    uint64_t q = w ^ (ones * '"'), bs = w ^ (ones * '\\');
+    return (((w - ones * 0x20) | (q - ones) | (bs - ones) | w) & high) != 0;
+}
+
 /* A string: printable ASCII (nearly every value) is copied in one go,
  * anything else goes through buf_put_json_str's escaping. */
 static void gql__put_str(buf_t *b, const char *s, size_t n)
 {
     const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) { /* 8 bytes a step: a control byte, '"', '\\' or >= 0x80 */
-        uint64_t w, ones = 0x0101010101010101u, high = 0x8080808080808080u;
-        memcpy(&w, p + i, 8);
-        uint64_t q = w ^ (ones * '"'), bs = w ^ (ones * '\\');
-        if (((w - ones * 0x20) | (q - ones) | (bs - ones) | w) & high) break;
+    bool special = false;
+    if (n >= 8) { /* 8 bytes a step, the last step overlapping */
+        for (size_t i = 0; i + 8 <= n && !special; i += 8) special = gql__word_special(p + i);
+        special = special || gql__word_special(p + n - 8);
+    } else {
+        for (size_t i = 0; i < n && !special; i++)
+            special = p[i] < 0x20 || p[i] >= 0x80 || p[i] == '"' || p[i] == '\\';
     }
-    for (; i < n; i++)
-        if (p[i] < 0x20 || p[i] >= 0x80 || p[i] == '"' || p[i] == '\\') {
-            buf_put_json_str(b, s, n);
-            return;
-        }
+    if (special) {
+        buf_put_json_str(b, s, n);
+        return;
+    }
     char *w = gql__room(b, n + 2);
     *w++ = '"';
-    memcpy(w, s, n);
+    gql__copy(w, s, n);
     w[n] = '"';
     b->len += n + 2;
 }
@@ -155,7 +187,7 @@ static void gql__write_node(buf_t *b, const gql_rnode_t *n)
             char *w = gql__room(b, c->key.len + 4);
             if (i) *w++ = ',';
             *w++ = '"';
-            memcpy(w, c->key.p, c->key.len);
+            gql__copy(w, c->key.p, c->key.len);
             w += c->key.len;
             *w++ = '"';
             *w++ = ':';

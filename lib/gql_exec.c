@@ -95,6 +95,7 @@ typedef struct {
     void **parents;
     gql_rnode_t **slots;
     gql_cfield_t **cfs;
+    gql_value_t *out; /* the resolver's answers */
     uint32_t n;
     const char **selected;
     size_t nselected;
@@ -264,8 +265,8 @@ static void gql__complete(gql__ex_t *ex, gql_cfield_t *cf, const gql_typeref_t *
     if (v->kind == GQL_NULL) {
         if (slot->nonnull)
             gql__fail(ex, slot, cf, ERR_INTERNAL,
-                      arena_printf(ex->a, "Cannot return null for non-nullable field %s.%s.", gql__owner(cf),
-                                   cf->def ? cf->def->name : "?"));
+                      arena_printf(ex->a, "Cannot return null for non-nullable field %s.%s.",
+                                   gql__owner(cf), cf->def ? cf->def->name : "?"));
         else
             slot->kind = GQL_RN_NULL;
         return;
@@ -485,11 +486,19 @@ static void gql__level(gql__ex_t *ex, gql__witem_t *items, uint32_t n, int only_
             gql__group_of(ex, &gs, &set->fields[j], it->type, stamp)->n++;
         }
     }
-    for (uint32_t gi = 0; gi < gs.n; gi++) {
+    size_t total = 0; /* one array of each for the whole level */
+    for (uint32_t gi = 0; gi < gs.n; gi++) total += gs.v[gi].n;
+    void **parents = arena_alloc(a, (total ? total : 1) * sizeof *parents);
+    gql_rnode_t **slots = arena_alloc(a, (total ? total : 1) * sizeof *slots);
+    gql_cfield_t **cfs = arena_alloc(a, (total ? total : 1) * sizeof *cfs);
+    gql_value_t *outs = arena_calloc(a, total ? total : 1, sizeof *outs);
+    for (uint32_t gi = 0, at = 0; gi < gs.n; gi++) {
         gql__group_t *g = &gs.v[gi];
-        g->parents = arena_alloc(a, g->n * sizeof *g->parents);
-        g->slots = arena_alloc(a, g->n * sizeof *g->slots);
-        g->cfs = arena_alloc(a, g->n * sizeof *g->cfs);
+        g->parents = parents + at;
+        g->slots = slots + at;
+        g->cfs = cfs + at;
+        g->out = outs + at;
+        at += g->n;
         g->n = 0;
     }
     for (uint32_t i = 0; i < n; i++) {
@@ -517,7 +526,7 @@ static void gql__level(gql__ex_t *ex, gql__witem_t *items, uint32_t n, int only_
             }
         }
         if (m == 0) continue;
-        gql_value_t *out = arena_calloc(a, m, sizeof *out);
+        gql_value_t *out = g->out;
         gql__call_group(ex, g, g->ptype, m, g->parents, g->slots, g->cfs, out);
         const gql_field_t *f = g->cf0->def;
         const gql_typeref_t *rt = f ? f->type : &ex->s->t_string->named;
@@ -526,8 +535,8 @@ static void gql__level(gql__ex_t *ex, gql__witem_t *items, uint32_t n, int only_
         for (size_t k = 0; k < m; k++) {
             gql_rnode_t *slot = g->slots[k];
             if (!gql__alive(ex, slot->parent)) continue; /* nulled by a sibling in this batch */
-            if ((int)out[k].kind == same && (same != GQL_INT || (out[k].u.i >= INT32_MIN &&
-                                                                 out[k].u.i <= INT32_MAX))) {
+            if ((int)out[k].kind == same &&
+                (same != GQL_INT || (out[k].u.i >= INT32_MIN && out[k].u.i <= INT32_MAX))) {
                 slot->nonnull = nonnull; /* gql__complete's first case, without the call */
                 slot->kind = GQL_RN_LEAF;
                 slot->u.leaf = out[k];
@@ -570,8 +579,7 @@ gql_status_t gql_execute(const gql_schema_t *s, const gql_resolvers_t *r, gql_re
         return GQL_REQUEST_ERROR;
     }
     gql__ex_t ex = {.s = s, .r = r, .req = req, .p = p, .a = req->arena, .errors = &p->errors};
-    ex.plan = p->entry && p->entry->plan ? p->entry->plan
-                                         : gql_plan_new(ex.a, s, p->doc, p->op);
+    ex.plan = p->entry && p->entry->plan ? p->entry->plan : gql_plan_new(ex.a, s, p->doc, p->op);
     const gql_type_t *root = p->op_type == GQL_OP_QUERY      ? s->query
                              : p->op_type == GQL_OP_MUTATION ? s->mutation
                                                              : NULL;

@@ -101,6 +101,19 @@ static inline bool gql__word_special(const unsigned char *p)
     return (((w - ones * 0x20) | (q - ones) | (bs - ones) | w) & high) != 0;
 }
 
+/* 1 for the bytes a JSON string cannot hold as they are (and >= 0x80,
+ * which buf_put_json_str checks for UTF-8). */
+static const unsigned char gql__special[256] = {
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+};
+
 /* A string: printable ASCII (nearly every value) is copied in one go,
  * anything else goes through buf_put_json_str's escaping. */
 static void gql__put_str(buf_t *b, const char *s, size_t n)
@@ -111,8 +124,9 @@ static void gql__put_str(buf_t *b, const char *s, size_t n)
         for (size_t i = 0; i + 8 <= n && !special; i += 8) special = gql__word_special(p + i);
         special = special || gql__word_special(p + n - 8);
     } else {
-        for (size_t i = 0; i < n && !special; i++)
-            special = p[i] < 0x20 || p[i] >= 0x80 || p[i] == '"' || p[i] == '\\';
+        unsigned char any = 0;
+        for (size_t i = 0; i < n; i++) any |= gql__special[p[i]];
+        special = any;
     }
     if (special) {
         buf_put_json_str(b, s, n);

@@ -29,8 +29,7 @@ struct gql_plan {
     bool var_dep; /* some @skip/@include reads a variable */
 };
 
-gql_plan_t *gql_plan_new(arena_t *a, const gql_schema_t *s, gql_doc_t *doc,
-                         const gql_ast_def_t *op)
+gql_plan_t *gql_plan_new(arena_t *a, const gql_schema_t *s, gql_doc_t *doc, const gql_ast_def_t *op)
 {
     gql_plan_t *pl = arena_calloc(a, 1, sizeof *pl);
     pl->s = s;
@@ -120,9 +119,9 @@ static gql_gkey_t *gql__gkey(gql_plan_t *pl, arena_t *a, const gql_type_t *t, gq
 
 /* Collects ss into set for concrete type t. The group keys of new fields
  * are made afterwards (gql__set_keys): a field's first node decides them. */
-static void gql__collect(gql_plan_t *pl, arena_t *a, const gql_value_t *vars,
-                         const gql_type_t *t, const gql_ast_selset_t *ss, gql_cset_t *set,
-                         const gql_ast_def_t **visited, uint32_t *nvisited)
+static void gql__collect(gql_plan_t *pl, arena_t *a, const gql_value_t *vars, const gql_type_t *t,
+                         const gql_ast_selset_t *ss, gql_cset_t *set, const gql_ast_def_t **visited,
+                         uint32_t *nvisited)
 {
     for (uint32_t i = 0; i < ss->n; i++) {
         const gql_ast_sel_t *s = ss->items[i];

@@ -131,6 +131,12 @@ static inline gql_ast_def_t *gql_doc_fragment(gql_doc_t *doc, gql_name_t name)
     return NULL;
 }
 
+/* ---- variables JSON (gql_json_in.c) ---------------------------------------- */
+
+/* text (NUL-terminated) read as cJSON_Parse would, into cJSON nodes in a
+ * (never cJSON_Delete them); NULL when it is not JSON. */
+const struct cJSON *gql_json_read(arena_t *a, const char *text);
+
 /* ---- coercion (gql_coerce.c) ------------------------------------------------ */
 
 /* The coerced variable named name, or NULL (vars may be NULL). */

@@ -216,19 +216,15 @@ gql_op_t gql_prepare(const gql_schema_t *s, gql_request_t *req)
         return GQL_OP_NONE;
     p->op_type = p->op->op;
     if (gql__check_limits(p, lim, a)) return GQL_OP_NONE;
-    cJSON *parsed = NULL;
     const cJSON *vars = req->variables;
     if (vars == NULL && req->variables_json && req->variables_json[0]) {
-        parsed = cJSON_Parse(req->variables_json);
-        if (parsed == NULL || !(cJSON_IsObject(parsed) || cJSON_IsNull(parsed))) {
-            cJSON_Delete(parsed);
+        vars = gql_json_read(a, req->variables_json);
+        if (vars == NULL || !(cJSON_IsObject(vars) || cJSON_IsNull(vars))) {
             gql__req_error(p, ERR_BAD_INPUT, NULL, 0,
                            "Variables are invalid JSON or not an object.");
             return GQL_OP_NONE;
         }
-        vars = parsed;
     }
     if (gql_coerce_vars(s, a, p->op, vars, &p->vars, &p->errors)) p->request_error = true;
-    cJSON_Delete(parsed);
     return p->request_error ? GQL_OP_NONE : p->op_type;
 }

@@ -89,8 +89,8 @@ static void fz__same_json(const char *text)
     char *a = ours ? cJSON_PrintUnformatted(ours) : NULL;
     char *b = theirs ? cJSON_PrintUnformatted(theirs) : NULL;
     if ((ours == NULL) != (theirs == NULL) || (a && b && strcmp(a, b) != 0) || (!a != !b)) {
-        fprintf(stderr, "gql_vars_fuzz: gql_json_read and cJSON_Parse differ on %s\n%s\n%s\n",
-                text, a ? a : "(refused)", b ? b : "(refused)");
+        fprintf(stderr, "gql_vars_fuzz: gql_json_read and cJSON_Parse differ on %s\n%s\n%s\n", text,
+                a ? a : "(refused)", b ? b : "(refused)");
         abort();
     }
     free(a);

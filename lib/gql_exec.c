@@ -111,6 +111,11 @@ typedef struct {
     gql_errors_t *errors;
     gql_rnode_t root;
     gql_plan_t *plan;
+    struct {
+        const char *name; /* a resolver's concrete type name (pointers are stable in a request) */
+        const gql_type_t *type;
+    } tn[4];
+    unsigned ntn;
     bool nulled; /* some node was nulled after its children were scheduled */
 } gql__ex_t;
 
@@ -246,6 +251,18 @@ static void gql__fail(gql__ex_t *ex, gql_rnode_t *slot, const gql_cfield_t *cf, 
     gql__set_null(ex, slot);
 }
 
+/* The type a resolver named for an abstract field's value: most name a
+ * few types with the same few strings, so a request remembers 4. */
+static const gql_type_t *gql__type_named(gql__ex_t *ex, const char *tn)
+{
+    for (unsigned i = 0; i < 4; i++)
+        if (ex->tn[i].name == tn) return ex->tn[i].type;
+    const gql_type_t *t = gql_schema_type(ex->s, tn, strlen(tn));
+    ex->tn[ex->ntn % 4].name = tn;
+    ex->tn[ex->ntn++ % 4].type = t;
+    return t;
+}
+
 /* The type named in error messages about cf. */
 static const char *gql__owner(const gql_cfield_t *cf)
 {
@@ -322,7 +339,7 @@ static void gql__complete(gql__ex_t *ex, gql_cfield_t *cf, const gql_typeref_t *
     const gql_type_t *rt = nt;
     if (gql_type_abstract(nt)) {
         const char *tn = v->u.object.type;
-        rt = tn ? gql_schema_type(ex->s, tn, strlen(tn)) : NULL;
+        rt = tn ? gql__type_named(ex, tn) : NULL;
         if (tn == NULL) {
             gql__fail(ex, slot, cf, ERR_INTERNAL,
                       arena_printf(ex->a,
@@ -340,6 +357,8 @@ static void gql__complete(gql__ex_t *ex, gql_cfield_t *cf, const gql_typeref_t *
         }
     }
     slot->kind = GQL_RN_OBJ;
+    slot->u.obj.vals = NULL; /* gql__obj_slots makes them */
+    slot->u.obj.n = 0;
     GQL_GROW(ex->a, *next, *nnext, *capnext);
     (*next)[(*nnext)++] = (gql__witem_t){rt, v->u.object.ptr, slot, cf};
 }
@@ -362,12 +381,14 @@ static void gql__obj_slots(gql__ex_t *ex, gql__witem_t *it, const gql_cset_t *se
 {
     if (it->node->u.obj.vals) return;
     it->node->u.obj.n = set->n;
-    it->node->u.obj.vals = arena_calloc(ex->a, set->n ? set->n : 1, sizeof *it->node->u.obj.vals);
-    for (uint32_t j = 0; j < set->n; j++) {
+    it->node->u.obj.vals = arena_alloc(ex->a, (set->n ? set->n : 1) * sizeof *it->node->u.obj.vals);
+    for (uint32_t j = 0; j < set->n; j++) { /* the value is set when the field completes */
         gql_rnode_t *c = &it->node->u.obj.vals[j];
-        c->parent = it->node;
+        c->kind = GQL_RN_PENDING;
+        c->nonnull = false;
         c->index = -1;
         c->key = set->fields[j].key;
+        c->parent = it->node;
     }
 }
 

@@ -119,14 +119,26 @@ static char *gql__jr_string(gql__jr_t *r)
         }
         size_t n = 2;
         switch (p[1]) {
-        case 'b': *w++ = '\b'; break;
-        case 'f': *w++ = '\f'; break;
-        case 'n': *w++ = '\n'; break;
-        case 'r': *w++ = '\r'; break;
-        case 't': *w++ = '\t'; break;
+        case 'b':
+            *w++ = '\b';
+            break;
+        case 'f':
+            *w++ = '\f';
+            break;
+        case 'n':
+            *w++ = '\n';
+            break;
+        case 'r':
+            *w++ = '\r';
+            break;
+        case 't':
+            *w++ = '\t';
+            break;
         case '"':
         case '\\':
-        case '/': *w++ = p[1]; break;
+        case '/':
+            *w++ = p[1];
+            break;
         case 'u': {
             size_t len;
             n = gql__jr_utf16(p, q, w, &len);
@@ -134,7 +146,8 @@ static char *gql__jr_string(gql__jr_t *r)
             w += len;
             break;
         }
-        default: return NULL;
+        default:
+            return NULL;
         }
         p += n;
     }
@@ -197,13 +210,23 @@ static cJSON *gql__jr_number(gql__jr_t *r)
     char tmp[64];
     size_t n = 0;
     const char *p = r->p;
-    while (p < r->end && n < sizeof tmp - 1 &&
-           ((*p >= '0' && *p <= '9') || *p == '+' || *p == '-' || *p == '.' || *p == 'e' ||
-            *p == 'E'))
+    while (
+        p < r->end && n < sizeof tmp - 1 &&
+        ((*p >= '0' && *p <= '9') || *p == '+' || *p == '-' || *p == '.' || *p == 'e' || *p == 'E'))
         tmp[n++] = *p++;
     tmp[n] = '\0';
-    char *stop;
-    double d = strtod(tmp, &stop);
+    char *stop = tmp;
+    double d = 0;
+    size_t neg = tmp[0] == '-', k = neg;
+    uint64_t u = 0;
+    while (k < n && k - neg < 15 && tmp[k] >= '0' && tmp[k] <= '9')
+        u = u * 10 + (uint64_t)(tmp[k++] - '0');
+    if (k == n && k > neg) { /* an integer below 10^15: exact as a double, as strtod reads it */
+        d = neg ? -(double)u : (double)u;
+        stop = tmp + n;
+    } else {
+        d = strtod(tmp, &stop);
+    }
     if (stop == tmp) return NULL;
     cJSON *v = gql__jr_node(r, cJSON_Number);
     v->valuedouble = d;
@@ -223,8 +246,10 @@ static cJSON *gql__jr_value(gql__jr_t *r)
 {
     if (r->p >= r->end) return NULL;
     switch (*r->p) {
-    case 'n': return gql__jr_lit(r, "null", 4) ? gql__jr_node(r, cJSON_NULL) : NULL;
-    case 'f': return gql__jr_lit(r, "false", 5) ? gql__jr_node(r, cJSON_False) : NULL;
+    case 'n':
+        return gql__jr_lit(r, "null", 4) ? gql__jr_node(r, cJSON_NULL) : NULL;
+    case 'f':
+        return gql__jr_lit(r, "false", 5) ? gql__jr_node(r, cJSON_False) : NULL;
     case 't':
         if (!gql__jr_lit(r, "true", 4)) return NULL;
         cJSON *t = gql__jr_node(r, cJSON_True);
@@ -237,9 +262,12 @@ static cJSON *gql__jr_value(gql__jr_t *r)
         v->valuestring = s;
         return v;
     }
-    case '[': return gql__jr_container(r, false);
-    case '{': return gql__jr_container(r, true);
-    default: return *r->p == '-' || (*r->p >= '0' && *r->p <= '9') ? gql__jr_number(r) : NULL;
+    case '[':
+        return gql__jr_container(r, false);
+    case '{':
+        return gql__jr_container(r, true);
+    default:
+        return *r->p == '-' || (*r->p >= '0' && *r->p <= '9') ? gql__jr_number(r) : NULL;
     }
 }
 

@@ -53,12 +53,24 @@ static inline void gql__put(buf_t *b, const char *p, size_t n)
 /* Integers without printf (the response writer's hottest path). */
 void gql_json_put_int(buf_t *b, int64_t v)
 {
+    static const char pairs[] =
+        "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+        "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+        "8081828384858687888990919293949596979899";
     char tmp[24], *e = tmp + sizeof tmp, *p = e;
     uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-    do {
-        *--p = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
+    while (u >= 100) { /* two digits a division */
+        unsigned d = (unsigned)(u % 100) * 2;
+        u /= 100;
+        *--p = pairs[d + 1];
+        *--p = pairs[d];
+    }
+    if (u >= 10) {
+        *--p = pairs[u * 2 + 1];
+        *--p = pairs[u * 2];
+    } else {
+        *--p = (char)('0' + u);
+    }
     if (v < 0) *--p = '-';
     gql__put(b, p, (size_t)(e - p));
     b->data[b->len] = '\0';
@@ -179,6 +191,17 @@ static void gql__write_value(buf_t *b, const gql_value_t *v)
     }
 }
 
+/* A leaf, the common kinds without a call. */
+static inline void gql__write_leaf(buf_t *b, const gql_value_t *v)
+{
+    if (v->kind == GQL_STRING || v->kind == GQL_ENUM)
+        gql__put_str(b, v->u.s.ptr, v->u.s.len);
+    else if (v->kind == GQL_INT)
+        gql_json_put_int(b, v->u.i);
+    else
+        gql__write_value(b, v);
+}
+
 static void gql__write_node(buf_t *b, const gql_rnode_t *n)
 {
     switch (n->kind) {
@@ -206,7 +229,10 @@ static void gql__write_node(buf_t *b, const gql_rnode_t *n)
             *w++ = '"';
             *w++ = ':';
             b->len = (size_t)(w - b->data);
-            gql__write_node(b, c);
+            if (c->kind == GQL_RN_LEAF)
+                gql__write_leaf(b, &c->u.leaf);
+            else
+                gql__write_node(b, c);
         }
         gql__putc(b, '}');
         break;

@@ -148,6 +148,10 @@ const gql_value_t *gql_var_get(const gql_value_t *vars, gql_name_t name);
 uint32_t gql_coerce_vars(const gql_schema_t *s, arena_t *a, const gql_ast_def_t *op,
                          const void *vars, gql_value_t *out, gql_errors_t *es);
 
+/* Resolves the types and names of op's variables once, into a (the
+ * arena of a cached document, which op lives in). */
+void gql_coerce_prepare_vars(const gql_schema_t *s, arena_t *a, gql_ast_def_t *op);
+
 /* Coerces the arguments of field f at selection node (defaults applied) into
  * *out. -1 with *msg (arena) when one is invalid or a required one missing. */
 int gql_coerce_args(const gql_schema_t *s, arena_t *a, const gql_value_t *vars,

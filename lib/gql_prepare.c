@@ -154,6 +154,7 @@ static bool gql__from_cache(const gql_schema_t *s, gql_request_t *req, gql_prepa
         const gql_type_t *root = e->op->op == GQL_OP_QUERY      ? s->query
                                  : e->op->op == GQL_OP_MUTATION ? s->mutation
                                                                 : NULL;
+        gql_coerce_prepare_vars(s, &e->arena, e->op);
         e->plan = gql_plan_new(&e->arena, s, e->doc, e->op);
         if (gql_plan_complete(e->plan, root, 4L * lim->max_fields + 64)) e->plan = NULL;
         if (gql_doc_cache_commit(c, e) != 0) {

@@ -207,13 +207,14 @@ static cJSON *gql__jr_container(gql__jr_t *r, bool object)
 
 static cJSON *gql__jr_number(gql__jr_t *r)
 {
-    char tmp[64];
+    char buf[64];
     size_t n = 0;
     const char *p = r->p;
-    while (
-        p < r->end && n < sizeof tmp - 1 &&
-        ((*p >= '0' && *p <= '9') || *p == '+' || *p == '-' || *p == '.' || *p == 'e' || *p == 'E'))
-        tmp[n++] = *p++;
+    while (p + n < r->end && ((p[n] >= '0' && p[n] <= '9') || p[n] == '+' || p[n] == '-' ||
+                              p[n] == '.' || p[n] == 'e' || p[n] == 'E'))
+        n++;
+    /* the whole run, however long, as Debian's cJSON reads it */
+    char *tmp = n < sizeof buf ? memcpy(buf, p, n) : arena_strndup(r->a, p, n);
     tmp[n] = '\0';
     char *stop = tmp;
     double d = 0;

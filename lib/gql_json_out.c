@@ -97,7 +97,9 @@ static void gql__put_double(buf_t *b, double v)
             if (v < 0) gql__putc(b, '-');
             gql_json_put_int(b, (int64_t)(u / scale));
             gql__putc(b, '.');
-            gql__put(b, frac, (size_t)k);
+            /* not gql__copy: its long-copy branch makes gcc -O1 see k as negative */
+            memcpy(gql__room(b, (size_t)k), frac, (size_t)k);
+            b->len += (size_t)k;
             return;
         }
     }

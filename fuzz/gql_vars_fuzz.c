@@ -11,10 +11,15 @@
  *   mode 2  GET ?query=<op percent-encoded>&variables=R  (R percent-decoded)
  *   mode 3  GET ?R then &query=<op>  (R: any query string; a query=, variables=
  *           or operationName= in R wins, being first)
+ * Mode 0 also reads R with the engine's own JSON reader (gql_json_in.c) and
+ * with cJSON_Parse and aborts unless both refuse it or both print the same.
  * Seeds: fuzz/regress/gql_vars_fuzz/. `make fuzz` runs it; t/25 replays
  * fuzz/regress/gql_vars_fuzz/ through t/prog/gql_vars_fuzz_replay.c.
  */
 #include "fuzz_schema.h"
+#include "gql_exec_int.h"
+
+#include "cJSON.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -76,6 +81,23 @@ static void fz__http(const char *method, const char *qs, const char *body, size_
     buf_free(&resp.body);
 }
 
+/* gql_json_read and cJSON_Parse agree on text. */
+static void fz__same_json(const char *text)
+{
+    const cJSON *ours = gql_json_read(&fz_arena, text);
+    cJSON *theirs = cJSON_Parse(text);
+    char *a = ours ? cJSON_PrintUnformatted(ours) : NULL;
+    char *b = theirs ? cJSON_PrintUnformatted(theirs) : NULL;
+    if ((ours == NULL) != (theirs == NULL) || (a && b && strcmp(a, b) != 0) || (!a != !b)) {
+        fprintf(stderr, "gql_vars_fuzz: gql_json_read and cJSON_Parse differ on %s\n%s\n%s\n", text,
+                a ? a : "(refused)", b ? b : "(refused)");
+        abort();
+    }
+    free(a);
+    free(b);
+    cJSON_Delete(theirs);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (fz_schema == NULL) fz_schema = fz_schema_load(&fz_arena);
@@ -98,6 +120,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                              .limits = &lim};
         buf_reset(&fz_out);
         gql_execute(fz_schema, NULL, &req, &fz_out);
+        arena_reset(&fz_arena);
+        fz__same_json(rest);
     } else if (mode == 1) {
         buf_puts(&b, "{\"query\":");
         buf_put_json_str(&b, op, strlen(op));

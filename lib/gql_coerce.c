@@ -374,6 +374,14 @@ static const gql_typeref_t *gql__ast_typeref(const gql_schema_t *s, arena_t *a,
     return r;
 }
 
+void gql_coerce_prepare_vars(const gql_schema_t *s, arena_t *a, gql_ast_def_t *op)
+{
+    for (uint32_t i = 0; i < op->nvars; i++) {
+        op->vars[i].tr = gql__ast_typeref(s, a, op->vars[i].type);
+        op->vars[i].cname = arena_strndup(a, op->vars[i].name.p, op->vars[i].name.len);
+    }
+}
+
 static void gql__var_error(gql_errors_t *es, err_code_t code, const gql_loc_t *loc, uint32_t nloc,
                            const char *msg)
 {
@@ -391,8 +399,8 @@ uint32_t gql_coerce_vars(const gql_schema_t *s, arena_t *a, const gql_ast_def_t 
     out->u.obj.values = arena_alloc(a, (op->nvars + 1) * sizeof *out->u.obj.values);
     for (uint32_t i = 0; i < op->nvars; i++) {
         const gql_ast_vardef_t *vd = &op->vars[i];
-        const gql_typeref_t *t = gql__ast_typeref(s, a, vd->type);
-        const char *name = arena_strndup(a, vd->name.p, vd->name.len);
+        const gql_typeref_t *t = vd->tr ? vd->tr : gql__ast_typeref(s, a, vd->type);
+        const char *name = vd->cname ? vd->cname : arena_strndup(a, vd->name.p, vd->name.len);
         const cJSON *j = cJSON_IsObject(vars) ? cJSON_GetObjectItemCaseSensitive(vars, name) : NULL;
         gql__co_t c = {a, s, NULL, ""};
         gql_value_t v;

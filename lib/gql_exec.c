@@ -24,16 +24,6 @@
 #include <stdlib.h>
 #include <time.h>
 
-#define GQL__GROW(a, arr, n, cap)                                                                  \
-    do {                                                                                           \
-        if ((n) == (cap)) {                                                                        \
-            size_t gql__nc = (cap) ? (size_t)(cap)*2 : 8;                                          \
-            (arr) =                                                                                \
-                arena_realloc((a), (arr), (size_t)(cap) * sizeof *(arr), gql__nc * sizeof *(arr)); \
-            (cap) = (uint32_t)gql__nc;                                                             \
-        }                                                                                          \
-    } while (0)
-
 /* ---- resolver table ------------------------------------------------------------ */
 
 struct gql_resolvers {
@@ -86,38 +76,13 @@ void gql_resolvers_free(gql_resolvers_t *r)
     free(r);
 }
 
-/* ---- collected fields ---------------------------------------------------------- */
-
-typedef struct gql__cset gql__cset_t;
-
-typedef struct {
-    gql_name_t key;
-    const gql_ast_sel_t **nodes;
-    uint32_t n, cap;
-    uint32_t index; /* in its gql__cset_t */
-    const gql_field_t *def;
-    gql__cset_t *sub; /* collected sub-fields, one per concrete type (list) */
-    uint32_t stamp, group;
-    const char **selected;
-    size_t nselected;
-    bool selected_done;
-    const char *argsig; /* arguments as written, for grouping; "" when none */
-} gql__cfield_t;
-
-struct gql__cset {
-    const gql_type_t *type;
-    gql__cfield_t *fields;
-    uint32_t n, cap;
-    gql__cset_t *next;
-};
-
 /* ---- execution ---------------------------------------------------------------------------- */
 
 typedef struct {
     const gql_type_t *type;
     void *obj;
     gql_rnode_t *node;
-    gql__cfield_t *src; /* the field whose sub-selection this object answers; NULL = root */
+    gql_cfield_t *src; /* the field whose sub-selection this object answers; NULL = root */
 } gql__witem_t;
 
 /* One resolver call: every (item, field) of a level with the same parent
@@ -125,15 +90,13 @@ typedef struct {
 typedef struct {
     const gql_type_t *ptype;
     const gql_field_t *def;
-    const char *argsig;
-    gql__cfield_t *cf0; /* arguments are coerced from its first node */
-    struct {
-        uint32_t item;     /* level item index */
-        gql__cfield_t *cf; /* its field selection */
-    } * mem;
-    uint32_t n, cap;
-    gql__cfield_t **ucfs; /* distinct selections, for gql_selected() */
-    uint32_t nucfs, capucfs;
+    gql_cfield_t *cf0; /* arguments are coerced from its first node */
+    /* member k: parent object, its result slot for the field, the field */
+    void **parents;
+    gql_rnode_t **slots;
+    gql_cfield_t **cfs;
+    gql_value_t *out; /* the resolver's answers */
+    uint32_t n;
     const char **selected;
     size_t nselected;
     bool selected_done;
@@ -147,15 +110,20 @@ typedef struct {
     arena_t *a;
     gql_errors_t *errors;
     gql_rnode_t root;
-    gql__cset_t *root_sets;
-    uint32_t stamp;
-    bool fatal;
+    gql_plan_t *plan;
+    struct {
+        const char *name; /* a resolver's concrete type name (pointers are stable in a request) */
+        const gql_type_t *type;
+    } tn[4];
+    unsigned ntn;
+    bool nulled; /* some node was nulled after its children were scheduled */
 } gql__ex_t;
 
 typedef struct {
     gql__ex_t *ex;
     gql_rnode_t **slots;
-    gql__cfield_t **cfs; /* per slot */
+    gql_cfield_t **cfs; /* per slot */
+    size_t m;           /* slots in this call */
     gql__group_t *g;
 } gql__callinfo_t;
 
@@ -184,7 +152,7 @@ static char *gql__path_json(gql__ex_t *ex, const gql_rnode_t *n)
     return s;
 }
 
-static void gql__field_error(gql__ex_t *ex, const gql_rnode_t *at, const gql__cfield_t *cf,
+static void gql__field_error(gql__ex_t *ex, const gql_rnode_t *at, const gql_cfield_t *cf,
                              err_code_t code, const char *msg)
 {
     gql_loc_t locs[4];
@@ -194,8 +162,9 @@ static void gql__field_error(gql__ex_t *ex, const gql_rnode_t *at, const gql__cf
     e->path_json = gql__path_json(ex, at);
 }
 
-static void gql__set_null(gql_rnode_t *n)
+static void gql__set_null(gql__ex_t *ex, gql_rnode_t *n)
 {
+    ex->nulled = true;
     for (;;) {
         n->kind = GQL_RN_NULL;
         if (!n->nonnull || n->parent == NULL) return;
@@ -203,8 +172,11 @@ static void gql__set_null(gql_rnode_t *n)
     }
 }
 
-static bool gql__alive(const gql_rnode_t *n)
+/* Whether no ancestor of n (n included) was nulled: until a field error
+ * nulls a node, every node is. */
+static bool gql__alive(const gql__ex_t *ex, const gql_rnode_t *n)
 {
+    if (!ex->nulled) return true;
     for (; n; n = n->parent)
         if (n->kind == GQL_RN_NULL) return false;
     return true;
@@ -221,144 +193,8 @@ void gql_call_error(gql_call_t *call, size_t i, err_code_t code, const char *fmt
     gql__field_error(ci->ex, ci->slots[i], ci->cfs[i], code, msg);
 }
 
-static void gql__selected_names(gql__ex_t *ex, gql__cfield_t *cf, const gql_ast_selset_t *ss,
-                                int depth, uint32_t *cap, long *budget);
-
-static void gql__cf_selected(gql__ex_t *ex, gql__cfield_t *cf)
-{
-    if (cf->selected_done) return;
-    uint32_t cap = 0;
-    long budget = 10000;
-    cf->selected_done = true;
-    for (uint32_t k = 0; k < cf->n; k++)
-        if (cf->nodes[k]->selset)
-            gql__selected_names(ex, cf, cf->nodes[k]->selset, 0, &cap, &budget);
-}
-
-const char *const *gql_selected(gql_call_t *call, size_t *n)
-{
-    gql__callinfo_t *ci = call->internal_;
-    gql__group_t *g = ci->g;
-    if (!g->selected_done) {
-        g->selected_done = true;
-        /* the union over the selections batched into this call */
-        uint32_t cap = 0;
-        for (uint32_t u = 0; u < g->nucfs; u++) {
-            gql__cfield_t *cf = g->ucfs[u];
-            gql__cf_selected(ci->ex, cf);
-            if (g->nucfs == 1) {
-                g->selected = cf->selected;
-                g->nselected = cf->nselected;
-                break;
-            }
-            for (size_t k = 0; k < cf->nselected; k++) {
-                bool have = false;
-                for (size_t j = 0; j < g->nselected && !have; j++)
-                    have = strcmp(g->selected[j], cf->selected[k]) == 0;
-                if (have) continue;
-                GQL__GROW(ci->ex->a, g->selected, g->nselected, cap);
-                g->selected[g->nselected++] = cf->selected[k];
-            }
-        }
-    }
-    *n = g->nselected;
-    return g->selected;
-}
-
-/* @skip / @include */
-static bool gql__included(gql__ex_t *ex, const gql_ast_dir_t *dirs, uint32_t n)
-{
-    for (uint32_t i = 0; i < n; i++) {
-        bool skip = gql_name_eq(dirs[i].name, "skip");
-        if (!skip && !gql_name_eq(dirs[i].name, "include")) continue;
-        for (uint32_t j = 0; j < dirs[i].nargs; j++) {
-            if (!gql_name_eq(dirs[i].args[j].name, "if")) continue;
-            const gql_ast_value_t *v = dirs[i].args[j].value;
-            bool b = false;
-            if (v->kind == GQL_AV_BOOL)
-                b = v->b;
-            else if (v->kind == GQL_AV_VAR) {
-                const gql_value_t *x = gql_var_get(&ex->p->vars, v->s);
-                b = x && x->kind == GQL_BOOL && x->u.b;
-            }
-            if (skip && b) return false;
-            if (!skip && !b) return false;
-        }
-    }
-    return true;
-}
-
-static bool gql__cond_matches(const gql_type_t *ct, const gql_type_t *t)
-{
-    if (ct == NULL) return false;
-    if (ct == t) return true;
-    return gql_type_abstract(ct) && gql_type_possible(ct, t);
-}
-
-static void gql__collect(gql__ex_t *ex, const gql_type_t *t, const gql_ast_selset_t *ss,
-                         gql__cset_t *set, const gql_ast_def_t **visited, uint32_t *nvisited)
-{
-    for (uint32_t i = 0; i < ss->n; i++) {
-        const gql_ast_sel_t *s = ss->items[i];
-        if (!gql__included(ex, s->dirs, s->ndirs)) continue;
-        if (s->kind == GQL_SEL_FIELD) {
-            gql_name_t key = gql_sel_key(s);
-            gql__cfield_t *cf = NULL;
-            for (uint32_t k = 0; k < set->n; k++)
-                if (gql_names_eq(set->fields[k].key, key)) {
-                    cf = &set->fields[k];
-                    break;
-                }
-            if (cf == NULL) {
-                GQL__GROW(ex->a, set->fields, set->n, set->cap);
-                cf = &set->fields[set->n];
-                memset(cf, 0, sizeof *cf);
-                cf->index = set->n++;
-                cf->key = key;
-                cf->def = s->def && s->def->owner == t
-                              ? s->def
-                              : gql_field_lookup(ex->s, t, s->name, t == ex->s->query);
-            }
-            GQL__GROW(ex->a, cf->nodes, cf->n, cf->cap);
-            cf->nodes[cf->n++] = s;
-        } else if (s->kind == GQL_SEL_INLINE) {
-            if (s->type_cond.len == 0 || gql__cond_matches(gql_cond_type(ex->s, s), t))
-                gql__collect(ex, t, s->selset, set, visited, nvisited);
-        } else {
-            bool seen = false;
-            const gql_ast_def_t *f = gql_doc_fragment(ex->p->doc, s->name);
-            for (uint32_t k = 0; k < *nvisited && !seen; k++) seen = visited[k] == f;
-            if (seen || f == NULL || *nvisited >= 256) continue;
-            visited[(*nvisited)++] = f;
-            if (gql__cond_matches(gql_def_cond_type(ex->s, f), t))
-                gql__collect(ex, t, f->selset, set, visited, nvisited);
-        }
-    }
-}
-
-/* Collected fields of concrete type t for the sub-selection of src (root when NULL). Cached. */
-static gql__cset_t *gql__fields_for(gql__ex_t *ex, const gql_type_t *t, gql__cfield_t *src)
-{
-    gql__cset_t **head = src ? &src->sub : &ex->root_sets;
-    for (gql__cset_t *c = *head; c; c = c->next)
-        if (c->type == t) return c;
-    gql__cset_t *set = arena_calloc(ex->a, 1, sizeof *set);
-    set->type = t;
-    const gql_ast_def_t *visited[256];
-    uint32_t nvisited = 0;
-    if (src == NULL) {
-        gql__collect(ex, t, ex->p->op->selset, set, visited, &nvisited);
-    } else {
-        for (uint32_t i = 0; i < src->n; i++)
-            if (src->nodes[i]->selset)
-                gql__collect(ex, t, src->nodes[i]->selset, set, visited, &nvisited);
-    }
-    set->next = *head;
-    *head = set;
-    return set;
-}
-
-static void gql__selected_names(gql__ex_t *ex, gql__cfield_t *cf, const gql_ast_selset_t *ss,
+/* Adds the names selected under ss to g's (each once). */
+static void gql__selected_names(gql__ex_t *ex, gql__group_t *g, const gql_ast_selset_t *ss,
                                 int depth, uint32_t *cap, long *budget)
 {
     if (depth > 32) return;
@@ -366,38 +202,79 @@ static void gql__selected_names(gql__ex_t *ex, gql__cfield_t *cf, const gql_ast_
         const gql_ast_sel_t *s = ss->items[i];
         if (s->kind == GQL_SEL_FIELD) {
             bool have = false;
-            for (size_t k = 0; k < cf->nselected && !have; k++)
-                have = gql_name_eq(s->name, cf->selected[k]);
+            for (size_t k = 0; k < g->nselected && !have; k++)
+                have = gql_name_eq(s->name, g->selected[k]);
             if (have) continue;
-            GQL__GROW(ex->a, cf->selected, cf->nselected, *cap);
-            cf->selected[cf->nselected++] = arena_strndup(ex->a, s->name.p, s->name.len);
+            GQL_GROW(ex->a, g->selected, g->nselected, *cap);
+            g->selected[g->nselected++] = arena_strndup(ex->a, s->name.p, s->name.len);
         } else if (s->kind == GQL_SEL_INLINE) {
-            gql__selected_names(ex, cf, s->selset, depth + 1, cap, budget);
+            gql__selected_names(ex, g, s->selset, depth + 1, cap, budget);
         } else {
             const gql_ast_def_t *f = gql_doc_fragment(ex->p->doc, s->name);
-            if (f) gql__selected_names(ex, cf, f->selset, depth + 1, cap, budget);
+            if (f) gql__selected_names(ex, g, f->selset, depth + 1, cap, budget);
         }
     }
 }
 
-static void gql__complete(gql__ex_t *ex, gql__cfield_t *cf, const gql_typeref_t *t,
+/* Computed per request (a cached plan is not written to): the union over
+ * the selections batched into this call, in order of appearance. */
+const char *const *gql_selected(gql_call_t *call, size_t *n)
+{
+    gql__callinfo_t *ci = call->internal_;
+    gql__group_t *g = ci->g;
+    if (!g->selected_done) {
+        g->selected_done = true;
+        uint32_t cap = 0;
+        for (size_t u = 0; u < ci->m; u++) {
+            const gql_cfield_t *cf = ci->cfs[u];
+            bool seen = false; /* the distinct selections batched into this call */
+            for (size_t v = 0; v < u && !seen; v++) seen = ci->cfs[v] == cf;
+            if (seen) continue;
+            long budget = 10000;
+            for (uint32_t k = 0; k < cf->n; k++)
+                if (cf->nodes[k]->selset)
+                    gql__selected_names(ci->ex, g, cf->nodes[k]->selset, 0, &cap, &budget);
+        }
+    }
+    *n = g->nselected;
+    return g->selected;
+}
+
+static void gql__complete(gql__ex_t *ex, gql_cfield_t *cf, const gql_typeref_t *t,
                           const gql_value_t *v, gql_rnode_t *slot, gql__witem_t **next,
                           uint32_t *nnext, uint32_t *capnext);
 
-static void gql__fail(gql__ex_t *ex, gql_rnode_t *slot, const gql__cfield_t *cf, err_code_t code,
+static void gql__fail(gql__ex_t *ex, gql_rnode_t *slot, const gql_cfield_t *cf, err_code_t code,
                       const char *msg)
 {
     gql__field_error(ex, slot, cf, code, msg);
-    gql__set_null(slot);
+    gql__set_null(ex, slot);
 }
 
-static void gql__complete(gql__ex_t *ex, gql__cfield_t *cf, const gql_typeref_t *t,
+/* The type a resolver named for an abstract field's value: most name a
+ * few types with the same few strings, so a request remembers 4. */
+static const gql_type_t *gql__type_named(gql__ex_t *ex, const char *tn)
+{
+    for (unsigned i = 0; i < 4; i++)
+        if (ex->tn[i].name == tn) return ex->tn[i].type;
+    const gql_type_t *t = gql_schema_type(ex->s, tn, strlen(tn));
+    ex->tn[ex->ntn % 4].name = tn;
+    ex->tn[ex->ntn++ % 4].type = t;
+    return t;
+}
+
+/* The type named in error messages about cf. */
+static const char *gql__owner(const gql_cfield_t *cf)
+{
+    return cf->def && cf->def->owner ? cf->def->owner->name : "Query";
+}
+
+static void gql__complete(gql__ex_t *ex, gql_cfield_t *cf, const gql_typeref_t *t,
                           const gql_value_t *v, gql_rnode_t *slot, gql__witem_t **next,
                           uint32_t *nnext, uint32_t *capnext)
 {
     slot->nonnull = t->kind == GQL_TR_NONNULL;
     t = gql__nullable(t);
-    const char *owner = cf->def && cf->def->owner ? cf->def->owner->name : "Query";
     if (v->kind == GQL_ERROR) {
         gql__fail(ex, slot, cf, v->u.err.code, v->u.err.msg ? v->u.err.msg : "error");
         return;
@@ -405,8 +282,8 @@ static void gql__complete(gql__ex_t *ex, gql__cfield_t *cf, const gql_typeref_t 
     if (v->kind == GQL_NULL) {
         if (slot->nonnull)
             gql__fail(ex, slot, cf, ERR_INTERNAL,
-                      arena_printf(ex->a, "Cannot return null for non-nullable field %s.%s.", owner,
-                                   cf->def ? cf->def->name : "?"));
+                      arena_printf(ex->a, "Cannot return null for non-nullable field %s.%s.",
+                                   gql__owner(cf), cf->def ? cf->def->name : "?"));
         else
             slot->kind = GQL_RN_NULL;
         return;
@@ -416,7 +293,7 @@ static void gql__complete(gql__ex_t *ex, gql__cfield_t *cf, const gql_typeref_t 
             gql__fail(ex, slot, cf, ERR_INTERNAL,
                       arena_printf(ex->a,
                                    "Expected Iterable, but did not find one for field \"%s.%s\".",
-                                   owner, cf->def ? cf->def->name : "?"));
+                                   gql__owner(cf), cf->def ? cf->def->name : "?"));
             return;
         }
         slot->kind = GQL_RN_LIST;
@@ -456,19 +333,19 @@ static void gql__complete(gql__ex_t *ex, gql__cfield_t *cf, const gql_typeref_t 
     if (v->kind != GQL_OBJECT) {
         gql__fail(ex, slot, cf, ERR_INTERNAL,
                   arena_printf(ex->a, "Expected an object of type \"%s\" for field \"%s.%s\".",
-                               nt->name, owner, cf->def ? cf->def->name : "?"));
+                               nt->name, gql__owner(cf), cf->def ? cf->def->name : "?"));
         return;
     }
     const gql_type_t *rt = nt;
     if (gql_type_abstract(nt)) {
         const char *tn = v->u.object.type;
-        rt = tn ? gql_schema_type(ex->s, tn, strlen(tn)) : NULL;
+        rt = tn ? gql__type_named(ex, tn) : NULL;
         if (tn == NULL) {
             gql__fail(ex, slot, cf, ERR_INTERNAL,
                       arena_printf(ex->a,
                                    "Abstract type \"%s\" must resolve to an Object type at "
                                    "runtime for field \"%s.%s\".",
-                                   nt->name, owner, cf->def ? cf->def->name : "?"));
+                                   nt->name, gql__owner(cf), cf->def ? cf->def->name : "?"));
             return;
         }
         if (rt == NULL || rt->kind != GQL_T_OBJECT || !gql_type_possible(nt, rt)) {
@@ -480,13 +357,17 @@ static void gql__complete(gql__ex_t *ex, gql__cfield_t *cf, const gql_typeref_t 
         }
     }
     slot->kind = GQL_RN_OBJ;
-    GQL__GROW(ex->a, *next, *nnext, *capnext);
+    slot->u.obj.vals = NULL; /* gql__obj_slots makes them */
+    slot->u.obj.n = 0;
+    GQL_GROW(ex->a, *next, *nnext, *capnext);
     (*next)[(*nnext)++] = (gql__witem_t){rt, v->u.object.ptr, slot, cf};
 }
 
 static gql_resolve_fn gql__resolver(gql__ex_t *ex, const gql_field_t *f, const gql_type_t *t)
 {
-    gql_resolve_fn fn = gql_introspect_resolver(ex->s, f);
+    gql_resolve_fn fn = NULL;
+    if (f == &ex->s->f_schema || f == &ex->s->f_type || (f->owner && f->owner->builtin))
+        fn = gql_introspect_resolver(ex->s, f);
     if (fn) return fn;
     if (ex->r == NULL) return NULL;
     fn = ex->r->by_field[f->index];
@@ -495,35 +376,19 @@ static gql_resolve_fn gql__resolver(gql__ex_t *ex, const gql_field_t *f, const g
     return fn;
 }
 
-/* The arguments of a field selection as written ("" when none): two
- * selections with the same text get the same coerced values. */
-static const char *gql__argsig(gql__ex_t *ex, const gql__cfield_t *cf)
-{
-    const gql_ast_sel_t *n = cf->nodes[0];
-    if (n->nargs == 0) return "";
-    buf_t b = BUF_INIT;
-    for (uint32_t i = 0; i < n->nargs; i++) {
-        buf_append(&b, n->args[i].name.p, n->args[i].name.len);
-        buf_putc(&b, ':');
-        gql_ast_value_print(&b, n->args[i].value);
-        buf_putc(&b, ',');
-    }
-    const char *s = arena_strndup(ex->a, b.data, b.len);
-    buf_free(&b);
-    return s;
-}
-
 /* The result object of item it: one slot per collected field. */
-static void gql__obj_slots(gql__ex_t *ex, gql__witem_t *it, const gql__cset_t *set)
+static void gql__obj_slots(gql__ex_t *ex, gql__witem_t *it, const gql_cset_t *set)
 {
     if (it->node->u.obj.vals) return;
     it->node->u.obj.n = set->n;
-    it->node->u.obj.vals = arena_calloc(ex->a, set->n ? set->n : 1, sizeof *it->node->u.obj.vals);
-    for (uint32_t j = 0; j < set->n; j++) {
+    it->node->u.obj.vals = arena_alloc(ex->a, (set->n ? set->n : 1) * sizeof *it->node->u.obj.vals);
+    for (uint32_t j = 0; j < set->n; j++) { /* the value is set when the field completes */
         gql_rnode_t *c = &it->node->u.obj.vals[j];
-        c->parent = it->node;
+        c->kind = GQL_RN_PENDING;
+        c->nonnull = false;
         c->index = -1;
         c->key = set->fields[j].key;
+        c->parent = it->node;
     }
 }
 
@@ -532,40 +397,31 @@ typedef struct {
     uint32_t n, cap;
 } gql__groups_t;
 
-/* The group of cf this level: the first time cf is seen at this level
- * (stamp), it joins a group with the same parent type, field and arguments,
- * or starts one. */
-static gql__group_t *gql__group_of(gql__ex_t *ex, gql__groups_t *gs, gql__cfield_t *cf,
-                                   const gql_type_t *ptype, uint32_t stamp)
+/* The group of cf in this level (stamp): its key's, made when the key is
+ * first met in the level. */
+static gql__group_t *gql__group_of(gql__ex_t *ex, gql__groups_t *gs, gql_cfield_t *cf,
+                                   const gql_type_t *ptype, uint64_t stamp)
 {
-    if (cf->stamp == stamp) return &gs->v[cf->group];
-    cf->stamp = stamp;
-    if (cf->argsig == NULL) cf->argsig = gql__argsig(ex, cf);
-    uint32_t gi = 0;
-    for (; gi < gs->n; gi++)
-        if (gs->v[gi].def == cf->def && gs->v[gi].ptype == ptype && cf->def &&
-            strcmp(gs->v[gi].argsig, cf->argsig) == 0)
-            break;
-    if (gi == gs->n) {
-        GQL__GROW(ex->a, gs->v, gs->n, gs->cap);
-        gql__group_t *g = &gs->v[gs->n++];
-        memset(g, 0, sizeof *g);
-        g->ptype = ptype;
-        g->def = cf->def;
-        g->argsig = cf->argsig;
-        g->cf0 = cf;
-    }
-    gql__group_t *g = &gs->v[gi];
-    GQL__GROW(ex->a, g->ucfs, g->nucfs, g->capucfs);
-    g->ucfs[g->nucfs++] = cf;
-    cf->group = gi;
+    gql_gkey_t *k = cf->gk;
+    if (k->stamp == stamp) return &gs->v[k->group];
+    k->stamp = stamp;
+    k->group = gs->n;
+    GQL_GROW(ex->a, gs->v, gs->n, gs->cap);
+    gql__group_t *g = &gs->v[gs->n++];
+    g->ptype = ptype;
+    g->def = cf->def;
+    g->cf0 = cf;
+    g->n = 0;
+    g->selected = NULL;
+    g->nselected = 0;
+    g->selected_done = false;
     return g;
 }
 
 /* Fills out[0..m-1] for one group: the resolver's answers, or the error
  * every item gets when it cannot be called. */
 static void gql__call_group(gql__ex_t *ex, gql__group_t *g, const gql_type_t *ptype, size_t m,
-                            void **parents, gql_rnode_t **slots, gql__cfield_t **cfs,
+                            void **parents, gql_rnode_t **slots, gql_cfield_t **cfs,
                             gql_value_t *out)
 {
     arena_t *a = ex->a;
@@ -581,7 +437,8 @@ static void gql__call_group(gql__ex_t *ex, gql__group_t *g, const gql_type_t *pt
     gql_value_t args;
     const char *msg = NULL;
     gql_resolve_fn fn = gql__resolver(ex, f, ptype);
-    if (gql_coerce_args(ex->s, a, &ex->p->vars, f, g->cf0->nodes[0], &args, &msg)) {
+    args = (gql_value_t){.kind = GQL_INPUT_OBJECT}; /* most fields have no arguments */
+    if (f->nargs && gql_coerce_args(ex->s, a, &ex->p->vars, f, g->cf0->nodes[0], &args, &msg)) {
         for (size_t k = 0; k < m; k++) out[k] = gql_error(ERR_BAD_INPUT, msg);
     } else if (fn == NULL) {
         for (size_t k = 0; k < m; k++)
@@ -594,7 +451,7 @@ static void gql__call_group(gql__ex_t *ex, gql__group_t *g, const gql_type_t *pt
                 gql_error(ERR_UNAVAILABLE, "request deadline exceeded (OPONN_REQUEST_DEADLINE_MS): "
                                            "a backend is too slow; retry later");
     } else {
-        gql__callinfo_t ci = {ex, slots, cfs, g};
+        gql__callinfo_t ci = {ex, slots, cfs, m, g};
         gql_call_t call; /* not zero-initialised: err.msg is 512 bytes */
         call.type_name = ptype->name;
         call.field_name = f->name;
@@ -613,51 +470,100 @@ static void gql__call_group(gql__ex_t *ex, gql__group_t *g, const gql_type_t *pt
     }
 }
 
+/* The value kind that a leaf of type t outputs as it is (String and ID:
+ * GQL_STRING, Int: GQL_INT in 32 bits, Boolean: GQL_BOOL), else -1. */
+static int gql__output_kind(const gql_schema_t *s, const gql_typeref_t *t)
+{
+    t = gql__nullable(t);
+    if (t->kind != GQL_TR_NAMED) return -1;
+    if (t->type == s->t_string || t->type == s->t_id) return GQL_STRING;
+    if (t->type == s->t_int) return GQL_INT;
+    if (t->type == s->t_boolean) return GQL_BOOL;
+    return -1;
+}
+
 /* One level: every item's fields, grouped into one resolver call per
- * (parent type, field, arguments). */
+ * (parent type, field, arguments). Groups are called in order of first
+ * appearance, members in item order. */
 static void gql__level(gql__ex_t *ex, gql__witem_t *items, uint32_t n, int only_field,
                        gql__witem_t **next, uint32_t *nnext, uint32_t *capnext)
 {
     arena_t *a = ex->a;
     gql__groups_t gs = {NULL, 0, 0};
-    uint32_t stamp = ++ex->stamp;
+    uint64_t stamp = gql_plan_next_stamp(ex->plan);
+    gql_cset_t **sets = arena_alloc(a, (n ? n : 1) * sizeof *sets);
+    gql_cset_t *set = NULL; /* siblings mostly share their set */
+    /* each item's set and result slots; the groups and their sizes */
     for (uint32_t i = 0; i < n; i++) {
         gql__witem_t *it = &items[i];
-        gql__cset_t *set = gql__fields_for(ex, it->type, it->src);
+        if (set == NULL || set->type != it->type || it->src != items[i - 1].src)
+            set = gql_plan_fields(ex->plan, it->type, it->src, &ex->p->vars, a);
+        sets[i] = NULL;
         if (it->node->kind != GQL_RN_OBJ) continue;
+        sets[i] = set;
         gql__obj_slots(ex, it, set);
         for (uint32_t j = 0; j < set->n; j++) {
             if (only_field >= 0 && (uint32_t)only_field != j) continue;
-            gql__cfield_t *cf = &set->fields[j];
-            gql__group_t *g = gql__group_of(ex, &gs, cf, it->type, stamp);
-            GQL__GROW(a, g->mem, g->n, g->cap);
-            g->mem[g->n].cf = cf;
-            g->mem[g->n++].item = i;
+            gql__group_of(ex, &gs, &set->fields[j], it->type, stamp)->n++;
+        }
+    }
+    size_t total = 0; /* one array of each for the whole level */
+    for (uint32_t gi = 0; gi < gs.n; gi++) total += gs.v[gi].n;
+    void **parents = arena_alloc(a, (total ? total : 1) * sizeof *parents);
+    gql_rnode_t **slots = arena_alloc(a, (total ? total : 1) * sizeof *slots);
+    gql_cfield_t **cfs = arena_alloc(a, (total ? total : 1) * sizeof *cfs);
+    gql_value_t *outs = arena_calloc(a, total ? total : 1, sizeof *outs);
+    for (uint32_t gi = 0, at = 0; gi < gs.n; gi++) {
+        gql__group_t *g = &gs.v[gi];
+        g->parents = parents + at;
+        g->slots = slots + at;
+        g->cfs = cfs + at;
+        g->out = outs + at;
+        at += g->n;
+        g->n = 0;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        gql__witem_t *it = &items[i];
+        gql_cset_t *is = sets[i];
+        for (uint32_t j = 0; is && j < is->n; j++) {
+            if (only_field >= 0 && (uint32_t)only_field != j) continue;
+            gql_cfield_t *cf = &is->fields[j];
+            gql__group_t *g = &gs.v[cf->gk->group];
+            g->parents[g->n] = it->obj;
+            g->slots[g->n] = &it->node->u.obj.vals[j];
+            g->cfs[g->n++] = cf;
         }
     }
     for (uint32_t gi = 0; gi < gs.n; gi++) {
         gql__group_t *g = &gs.v[gi];
-        /* the parents still alive, and the result slot of this field in each */
-        void **parents = arena_alloc(a, g->n * sizeof *parents);
-        gql_rnode_t **slots = arena_alloc(a, g->n * sizeof *slots);
-        gql__cfield_t **cfs = arena_alloc(a, g->n * sizeof *cfs);
-        size_t m = 0;
-        for (uint32_t k = 0; k < g->n; k++) {
-            gql__witem_t *it = &items[g->mem[k].item];
-            if (!gql__alive(it->node)) continue;
-            parents[m] = it->obj;
-            cfs[m] = g->mem[k].cf;
-            slots[m] = &it->node->u.obj.vals[g->mem[k].cf->index];
-            m++;
+        size_t m = g->n;
+        if (ex->nulled) { /* drop the parents an earlier group nulled */
+            m = 0;
+            for (uint32_t k = 0; k < g->n; k++) {
+                if (!gql__alive(ex, g->slots[k]->parent)) continue;
+                g->parents[m] = g->parents[k];
+                g->slots[m] = g->slots[k];
+                g->cfs[m++] = g->cfs[k];
+            }
         }
         if (m == 0) continue;
-        gql_value_t *out = arena_calloc(a, m, sizeof *out);
-        gql__call_group(ex, g, items[g->mem[0].item].type, m, parents, slots, cfs, out);
+        gql_value_t *out = g->out;
+        gql__call_group(ex, g, g->ptype, m, g->parents, g->slots, g->cfs, out);
         const gql_field_t *f = g->cf0->def;
         const gql_typeref_t *rt = f ? f->type : &ex->s->t_string->named;
+        int same = gql__output_kind(ex->s, rt);
+        bool nonnull = rt->kind == GQL_TR_NONNULL;
         for (size_t k = 0; k < m; k++) {
-            if (!gql__alive(slots[k]->parent)) continue; /* nulled by a sibling in this batch */
-            gql__complete(ex, cfs[k], rt, &out[k], slots[k], next, nnext, capnext);
+            gql_rnode_t *slot = g->slots[k];
+            if (!gql__alive(ex, slot->parent)) continue; /* nulled by a sibling in this batch */
+            if ((int)out[k].kind == same &&
+                (same != GQL_INT || (out[k].u.i >= INT32_MIN && out[k].u.i <= INT32_MAX))) {
+                slot->nonnull = nonnull; /* gql__complete's first case, without the call */
+                slot->kind = GQL_RN_LEAF;
+                slot->u.leaf = out[k];
+                continue;
+            }
+            gql__complete(ex, g->cfs[k], rt, &out[k], slot, next, nnext, capnext);
         }
     }
 }
@@ -694,6 +600,7 @@ gql_status_t gql_execute(const gql_schema_t *s, const gql_resolvers_t *r, gql_re
         return GQL_REQUEST_ERROR;
     }
     gql__ex_t ex = {.s = s, .r = r, .req = req, .p = p, .a = req->arena, .errors = &p->errors};
+    ex.plan = p->entry && p->entry->plan ? p->entry->plan : gql_plan_new(ex.a, s, p->doc, p->op);
     const gql_type_t *root = p->op_type == GQL_OP_QUERY      ? s->query
                              : p->op_type == GQL_OP_MUTATION ? s->mutation
                                                              : NULL;
@@ -708,7 +615,7 @@ gql_status_t gql_execute(const gql_schema_t *s, const gql_resolvers_t *r, gql_re
         gql__witem_t item = {root, NULL, &ex.root, NULL};
         if (p->op_type == GQL_OP_MUTATION) {
             /* top-level fields one after the other, each with its whole subtree */
-            gql__cset_t *set = gql__fields_for(&ex, root, NULL);
+            gql_cset_t *set = gql_plan_fields(ex.plan, root, NULL, &p->vars, ex.a);
             for (uint32_t j = 0; j < set->n && ex.root.kind != GQL_RN_NULL; j++)
                 gql__run(&ex, &item, 1, (int)j);
         } else {

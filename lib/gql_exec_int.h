@@ -12,6 +12,72 @@
 
 #include "gql_int.h"
 
+/* Grows arr (n used of cap) from arena a so that one more fits. */
+#define GQL_GROW(a, arr, n, cap)                                                                   \
+    do {                                                                                           \
+        if ((n) == (cap)) {                                                                        \
+            size_t gql__nc = (cap) ? (size_t)(cap)*2 : 8;                                          \
+            (arr) =                                                                                \
+                arena_realloc((a), (arr), (size_t)(cap) * sizeof *(arr), gql__nc * sizeof *(arr)); \
+            (cap) = (uint32_t)gql__nc;                                                             \
+        }                                                                                          \
+    } while (0)
+
+/* ---- execution plan (gql_plan.c) ------------------------------------------------ */
+
+/* A group key: (parent type, field, arguments as written). Every selection
+ * of one level with the same key is answered by one resolver call. stamp
+ * and group are the executing request's: group is the key's group in the
+ * level numbered stamp (stamps never repeat within a plan, so a plan kept
+ * across requests needs no reset). */
+typedef struct gql_gkey gql_gkey_t;
+struct gql_gkey {
+    const gql_type_t *ptype;
+    const gql_field_t *def; /* NULL: an unknown field, never grouped */
+    const char *argsig;     /* "" when none */
+    gql_gkey_t *next;       /* the plan's hash chain */
+    uint64_t stamp;
+    uint32_t group;
+};
+
+typedef struct gql_cset gql_cset_t;
+
+/* A collected field: the selections of one response key in one set. */
+typedef struct {
+    gql_name_t key;
+    const gql_ast_sel_t **nodes;
+    uint32_t n, cap;
+    uint32_t index; /* in its gql_cset_t */
+    const gql_field_t *def;
+    gql_gkey_t *gk;
+    gql_cset_t *sub; /* collected sub-fields, one set per concrete type (list) */
+} gql_cfield_t;
+
+/* The fields collected for one concrete type, in response order. */
+struct gql_cset {
+    const gql_type_t *type;
+    gql_cfield_t *fields;
+    uint32_t n, cap;
+    gql_cset_t *next;
+};
+
+typedef struct gql_plan gql_plan_t;
+
+/* An empty plan for op of doc, in arena a (which must outlive it). */
+gql_plan_t *gql_plan_new(arena_t *a, const gql_schema_t *s, gql_doc_t *doc,
+                         const gql_ast_def_t *op);
+/* The fields collected for concrete type t under the selections of src
+ * (the operation's when NULL); collected (vars decide @skip/@include) on
+ * first use. scratch: the request's arena, for a set a frozen plan lacks. */
+gql_cset_t *gql_plan_fields(gql_plan_t *pl, const gql_type_t *t, gql_cfield_t *src,
+                            const gql_value_t *vars, arena_t *scratch);
+/* Collects every set execution can reach from root and freezes the plan.
+ * -1 (the plan stays usable, not frozen) when @skip/@include read a
+ * variable or more than budget fields are collected. */
+int gql_plan_complete(gql_plan_t *pl, const gql_type_t *root, long budget);
+/* A level number never used before in this plan. */
+uint64_t gql_plan_next_stamp(gql_plan_t *pl);
+
 /* ---- document cache (gql_doc_cache.c) ---------------------------------------- */
 
 /* One cached document: its own copy of the query (the AST points into it),
@@ -25,6 +91,7 @@ struct gql_doc_entry {
     arena_t arena; /* everything of the entry but the struct itself */
     gql_doc_t *doc;
     gql_ast_def_t *op;
+    gql_plan_t *plan; /* frozen, or NULL (each request collects its own) */
     gql_limits_t lim; /* the limits the operation last passed */
     bool lim_ok;
 };
@@ -64,6 +131,12 @@ static inline gql_ast_def_t *gql_doc_fragment(gql_doc_t *doc, gql_name_t name)
     return NULL;
 }
 
+/* ---- variables JSON (gql_json_in.c) ---------------------------------------- */
+
+/* text (NUL-terminated) read as cJSON_Parse would, into cJSON nodes in a
+ * (never cJSON_Delete them); NULL when it is not JSON. */
+const struct cJSON *gql_json_read(arena_t *a, const char *text);
+
 /* ---- coercion (gql_coerce.c) ------------------------------------------------ */
 
 /* The coerced variable named name, or NULL (vars may be NULL). */
@@ -74,6 +147,10 @@ const gql_value_t *gql_var_get(const gql_value_t *vars, gql_name_t name);
  * error to es. Returns the number of errors added. */
 uint32_t gql_coerce_vars(const gql_schema_t *s, arena_t *a, const gql_ast_def_t *op,
                          const void *vars, gql_value_t *out, gql_errors_t *es);
+
+/* Resolves the types and names of op's variables once, into a (the
+ * arena of a cached document, which op lives in). */
+void gql_coerce_prepare_vars(const gql_schema_t *s, arena_t *a, gql_ast_def_t *op);
 
 /* Coerces the arguments of field f at selection node (defaults applied) into
  * *out. -1 with *msg (arena) when one is invalid or a required one missing. */

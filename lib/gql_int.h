@@ -184,6 +184,9 @@ typedef struct {
     gql_ast_value_t *def; /* default or NULL */
     gql_ast_dir_t *dirs;
     uint32_t ndirs;
+    /* a cached document's, resolved once (gql_coerce_prepare_vars) */
+    const struct gql_typeref *tr;
+    const char *cname; /* name, NUL-terminated */
 } gql_ast_vardef_t;
 
 typedef struct {

@@ -21,21 +21,56 @@ static inline void gql__putc(buf_t *b, char c)
     b->len++;
 }
 
+/* memcpy for the short names and values of a response: fixed-size moves
+ * the compiler inlines, where a libc call costs more than the copy. */
+static inline void gql__copy(char *d, const char *s, size_t n)
+{
+    if (n >= 8 && n <= 16) {
+        uint64_t x, y;
+        memcpy(&x, s, 8);
+        memcpy(&y, s + n - 8, 8);
+        memcpy(d, &x, 8);
+        memcpy(d + n - 8, &y, 8);
+    } else if (n >= 4 && n < 8) {
+        uint32_t x, y;
+        memcpy(&x, s, 4);
+        memcpy(&y, s + n - 4, 4);
+        memcpy(d, &x, 4);
+        memcpy(d + n - 4, &y, 4);
+    } else if (n < 4) {
+        for (size_t i = 0; i < n; i++) d[i] = s[i];
+    } else {
+        memcpy(d, s, n);
+    }
+}
+
 static inline void gql__put(buf_t *b, const char *p, size_t n)
 {
-    memcpy(gql__room(b, n), p, n);
+    gql__copy(gql__room(b, n), p, n);
     b->len += n;
 }
 
 /* Integers without printf (the response writer's hottest path). */
 void gql_json_put_int(buf_t *b, int64_t v)
 {
+    static const char pairs[] =
+        "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+        "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+        "8081828384858687888990919293949596979899";
     char tmp[24], *e = tmp + sizeof tmp, *p = e;
     uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-    do {
-        *--p = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
+    while (u >= 100) { /* two digits a division */
+        unsigned d = (unsigned)(u % 100) * 2;
+        u /= 100;
+        *--p = pairs[d + 1];
+        *--p = pairs[d];
+    }
+    if (u >= 10) {
+        *--p = pairs[u * 2 + 1];
+        *--p = pairs[u * 2];
+    } else {
+        *--p = (char)('0' + u);
+    }
     if (v < 0) *--p = '-';
     gql__put(b, p, (size_t)(e - p));
     b->data[b->len] = '\0';
@@ -62,33 +97,58 @@ static void gql__put_double(buf_t *b, double v)
             if (v < 0) gql__putc(b, '-');
             gql_json_put_int(b, (int64_t)(u / scale));
             gql__putc(b, '.');
-            gql__put(b, frac, (size_t)k);
+            /* not gql__copy: its long-copy branch makes gcc -O1 see k as negative */
+            memcpy(gql__room(b, (size_t)k), frac, (size_t)k);
+            b->len += (size_t)k;
             return;
         }
     }
     buf_put_double(b, v);
 }
 
+/* Whether 8 bytes hold a control byte, '"', '\\' or a byte >= 0x80. */
+static inline bool gql__word_special(const unsigned char *p)
+{
+    uint64_t w, ones = 0x0101010101010101u, high = 0x8080808080808080u;
+    memcpy(&w, p, 8);
+    uint64_t q = w ^ (ones * '"'), bs = w ^ (ones * '\\');
+    return (((w - ones * 0x20) | (q - ones) | (bs - ones) | w) & high) != 0;
+}
+
+/* 1 for the bytes a JSON string cannot hold as they are (and >= 0x80,
+ * which buf_put_json_str checks for UTF-8). */
+static const unsigned char gql__special[256] = {
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+};
+
 /* A string: printable ASCII (nearly every value) is copied in one go,
  * anything else goes through buf_put_json_str's escaping. */
 static void gql__put_str(buf_t *b, const char *s, size_t n)
 {
     const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) { /* 8 bytes a step: a control byte, '"', '\\' or >= 0x80 */
-        uint64_t w, ones = 0x0101010101010101u, high = 0x8080808080808080u;
-        memcpy(&w, p + i, 8);
-        uint64_t q = w ^ (ones * '"'), bs = w ^ (ones * '\\');
-        if (((w - ones * 0x20) | (q - ones) | (bs - ones) | w) & high) break;
+    bool special = false;
+    if (n >= 8) { /* 8 bytes a step, the last step overlapping */
+        for (size_t i = 0; i + 8 <= n && !special; i += 8) special = gql__word_special(p + i);
+        special = special || gql__word_special(p + n - 8);
+    } else {
+        unsigned char any = 0;
+        for (size_t i = 0; i < n; i++) any |= gql__special[p[i]];
+        special = any;
     }
-    for (; i < n; i++)
-        if (p[i] < 0x20 || p[i] >= 0x80 || p[i] == '"' || p[i] == '\\') {
-            buf_put_json_str(b, s, n);
-            return;
-        }
+    if (special) {
+        buf_put_json_str(b, s, n);
+        return;
+    }
     char *w = gql__room(b, n + 2);
     *w++ = '"';
-    memcpy(w, s, n);
+    gql__copy(w, s, n);
     w[n] = '"';
     b->len += n + 2;
 }
@@ -133,6 +193,17 @@ static void gql__write_value(buf_t *b, const gql_value_t *v)
     }
 }
 
+/* A leaf, the common kinds without a call. */
+static inline void gql__write_leaf(buf_t *b, const gql_value_t *v)
+{
+    if (v->kind == GQL_STRING || v->kind == GQL_ENUM)
+        gql__put_str(b, v->u.s.ptr, v->u.s.len);
+    else if (v->kind == GQL_INT)
+        gql_json_put_int(b, v->u.i);
+    else
+        gql__write_value(b, v);
+}
+
 static void gql__write_node(buf_t *b, const gql_rnode_t *n)
 {
     switch (n->kind) {
@@ -155,12 +226,15 @@ static void gql__write_node(buf_t *b, const gql_rnode_t *n)
             char *w = gql__room(b, c->key.len + 4);
             if (i) *w++ = ',';
             *w++ = '"';
-            memcpy(w, c->key.p, c->key.len);
+            gql__copy(w, c->key.p, c->key.len);
             w += c->key.len;
             *w++ = '"';
             *w++ = ':';
             b->len = (size_t)(w - b->data);
-            gql__write_node(b, c);
+            if (c->kind == GQL_RN_LEAF)
+                gql__write_leaf(b, &c->u.leaf);
+            else
+                gql__write_node(b, c);
         }
         gql__putc(b, '}');
         break;

@@ -144,8 +144,20 @@ static bool gql__from_cache(const gql_schema_t *s, gql_request_t *req, gql_prepa
         e->doc = gql_parse(&e->arena, e->query, e->qlen, &err, &loc);
         if (e->doc == NULL || (long)e->doc->nfields > (long)lim->max_fields ||
             gql_validate(s, e->doc, &es) ||
-            (e->op = gql__select_op(e->doc, opname, &e->arena, &why)) == NULL ||
-            gql_doc_cache_commit(c, e) != 0) {
+            (e->op = gql__select_op(e->doc, opname, &e->arena, &why)) == NULL) {
+            gql_doc_cache_discard(e);
+            return false;
+        }
+        /* Fields collected once: a hit then executes without collecting.
+         * Without a frozen plan (@skip/@include on a variable, or a plan
+         * over its budget) each request collects its own. */
+        const gql_type_t *root = e->op->op == GQL_OP_QUERY      ? s->query
+                                 : e->op->op == GQL_OP_MUTATION ? s->mutation
+                                                                : NULL;
+        gql_coerce_prepare_vars(s, &e->arena, e->op);
+        e->plan = gql_plan_new(&e->arena, s, e->doc, e->op);
+        if (gql_plan_complete(e->plan, root, 4L * lim->max_fields + 64)) e->plan = NULL;
+        if (gql_doc_cache_commit(c, e) != 0) {
             gql_doc_cache_discard(e);
             return false;
         }
@@ -205,19 +217,15 @@ gql_op_t gql_prepare(const gql_schema_t *s, gql_request_t *req)
         return GQL_OP_NONE;
     p->op_type = p->op->op;
     if (gql__check_limits(p, lim, a)) return GQL_OP_NONE;
-    cJSON *parsed = NULL;
     const cJSON *vars = req->variables;
     if (vars == NULL && req->variables_json && req->variables_json[0]) {
-        parsed = cJSON_Parse(req->variables_json);
-        if (parsed == NULL || !(cJSON_IsObject(parsed) || cJSON_IsNull(parsed))) {
-            cJSON_Delete(parsed);
+        vars = gql_json_read(a, req->variables_json);
+        if (vars == NULL || !(cJSON_IsObject(vars) || cJSON_IsNull(vars))) {
             gql__req_error(p, ERR_BAD_INPUT, NULL, 0,
                            "Variables are invalid JSON or not an object.");
             return GQL_OP_NONE;
         }
-        vars = parsed;
     }
     if (gql_coerce_vars(s, a, p->op, vars, &p->vars, &p->errors)) p->request_error = true;
-    cJSON_Delete(parsed);
     return p->request_error ? GQL_OP_NONE : p->op_type;
 }

@@ -13,6 +13,10 @@
  * is a field error; {"__arg": "a", "cases": {...}} picks the case named by
  * argument a ("null" when absent); {"__echo": true} returns the coerced
  * arguments; objects name their concrete type in "__typename".
+ *
+ * Each case also runs twice through a document cache (a miss, then a hit
+ * on the frozen plan); an answer that differs from the plain one goes to
+ * stderr, which fails t/22.
  */
 #include "gql.h"
 #include "gql_int.h"
@@ -150,7 +154,8 @@ int main(int argc, char **argv)
     }
     arena_t arena;
     arena_init(&arena, 0);
-    buf_t out = BUF_INIT;
+    buf_t out = BUF_INIT, cached = BUF_INIT;
+    gql_doc_cache_t *dc = gql_doc_cache_new(s, 1 << 20);
     for (int i = 3; i < argc; i++) {
         char *q = slurp(argv[i], &len);
         if (q == NULL) {
@@ -168,11 +173,23 @@ int main(int argc, char **argv)
         buf_reset(&out);
         gql_status_t st = gql_execute(s, r, &req, &out);
         const char *name = strrchr(argv[i], '/') ? strrchr(argv[i], '/') + 1 : argv[i];
+        for (int k = 0; k < 2; k++) {
+            gql_request_t rc = req;
+            rc.prepared_ = NULL;
+            rc.doc_cache = dc;
+            buf_reset(&cached);
+            gql_status_t cst = gql_execute(s, r, &rc, &cached);
+            if (cst != st || strcmp(cached.data, out.data) != 0)
+                fprintf(stderr, "%s: with the document cache (%s): %s\n", name, k ? "hit" : "miss",
+                        cached.data);
+        }
         printf("{\"case\":\"%s\",\"status\":%d,\"response\":%s}\n", name, (int)st, out.data);
         free(q);
         arena_reset(&arena);
     }
     buf_free(&out);
+    buf_free(&cached);
+    gql_doc_cache_free(dc);
     arena_destroy(&arena);
     cJSON_Delete(root);
     free(data);

@@ -6,7 +6,7 @@
 #     worker reads back exactly through GraphQL, and a re-run inserts nothing;
 #   - perf/wrk/*.lua run against the stack: a walk asks every id once and
 #     stops, and GraphQL errors are counted;
-#   - scenario (6)'s writer measurement (perf/writer_bench.measure) runs on
+#   - scenario (6)'s writer measurement (measure() in perf/writer_bench.py) runs on
 #     the small stack: write-through acknowledges mutations, each drain (1, 2,
 #     4 writers) empties the queue it filled, nothing reaches the dead
 #     letters, the lag is measured, and the pool is left in through mode;

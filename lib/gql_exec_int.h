@@ -12,17 +12,6 @@
 
 #include "gql_int.h"
 
-/* Grows arr (n used of cap) from arena a so that one more fits. */
-#define GQL_GROW(a, arr, n, cap)                                                                   \
-    do {                                                                                           \
-        if ((n) == (cap)) {                                                                        \
-            size_t gql__nc = (cap) ? (size_t)(cap)*2 : 8;                                          \
-            (arr) =                                                                                \
-                arena_realloc((a), (arr), (size_t)(cap) * sizeof *(arr), gql__nc * sizeof *(arr)); \
-            (cap) = (uint32_t)gql__nc;                                                             \
-        }                                                                                          \
-    } while (0)
-
 /* ---- execution plan (gql_plan.c) ------------------------------------------------ */
 
 /* A group key: (parent type, field, arguments as written). Every selection

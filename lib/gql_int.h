@@ -496,4 +496,15 @@ gql_resolve_fn gql_introspect_resolver(const gql_schema_t *s, const gql_field_t 
 /* SDL text of the introspection types, parsed into every schema. */
 extern const char gql_introspection_sdl[];
 
+/* Grows arr (n used of cap) from arena a so that one more fits. */
+#define GQL_GROW(a, arr, n, cap)                                                                   \
+    do {                                                                                           \
+        if ((n) == (cap)) {                                                                        \
+            size_t gql__nc = (cap) ? (size_t)(cap)*2 : 8;                                          \
+            (arr) =                                                                                \
+                arena_realloc((a), (arr), (size_t)(cap) * sizeof *(arr), gql__nc * sizeof *(arr)); \
+            (cap) = (uint32_t)gql__nc;                                                             \
+        }                                                                                          \
+    } while (0)
+
 #endif

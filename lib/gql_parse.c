@@ -17,12 +17,7 @@
 
 #define GQL__PUSH(a, arr, n, cap, item)                                                            \
     do {                                                                                           \
-        if ((n) == (cap)) {                                                                        \
-            size_t gql__nc = (cap) ? (size_t)(cap)*2 : 4;                                          \
-            (arr) =                                                                                \
-                arena_realloc((a), (arr), (size_t)(cap) * sizeof *(arr), gql__nc * sizeof *(arr)); \
-            (cap) = (uint32_t)gql__nc;                                                             \
-        }                                                                                          \
+        GQL_GROW(a, arr, n, cap);                                                                  \
         (arr)[(n)++] = (item);                                                                     \
     } while (0)
 

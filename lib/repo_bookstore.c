@@ -64,11 +64,17 @@ static int bookstore__run_by_name(repo_t *r, const void *arg, long long limit, r
     return 0;
 }
 
+/* The one string argument `name` of a batch's arguments ("" when absent). */
+static const void *bookstore__string_arg(arena_t *a, const cJSON *args, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(args, name);
+    return cJSON_IsString(v) ? arena_strdup(a, v->valuestring) : "";
+}
+
 static const void *bookstore__by_name_arg(arena_t *a, const cJSON *args, long long limit)
 {
     (void)limit;
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(args, "nameKey");
-    return cJSON_IsString(v) ? arena_strdup(a, v->valuestring) : "";
+    return bookstore__string_arg(a, args, "nameKey");
 }
 
 const repo__query_t repo__q_bookstore_by_name = {
@@ -524,8 +530,7 @@ const repo__query_t repo__q_bookstores = {
 static const void *bookstore__books_arg(arena_t *a, const cJSON *args, long long limit)
 {
     (void)limit;
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(args, "bookstoreId");
-    return cJSON_IsString(v) ? arena_strdup(a, v->valuestring) : "";
+    return bookstore__string_arg(a, args, "bookstoreId");
 }
 
 const repo__query_t repo__q_bookstore_books = {

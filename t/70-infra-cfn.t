@@ -13,31 +13,10 @@ import subprocess
 import sys
 import tempfile
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-sys.path.insert(0, os.path.join(HERE, "lib"))
-sys.path.insert(0, os.path.join(ROOT, "infra", "tools"))
-import taplib  # noqa: E402
-import cfn_template as cfn  # noqa: E402
-
-t = taplib.Tap()
-INFRA = os.path.join(ROOT, "infra")
-T = cfn.load_dir(INFRA)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from infratest import INFRA, ROOT, T, cfn, getatt, read, ref, t  # noqa: E402,F401
 master, service, lb, pipeline, sgs = (T[n] for n in ("master.yaml", "service.yaml", "load-balancer.yaml",
                                                       "pipeline.yaml", "security-groups.yaml"))
-
-
-def ref(x):
-    return x.get("Ref") if isinstance(x, dict) else None
-
-
-def getatt(x):
-    return x.get("Fn::GetAtt") if isinstance(x, dict) else None
-
-
-def read(*parts):
-    with open(os.path.join(ROOT, *parts)) as f:
-        return f.read()
 
 
 # ---- cfn-lint ------------------------------------------------------------

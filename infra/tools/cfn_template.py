@@ -56,3 +56,13 @@ def walk(node, path=()):
     elif isinstance(node, list):
         for i, v in enumerate(node):
             yield from walk(v, path + (i,))
+
+
+def ref(x):
+    """The name a {"Ref": name} points at, else None."""
+    return x.get("Ref") if isinstance(x, dict) else None
+
+
+def getatt(x):
+    """The [resource, attribute] of a {"Fn::GetAtt": ...}, else None."""
+    return x.get("Fn::GetAtt") if isinstance(x, dict) else None

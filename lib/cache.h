@@ -163,11 +163,19 @@ typedef struct {
     const char *token; /* MISS: fill token (table write counters) */
 } cache_batch_t;
 
-/* Reads a cached batch in one round trip. query is a declared name,
+/* Reads a cached batch with plain commands, no script: HMGET of the
+ * batch's materialised value and MGET of the epoch and table write counters
+ * in one round trip (a declaration with a join: one more, an MGET of the
+ * distinct join targets). query is a declared name,
  * args_json its arguments. -1: ERR_BAD_INPUT (bad arguments), ERR_UNAVAILABLE
  * (Redis down: out->query is still filled, so the caller can run it). */
 int cache_batch_get(cache_t *c, arena_t *a, const char *query, const char *args_json,
                     cache_batch_t *out, err_t *e);
+
+/* The next length-prefixed string ("<len>:<bytes>") of a batch value at *p
+ * (cache.lua's value_of): 1 and *s, *n set; 0 at the end; -1 malformed.
+ * For cache verify. */
+int cache_batch_value_next(const char **p, const char *end, const char **s, size_t *n);
 
 /* Caches MongoDB's answer to a missed batch: docs in MongoDB's order (at
  * most limit of them), exhaustive = 1 when MongoDB has no further matching

@@ -293,10 +293,89 @@ local function last_other(zkey, old_m)
     return tail[#tail - 1]
 end
 
+-- The materialised value of a batch (field "v" of its hash): what a read
+-- returns, so a read is plain HMGET + MGET with no script and no per-member
+-- work in Redis. For each member in order three length-prefixed strings
+-- ("<len>:<bytes>"): its tail, its entity JSON, and the tail of its join
+-- target ("" if none; the target itself is read with one MGET, since a
+-- store write would otherwise have to patch every batch that joins it).
+-- Every change of a batch or of a member's JSON rebuilds it here, in the
+-- same script call; a batch whose value cannot be built (a member's entity
+-- evicted or held) loses "v" and reads as a miss until refilled.
+local function lp(s) return #s .. ':' .. s end
+
+local function join_tail(pred, json)
+    if not pred.j then return '' end
+    local fk = json_str_field(json, '"' .. pred.j[1] .. '":"')
+    if fk == nil then fk = cjson.decode(json)[pred.j[1]] end
+    if type(fk) ~= 'string' then return '' end
+    return pred.j[2] .. ':' .. esc(fk)
+end
+
+-- Builds "v" from parallel lists of member tails and JSON texts.
+local function value_of(pred, tails, jsons)
+    local parts = {}
+    for i = 1, #tails do
+        parts[#parts + 1] = lp(tails[i])
+        parts[#parts + 1] = lp(jsons[i])
+        parts[#parts + 1] = lp(join_tail(pred, jsons[i]))
+    end
+    return table.concat(parts)
+end
+
+-- The member JSON texts of a batch value, by tail.
+local function value_jsons(v)
+    local out = {}
+    local at, n = 1, #v
+    while at <= n do
+        local fields = {}
+        for f = 1, 3 do
+            local colon = string.find(v, ':', at, true)
+            local len = tonumber(string.sub(v, at, colon - 1))
+            fields[f] = string.sub(v, colon + 1, colon + len)
+            at = colon + len + 1
+        end
+        out[fields[1]] = fields[2]
+    end
+    return out
+end
+
+-- Rebuilds "v" of batch bkey after a write of record `tail` (JSON `json`,
+-- nil for a delete) changed it: the order is the member ZSET's, the other
+-- members' JSON the old value's (so evicted entities do not matter: v was
+-- exact before this write, and only this record changed). Without an old
+-- value (a batch of an older layout) the entity keys are read; a member that
+-- is not there (evicted, held) leaves the batch without "v": a miss.
+local function materialise(bkey, pred, tail, json)
+    local old = redis.call('HGET', bkey, 'v')
+    local have = old and value_jsons(old) or {}
+    if json then have[tail] = json end
+    local members = redis.call('ZRANGE', bkey .. ':z', 0, -1)
+    local tails, jsons, need, needkeys = {}, {}, {}, {}
+    for i, m in ipairs(members) do
+        tails[i] = tail_of(m)
+        jsons[i] = have[tails[i]]
+        if not jsons[i] then
+            need[#need + 1] = i
+            needkeys[#needkeys + 1] = P .. ':' .. tails[i]
+        end
+    end
+    local es = entity_mget(needkeys)
+    for k, i in ipairs(need) do
+        local e = es[k]
+        if not e or e.neg or e.hold then
+            redis.call('HDEL', bkey, 'v')
+            return
+        end
+        jsons[i] = e.d
+    end
+    redis.call('HSET', bkey, 'v', value_of(pred, tails, jsons))
+end
+
 -- Reconciles every cached batch reading table `kind` with the write of the
--- record whose tail is `tail`: newdoc is its decoded new version (nil for a
--- delete). Returns counts {patched, inserted, removed, dropped}.
-local function reconcile(kind, tail, newdoc, batch_ttl)
+-- record whose tail is `tail`: newdoc is its decoded new version and newjson
+-- its text (both nil for a delete). Returns counts {patched, inserted, removed, dropped}.
+local function reconcile(kind, tail, newdoc, newjson, batch_ttl)
     local c = {0, 0, 0, 0}
     local rkey = P .. ':rb:' .. tail
     local rikey = P .. ':ri:' .. tail
@@ -373,6 +452,9 @@ local function reconcile(kind, tail, newdoc, batch_ttl)
                 batch_drop(bid, b[2], pred)
                 redis.call('HDEL', rkey, bid)
                 c[4] = c[4] + 1
+            end
+            if action ~= 'none' and action ~= 'drop' and action ~= 'exclude' then
+                materialise(bkey, pred, tail, newjson)
             end
         end
     end
@@ -562,7 +644,7 @@ local function write(is_del)
     end
     redis.call('DEL', P .. ':lease:' .. ARGV[5])
     redis.call('INCR', P .. ':tv:' .. kind)
-    local c = reconcile(kind, ARGV[5], newdoc, tonumber(ARGV[11]))
+    local c = reconcile(kind, ARGV[5], newdoc, newdoc and ARGV[8], tonumber(ARGV[11]))
     if ARGV[12] == 'behind' then
         redis.call('XADD', queue, '*', 'kind', kind, 'id', ARGV[14], 'tail', ARGV[5],
             'version', ARGV[7],
@@ -576,63 +658,10 @@ end
 function ops.put() return write(false) end
 function ops.del() return write(true) end
 
--- bget: KEYS[2] batch key. ARGV[5] canonical args.
--- -> {'hit', x, tail1, value1|false, jtail1|false, jvalue1|false, ...}
---  | {'miss', tv1, tv2, ...} (table write counters, the fill token)
-function ops.bget()
-    local b = EPOCH and redis.call('HMGET', KEYS[2], 'g', 'p', 'x', 'm') or {}
-    local pred = nil
-    if b[1] == EPOCH and b[2] and tonumber(b[4]) == redis.call('ZCARD', KEYS[2] .. ':z') then
-        pred = cjson.decode(b[2])
-        if pred.c ~= ARGV[5] then pred = nil end -- hash collision: a miss
-    end
-    if not pred then
-        local out = {'miss'}
-        local pj = ARGV[6] and cjson.decode(ARGV[6])
-        for _, t in ipairs(pj.t) do
-            out[#out + 1] = redis.call('GET', P .. ':tv:' .. t) or '0'
-        end
-        return out
-    end
-    local out = {'hit', b[3] == '1' and 1 or 0}
-    local members = redis.call('ZRANGE', KEYS[2] .. ':z', 0, -1)
-    local tails, keys = {}, {}
-    for i, m in ipairs(members) do
-        tails[i] = tail_of(m)
-        keys[i] = P .. ':' .. tails[i]
-    end
-    local es = entity_mget(keys)
-    -- A join's targets: each distinct one read once, in a second MGET.
-    local jts, jkeys, jslot = {}, {}, {}
-    if pred.j then
-        local needle = '"' .. pred.j[1] .. '":"'
-        for i = 1, #members do
-            local e = es[i]
-            if e and not e.neg then
-                local fk = json_str_field(e.d, needle)
-                if fk == nil then fk = cjson.decode(e.d)[pred.j[1]] end
-                if type(fk) == 'string' then
-                    local jt = pred.j[2] .. ':' .. esc(fk)
-                    jts[i] = jt
-                    if not jslot[jt] then
-                        jkeys[#jkeys + 1] = P .. ':' .. jt
-                        jslot[jt] = #jkeys
-                    end
-                end
-            end
-        end
-    end
-    local jes = entity_mget(jkeys)
-    for i = 1, #members do
-        local e, jt = es[i], jts[i]
-        local je = jt and jes[jslot[jt]]
-        out[#out + 1] = tails[i]
-        out[#out + 1] = (e and not e.neg) and e.d or false
-        out[#out + 1] = jt or false
-        out[#out + 1] = (je and not je.neg) and je.d or false
-    end
-    return out
-end
+-- A batch read is not a script: lib/cache.c's cache_batch_get sends HMGET
+-- P:q:NAME:HASH g c x v and MGET P:epoch P:tv:<table>... in one round trip
+-- (and, for a join, one MGET of the distinct targets), and checks the epoch,
+-- the canonical arguments ("c", against hash collisions) and decodes "v".
 
 -- bfill: KEYS[2] batch key. ARGV[5] predicate JSON, ARGV[6] exhaustive
 -- ("1"/"0"), ARGV[7] table counters joined by ",", ARGV[8] batch ttl,
@@ -679,7 +708,7 @@ function ops.bfill()
             return 'refused'
         end
         if not cur or cur.v < version then entity_set(key, version, ARGV[j + 2], ARGV[9]) end
-        members[#members + 1] = {ARGV[j], member_of(pred, doc, ARGV[j])}
+        members[#members + 1] = {ARGV[j], member_of(pred, doc, ARGV[j]), ARGV[j + 2]}
     end
     redis.call('DEL', KEYS[2], zkey)
     for _, m in ipairs(members) do
@@ -689,7 +718,13 @@ function ops.bfill()
         redis.call('HSET', rkey, bid, m[2])
         redis.call('EXPIRE', rkey, ttl)
     end
-    redis.call('HSET', KEYS[2], 'g', EPOCH, 'p', ARGV[5], 'x', ARGV[6], 'm', #members)
+    local tails, jsons = {}, {}
+    for k, m in ipairs(members) do
+        tails[k] = m[1]
+        jsons[k] = m[3]
+    end
+    redis.call('HSET', KEYS[2], 'g', EPOCH, 'p', ARGV[5], 'x', ARGV[6], 'm', #members, 'c',
+        pred.c, 'v', value_of(pred, tails, jsons))
     redis.call('EXPIRE', KEYS[2], ttl)
     if #members > 0 then redis.call('EXPIRE', zkey, ttl) end
     if id_keyed(pred) then

@@ -588,17 +588,32 @@ static int cache__str_el(const redisReply *r, size_t i)
     return i < r->elements && r->element[i]->type == REDIS_REPLY_STRING;
 }
 
-int cache_batch_value_next(const char **p, const char *end, const char **s, size_t *n)
+int cache_batch_value_next(const char **p, const char *end, cache_value_member_t *m)
 {
-    size_t len = 0;
     const char *q = *p;
     if (q >= end) return 0;
-    while (q < end && *q >= '0' && *q <= '9' && len < ((size_t)1 << 40))
-        len = len * 10 + (size_t)(*q++ - '0');
-    if (q == *p || q >= end || *q != ':' || (size_t)(end - q - 1) < len) return -1;
-    *s = q + 1;
-    *n = len;
-    *p = q + 1 + len;
+    if (*q != '\1') return -1;
+    const char *f[3];
+    size_t n[3];
+    f[0] = ++q;
+    for (int i = 0; i < 3; i++) {
+        const char *stop =
+            i < 2 ? memchr(q, '\2', (size_t)(end - q)) : memchr(q, '\1', (size_t)(end - q));
+        if (stop == NULL) {
+            if (i < 2) return -1;
+            stop = end;
+        }
+        n[i] = (size_t)(stop - f[i]);
+        q = stop;
+        if (i < 2) f[i + 1] = ++q;
+    }
+    m->tail = f[0];
+    m->tail_len = n[0];
+    m->json = f[1];
+    m->json_len = n[1];
+    m->join = f[2];
+    m->join_len = n[2];
+    *p = q;
     return 1;
 }
 
@@ -618,33 +633,28 @@ static const char *cache__entity_json(arena_t *a, const redisReply *v, const cha
 /* Parses a batch value (cache.lua's value_of) into out->members. */
 static int cache__batch_value(arena_t *a, const char *v, size_t vlen, cache_batch_t *out, err_t *e)
 {
-    const char *end = v + vlen, *p = v, *s;
-    size_t n, count = 0;
-    int more;
-    while ((more = cache_batch_value_next(&p, end, &s, &n)) == 1) count++;
-    if (more < 0 || count % 3 != 0) return err_set(e, ERR_INTERNAL, "cached batch: bad value");
-    out->n = count / 3;
-    out->members = arena_calloc(a, out->n ? out->n : 1, sizeof *out->members);
+    const char *end = v + vlen;
+    size_t count = 0;
+    for (const char *p = v; p < end; p++) count += *p == '\1';
+    out->n = count;
+    out->members = arena_calloc(a, count ? count : 1, sizeof *out->members);
     buf_t id = BUF_INIT;
-    p = v;
+    const char *p = v;
     int rc = 0;
-    for (size_t i = 0; i < out->n && rc == 0; i++) {
+    for (size_t i = 0; i < count && rc == 0; i++) {
         cache_member_t *m = &out->members[i];
-        const char *t, *j, *jt;
-        size_t tl, jl, jtl;
-        cache_batch_value_next(&p, end, &t, &tl);
-        cache_batch_value_next(&p, end, &j, &jl);
-        cache_batch_value_next(&p, end, &jt, &jtl);
+        cache_value_member_t vm;
         buf_reset(&id);
-        if (cache_key_parse_tail(t, tl, &m->kind, &id, e) != 0) {
-            rc = err_set(e, ERR_INTERNAL, "cached batch: bad member");
+        if (cache_batch_value_next(&p, end, &vm) != 1 ||
+            cache_key_parse_tail(vm.tail, vm.tail_len, &m->kind, &id, e) != 0) {
+            rc = err_set(e, ERR_INTERNAL, "cached batch: bad value");
             break;
         }
         m->id = arena_strndup(a, id.data, id.len);
-        m->json = arena_strndup(a, j, jl);
-        if (jtl == 0) continue;
+        m->json = arena_strndup(a, vm.json, vm.json_len);
+        if (vm.join_len == 0) continue;
         buf_reset(&id);
-        if (cache_key_parse_tail(jt, jtl, &m->join_kind, &id, e) != 0) {
+        if (cache_key_parse_tail(vm.join, vm.join_len, &m->join_kind, &id, e) != 0) {
             rc = err_set(e, ERR_INTERNAL, "cached batch: bad join");
             break;
         }

@@ -172,10 +172,16 @@ typedef struct {
 int cache_batch_get(cache_t *c, arena_t *a, const char *query, const char *args_json,
                     cache_batch_t *out, err_t *e);
 
-/* The next length-prefixed string ("<len>:<bytes>") of a batch value at *p
- * (cache.lua's value_of): 1 and *s, *n set; 0 at the end; -1 malformed.
- * For cache verify. */
-int cache_batch_value_next(const char **p, const char *end, const char **s, size_t *n);
+/* One member of a batch's materialised value (cache.lua's value_of:
+ * "\1" tail "\2" JSON "\2" join tail, per member). */
+typedef struct {
+    const char *tail, *json, *join;
+    size_t tail_len, json_len, join_len;
+} cache_value_member_t;
+
+/* The next member of a batch value at *p: 1 and *m set; 0 at the end; -1
+ * malformed. For cache verify. */
+int cache_batch_value_next(const char **p, const char *end, cache_value_member_t *m);
 
 /* Caches MongoDB's answer to a missed batch: docs in MongoDB's order (at
  * most limit of them), exhaustive = 1 when MongoDB has no further matching

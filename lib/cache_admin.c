@@ -230,23 +230,20 @@ static int cache_admin__rerun(const cache_source_t *src, arena_t *a, const char 
     return src->query(src->ud, a, q, docs, n, exhaustive, e);
 }
 
-/* 1 when a batch value (cache.lua's value_of: tail, JSON, join tail per
- * member) does not hold exactly docs, in order, with their JSON. */
+/* 1 when a batch value (cache.lua's value_of) does not hold exactly docs,
+ * in order, with their JSON. */
 static int cache_admin__value_differs(const char *val, size_t vlen, const cache_doc_t *docs,
                                       size_t n, buf_t *tail)
 {
-    const char *p = val, *end = val + vlen, *s;
-    size_t sl;
+    const char *p = val, *end = val + vlen;
+    cache_value_member_t m;
     for (size_t i = 0; i < n; i++) {
         buf_reset(tail);
         cache_key_tail(tail, docs[i].kind, docs[i].id);
-        if (cache_batch_value_next(&p, end, &s, &sl) != 1 || sl != tail->len ||
-            memcmp(s, tail->data, sl) != 0)
+        if (cache_batch_value_next(&p, end, &m) != 1 || m.tail_len != tail->len ||
+            memcmp(m.tail, tail->data, m.tail_len) != 0 || docs[i].json == NULL ||
+            m.json_len != strlen(docs[i].json) || memcmp(m.json, docs[i].json, m.json_len) != 0)
             return 1;
-        if (cache_batch_value_next(&p, end, &s, &sl) != 1 || docs[i].json == NULL ||
-            sl != strlen(docs[i].json) || memcmp(s, docs[i].json, sl) != 0)
-            return 1;
-        if (cache_batch_value_next(&p, end, &s, &sl) != 1) return 1;
     }
     return p != end;
 }

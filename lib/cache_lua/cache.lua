@@ -295,14 +295,14 @@ end
 
 -- The materialised value of a batch (field "v" of its hash): what a read
 -- returns, so a read is plain HMGET + MGET with no script and no per-member
--- work in Redis. For each member in order three length-prefixed strings
--- ("<len>:<bytes>"): its tail, its entity JSON, and the tail of its join
--- target ("" if none; the target itself is read with one MGET, since a
--- store write would otherwise have to patch every batch that joins it).
--- Every change of a batch or of a member's JSON rebuilds it here, in the
--- same script call; a batch whose value cannot be built (a member's entity
--- evicted or held) loses "v" and reads as a miss until refilled.
-local function lp(s) return #s .. ':' .. s end
+-- work in Redis. Per member, in order: "\1" tail "\2" JSON "\2" join tail
+-- (the tail of its join target, "" if none; the target itself is read with
+-- one MGET, since a store write would otherwise have to patch every batch
+-- that joins it). JSON written by the repositories escapes every control
+-- byte, so "\1" tail "\2" finds a member's segment with one plain search,
+-- and a write patches the value in place: a few string operations per
+-- batch it touches, whatever the member count.
+local SEG, SEP = '\1', '\2'
 
 local function join_tail(pred, json)
     if not pred.j then return '' end
@@ -312,64 +312,101 @@ local function join_tail(pred, json)
     return pred.j[2] .. ':' .. esc(fk)
 end
 
--- Builds "v" from parallel lists of member tails and JSON texts.
+local function segment(pred, tail, json)
+    return SEG .. tail .. SEP .. json .. SEP .. join_tail(pred, json)
+end
+
+-- JSON that a value cannot hold (a raw separator byte): not cacheable.
+local function unsafe(json)
+    return string.find(json, '[\1\2]') ~= nil
+end
+
+-- Builds "v" from parallel lists of member tails and JSON texts; nil if one
+-- cannot be held.
 local function value_of(pred, tails, jsons)
     local parts = {}
     for i = 1, #tails do
-        parts[#parts + 1] = lp(tails[i])
-        parts[#parts + 1] = lp(jsons[i])
-        parts[#parts + 1] = lp(join_tail(pred, jsons[i]))
+        if unsafe(jsons[i]) then return nil end
+        parts[i] = segment(pred, tails[i], jsons[i])
     end
     return table.concat(parts)
 end
 
--- The member JSON texts of a batch value, by tail.
-local function value_jsons(v)
-    local out = {}
-    local at, n = 1, #v
-    while at <= n do
-        local fields = {}
-        for f = 1, 3 do
-            local colon = string.find(v, ':', at, true)
-            local len = tonumber(string.sub(v, at, colon - 1))
-            fields[f] = string.sub(v, colon + 1, colon + len)
-            at = colon + len + 1
-        end
-        out[fields[1]] = fields[2]
-    end
-    return out
+-- Where tail's segment of v starts and ends (inclusive), or nil.
+local function seg_find(v, tail)
+    local s = string.find(v, SEG .. tail .. SEP, 1, true)
+    if not s then return nil end
+    local e = string.find(v, SEG, s + 1, true)
+    return s, (e or #v + 1) - 1
 end
 
--- Rebuilds "v" of batch bkey after a write of record `tail` (JSON `json`,
--- nil for a delete) changed it: the order is the member ZSET's, the other
--- members' JSON the old value's (so evicted entities do not matter: v was
--- exact before this write, and only this record changed). Without an old
--- value (a batch of an older layout) the entity keys are read; a member that
+local function seg_cut(v, tail)
+    local s, e = seg_find(v, tail)
+    if not s then return nil end
+    return string.sub(v, 1, s - 1) .. string.sub(v, e + 1)
+end
+
+-- Inserts seg where member m now stands in the ZSET (before the next one).
+local function seg_insert(v, zkey, m, seg)
+    local r = redis.call('ZRANK', zkey, m)
+    if not r then return nil end
+    local nxt = redis.call('ZRANGE', zkey, r + 1, r + 1)[1]
+    if not nxt then return v .. seg end
+    local s = seg_find(v, tail_of(nxt))
+    if not s then return nil end
+    return string.sub(v, 1, s - 1) .. seg .. string.sub(v, s)
+end
+
+-- Rebuilds "v" of batch bkey from its member ZSET and the entity keys (a
+-- batch without a value: an older layout, or a failed patch). A member that
 -- is not there (evicted, held) leaves the batch without "v": a miss.
-local function materialise(bkey, pred, tail, json)
-    local old = redis.call('HGET', bkey, 'v')
-    local have = old and value_jsons(old) or {}
-    if json then have[tail] = json end
+local function materialise(bkey, pred)
     local members = redis.call('ZRANGE', bkey .. ':z', 0, -1)
-    local tails, jsons, need, needkeys = {}, {}, {}, {}
+    local tails, keys = {}, {}
     for i, m in ipairs(members) do
         tails[i] = tail_of(m)
-        jsons[i] = have[tails[i]]
-        if not jsons[i] then
-            need[#need + 1] = i
-            needkeys[#needkeys + 1] = P .. ':' .. tails[i]
-        end
+        keys[i] = P .. ':' .. tails[i]
     end
-    local es = entity_mget(needkeys)
-    for k, i in ipairs(need) do
-        local e = es[k]
+    local es = entity_mget(keys)
+    local jsons = {}
+    for i = 1, #members do
+        local e = es[i]
         if not e or e.neg or e.hold then
             redis.call('HDEL', bkey, 'v')
             return
         end
         jsons[i] = e.d
     end
-    redis.call('HSET', bkey, 'v', value_of(pred, tails, jsons))
+    local v = value_of(pred, tails, jsons)
+    if v then
+        redis.call('HSET', bkey, 'v', v)
+    else
+        redis.call('HDEL', bkey, 'v')
+    end
+end
+
+-- Patches "v" of batch bkey after reconcile's `action` on record `tail`
+-- (new JSON `json`, nil for a delete; new member string new_m; `gone` the
+-- tail an insert evicted). The ZSET is already updated. Falls back to a
+-- rebuild when the value is missing or does not hold what it should.
+local function value_patch(bkey, pred, action, tail, json, new_m, gone)
+    local v = redis.call('HGET', bkey, 'v')
+    if v and json and unsafe(json) then v = nil end
+    if v and action == 'patch' then -- same place: replace the segment
+        local s, e = seg_find(v, tail)
+        v = s and (string.sub(v, 1, s - 1) .. segment(pred, tail, json) .. string.sub(v, e + 1))
+    elseif v and (action == 'move' or action == 'remove') then
+        v = seg_cut(v, tail)
+    end
+    if v and gone then v = seg_cut(v, gone) end
+    if v and (action == 'move' or action == 'insert' or action == 'insert_evict') then
+        v = seg_insert(v, bkey .. ':z', new_m, segment(pred, tail, json))
+    end
+    if v then
+        redis.call('HSET', bkey, 'v', v)
+    else
+        materialise(bkey, pred)
+    end
 end
 
 -- Reconciles every cached batch reading table `kind` with the write of the
@@ -412,7 +449,7 @@ local function reconcile(kind, tail, newdoc, newjson, batch_ttl)
             if old_m and not redis.call('ZSCORE', zkey, old_m) then old_m = nil end
             local new_m = nil
             if newdoc and matches(pred, newdoc, kind) then new_m = member_of(pred, newdoc, tail) end
-            local action = 'none'
+            local action, gone_tail = 'none', nil
             if old_m or new_m then
                 local n = redis.call('ZCARD', zkey)
                 action = decide(pred.l, x, n, old_m, new_m, last_other(zkey, old_m))
@@ -434,8 +471,9 @@ local function reconcile(kind, tail, newdoc, newjson, batch_ttl)
                 if action == 'insert_evict' then
                     local gone = redis.call('ZRANGE', zkey, -1, -1)[1]
                     redis.call('ZREM', zkey, gone)
-                    redis.call('HDEL', bkey, '@' .. tail_of(gone))
-                    redis.call('HDEL', P .. ':rb:' .. tail_of(gone), bid)
+                    gone_tail = tail_of(gone)
+                    redis.call('HDEL', bkey, '@' .. gone_tail)
+                    redis.call('HDEL', P .. ':rb:' .. gone_tail, bid)
                     redis.call('HSET', bkey, 'x', '0')
                 end
                 c[2] = c[2] + 1
@@ -454,7 +492,7 @@ local function reconcile(kind, tail, newdoc, newjson, batch_ttl)
                 c[4] = c[4] + 1
             end
             if action ~= 'none' and action ~= 'drop' and action ~= 'exclude' then
-                materialise(bkey, pred, tail, newjson)
+                value_patch(bkey, pred, action, tail, newjson, new_m, gone_tail)
             end
         end
     end
@@ -724,7 +762,9 @@ function ops.bfill()
         jsons[k] = m[3]
     end
     redis.call('HSET', KEYS[2], 'g', EPOCH, 'p', ARGV[5], 'x', ARGV[6], 'm', #members, 'c',
-        pred.c, 'v', value_of(pred, tails, jsons))
+        pred.c)
+    local v = value_of(pred, tails, jsons)
+    if v then redis.call('HSET', KEYS[2], 'v', v) end
     redis.call('EXPIRE', KEYS[2], ttl)
     if #members > 0 then redis.call('EXPIRE', zkey, ttl) end
     if id_keyed(pred) then

@@ -24,13 +24,17 @@
 -- every entity of a batch (a hash would take one HMGET each: two thirds of a
 -- 100-id batch read). A value whose epoch is not the current one, or that is
 -- not a string (an older layout), is a miss. Batch P:q:NAME:HASH is a hash {g, p = predicate
--- JSON, x = "1" when exhaustive (every matching record is a member), m =
+-- JSON, c = canonical arguments, v = the materialised value a read returns
+-- (value_of below; absent = a miss), x = "1" when exhaustive (every
+-- matching record is a member), m =
 -- member count, "@" .. tail = that record's member string (membership is
 -- looked up here, in the batch itself, so nothing evicted separately can
 -- make a member look absent)} and P:q:NAME:HASH:z a ZSET of members (score
--- 0, lexical order = sort order). P:rb:K:E is the per-record index of the
+-- 0, lexical order = sort order), which writes use to place members; reads
+-- use only "v". P:rb:K:E is the per-record index of the
 -- batches holding the record (for operators and purge tooling). A batch whose ZSET does not hold m members lost it
--- to eviction: it is a miss, and is dropped when a write meets it.
+-- to eviction: its value is still exact (reads serve it), and the batch is
+-- dropped when a write of its table meets it.
 -- A member is enc(sort field 1) .. enc(...) .. enc(id) .. tail, where
 -- enc(s) = type byte .. s with NUL escaped .. "\0\0"; the tail "K:E" after
 -- the last NUL names the entity key.

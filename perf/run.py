@@ -44,7 +44,10 @@ OPONN_WORKERS (default: cores), PERF_BOOKS / PERF_BOOKSTORES / PERF_FRUIT, PERF_
 PERF_SWEEPS=0, PERF_PROFILE=0, PERF_RESULTS (default perf/results), PERF_KEEP=1
 (keep the temporary run directory: service logs, data set, ids),
 MONGODB_URI (a real MongoDB instead of the stand-in; the data set is loaded
-into OPONN_MONGODB_DB, default oponn_perf).
+into OPONN_MONGODB_DB, default oponn_perf). Issue 22 (light_bench, below):
+PERF_ONLY=light (only the ceilings, (3), (4) and light_bench), PERF_LIGHT_BASE
+(a commit to measure "before" on), PERF_LIGHT_WRITES (100), PERF_LIGHT_READS
+(2000).
 """
 import csv
 import json

@@ -49,6 +49,13 @@ redisReply *cache_conn_command(cache_conn_t *c, err_t *e, const char *fmt, ...);
 redisReply *cache_conn_command_argv(cache_conn_t *c, err_t *e, int argc, const char **argv,
                                     const size_t *lens);
 
+/* Sends n commands at once and reads their n replies: ONE round trip.
+ * out[i] answers command i (a Redis error is a reply, not a failure). -1
+ * with ERR_UNAVAILABLE on an I/O failure (every out[i] NULL then). Caller
+ * frees each reply. */
+int cache_conn_pipeline(cache_conn_t *c, err_t *e, int n, const int *argc,
+                        const char *const *const *argv, const size_t *const *lens,
+                        redisReply **out);
 /* Ends the back-off: the next call connects at once (a caller that must
  * reach Redis now, e.g. to invalidate after a failed write). */
 void cache_conn_retry_now(cache_conn_t *c);

@@ -708,11 +708,15 @@ function ops.del() return write(true) end
 -- bcount: KEYS[2..] batch keys, ARGV[5..] their predicate JSON (same
 -- order). The member count of each cached exhaustive batch, read without
 -- touching its members: O(1) per batch, whatever its size (bookCount asked
--- alone, lib/repo_bookstore.c). A batch counts only when bget would serve
--- it (current epoch, m == ZCARD) and its stored predicate is byte for byte
--- the caller's (the batch key's hash collides otherwise); anything else,
--- a layout this op does not know included, is -1: the caller then reads
--- the batch (bget), which fills it. Writes nothing.
+-- alone, lib/repo_bookstore.c). A batch counts only when a read
+-- (cache_batch_get) would serve it: current epoch and a materialised value
+-- "v" (a batch whose value a write could not patch or rebuild is a miss
+-- there, so its m is not trusted here either; HEXISTS, not the value
+-- itself: O(1)), m == ZCARD (a write drops a batch whose members were
+-- evicted), and its stored predicate byte for byte the caller's (the batch
+-- key's hash collides otherwise). Anything else, a layout this op does not
+-- know included, is -1: the caller then reads the batch, which fills it.
+-- Writes nothing.
 -- -> {count or -1, ...}
 function ops.bcount()
     local out = {}
@@ -720,7 +724,8 @@ function ops.bcount()
         local b = EPOCH and redis.call('HMGET', KEYS[i], 'g', 'p', 'x', 'm') or {}
         local n = -1
         if b[1] == EPOCH and b[2] == ARGV[i + 3] and b[3] == '1' and
-            tonumber(b[4]) == redis.call('ZCARD', KEYS[i] .. ':z') then
+            tonumber(b[4]) == redis.call('ZCARD', KEYS[i] .. ':z') and
+            redis.call('HEXISTS', KEYS[i], 'v') == 1 then
             n = tonumber(b[4])
         end
         out[#out + 1] = n

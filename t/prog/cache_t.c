@@ -440,6 +440,12 @@ static void t_batch_counts(cache_t *c, cache_t *w)
     buf_free(&k);
     ok(cache_batch_counts(c, &T_arena, "bookstoreBooks", cargs, 1, cn, &e) == 0 && cn[0] == -1,
        "a list whose members were evicted does not count (-1: read it)");
+    cache_query_canon(&T_arena, cache_query_find("bookstoreBooks"), cargs[1], &cq, &e);
+    cache_key_batch(cache_keys(c), &k, "bookstoreBooks", cq.hash);
+    freeReplyObject(t_cmd(c, "HDEL %s v", k.data));
+    buf_free(&k);
+    ok(cache_batch_counts(c, &T_arena, "bookstoreBooks", cargs + 1, 1, cn, &e) == 0 && cn[0] == -1,
+       "a list without a value (a read misses it) does not count either (-1)");
     cache_batch_t b;
     const char *nk = "{\"nameKey\":\"three\"}";
     cache_batch_get(c, &T_arena, "bookstoreByName", nk, &b, &e);

@@ -225,6 +225,17 @@ static int cache__refuses_writes(const char *msg)
     return 0;
 }
 
+/* The scripts whose Redis time grows with their input (members filled,
+ * lists reconciled): see cache_conn_command_argv_long. */
+static int cache__long_op(const char *op)
+{
+    static const char *const ops[] = {"bfill", "fillmany", "put", "del"};
+    for (size_t i = 0; i < sizeof ops / sizeof *ops; i++) {
+        if (strcmp(op, ops[i]) == 0) return 1;
+    }
+    return 0;
+}
+
 int cache_script_run(cache_t *c, const char *op, int nkeys, const char **keys, int nargs,
                      const char **args, const size_t *alens, int is_write, redisReply **reply,
                      err_t *e)
@@ -270,7 +281,9 @@ int cache_script_run(cache_t *c, const char *op, int nkeys, const char **keys, i
         }
         argv[1] = c->sha;
         lens[1] = 40;
-        redisReply *r = cache_conn_command_argv(c->conn, e, (int)a.n, argv, lens);
+        redisReply *r = cache__long_op(op)
+                            ? cache_conn_command_argv_long(c->conn, e, (int)a.n, argv, lens)
+                            : cache_conn_command_argv(c->conn, e, (int)a.n, argv, lens);
         if (r == NULL) {
             c->sha[0] = '\0'; /* a restarted server has no scripts */
             metrics_inc(METRIC_CACHE_DEGRADED);

@@ -263,10 +263,17 @@ local function pending(tail)
     return tonumber(redis.call('GET', P .. ':pendr:' .. tail) or '0') > 0
 end
 
+-- A write leaving the queue (applied, or dead) also moves its table's write
+-- counter: a batch read that missed while the write was pending holds the
+-- counter of the put, and may have read MongoDB before the writer applied
+-- it; bfill checks pend:<table> only at fill time, when the write may be
+-- applied and acknowledged already, so without this the stale read (a
+-- record that newly matches left out) would be stored.
 local function unpend(kind, tail)
     for _, k in ipairs({P .. ':pend:' .. kind, P .. ':pendr:' .. tail}) do
         if tonumber(redis.call('DECR', k)) <= 0 then redis.call('DEL', k) end
     end
+    redis.call('INCR', P .. ':tv:' .. kind)
 end
 
 -- --------------------------------------------------------------- batches

@@ -163,7 +163,10 @@ typedef struct {
     const char *token; /* MISS: fill token (table write counters) */
 } cache_batch_t;
 
-/* Reads a cached batch in one round trip. query is a declared name,
+/* Reads a cached batch with plain commands, no script: HMGET of the
+ * batch's materialised value and MGET of the epoch and table write counters
+ * in one round trip (a declaration with a join: one more, an MGET of the
+ * distinct join targets). query is a declared name,
  * args_json its arguments. -1: ERR_BAD_INPUT (bad arguments), ERR_UNAVAILABLE
  * (Redis down: out->query is still filled, so the caller can run it). */
 int cache_batch_get(cache_t *c, arena_t *a, const char *query, const char *args_json,
@@ -176,6 +179,17 @@ int cache_batch_get(cache_t *c, arena_t *a, const char *query, const char *args_
  * arguments) or ERR_UNAVAILABLE; every count is -1 then. */
 int cache_batch_counts(cache_t *c, arena_t *a, const char *query, const char *const *args_json,
                        size_t n, int64_t *counts, err_t *e);
+
+/* One member of a batch's materialised value (cache.lua's value_of:
+ * "\1" tail "\2" JSON "\2" join tail, per member). */
+typedef struct {
+    const char *tail, *json, *join;
+    size_t tail_len, json_len, join_len;
+} cache_value_member_t;
+
+/* The next member of a batch value at *p: 1 and *m set; 0 at the end; -1
+ * malformed. For cache verify. */
+int cache_batch_value_next(const char **p, const char *end, cache_value_member_t *m);
 
 /* Caches MongoDB's answer to a missed batch: docs in MongoDB's order (at
  * most limit of them), exhaustive = 1 when MongoDB has no further matching

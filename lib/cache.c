@@ -336,6 +336,11 @@ static int cache__is(const redisReply *r, size_t i, const char *s)
            r->element[i]->type == REDIS_REPLY_STRING && strcmp(r->element[i]->str, s) == 0;
 }
 
+static int cache__str_el(const redisReply *r, size_t i)
+{
+    return i < r->elements && r->element[i]->type == REDIS_REPLY_STRING;
+}
+
 /* ------------------------------------------------------------- entities */
 
 static int cache__check_id(const char *id, err_t *e)
@@ -469,18 +474,19 @@ static int cache__run_docs(cache_t *c, const char *op, int nkeys, const char **k
     return rc;
 }
 
-int cache_fill_docs(cache_t *c, const cache_doc_t *docs, size_t n, err_t *e)
+int cache_fill_docs(cache_t *c, const char *epoch, const cache_doc_t *docs, size_t n, err_t *e)
 {
     if (n == 0) return 0;
+    if (epoch == NULL) return err_set(e, ERR_BAD_INPUT, "cache_fill_docs needs the read's epoch");
     char ttl[24], nttl[24];
     /* One TTL per call: use the longest kind's (the entities expire on their
      * own TTL at the next write anyway). */
     long long t = 0;
     for (size_t i = 0; i < n; i++) t = c->ttl[docs[i].kind] > t ? c->ttl[docs[i].kind] : t;
-    const char *fixed[2] = {cache__ll(ttl, sizeof ttl, t),
+    const char *fixed[3] = {epoch, cache__ll(ttl, sizeof ttl, t),
                             cache__ll(nttl, sizeof nttl, c->neg_ttl)};
     redisReply *r;
-    if (cache__run_docs(c, "fillmany", 0, NULL, 2, fixed, docs, n, 1, &r, e) != 0) return -1;
+    if (cache__run_docs(c, "fillmany", 0, NULL, 3, fixed, docs, n, 1, &r, e) != 0) return -1;
     int stored = r->type == REDIS_REPLY_INTEGER ? (int)r->integer : 0;
     freeReplyObject(r);
     if ((size_t)stored < n) metrics_add(METRIC_CACHE_STALE_REFUSED, n - (size_t)stored);
@@ -514,11 +520,13 @@ int cache_get_many(cache_t *c, arena_t *a, cache_kind_t k, const char *const *id
     free(args);
     buf_free(&pool);
     if (rc != 0) return -1;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 * n) {
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 * n + 1 || !cache__str_el(r, 2 * n)) {
         freeReplyObject(r);
         return err_set(e, ERR_INTERNAL, "cache.lua mget: unexpected reply");
     }
+    const char *epoch = arena_strndup(a, r->element[2 * n]->str, r->element[2 * n]->len);
     for (size_t i = 0; i < n; i++) {
+        out[i].epoch = epoch;
         if (cache__is(r, 2 * i, "h") && r->element[2 * i + 1]->type == REDIS_REPLY_STRING) {
             out[i].status = CACHE_HIT;
             out[i].json = arena_strndup(a, r->element[2 * i + 1]->str, r->element[2 * i + 1]->len);
@@ -597,11 +605,6 @@ int cache_delete(cache_t *c, cache_kind_t k, const char *id, int64_t version, ca
 }
 
 /* -------------------------------------------------------------- batches */
-
-static int cache__str_el(const redisReply *r, size_t i)
-{
-    return i < r->elements && r->element[i]->type == REDIS_REPLY_STRING;
-}
 
 int cache_batch_value_next(const char **p, const char *end, cache_value_member_t *m)
 {
@@ -771,15 +774,18 @@ int cache_batch_get(cache_t *c, arena_t *a, const char *query, const char *args_
                      b->type == REDIS_REPLY_ERROR   ? b->str
                      : m->type == REDIS_REPLY_ERROR ? m->str
                                                     : "?");
-    } else if (cache__str_el(m, 0) && cache__str_el(b, 0) && cache__str_el(b, 1) &&
-               cache__str_el(b, 3) && strcmp(b->element[0]->str, m->element[0]->str) == 0 &&
-               strcmp(b->element[1]->str, out->query.canon) == 0) {
+        freeReplyObject(b);
+        freeReplyObject(m);
+        return rc;
+    }
+    out->epoch =
+        cache__str_el(m, 0) ? arena_strndup(a, m->element[0]->str, m->element[0]->len) : "";
+    if (cache__str_el(m, 0) && cache__str_el(b, 0) && cache__str_el(b, 1) && cache__str_el(b, 3) &&
+        strcmp(b->element[0]->str, m->element[0]->str) == 0 &&
+        strcmp(b->element[1]->str, out->query.canon) == 0) {
         out->exhaustive = cache__str_el(b, 2) && strcmp(b->element[2]->str, "1") == 0;
         rc = cache__batch_value(a, b->element[3]->str, b->element[3]->len, out, e);
-        if (rc == 0 && q->join_field) {
-            const char *epoch = arena_strndup(a, m->element[0]->str, m->element[0]->len);
-            rc = cache__batch_joins(c, a, out, epoch, e);
-        }
+        if (rc == 0 && q->join_field) rc = cache__batch_joins(c, a, out, out->epoch, e);
         if (rc == 0) {
             out->status = CACHE_HIT;
             metrics_inc(METRIC_BATCH_HITS);
@@ -788,7 +794,11 @@ int cache_batch_get(cache_t *c, arena_t *a, const char *query, const char *args_
             out->n = 0;
         }
     } else {
+        /* The epoch too: a write-through write whose cache call failed
+         * moves no counter, it starts a new epoch (cache.lua's bfill). */
         buf_t tok = BUF_INIT;
+        buf_puts(&tok, out->epoch);
+        buf_putc(&tok, ';');
         for (size_t i = 1; i < m->elements; i++) {
             if (i > 1) buf_putc(&tok, ',');
             if (cache__str_el(m, i))
@@ -796,7 +806,7 @@ int cache_batch_get(cache_t *c, arena_t *a, const char *query, const char *args_
             else
                 buf_putc(&tok, '0');
         }
-        out->token = arena_strndup(a, tok.data ? tok.data : "", tok.len);
+        out->token = arena_strndup(a, tok.data, tok.len);
         buf_free(&tok);
         metrics_inc(METRIC_BATCH_MISSES);
     }

@@ -55,9 +55,11 @@ if ARGV[3] ~= '' then
     bumped = 1
 end
 local EPOCH = redis.call('GET', EK)
+local created = false
 if not EPOCH and ARGV[4] ~= '' then
     redis.call('SET', EK, ARGV[4])
     EPOCH = ARGV[4]
+    created = true
 end
 local STATS = P .. ':stats'
 if bumped == 1 then redis.call('HINCRBY', STATS, 'epoch_bumps', 1) end
@@ -254,6 +256,17 @@ end
 
 local function stat(field, n)
     if n ~= 0 then redis.call('HINCRBY', STATS, field, n) end
+end
+
+-- Is `seen`, the epoch a miss read (the first part of a lease-less fill's
+-- token), still the current one? A write-through write whose cache call
+-- failed starts a new epoch and moves no table counter, so a fill whose
+-- MongoDB read preceded that write must not be stored in the new epoch.
+-- A miss that saw no epoch ("") matches only the one this call created:
+-- any other was set after the miss, by a bump or another call.
+local function same_epoch(seen)
+    if not EPOCH then return false end
+    return seen == EPOCH or (seen == '' and created)
 end
 
 -- Write-behind writes of this record not yet applied to MongoDB: while there
@@ -584,27 +597,32 @@ function ops.fill()
 end
 
 -- fillmany: no lease (members of a batch read, or ids of a multi-get,
--- fetched from MongoDB); version guarded. ARGV[5] ttl, ARGV[6] negative ttl,
--- then triples (tail, version, JSON); JSON "" caches a negative entry (an id
--- MongoDB does not have; version 0, so any write of the id wins).
+-- fetched from MongoDB); version guarded. ARGV[5] the epoch the miss read
+-- (refused as a whole if it is not the current one), ARGV[6] ttl, ARGV[7]
+-- negative ttl, then triples (tail, version, JSON); JSON "" caches a
+-- negative entry (an id MongoDB does not have; version 0, so any write of
+-- the id wins).
 -- -> number stored
 function ops.fillmany()
-    if not EPOCH then return 0 end
+    if not same_epoch(ARGV[5]) then
+        stat('stale_refused', (#ARGV - 7) / 3)
+        return 0
+    end
     local stored = 0
     local keys = {}
-    for i = 7, #ARGV, 3 do keys[#keys + 1] = P .. ':' .. ARGV[i] end
+    for i = 8, #ARGV, 3 do keys[#keys + 1] = P .. ':' .. ARGV[i] end
     local curs = entity_mget(keys)
-    for i = 7, #ARGV, 3 do
+    for i = 8, #ARGV, 3 do
         local key = P .. ':' .. ARGV[i]
         local version = tonumber(ARGV[i + 1])
-        local cur = curs[(i - 7) / 3 + 1]
+        local cur = curs[(i - 8) / 3 + 1]
         if (cur and cur.v >= version) or pending(ARGV[i]) then
             stat('stale_refused', 1)
         elseif ARGV[i + 2] == '' then
-            entity_set(key, version, nil, ARGV[6])
+            entity_set(key, version, nil, ARGV[7])
             stored = stored + 1
         else
-            entity_set(key, version, ARGV[i + 2], ARGV[5])
+            entity_set(key, version, ARGV[i + 2], ARGV[6])
             stored = stored + 1
         end
     end
@@ -612,8 +630,10 @@ function ops.fillmany()
 end
 
 -- mget: ARGV[5..] entity tails (one multi-get, no leases: the caller fills
--- what it read from MongoDB with fillmany, which is version guarded).
--- -> for each tail two elements: 'h', JSON | 'n', false | 'm', false
+-- what it read from MongoDB with fillmany, which is version and epoch
+-- guarded).
+-- -> for each tail two elements: 'h', JSON | 'n', false | 'm', false; then
+-- the epoch (fillmany's token)
 function ops.mget()
     local out = {}
     local keys = {}
@@ -632,6 +652,7 @@ function ops.mget()
             out[#out + 1] = false
         end
     end
+    out[#out + 1] = EPOCH or ''
     return out
 end
 
@@ -741,18 +762,25 @@ function ops.bcount()
 end
 
 -- bfill: KEYS[2] batch key. ARGV[5] predicate JSON, ARGV[6] exhaustive
--- ("1"/"0"), ARGV[7] table counters joined by ",", ARGV[8] batch ttl,
+-- ("1"/"0"), ARGV[7] the miss's token: the epoch it read, ";", the table
+-- counters joined by ",", ARGV[8] batch ttl,
 -- ARGV[9] entity ttl, ARGV[10] number of member triples, then triples (tail,
 -- version, JSON): the members in MongoDB's order, then other entities read
 -- with them (a join's targets), stored like fillmany.
--- Refused when any table of the batch was written since the miss (its
--- counter moved) or a member's cached version is newer than the one read.
+-- Refused when the epoch changed since the miss (a write-through write
+-- whose cache call failed moves no counter), any table of the batch was
+-- written since the miss (its counter moved) or a member's cached version
+-- is newer than the one read.
 -- -> 'stored' | 'refilled' (stored, and it had been dropped) | 'refused'
 function ops.bfill()
-    if not EPOCH then return 'refused' end
+    local seen, tvs = string.match(ARGV[7], '^([^;]*);(.*)$')
+    if not seen or not same_epoch(seen) then
+        stat('stale_refused', 1)
+        return 'refused'
+    end
     local pred = cjson.decode(ARGV[5])
     local i = 0
-    for tv in string.gmatch(ARGV[7], '[^,]+') do
+    for tv in string.gmatch(tvs, '[^,]+') do
         i = i + 1
         local t = pred.t[i]
         if (redis.call('GET', P .. ':tv:' .. t) or '0') ~= tv then

@@ -225,6 +225,17 @@ static int cache__refuses_writes(const char *msg)
     return 0;
 }
 
+/* The scripts whose Redis time grows with their input (members filled,
+ * lists reconciled): see cache_conn_command_argv_long. */
+static int cache__long_op(const char *op)
+{
+    static const char *const ops[] = {"bfill", "fillmany", "put", "del"};
+    for (size_t i = 0; i < sizeof ops / sizeof *ops; i++) {
+        if (strcmp(op, ops[i]) == 0) return 1;
+    }
+    return 0;
+}
+
 int cache_script_run(cache_t *c, const char *op, int nkeys, const char **keys, int nargs,
                      const char **args, const size_t *alens, int is_write, redisReply **reply,
                      err_t *e)
@@ -270,7 +281,9 @@ int cache_script_run(cache_t *c, const char *op, int nkeys, const char **keys, i
         }
         argv[1] = c->sha;
         lens[1] = 40;
-        redisReply *r = cache_conn_command_argv(c->conn, e, (int)a.n, argv, lens);
+        redisReply *r = cache__long_op(op)
+                            ? cache_conn_command_argv_long(c->conn, e, (int)a.n, argv, lens)
+                            : cache_conn_command_argv(c->conn, e, (int)a.n, argv, lens);
         if (r == NULL) {
             c->sha[0] = '\0'; /* a restarted server has no scripts */
             metrics_inc(METRIC_CACHE_DEGRADED);
@@ -321,6 +334,11 @@ static int cache__is(const redisReply *r, size_t i, const char *s)
 {
     return r->type == REDIS_REPLY_ARRAY && i < r->elements &&
            r->element[i]->type == REDIS_REPLY_STRING && strcmp(r->element[i]->str, s) == 0;
+}
+
+static int cache__str_el(const redisReply *r, size_t i)
+{
+    return i < r->elements && r->element[i]->type == REDIS_REPLY_STRING;
 }
 
 /* ------------------------------------------------------------- entities */
@@ -456,18 +474,19 @@ static int cache__run_docs(cache_t *c, const char *op, int nkeys, const char **k
     return rc;
 }
 
-int cache_fill_docs(cache_t *c, const cache_doc_t *docs, size_t n, err_t *e)
+int cache_fill_docs(cache_t *c, const char *epoch, const cache_doc_t *docs, size_t n, err_t *e)
 {
     if (n == 0) return 0;
+    if (epoch == NULL) return err_set(e, ERR_BAD_INPUT, "cache_fill_docs needs the read's epoch");
     char ttl[24], nttl[24];
     /* One TTL per call: use the longest kind's (the entities expire on their
      * own TTL at the next write anyway). */
     long long t = 0;
     for (size_t i = 0; i < n; i++) t = c->ttl[docs[i].kind] > t ? c->ttl[docs[i].kind] : t;
-    const char *fixed[2] = {cache__ll(ttl, sizeof ttl, t),
+    const char *fixed[3] = {epoch, cache__ll(ttl, sizeof ttl, t),
                             cache__ll(nttl, sizeof nttl, c->neg_ttl)};
     redisReply *r;
-    if (cache__run_docs(c, "fillmany", 0, NULL, 2, fixed, docs, n, 1, &r, e) != 0) return -1;
+    if (cache__run_docs(c, "fillmany", 0, NULL, 3, fixed, docs, n, 1, &r, e) != 0) return -1;
     int stored = r->type == REDIS_REPLY_INTEGER ? (int)r->integer : 0;
     freeReplyObject(r);
     if ((size_t)stored < n) metrics_add(METRIC_CACHE_STALE_REFUSED, n - (size_t)stored);
@@ -501,11 +520,13 @@ int cache_get_many(cache_t *c, arena_t *a, cache_kind_t k, const char *const *id
     free(args);
     buf_free(&pool);
     if (rc != 0) return -1;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 * n) {
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 * n + 1 || !cache__str_el(r, 2 * n)) {
         freeReplyObject(r);
         return err_set(e, ERR_INTERNAL, "cache.lua mget: unexpected reply");
     }
+    const char *epoch = arena_strndup(a, r->element[2 * n]->str, r->element[2 * n]->len);
     for (size_t i = 0; i < n; i++) {
+        out[i].epoch = epoch;
         if (cache__is(r, 2 * i, "h") && r->element[2 * i + 1]->type == REDIS_REPLY_STRING) {
             out[i].status = CACHE_HIT;
             out[i].json = arena_strndup(a, r->element[2 * i + 1]->str, r->element[2 * i + 1]->len);
@@ -585,9 +606,126 @@ int cache_delete(cache_t *c, cache_kind_t k, const char *id, int64_t version, ca
 
 /* -------------------------------------------------------------- batches */
 
-static int cache__str_el(const redisReply *r, size_t i)
+int cache_batch_value_next(const char **p, const char *end, cache_value_member_t *m)
 {
-    return i < r->elements && r->element[i]->type == REDIS_REPLY_STRING;
+    const char *q = *p;
+    if (q >= end) return 0;
+    if (*q != '\1') return -1;
+    const char *f[3];
+    size_t n[3];
+    f[0] = ++q;
+    for (int i = 0; i < 3; i++) {
+        const char *stop =
+            i < 2 ? memchr(q, '\2', (size_t)(end - q)) : memchr(q, '\1', (size_t)(end - q));
+        if (stop == NULL) {
+            if (i < 2) return -1;
+            stop = end;
+        }
+        n[i] = (size_t)(stop - f[i]);
+        q = stop;
+        if (i < 2) f[i + 1] = ++q;
+    }
+    m->tail = f[0];
+    m->tail_len = n[0];
+    m->json = f[1];
+    m->json_len = n[1];
+    m->join = f[2];
+    m->join_len = n[2];
+    *p = q;
+    return 1;
+}
+
+/* The JSON of an entity value "epoch|version|n|JSON" when it is of epoch
+ * `epoch` and a live record (not negative, not held); else NULL. */
+static const char *cache__entity_json(arena_t *a, const redisReply *v, const char *epoch)
+{
+    if (v->type != REDIS_REPLY_STRING) return NULL;
+    size_t el = strlen(epoch);
+    const char *s = v->str, *end = v->str + v->len;
+    if (v->len < el + 1 || memcmp(s, epoch, el) != 0 || s[el] != '|') return NULL;
+    const char *p = memchr(s + el + 1, '|', (size_t)(end - s - el - 1));
+    if (p == NULL || end - p < 3 || p[1] != '0' || p[2] != '|') return NULL;
+    return arena_strndup(a, p + 3, (size_t)(end - p - 3));
+}
+
+/* Parses a batch value (cache.lua's value_of) into out->members. */
+static int cache__batch_value(arena_t *a, const char *v, size_t vlen, cache_batch_t *out, err_t *e)
+{
+    const char *end = v + vlen;
+    size_t count = 0;
+    for (const char *p = v; p < end; p++) count += *p == '\1';
+    out->n = count;
+    out->members = arena_calloc(a, count ? count : 1, sizeof *out->members);
+    buf_t id = BUF_INIT;
+    const char *p = v;
+    int rc = 0;
+    for (size_t i = 0; i < count && rc == 0; i++) {
+        cache_member_t *m = &out->members[i];
+        cache_value_member_t vm;
+        buf_reset(&id);
+        if (cache_batch_value_next(&p, end, &vm) != 1 ||
+            cache_key_parse_tail(vm.tail, vm.tail_len, &m->kind, &id, e) != 0) {
+            rc = err_set(e, ERR_INTERNAL, "cached batch: bad value");
+            break;
+        }
+        m->id = arena_strndup(a, id.data, id.len);
+        m->json = arena_strndup(a, vm.json, vm.json_len);
+        if (vm.join_len == 0) continue;
+        buf_reset(&id);
+        if (cache_key_parse_tail(vm.join, vm.join_len, &m->join_kind, &id, e) != 0) {
+            rc = err_set(e, ERR_INTERNAL, "cached batch: bad join");
+            break;
+        }
+        m->has_join = 1;
+        m->join_id = arena_strndup(a, id.data, id.len);
+    }
+    buf_free(&id);
+    return rc;
+}
+
+/* A hit's join targets: each distinct one read once, with one MGET (a
+ * second round trip; see docs/cache.md). Targets not cached, of another
+ * epoch, negative or held keep join_json NULL: the repository reads them. */
+static int cache__batch_joins(cache_t *c, arena_t *a, cache_batch_t *out, const char *epoch,
+                              err_t *e)
+{
+    size_t n = out->n, nk = 0;
+    const char **argv = arena_alloc(a, (n + 1) * sizeof *argv);
+    size_t *slot = arena_alloc(a, (n ? n : 1) * sizeof *slot);
+    argv[0] = "MGET";
+    buf_t k = BUF_INIT;
+    for (size_t i = 0; i < n; i++) {
+        cache_member_t *m = &out->members[i];
+        slot[i] = (size_t)-1;
+        if (!m->has_join) continue;
+        for (size_t j = 0; j < i && slot[i] == (size_t)-1; j++) {
+            if (out->members[j].has_join && out->members[j].join_kind == m->join_kind &&
+                strcmp(out->members[j].join_id, m->join_id) == 0)
+                slot[i] = slot[j];
+        }
+        if (slot[i] != (size_t)-1) continue;
+        buf_reset(&k);
+        cache_key_entity(&c->keys, &k, m->join_kind, m->join_id);
+        argv[1 + nk] = arena_strndup(a, k.data, k.len);
+        slot[i] = nk++;
+    }
+    buf_free(&k);
+    if (nk == 0) return 0;
+    redisReply *r = cache_conn_command_argv(c->conn, e, (int)nk + 1, argv, NULL);
+    if (r == NULL) {
+        metrics_inc(METRIC_CACHE_DEGRADED);
+        return -1;
+    }
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != nk) {
+        freeReplyObject(r);
+        return err_set(e, ERR_INTERNAL, "cached batch: unexpected MGET reply");
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (slot[i] == (size_t)-1) continue;
+        out->members[i].join_json = cache__entity_json(a, r->element[slot[i]], epoch);
+    }
+    freeReplyObject(r);
+    return 0;
 }
 
 int cache_batch_get(cache_t *c, arena_t *a, const char *query, const char *args_json,
@@ -598,65 +736,82 @@ int cache_batch_get(cache_t *c, arena_t *a, const char *query, const char *args_
     const cache_query_decl_t *q = cache_query_find(query);
     if (q == NULL) return err_set(e, ERR_BAD_INPUT, "no cached query named %s", query);
     if (cache_query_canon(a, q, args_json, &out->query, e) != 0) return -1;
-    buf_t bk = BUF_INIT;
+    /* A distrusted cache serves nothing until its new epoch starts (the
+     * script calls carry the bump; this read is plain commands). */
+    if (cache_sync(c, e) != 0) return -1;
+    /* One round trip, two plain commands: the batch, then the epoch and the
+     * table write counters (the fill token of a miss). Reading the epoch
+     * after the batch makes a hit safe: the batch was current then. */
+    buf_t bk = BUF_INIT, kk = BUF_INIT;
     cache_key_batch(&c->keys, &bk, q->name, out->query.hash);
-    const char *keys[1] = {bk.data};
-    const char *args[2] = {out->query.canon, out->query.pred_json};
-    redisReply *r;
-    int rc = cache_script_run(c, "bget", 1, keys, 2, args, NULL, 0, &r, e);
+    size_t koff[1 + CACHE_QUERY_MAX_TABLES];
+    koff[0] = 0;
+    cache_key_fixed(&c->keys, &kk, "epoch");
+    buf_putc(&kk, '\0');
+    for (int i = 0; i < q->ntables; i++) {
+        koff[1 + i] = kk.len;
+        cache_key_table_version(&c->keys, &kk, q->tables[i]);
+        buf_putc(&kk, '\0');
+    }
+    const char *hv[6] = {"HMGET", bk.data, "g", "c", "x", "v"};
+    const char *mv[2 + CACHE_QUERY_MAX_TABLES] = {"MGET"};
+    for (int i = 0; i <= q->ntables; i++) mv[1 + i] = kk.data + koff[i];
+    const char *const *argv[2] = {hv, mv};
+    const size_t *lens[2] = {NULL, NULL};
+    int argc[2] = {6, 2 + q->ntables};
+    redisReply *r[2];
+    int rc = cache_conn_pipeline(c->conn, e, 2, argc, argv, lens, r);
     buf_free(&bk);
-    if (rc != 0) return -1;
-    if (cache__is(r, 0, "miss")) {
-        buf_t tok = BUF_INIT;
-        for (size_t i = 1; i < r->elements; i++) {
-            if (i > 1) buf_putc(&tok, ',');
-            if (cache__str_el(r, i)) buf_append(&tok, r->element[i]->str, r->element[i]->len);
+    buf_free(&kk);
+    if (rc != 0) {
+        metrics_inc(METRIC_CACHE_DEGRADED);
+        return -1;
+    }
+    redisReply *b = r[0], *m = r[1];
+    if (b->type != REDIS_REPLY_ARRAY || b->elements != 4 || m->type != REDIS_REPLY_ARRAY ||
+        m->elements != (size_t)q->ntables + 1) {
+        rc = err_set(e, ERR_INTERNAL, "cached batch read: unexpected reply (%s)",
+                     b->type == REDIS_REPLY_ERROR   ? b->str
+                     : m->type == REDIS_REPLY_ERROR ? m->str
+                                                    : "?");
+        freeReplyObject(b);
+        freeReplyObject(m);
+        return rc;
+    }
+    out->epoch =
+        cache__str_el(m, 0) ? arena_strndup(a, m->element[0]->str, m->element[0]->len) : "";
+    if (cache__str_el(m, 0) && cache__str_el(b, 0) && cache__str_el(b, 1) && cache__str_el(b, 3) &&
+        strcmp(b->element[0]->str, m->element[0]->str) == 0 &&
+        strcmp(b->element[1]->str, out->query.canon) == 0) {
+        out->exhaustive = cache__str_el(b, 2) && strcmp(b->element[2]->str, "1") == 0;
+        rc = cache__batch_value(a, b->element[3]->str, b->element[3]->len, out, e);
+        if (rc == 0 && q->join_field) rc = cache__batch_joins(c, a, out, out->epoch, e);
+        if (rc == 0) {
+            out->status = CACHE_HIT;
+            metrics_inc(METRIC_BATCH_HITS);
+        } else {
+            out->members = NULL;
+            out->n = 0;
         }
-        out->token = arena_strndup(a, tok.data ? tok.data : "", tok.len);
+    } else {
+        /* The epoch too: a write-through write whose cache call failed
+         * moves no counter, it starts a new epoch (cache.lua's bfill). */
+        buf_t tok = BUF_INIT;
+        buf_puts(&tok, out->epoch);
+        buf_putc(&tok, ';');
+        for (size_t i = 1; i < m->elements; i++) {
+            if (i > 1) buf_putc(&tok, ',');
+            if (cache__str_el(m, i))
+                buf_append(&tok, m->element[i]->str, m->element[i]->len);
+            else
+                buf_putc(&tok, '0');
+        }
+        out->token = arena_strndup(a, tok.data, tok.len);
         buf_free(&tok);
         metrics_inc(METRIC_BATCH_MISSES);
-        freeReplyObject(r);
-        return 0;
     }
-    if (!cache__is(r, 0, "hit") || r->elements < 2 || (r->elements - 2) % 4 != 0) {
-        freeReplyObject(r);
-        return err_set(e, ERR_INTERNAL, "cache.lua bget: unexpected reply");
-    }
-    out->status = CACHE_HIT;
-    out->exhaustive = r->element[1]->integer == 1;
-    out->n = (r->elements - 2) / 4;
-    out->members = arena_calloc(a, out->n ? out->n : 1, sizeof *out->members);
-    buf_t id = BUF_INIT;
-    for (size_t i = 0; i < out->n && rc == 0; i++) {
-        cache_member_t *m = &out->members[i];
-        size_t at = 2 + 4 * i;
-        buf_reset(&id);
-        if (!cache__str_el(r, at) ||
-            cache_key_parse_tail(r->element[at]->str, r->element[at]->len, &m->kind, &id, e) != 0) {
-            rc = err_set(e, ERR_INTERNAL, "cache.lua bget: bad member");
-            break;
-        }
-        m->id = arena_strndup(a, id.data, id.len);
-        if (cache__str_el(r, at + 1)) {
-            m->json = arena_strndup(a, r->element[at + 1]->str, r->element[at + 1]->len);
-        }
-        if (cache__str_el(r, at + 2)) {
-            buf_reset(&id);
-            if (cache_key_parse_tail(r->element[at + 2]->str, r->element[at + 2]->len,
-                                     &m->join_kind, &id, e) != 0) {
-                rc = -1;
-                break;
-            }
-            m->has_join = 1;
-            m->join_id = arena_strndup(a, id.data, id.len);
-            if (cache__str_el(r, at + 3)) {
-                m->join_json = arena_strndup(a, r->element[at + 3]->str, r->element[at + 3]->len);
-            }
-        }
-    }
-    buf_free(&id);
-    freeReplyObject(r);
-    if (rc == 0) metrics_inc(METRIC_BATCH_HITS);
+    freeReplyObject(b);
+    freeReplyObject(m);
     return rc;
 }
 

@@ -40,7 +40,7 @@
  *         && b.status == CACHE_HIT) {
  *         // b.members in order; those with json == NULL (and joins with
  *         // join_json == NULL) are fetched from MongoDB in ONE query ($in),
- *         // then cache_fill_docs(); unknown ones are skipped.
+ *         // then cache_fill_docs(c, b.epoch, ...); unknown ones are skipped.
  *     } else {
  *         // query MongoDB with limit+1 (when b.query.limit >= 0), then
  *         cache_batch_fill(c, &b, docs, n_first_limit_docs, got_more ? 0 : 1, &e);
@@ -78,8 +78,9 @@ typedef enum { CACHE_HIT, CACHE_NEGATIVE, CACHE_MISS } cache_status_t;
 
 typedef struct {
     cache_status_t status;
-    const char *json; /* HIT: the entity JSON, in the caller's arena */
-    char lease[40];   /* MISS: non-empty when this caller holds the fill lease */
+    const char *json;  /* HIT: the entity JSON, in the caller's arena */
+    char lease[40];    /* MISS: non-empty when this caller holds the fill lease */
+    const char *epoch; /* cache_get_many: the epoch it read (cache_fill_docs' token) */
 } cache_entry_t;
 
 /* Looks (kind, id) up. On a miss the first caller gets the lease; others
@@ -112,10 +113,14 @@ typedef struct {
 
 /* Stores documents read from MongoDB without a lease (members of a cached
  * batch that were missing, misses of cache_get_many), each only if nothing
- * as new is cached. A doc with json NULL (version 0) caches a short
+ * as new is cached, and none if the cache epoch is no longer `epoch`, the
+ * one the read before the MongoDB query saw (cache_entry_t.epoch of
+ * cache_get_many, cache_batch_t.epoch): a write-through write whose cache
+ * call failed in between started a new epoch, and what was read before it
+ * must not be cached in it. A doc with json NULL (version 0) caches a short
  * negative entry: MongoDB has no such id. Returns how many were stored, or
  * -1. */
-int cache_fill_docs(cache_t *c, const cache_doc_t *docs, size_t n, err_t *e);
+int cache_fill_docs(cache_t *c, const char *epoch, const cache_doc_t *docs, size_t n, err_t *e);
 
 /* What one write did to the cached batches. */
 typedef struct {
@@ -160,10 +165,14 @@ typedef struct {
     cache_member_t *members; /* HIT: in order (arena) */
     size_t n;
     int exhaustive;    /* HIT: every matching record is a member */
-    const char *token; /* MISS: fill token (table write counters) */
+    const char *epoch; /* the epoch read ("" none): cache_fill_docs' token */
+    const char *token; /* MISS: fill token (the epoch and table write counters) */
 } cache_batch_t;
 
-/* Reads a cached batch in one round trip. query is a declared name,
+/* Reads a cached batch with plain commands, no script: HMGET of the
+ * batch's materialised value and MGET of the epoch and table write counters
+ * in one round trip (a declaration with a join: one more, an MGET of the
+ * distinct join targets). query is a declared name,
  * args_json its arguments. -1: ERR_BAD_INPUT (bad arguments), ERR_UNAVAILABLE
  * (Redis down: out->query is still filled, so the caller can run it). */
 int cache_batch_get(cache_t *c, arena_t *a, const char *query, const char *args_json,
@@ -176,6 +185,17 @@ int cache_batch_get(cache_t *c, arena_t *a, const char *query, const char *args_
  * arguments) or ERR_UNAVAILABLE; every count is -1 then. */
 int cache_batch_counts(cache_t *c, arena_t *a, const char *query, const char *const *args_json,
                        size_t n, int64_t *counts, err_t *e);
+
+/* One member of a batch's materialised value (cache.lua's value_of:
+ * "\1" tail "\2" JSON "\2" join tail, per member). */
+typedef struct {
+    const char *tail, *json, *join;
+    size_t tail_len, json_len, join_len;
+} cache_value_member_t;
+
+/* The next member of a batch value at *p: 1 and *m set; 0 at the end; -1
+ * malformed. For cache verify. */
+int cache_batch_value_next(const char **p, const char *end, cache_value_member_t *m);
 
 /* Caches MongoDB's answer to a missed batch: docs in MongoDB's order (at
  * most limit of them), exhaustive = 1 when MongoDB has no further matching

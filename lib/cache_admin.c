@@ -230,12 +230,30 @@ static int cache_admin__rerun(const cache_source_t *src, arena_t *a, const char 
     return src->query(src->ud, a, q, docs, n, exhaustive, e);
 }
 
+/* 1 when a batch value (cache.lua's value_of) does not hold exactly docs,
+ * in order, with their JSON. */
+static int cache_admin__value_differs(const char *val, size_t vlen, const cache_doc_t *docs,
+                                      size_t n, buf_t *tail)
+{
+    const char *p = val, *end = val + vlen;
+    cache_value_member_t m;
+    for (size_t i = 0; i < n; i++) {
+        buf_reset(tail);
+        cache_key_tail(tail, docs[i].kind, docs[i].id);
+        if (cache_batch_value_next(&p, end, &m) != 1 || m.tail_len != tail->len ||
+            memcmp(m.tail, tail->data, m.tail_len) != 0 || docs[i].json == NULL ||
+            m.json_len != strlen(docs[i].json) || memcmp(m.json, docs[i].json, m.json_len) != 0)
+            return 1;
+    }
+    return p != end;
+}
+
 static int cache_admin__verify_batch(cache_t *c, cache_admin__verify_t *v, const char *key,
                                      size_t len, err_t *e)
 {
     if (len > 2 && memcmp(key + len - 2, ":z", 2) == 0) return 0;
     cache_conn_t *conn = cache_connection(c);
-    redisReply *r = cache_conn_command(conn, e, "HMGET %b g p m", key, len);
+    redisReply *r = cache_conn_command(conn, e, "HMGET %b g p m v", key, len);
     if (r == NULL) return -1;
     if (r->type != REDIS_REPLY_ARRAY || !r->element[0]->str || !r->element[1]->str ||
         strcmp(r->element[0]->str, v->epoch) != 0) {
@@ -250,12 +268,19 @@ static int cache_admin__verify_batch(cache_t *c, cache_admin__verify_t *v, const
     }
     int evicted = zc->type != REDIS_REPLY_INTEGER || zc->integer != m;
     freeReplyObject(zc);
-    if (evicted) { /* its member list was evicted: readers see a miss */
+    int has_value = r->elements > 3 && r->element[3]->type == REDIS_REPLY_STRING;
+    if (evicted && !has_value) { /* nothing a reader would serve */
         freeReplyObject(r);
         return 0;
     }
     arena_reset(&v->arena);
     char *pred = arena_strdup(&v->arena, r->element[1]->str);
+    const char *val = NULL; /* readers serve this: no value, a miss */
+    size_t vlen = 0;
+    if (has_value) {
+        vlen = r->element[3]->len;
+        val = arena_strndup(&v->arena, r->element[3]->str, vlen);
+    }
     freeReplyObject(r);
     v->out->batches++;
     cache_query_t q;
@@ -263,11 +288,14 @@ static int cache_admin__verify_batch(cache_t *c, cache_admin__verify_t *v, const
     size_t n = 0;
     int exhaustive = 0;
     if (cache_admin__rerun(v->src, &v->arena, pred, &q, &docs, &n, &exhaustive, e) != 0) return -1;
+    /* The member list (what writes reconcile) unless evicted, which the
+     * next write of the table meets by dropping the batch; and the value
+     * (what reads serve). */
     r = cache_conn_command(conn, e, "ZRANGE %b:z 0 -1", key, len);
     if (r == NULL) return -1;
-    int same = r->elements == n;
+    int same = evicted || r->elements == n;
     buf_t tail = BUF_INIT;
-    for (size_t i = 0; same && i < n; i++) {
+    for (size_t i = 0; !evicted && same && i < n; i++) {
         buf_reset(&tail);
         cache_key_tail(&tail, docs[i].kind, docs[i].id);
         const char *m = r->element[i]->str;
@@ -279,6 +307,13 @@ static int cache_admin__verify_batch(cache_t *c, cache_admin__verify_t *v, const
         v->out->mismatches++;
         cache_admin__report(v->fn, v->ud, "MISMATCH batch %s: %zu cached members, MongoDB %zu",
                             q.canon, r->elements, n);
+    }
+    if (same && val && cache_admin__value_differs(val, vlen, docs, n, &tail)) {
+        v->out->mismatches++;
+        cache_admin__report(v->fn, v->ud,
+                            "MISMATCH batch %s: its materialised value (what reads serve) differs "
+                            "from MongoDB",
+                            q.canon);
     }
     buf_free(&tail);
     freeReplyObject(r);

@@ -349,6 +349,50 @@ redisReply *cache_conn_command_argv(cache_conn_t *c, err_t *e, int argc, const c
     return cache_conn__reply(c, ctx, redisCommandArgv(ctx, argc, argv, lens), e);
 }
 
+redisReply *cache_conn_command_argv_long(cache_conn_t *c, err_t *e, int argc, const char **argv,
+                                         const size_t *lens)
+{
+    redisContext *ctx = cache_conn_get(c, e);
+    if (ctx == NULL) return NULL;
+    int64_t us = ((int64_t)c->timeout.tv_sec * 1000000 + c->timeout.tv_usec) * CACHE_CONN_LONG;
+    struct timeval tv = {(time_t)(us / 1000000), (suseconds_t)(us % 1000000)};
+    redisSetTimeout(ctx, tv);
+    redisReply *r = cache_conn__reply(c, ctx, redisCommandArgv(ctx, argc, argv, lens), e);
+    if (c->ctx) redisSetTimeout(c->ctx, c->timeout); /* NULL: dropped on failure */
+    return r;
+}
+
+int cache_conn_pipeline(cache_conn_t *c, err_t *e, int n, const int *argc,
+                        const char *const *const *argv, const size_t *const *lens, redisReply **out)
+{
+    for (int i = 0; i < n; i++) out[i] = NULL;
+    redisContext *ctx = cache_conn_get(c, e);
+    if (ctx == NULL) return -1;
+    for (int i = 0; i < n; i++) {
+        if (redisAppendCommandArgv(ctx, argc[i], (const char **)argv[i], lens[i]) != REDIS_OK) {
+            err_set(e, ERR_UNAVAILABLE, "Redis: %s",
+                    ctx->errstr[0] ? ctx->errstr : "out of memory");
+            cache_conn_failed(c);
+            return -1;
+        }
+    }
+    cache_conn_count_roundtrip(c);
+    for (int i = 0; i < n; i++) {
+        void *r = NULL;
+        if (redisGetReply(ctx, &r) != REDIS_OK || r == NULL) {
+            err_set(e, ERR_UNAVAILABLE, "Redis: %s", ctx->errstr[0] ? ctx->errstr : "no reply");
+            for (int j = 0; j < i; j++) {
+                freeReplyObject(out[j]);
+                out[j] = NULL;
+            }
+            cache_conn_failed(c);
+            return -1;
+        }
+        out[i] = r;
+    }
+    return 0;
+}
+
 int cache_conn_ping(cache_conn_t *c, err_t *e)
 {
     redisReply *r = cache_conn_command(c, e, "PING");

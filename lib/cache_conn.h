@@ -49,6 +49,24 @@ redisReply *cache_conn_command(cache_conn_t *c, err_t *e, const char *fmt, ...);
 redisReply *cache_conn_command_argv(cache_conn_t *c, err_t *e, int argc, const char **argv,
                                     const size_t *lens);
 
+/* cache_conn_command_argv for a script whose Redis time grows with its
+ * input (a fill of a 1,000-member list, a write reconciling many lists):
+ * its reply may take CACHE_CONN_LONG times the timeout. On a loaded machine
+ * such a script passes the read timeout; a timeout then drops the
+ * connection and starts the back-off (the next requests skip Redis: extra
+ * MongoDB commands), and for a write distrusts the whole cache, although
+ * Redis ran the script. A Redis that is down fails the plain read before. */
+#define CACHE_CONN_LONG 5
+redisReply *cache_conn_command_argv_long(cache_conn_t *c, err_t *e, int argc, const char **argv,
+                                         const size_t *lens);
+
+/* Sends n commands at once and reads their n replies: ONE round trip.
+ * out[i] answers command i (a Redis error is a reply, not a failure). -1
+ * with ERR_UNAVAILABLE on an I/O failure (every out[i] NULL then). Caller
+ * frees each reply. */
+int cache_conn_pipeline(cache_conn_t *c, err_t *e, int n, const int *argc,
+                        const char *const *const *argv, const size_t *const *lens,
+                        redisReply **out);
 /* Ends the back-off: the next call connects at once (a caller that must
  * reach Redis now, e.g. to invalidate after a failed write). */
 void cache_conn_retry_now(cache_conn_t *c);

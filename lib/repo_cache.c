@@ -114,7 +114,7 @@ int repo__cached_get_many(repo_t *r, cache_kind_t k, const char *const *ids, siz
         out[miss_at[j]] = got[j];
         docs[j] = got[j] ? repo__doc(r, k, got[j]) : (cache_doc_t){k, miss[j], 0, NULL};
     }
-    if (cached) cache_fill_docs(r->cache, docs, nmiss, &ie);
+    if (cached) cache_fill_docs(r->cache, ce[0].epoch, docs, nmiss, &ie);
     return 0;
 }
 
@@ -349,7 +349,7 @@ static int repo__batch_hit(repo_t *r, const cache_batch_t *cb, repo__join_fn joi
             }
         }
     }
-    if (nfill) cache_fill_docs(r->cache, fill, nfill, &ie);
+    if (nfill) cache_fill_docs(r->cache, cb->epoch, fill, nfill, &ie);
     return 0;
 }
 

@@ -271,6 +271,54 @@ class Report:
                            "met" if v == 1 else "**missed**"))
         return "\n".join(out)
 
+    def light(self):
+        """Issue 22 (Redis-light reads): its targets, the Redis time per
+        request of every scenario, and light_bench's read and write costs
+        (results/light.csv; "before" rows when run with PERF_LIGHT_BASE)."""
+        out = ["| target (issue 22) | measured | |", "|---|---|---|"]
+
+        def verdict(ok):
+            return "–" if ok is None else ("met" if ok else "**missed**")
+        for sc, name in (("4", "fruitBySize (100 members)"), ("3", "bookstoresForBooks(100)")):
+            us = self.m(sc, "oponn", "redis_usec_per_req")
+            out.append("| (%s) %s: ≤ 60 µs of Redis time per cached read | %s µs | %s |" % (
+                sc, name, fmt(us, 1), verdict(None if us is None else us <= 60)))
+        r = self.ratio(self.m("4", "oponn"), self.m("1", "fcgi_constant"))
+        out.append("| (4) ≥ 0.27 × the FastCGI-constant ceiling | %s | %s |" % (
+            "%.3f ×" % r if r else "–", verdict(None if r is None else r >= 0.27)))
+        p99 = self.m("4", "oponn", "p99_ms")
+        out.append("| (4) p99 < 10 ms at %s connections | %s ms | %s |" % (
+            self.cfg["conns"], fmt(p99, 2), verdict(None if p99 is None else p99 < 10)))
+        r = self.ratio(self.m("3", "oponn"), self.m("3", "apollo"))
+        out.append("| (3) ≥ 3 × Apollo | %s | %s |" % (
+            "%.2f ×" % r if r else "–", verdict(None if r is None else r >= 3)))
+        out += ["", "Redis time per request (INFO commandstats: µs of the commands oponn "
+                "sent, medians), every scenario:", "",
+                "| scenario | Redis µs/req | Redis round trips/req | EVALSHA/req |",
+                "|---|---:|---:|---:|"]
+        for sc in ["1", "2", "3", "4", "5", "5b", "6", "7"]:
+            rows = group(self.runs, phase="main", scenario=sc, system="oponn")
+            if rows:
+                out.append("| (%s) | %s | %s | %s |" % (
+                    sc, fmt(med(rows, "redis_usec_per_req"), 1), fmt(med(rows, "redis_per_req"), 2),
+                    fmt(med(rows, "evalsha_per_req"), 2)))
+        rows = load_csv("light.csv")
+        if not rows:
+            return "\n".join(out + ["", "(light_bench did not run)"])
+        out += ["", "`build/perf/light_bench` (perf/light_bench.c: the cache API straight to "
+                "Redis, no HTTP; Redis µs = commandstats of the commands sent, per call):", "",
+                "| version | measured | lists of the table | Redis µs | round trips | "
+                "client µs |", "|---|---|---:|---:|---:|---:|"]
+        for r in rows:
+            what = ("read %s (%s members)" % (r["query"], fmt(num(r["members"]), 0))
+                    if r["what"] == "read" else
+                    "write %s (%s)" % (r["table"], r.get("apple") or r.get("book") or ""))
+            out.append("| %s | %s | %s | %s | %s | %s |" % (
+                r["version"], what, r.get("lists") or "", fmt(num(r["redis_usec"]), 1),
+                fmt(num(r.get("round_trips")), 2) if r.get("round_trips") else "",
+                fmt(num(r["client_usec"]), 1)))
+        return "\n".join(out)
+
     def probe_table(self):
         out = ["| scenario | case | ids | system | MongoDB commands | Redis round trips |",
                "|---|---|---:|---|---:|---:|"]
@@ -894,6 +942,7 @@ class Report:
             "STANDING": self.standing(),
             "FINDINGS": self.findings(),
             "TARGETS": self.targets(),
+            "LIGHT": self.light(),
             "MACHINE": "\n".join("| %s | %s |" % (k, v) for k, v in [
                 ("CPU", "%s, %d cores (shared with other work: see *other* below)" % (
                     mach["cpu"], mach["cores"])),

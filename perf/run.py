@@ -47,7 +47,10 @@ MONGODB_URI (a real MongoDB instead of the stand-in; the data set is loaded
 into OPONN_MONGODB_DB, default oponn_perf), PERF_DRAIN_S (30: (6)'s watch
 window), PERF_DRAIN_WRITES (3000: writes per drain measurement of (6)),
 PERF_ONLY=6 ((6) alone on the same stack and data set, about 5 minutes under load;
-results in a temporary directory unless PERF_RESULTS is set).
+results in a temporary directory unless PERF_RESULTS is set). Issue 22
+(light_bench, below): PERF_ONLY=light (only the ceilings, (3), (4) and
+light_bench), PERF_LIGHT_BASE (a commit to measure "before" on),
+PERF_LIGHT_WRITES (100), PERF_LIGHT_READS (2000).
 """
 import csv
 import json
@@ -953,6 +956,80 @@ class Bench:
         log("results in %s" % RESULTS)
 
 
+# ---- issue 22 (Redis-light reads): what a cached list read and a write cost
+# Redis. PERF_ONLY=light runs only the ceilings, (4) and (3) and the bench
+# below, ROUNDS times (a few minutes), for work on the cache.
+
+LIGHT_ONLY = os.environ.get("PERF_ONLY") == "light"
+
+
+def light_bench(b):
+    """build/perf/light_bench against the stack's Redis (its own key
+    prefixes): Redis µs per cached list read, and per write with 0, 100 and
+    1,000 cached lists of the table, into results/light.csv. With
+    PERF_LIGHT_BASE=<commit> the same bench is also built on that commit's
+    library (a `git archive` in the run directory) and run first, as
+    "before"."""
+    writes = os.environ.get("PERF_LIGHT_WRITES", "100")
+    reads = os.environ.get("PERF_LIGHT_READS", "2000")
+    env = dict(b.s.env(), OPONN_REDIS_TIMEOUT_MS="20000")
+    rows = []
+    runs = [("after", os.path.join(BUILD, "perf", "light_bench"))]
+    base = os.environ.get("PERF_LIGHT_BASE")
+    if base:
+        tree = os.path.join(b.dir, "light-base")
+        os.makedirs(tree, exist_ok=True)
+        arch = subprocess.run(["git", "-C", ROOT, "archive", base], capture_output=True)
+        ok = arch.returncode == 0 and subprocess.run(
+            ["tar", "-x", "-C", tree], input=arch.stdout).returncode == 0
+        if ok:
+            shutil.copy(os.path.join(HERE, "light_bench.c"), os.path.join(tree, "perf"))
+            ok = subprocess.run(["make", "-C", tree, "-j%d" % CORES, "build/perf/light_bench"],
+                                capture_output=True).returncode == 0
+        if ok:
+            runs.insert(0, ("before (%s)" % base, os.path.join(tree, "build", "perf",
+                                                               "light_bench")))
+        else:
+            b.notes.append("light_bench: could not build PERF_LIGHT_BASE=%s" % base)
+    for label, exe in runs:
+        t = time.monotonic()
+        p = subprocess.run([exe, writes, reads], env=env, capture_output=True, text=True,
+                           timeout=900)
+        if p.returncode != 0:
+            b.notes.append("light_bench %s failed: %s" % (label, p.stderr.strip()[:200]))
+            continue
+        for line in p.stdout.splitlines():
+            r = json.loads(line)
+            r["version"] = label
+            rows.append(r)
+            log("light %-22s %-5s %-18s lists=%-4s %-16s redis %9.1f us  client %9.1f us" % (
+                label, r["what"], r.get("query") or r.get("table"), r.get("lists", ""),
+                r.get("apple") or r.get("book") or "", r["redis_usec"], r["client_usec"]))
+        log("light_bench %s: %.0f s" % (label, time.monotonic() - t))
+    if rows:
+        keys = sorted({k for r in rows for k in r})
+        with open(os.path.join(RESULTS, "light.csv"), "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=keys)
+            w.writeheader()
+            w.writerows(rows)
+
+
+def light_only(b, started):
+    for rnd in range(1, CFG["rounds"] + 1):
+        b.ceilings(rnd)
+        b.flush()
+        n, t = b.walk(b.s.url, "fruit_by_size.lua", {"PERF_LIMITS": "100"}, conns=4)
+        log("warm: %d fruitBySize batches in %.1f s" % (n, t))
+        b.measure("main", "4", "oponn", rnd, "fruit_by_size.lua", {"PERF_LIMITS": "100"})
+        b.walk(b.s.url, "bookstores_for_books.lua", b.env_lists())
+        for peer in b.peers.values():
+            b.walk(peer.url, "bookstores_for_books.lua", b.env_lists())
+        b.pair(rnd, "3", "bookstores_for_books.lua", lambda s: b.env_lists())
+    light_bench(b)
+    b.notes.append("PERF_ONLY=light: only the ceilings, (3), (4) and light_bench ran")
+    b.write(started)
+
+
 def main():
     for exe in ("oponn", "oponn-worker", "perf/gen_data", "perf/fcgi_constant"):
         if not os.access(os.path.join(BUILD, exe), os.X_OK):
@@ -962,9 +1039,9 @@ def main():
         if shutil.which(tool) is None:
             print("perf: %s is missing: run etc/install-deps.sh" % tool, file=sys.stderr)
             return 2
-    if ONLY not in ("", "6"):
-        print("perf: PERF_ONLY=%s: only scenario 6 runs alone (PERF_ONLY=6)" % ONLY,
-              file=sys.stderr)
+    if ONLY not in ("", "6", "light"):
+        print("perf: PERF_ONLY=%s: PERF_ONLY=6 runs scenario 6 alone, PERF_ONLY=light"
+              " the issue-22 measurements" % ONLY, file=sys.stderr)
         return 2
     started = time.time()
     os.makedirs(RESULTS, exist_ok=True)
@@ -984,7 +1061,7 @@ def main():
         b.detect()
         b.load()
         b.detect_reads()
-        if ONLY:  # (6) alone, on the same data set: no peers, no other scenario
+        if ONLY == "6":  # (6) alone, on the same data set: no peers, no other scenario
             b.sample_checked = b.check_sample(b.s.url, "oponn")
             b.write_behind()
             b.write(started)
@@ -1005,12 +1082,15 @@ def main():
         b.static_bytes = len(body)
         CFG["book_body_bytes"] = len(body)
         b.probes_run()
+        if LIGHT_ONLY:
+            return light_only(b, started)
         for rnd in range(1, CFG["rounds"] + 1):
             t = time.monotonic()
             if rnd > 1 and not b.time_for(round_s, "round %d" % rnd):
                 break
             b.round(rnd)
             round_s = time.monotonic() - t
+        light_bench(b)
         b.sweeps()
         if b.time_for(60, "the memory runs and the profile"):
             b.flush()

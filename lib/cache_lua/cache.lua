@@ -24,13 +24,17 @@
 -- every entity of a batch (a hash would take one HMGET each: two thirds of a
 -- 100-id batch read). A value whose epoch is not the current one, or that is
 -- not a string (an older layout), is a miss. Batch P:q:NAME:HASH is a hash {g, p = predicate
--- JSON, x = "1" when exhaustive (every matching record is a member), m =
+-- JSON, c = canonical arguments, v = the materialised value a read returns
+-- (value_of below; absent = a miss), x = "1" when exhaustive (every
+-- matching record is a member), m =
 -- member count, "@" .. tail = that record's member string (membership is
 -- looked up here, in the batch itself, so nothing evicted separately can
 -- make a member look absent)} and P:q:NAME:HASH:z a ZSET of members (score
--- 0, lexical order = sort order). P:rb:K:E is the per-record index of the
+-- 0, lexical order = sort order), which writes use to place members; reads
+-- use only "v". P:rb:K:E is the per-record index of the
 -- batches holding the record (for operators and purge tooling). A batch whose ZSET does not hold m members lost it
--- to eviction: it is a miss, and is dropped when a write meets it.
+-- to eviction: its value is still exact (reads serve it), and the batch is
+-- dropped when a write of its table meets it.
 -- A member is enc(sort field 1) .. enc(...) .. enc(id) .. tail, where
 -- enc(s) = type byte .. s with NUL escaped .. "\0\0"; the tail "K:E" after
 -- the last NUL names the entity key.
@@ -51,9 +55,11 @@ if ARGV[3] ~= '' then
     bumped = 1
 end
 local EPOCH = redis.call('GET', EK)
+local created = false
 if not EPOCH and ARGV[4] ~= '' then
     redis.call('SET', EK, ARGV[4])
     EPOCH = ARGV[4]
+    created = true
 end
 local STATS = P .. ':stats'
 if bumped == 1 then redis.call('HINCRBY', STATS, 'epoch_bumps', 1) end
@@ -252,6 +258,17 @@ local function stat(field, n)
     if n ~= 0 then redis.call('HINCRBY', STATS, field, n) end
 end
 
+-- Is `seen`, the epoch a miss read (the first part of a lease-less fill's
+-- token), still the current one? A write-through write whose cache call
+-- failed starts a new epoch and moves no table counter, so a fill whose
+-- MongoDB read preceded that write must not be stored in the new epoch.
+-- A miss that saw no epoch ("") matches only the one this call created:
+-- any other was set after the miss, by a bump or another call.
+local function same_epoch(seen)
+    if not EPOCH then return false end
+    return seen == EPOCH or (seen == '' and created)
+end
+
 -- Write-behind writes of this record not yet applied to MongoDB: while there
 -- are any, a value read from MongoDB is older than the truth and must not be
 -- cached.
@@ -259,10 +276,17 @@ local function pending(tail)
     return tonumber(redis.call('GET', P .. ':pendr:' .. tail) or '0') > 0
 end
 
+-- A write leaving the queue (applied, or dead) also moves its table's write
+-- counter: a batch read that missed while the write was pending holds the
+-- counter of the put, and may have read MongoDB before the writer applied
+-- it; bfill checks pend:<table> only at fill time, when the write may be
+-- applied and acknowledged already, so without this the stale read (a
+-- record that newly matches left out) would be stored.
 local function unpend(kind, tail)
     for _, k in ipairs({P .. ':pend:' .. kind, P .. ':pendr:' .. tail}) do
         if tonumber(redis.call('DECR', k)) <= 0 then redis.call('DEL', k) end
     end
+    redis.call('INCR', P .. ':tv:' .. kind)
 end
 
 -- --------------------------------------------------------------- batches
@@ -293,10 +317,126 @@ local function last_other(zkey, old_m)
     return tail[#tail - 1]
 end
 
+-- The materialised value of a batch (field "v" of its hash): what a read
+-- returns, so a read is plain HMGET + MGET with no script and no per-member
+-- work in Redis. Per member, in order: "\1" tail "\2" JSON "\2" join tail
+-- (the tail of its join target, "" if none; the target itself is read with
+-- one MGET, since a store write would otherwise have to patch every batch
+-- that joins it). JSON written by the repositories escapes every control
+-- byte, so "\1" tail "\2" finds a member's segment with one plain search,
+-- and a write patches the value in place: a few string operations per
+-- batch it touches, whatever the member count.
+local SEG, SEP = '\1', '\2'
+
+local function join_tail(pred, json)
+    if not pred.j then return '' end
+    local fk = json_str_field(json, '"' .. pred.j[1] .. '":"')
+    if fk == nil then fk = cjson.decode(json)[pred.j[1]] end
+    if type(fk) ~= 'string' then return '' end
+    return pred.j[2] .. ':' .. esc(fk)
+end
+
+local function segment(pred, tail, json)
+    return SEG .. tail .. SEP .. json .. SEP .. join_tail(pred, json)
+end
+
+-- JSON that a value cannot hold (a raw separator byte): not cacheable.
+local function unsafe(json)
+    return string.find(json, '[\1\2]') ~= nil
+end
+
+-- Builds "v" from parallel lists of member tails and JSON texts; nil if one
+-- cannot be held.
+local function value_of(pred, tails, jsons)
+    local parts = {}
+    for i = 1, #tails do
+        if unsafe(jsons[i]) then return nil end
+        parts[i] = segment(pred, tails[i], jsons[i])
+    end
+    return table.concat(parts)
+end
+
+-- Where tail's segment of v starts and ends (inclusive), or nil.
+local function seg_find(v, tail)
+    local s = string.find(v, SEG .. tail .. SEP, 1, true)
+    if not s then return nil end
+    local e = string.find(v, SEG, s + 1, true)
+    return s, (e or #v + 1) - 1
+end
+
+local function seg_cut(v, tail)
+    local s, e = seg_find(v, tail)
+    if not s then return nil end
+    return string.sub(v, 1, s - 1) .. string.sub(v, e + 1)
+end
+
+-- Inserts seg where member m now stands in the ZSET (before the next one).
+local function seg_insert(v, zkey, m, seg)
+    local r = redis.call('ZRANK', zkey, m)
+    if not r then return nil end
+    local nxt = redis.call('ZRANGE', zkey, r + 1, r + 1)[1]
+    if not nxt then return v .. seg end
+    local s = seg_find(v, tail_of(nxt))
+    if not s then return nil end
+    return string.sub(v, 1, s - 1) .. seg .. string.sub(v, s)
+end
+
+-- Rebuilds "v" of batch bkey from its member ZSET and the entity keys (a
+-- batch without a value: an older layout, or a failed patch). A member that
+-- is not there (evicted, held) leaves the batch without "v": a miss.
+local function materialise(bkey, pred)
+    local members = redis.call('ZRANGE', bkey .. ':z', 0, -1)
+    local tails, keys = {}, {}
+    for i, m in ipairs(members) do
+        tails[i] = tail_of(m)
+        keys[i] = P .. ':' .. tails[i]
+    end
+    local es = entity_mget(keys)
+    local jsons = {}
+    for i = 1, #members do
+        local e = es[i]
+        if not e or e.neg or e.hold then
+            redis.call('HDEL', bkey, 'v')
+            return
+        end
+        jsons[i] = e.d
+    end
+    local v = value_of(pred, tails, jsons)
+    if v then
+        redis.call('HSET', bkey, 'v', v)
+    else
+        redis.call('HDEL', bkey, 'v')
+    end
+end
+
+-- Patches "v" of batch bkey after reconcile's `action` on record `tail`
+-- (new JSON `json`, nil for a delete; new member string new_m; `gone` the
+-- tail an insert evicted). The ZSET is already updated. Falls back to a
+-- rebuild when the value is missing or does not hold what it should.
+local function value_patch(bkey, pred, action, tail, json, new_m, gone)
+    local v = redis.call('HGET', bkey, 'v')
+    if v and json and unsafe(json) then v = nil end
+    if v and action == 'patch' then -- same place: replace the segment
+        local s, e = seg_find(v, tail)
+        v = s and (string.sub(v, 1, s - 1) .. segment(pred, tail, json) .. string.sub(v, e + 1))
+    elseif v and (action == 'move' or action == 'remove') then
+        v = seg_cut(v, tail)
+    end
+    if v and gone then v = seg_cut(v, gone) end
+    if v and (action == 'move' or action == 'insert' or action == 'insert_evict') then
+        v = seg_insert(v, bkey .. ':z', new_m, segment(pred, tail, json))
+    end
+    if v then
+        redis.call('HSET', bkey, 'v', v)
+    else
+        materialise(bkey, pred)
+    end
+end
+
 -- Reconciles every cached batch reading table `kind` with the write of the
--- record whose tail is `tail`: newdoc is its decoded new version (nil for a
--- delete). Returns counts {patched, inserted, removed, dropped}.
-local function reconcile(kind, tail, newdoc, batch_ttl)
+-- record whose tail is `tail`: newdoc is its decoded new version and newjson
+-- its text (both nil for a delete). Returns counts {patched, inserted, removed, dropped}.
+local function reconcile(kind, tail, newdoc, newjson, batch_ttl)
     local c = {0, 0, 0, 0}
     local rkey = P .. ':rb:' .. tail
     local rikey = P .. ':ri:' .. tail
@@ -333,7 +473,7 @@ local function reconcile(kind, tail, newdoc, batch_ttl)
             if old_m and not redis.call('ZSCORE', zkey, old_m) then old_m = nil end
             local new_m = nil
             if newdoc and matches(pred, newdoc, kind) then new_m = member_of(pred, newdoc, tail) end
-            local action = 'none'
+            local action, gone_tail = 'none', nil
             if old_m or new_m then
                 local n = redis.call('ZCARD', zkey)
                 action = decide(pred.l, x, n, old_m, new_m, last_other(zkey, old_m))
@@ -355,8 +495,9 @@ local function reconcile(kind, tail, newdoc, batch_ttl)
                 if action == 'insert_evict' then
                     local gone = redis.call('ZRANGE', zkey, -1, -1)[1]
                     redis.call('ZREM', zkey, gone)
-                    redis.call('HDEL', bkey, '@' .. tail_of(gone))
-                    redis.call('HDEL', P .. ':rb:' .. tail_of(gone), bid)
+                    gone_tail = tail_of(gone)
+                    redis.call('HDEL', bkey, '@' .. gone_tail)
+                    redis.call('HDEL', P .. ':rb:' .. gone_tail, bid)
                     redis.call('HSET', bkey, 'x', '0')
                 end
                 c[2] = c[2] + 1
@@ -373,6 +514,9 @@ local function reconcile(kind, tail, newdoc, batch_ttl)
                 batch_drop(bid, b[2], pred)
                 redis.call('HDEL', rkey, bid)
                 c[4] = c[4] + 1
+            end
+            if action ~= 'none' and action ~= 'drop' and action ~= 'exclude' then
+                value_patch(bkey, pred, action, tail, newjson, new_m, gone_tail)
             end
         end
     end
@@ -453,27 +597,32 @@ function ops.fill()
 end
 
 -- fillmany: no lease (members of a batch read, or ids of a multi-get,
--- fetched from MongoDB); version guarded. ARGV[5] ttl, ARGV[6] negative ttl,
--- then triples (tail, version, JSON); JSON "" caches a negative entry (an id
--- MongoDB does not have; version 0, so any write of the id wins).
+-- fetched from MongoDB); version guarded. ARGV[5] the epoch the miss read
+-- (refused as a whole if it is not the current one), ARGV[6] ttl, ARGV[7]
+-- negative ttl, then triples (tail, version, JSON); JSON "" caches a
+-- negative entry (an id MongoDB does not have; version 0, so any write of
+-- the id wins).
 -- -> number stored
 function ops.fillmany()
-    if not EPOCH then return 0 end
+    if not same_epoch(ARGV[5]) then
+        stat('stale_refused', (#ARGV - 7) / 3)
+        return 0
+    end
     local stored = 0
     local keys = {}
-    for i = 7, #ARGV, 3 do keys[#keys + 1] = P .. ':' .. ARGV[i] end
+    for i = 8, #ARGV, 3 do keys[#keys + 1] = P .. ':' .. ARGV[i] end
     local curs = entity_mget(keys)
-    for i = 7, #ARGV, 3 do
+    for i = 8, #ARGV, 3 do
         local key = P .. ':' .. ARGV[i]
         local version = tonumber(ARGV[i + 1])
-        local cur = curs[(i - 7) / 3 + 1]
+        local cur = curs[(i - 8) / 3 + 1]
         if (cur and cur.v >= version) or pending(ARGV[i]) then
             stat('stale_refused', 1)
         elseif ARGV[i + 2] == '' then
-            entity_set(key, version, nil, ARGV[6])
+            entity_set(key, version, nil, ARGV[7])
             stored = stored + 1
         else
-            entity_set(key, version, ARGV[i + 2], ARGV[5])
+            entity_set(key, version, ARGV[i + 2], ARGV[6])
             stored = stored + 1
         end
     end
@@ -481,8 +630,10 @@ function ops.fillmany()
 end
 
 -- mget: ARGV[5..] entity tails (one multi-get, no leases: the caller fills
--- what it read from MongoDB with fillmany, which is version guarded).
--- -> for each tail two elements: 'h', JSON | 'n', false | 'm', false
+-- what it read from MongoDB with fillmany, which is version and epoch
+-- guarded).
+-- -> for each tail two elements: 'h', JSON | 'n', false | 'm', false; then
+-- the epoch (fillmany's token)
 function ops.mget()
     local out = {}
     local keys = {}
@@ -501,6 +652,7 @@ function ops.mget()
             out[#out + 1] = false
         end
     end
+    out[#out + 1] = EPOCH or ''
     return out
 end
 
@@ -562,7 +714,7 @@ local function write(is_del)
     end
     redis.call('DEL', P .. ':lease:' .. ARGV[5])
     redis.call('INCR', P .. ':tv:' .. kind)
-    local c = reconcile(kind, ARGV[5], newdoc, tonumber(ARGV[11]))
+    local c = reconcile(kind, ARGV[5], newdoc, newdoc and ARGV[8], tonumber(ARGV[11]))
     if ARGV[12] == 'behind' then
         redis.call('XADD', queue, '*', 'kind', kind, 'id', ARGV[14], 'tail', ARGV[5],
             'version', ARGV[7],
@@ -576,72 +728,23 @@ end
 function ops.put() return write(false) end
 function ops.del() return write(true) end
 
--- bget: KEYS[2] batch key. ARGV[5] canonical args.
--- -> {'hit', x, tail1, value1|false, jtail1|false, jvalue1|false, ...}
---  | {'miss', tv1, tv2, ...} (table write counters, the fill token)
-function ops.bget()
-    local b = EPOCH and redis.call('HMGET', KEYS[2], 'g', 'p', 'x', 'm') or {}
-    local pred = nil
-    if b[1] == EPOCH and b[2] and tonumber(b[4]) == redis.call('ZCARD', KEYS[2] .. ':z') then
-        pred = cjson.decode(b[2])
-        if pred.c ~= ARGV[5] then pred = nil end -- hash collision: a miss
-    end
-    if not pred then
-        local out = {'miss'}
-        local pj = ARGV[6] and cjson.decode(ARGV[6])
-        for _, t in ipairs(pj.t) do
-            out[#out + 1] = redis.call('GET', P .. ':tv:' .. t) or '0'
-        end
-        return out
-    end
-    local out = {'hit', b[3] == '1' and 1 or 0}
-    local members = redis.call('ZRANGE', KEYS[2] .. ':z', 0, -1)
-    local tails, keys = {}, {}
-    for i, m in ipairs(members) do
-        tails[i] = tail_of(m)
-        keys[i] = P .. ':' .. tails[i]
-    end
-    local es = entity_mget(keys)
-    -- A join's targets: each distinct one read once, in a second MGET.
-    local jts, jkeys, jslot = {}, {}, {}
-    if pred.j then
-        local needle = '"' .. pred.j[1] .. '":"'
-        for i = 1, #members do
-            local e = es[i]
-            if e and not e.neg then
-                local fk = json_str_field(e.d, needle)
-                if fk == nil then fk = cjson.decode(e.d)[pred.j[1]] end
-                if type(fk) == 'string' then
-                    local jt = pred.j[2] .. ':' .. esc(fk)
-                    jts[i] = jt
-                    if not jslot[jt] then
-                        jkeys[#jkeys + 1] = P .. ':' .. jt
-                        jslot[jt] = #jkeys
-                    end
-                end
-            end
-        end
-    end
-    local jes = entity_mget(jkeys)
-    for i = 1, #members do
-        local e, jt = es[i], jts[i]
-        local je = jt and jes[jslot[jt]]
-        out[#out + 1] = tails[i]
-        out[#out + 1] = (e and not e.neg) and e.d or false
-        out[#out + 1] = jt or false
-        out[#out + 1] = (je and not je.neg) and je.d or false
-    end
-    return out
-end
+-- A batch read is not a script: lib/cache.c's cache_batch_get sends HMGET
+-- P:q:NAME:HASH g c x v and MGET P:epoch P:tv:<table>... in one round trip
+-- (and, for a join, one MGET of the distinct targets), and checks the epoch,
+-- the canonical arguments ("c", against hash collisions) and decodes "v".
 
 -- bcount: KEYS[2..] batch keys, ARGV[5..] their predicate JSON (same
 -- order). The member count of each cached exhaustive batch, read without
 -- touching its members: O(1) per batch, whatever its size (bookCount asked
--- alone, lib/repo_bookstore.c). A batch counts only when bget would serve
--- it (current epoch, m == ZCARD) and its stored predicate is byte for byte
--- the caller's (the batch key's hash collides otherwise); anything else,
--- a layout this op does not know included, is -1: the caller then reads
--- the batch (bget), which fills it. Writes nothing.
+-- alone, lib/repo_bookstore.c). A batch counts only when a read
+-- (cache_batch_get) would serve it: current epoch and a materialised value
+-- "v" (a batch whose value a write could not patch or rebuild is a miss
+-- there, so its m is not trusted here either; HEXISTS, not the value
+-- itself: O(1)), m == ZCARD (a write drops a batch whose members were
+-- evicted), and its stored predicate byte for byte the caller's (the batch
+-- key's hash collides otherwise). Anything else, a layout this op does not
+-- know included, is -1: the caller then reads the batch, which fills it.
+-- Writes nothing.
 -- -> {count or -1, ...}
 function ops.bcount()
     local out = {}
@@ -649,7 +752,8 @@ function ops.bcount()
         local b = EPOCH and redis.call('HMGET', KEYS[i], 'g', 'p', 'x', 'm') or {}
         local n = -1
         if b[1] == EPOCH and b[2] == ARGV[i + 3] and b[3] == '1' and
-            tonumber(b[4]) == redis.call('ZCARD', KEYS[i] .. ':z') then
+            tonumber(b[4]) == redis.call('ZCARD', KEYS[i] .. ':z') and
+            redis.call('HEXISTS', KEYS[i], 'v') == 1 then
             n = tonumber(b[4])
         end
         out[#out + 1] = n
@@ -658,18 +762,25 @@ function ops.bcount()
 end
 
 -- bfill: KEYS[2] batch key. ARGV[5] predicate JSON, ARGV[6] exhaustive
--- ("1"/"0"), ARGV[7] table counters joined by ",", ARGV[8] batch ttl,
+-- ("1"/"0"), ARGV[7] the miss's token: the epoch it read, ";", the table
+-- counters joined by ",", ARGV[8] batch ttl,
 -- ARGV[9] entity ttl, ARGV[10] number of member triples, then triples (tail,
 -- version, JSON): the members in MongoDB's order, then other entities read
 -- with them (a join's targets), stored like fillmany.
--- Refused when any table of the batch was written since the miss (its
--- counter moved) or a member's cached version is newer than the one read.
+-- Refused when the epoch changed since the miss (a write-through write
+-- whose cache call failed moves no counter), any table of the batch was
+-- written since the miss (its counter moved) or a member's cached version
+-- is newer than the one read.
 -- -> 'stored' | 'refilled' (stored, and it had been dropped) | 'refused'
 function ops.bfill()
-    if not EPOCH then return 'refused' end
+    local seen, tvs = string.match(ARGV[7], '^([^;]*);(.*)$')
+    if not seen or not same_epoch(seen) then
+        stat('stale_refused', 1)
+        return 'refused'
+    end
     local pred = cjson.decode(ARGV[5])
     local i = 0
-    for tv in string.gmatch(ARGV[7], '[^,]+') do
+    for tv in string.gmatch(tvs, '[^,]+') do
         i = i + 1
         local t = pred.t[i]
         if (redis.call('GET', P .. ':tv:' .. t) or '0') ~= tv then
@@ -702,7 +813,7 @@ function ops.bfill()
             return 'refused'
         end
         if not cur or cur.v < version then entity_set(key, version, ARGV[j + 2], ARGV[9]) end
-        members[#members + 1] = {ARGV[j], member_of(pred, doc, ARGV[j])}
+        members[#members + 1] = {ARGV[j], member_of(pred, doc, ARGV[j]), ARGV[j + 2]}
     end
     redis.call('DEL', KEYS[2], zkey)
     for _, m in ipairs(members) do
@@ -712,7 +823,15 @@ function ops.bfill()
         redis.call('HSET', rkey, bid, m[2])
         redis.call('EXPIRE', rkey, ttl)
     end
-    redis.call('HSET', KEYS[2], 'g', EPOCH, 'p', ARGV[5], 'x', ARGV[6], 'm', #members)
+    local tails, jsons = {}, {}
+    for k, m in ipairs(members) do
+        tails[k] = m[1]
+        jsons[k] = m[3]
+    end
+    redis.call('HSET', KEYS[2], 'g', EPOCH, 'p', ARGV[5], 'x', ARGV[6], 'm', #members, 'c',
+        pred.c)
+    local v = value_of(pred, tails, jsons)
+    if v then redis.call('HSET', KEYS[2], 'v', v) end
     redis.call('EXPIRE', KEYS[2], ttl)
     if #members > 0 then redis.call('EXPIRE', zkey, ttl) end
     if id_keyed(pred) then

@@ -358,6 +358,30 @@ static int q_misc(void)
            strcmp(lg->element[2]->str, "apples:g2 1") == 0,
        "g1 folded to one apply of v2; g2 applied alone after the poison failed");
     freeReplyObject(lg);
+
+    /* A batch read that missed while a write of its table was queued, and
+     * read MongoDB before the writer applied it, is not stored after the
+     * writer acknowledged it: g3 turns green, the green list misses, the
+     * "MongoDB" read has no green fruit yet, the writer applies and
+     * acknowledges, then the fill comes (bfill saw pend:apples == 0). */
+    const char *g3v1 = "{\"id\":\"g3\",\"kind\":\"APPLE\",\"breed\":\"B0\",\"size\":1,"
+                       "\"colour\":\"yellow\",\"acidity\":3,\"version\":1}";
+    const char *g3v2 = "{\"id\":\"g3\",\"kind\":\"APPLE\",\"breed\":\"B0\",\"size\":1,"
+                       "\"colour\":\"green\",\"acidity\":3,\"version\":2}";
+    ok(cache_put(c, CACHE_APPLES, "g3", 1, g3v1, NULL, &e) == 1, "g3 v1 (yellow) queued");
+    for (int i = 0; i < 5 && cache_queue_stats(c, &st, &e) == 0 && st.length > 0; i++) {
+        cache_queue_step(c, &o, q_apply, NULL, &e);
+    }
+    ok(cache_put(c, CACHE_APPLES, "g3", 2, g3v2, NULL, &e) == 1, "g3 v2 (green) queued");
+    cache_batch_get(c, &a, "fruitByColour", "{\"colour\":\"green\"}", &b, &e);
+    ok(b.status == CACHE_MISS, "the green list misses while g3 v2 is queued");
+    for (int i = 0; i < 5 && cache_queue_stats(c, &st, &e) == 0 && st.length > 0; i++) {
+        cache_queue_step(c, &o, q_apply, NULL, &e);
+    }
+    check_int(st.length, 0, "the writer applied and acknowledged g3 v2");
+    ok(cache_batch_fill(c, &b, NULL, 0, 1, &e) == 0,
+       "the fill of what MongoDB held before the writer applied g3 v2 (no green fruit) is "
+       "refused");
     cache_close(c);
     arena_destroy(&a);
     return tap_done();

@@ -9,6 +9,8 @@
 #include "cache.h"
 
 #include "buf.h"
+#include "cache_inval.h"
+#include "cache_l1.h"
 #include "metrics.h"
 
 #include "cache_lua.h"
@@ -30,6 +32,13 @@ struct cache {
     uint64_t rng;
     cache_hook_fn hook;
     void *hook_ud;
+    /* The near cache (cache_l1_enable; NULL: off) and its invalidation link. */
+    cache_l1_t *l1;
+    cache_inval_t *link;
+    buf_t epoch_key;     /* its invalidation empties L1 */
+    uint64_t fence_seen; /* metrics_fence() at the last sync of the link */
+    int l1_state;        /* at the request's start: CACHE_L1_OFF/ON/BYPASS */
+    uint64_t req_hits, req_misses;
 };
 
 /* Arguments of one EVALSHA: bytes live in one buffer, found by offset. */
@@ -133,6 +142,9 @@ int cache_open(cache_t **out, const cfg_t *cfg, err_t *e)
 void cache_close(cache_t *c)
 {
     if (c == NULL) return;
+    cache_inval_close(c->link);
+    cache_l1_free(c->l1);
+    buf_free(&c->epoch_key);
     cache_conn_close(c->conn);
     free(c);
 }
@@ -162,6 +174,7 @@ void cache_mark_dirty(cache_t *c)
 {
     (void)c; /* the state is the pool's, not this handle's */
     metrics_cache_distrust();
+    metrics_fence_bump();
 }
 
 int cache_sync(cache_t *c, err_t *e)
@@ -186,6 +199,162 @@ int cache_probe(cache_t *c, err_t *e)
     if (cache_script_run(c, "probe", 0, NULL, 1, args, NULL, 0, &r, e) != 0) return -1;
     freeReplyObject(r);
     return 0;
+}
+
+/* ------------------------------------------------------- near cache (L1) */
+
+/* An invalidation reported by the link: the epoch key (a new epoch) or
+ * "everything" (key NULL) empties L1, any other key drops what read it. */
+static void cache__l1_inval(void *ud, const char *key, size_t klen)
+{
+    cache_t *c = ud;
+    if (key == NULL || (klen == c->epoch_key.len && memcmp(key, c->epoch_key.data, klen) == 0)) {
+        cache_l1_stats_t st;
+        cache_l1_stats(c->l1, &st);
+        cache_l1_flush(c->l1);
+        if (st.entries) metrics_inc(METRIC_L1_FLUSHES);
+        return;
+    }
+    size_t n = cache_l1_invalidate(c->l1, key, klen);
+    if (n) metrics_add(METRIC_L1_INVALIDATIONS, n);
+}
+
+int cache_l1_enable(cache_t *c, const cfg_t *cfg, err_t *e)
+{
+    if (cfg->l1_bytes == 0 || c->l1) return 0;
+    cache_key_fixed(&c->keys, &c->epoch_key, "epoch");
+    c->l1 = cache_l1_new((size_t)cfg->l1_bytes, cfg->l1_max_age_ms);
+    if (cache_inval_open(&c->link, cfg, c->conn, cfg->l1_lease_ms, cache__l1_inval, c, e) != 0) {
+        cache_l1_free(c->l1);
+        c->l1 = NULL;
+        return err_wrap(e, "L1 off: its invalidation link");
+    }
+    return 0;
+}
+
+/* 1 when L1 may answer now: trusted cache, link ready, and proven alive
+ * since the last write of this instance (the fence) and within the lease.
+ * May block on one PING/PONG. */
+static int cache__l1_usable(cache_t *c)
+{
+    if (metrics_cache_distrusted(NULL)) {
+        cache__l1_inval(c, NULL, 0);
+        return 0;
+    }
+    if (!cache_inval_ready(c->link)) return 0;
+    uint64_t fence = metrics_fence();
+    int64_t now = cache_l1_now_ms();
+    if (fence != c->fence_seen || !cache_inval_leased(c->link, now)) {
+        err_t e = {0};
+        if (cache_inval_sync(c->link, &e) != 0) return 0;
+        c->fence_seen = fence; /* read before the sync: a later write moves it again */
+    }
+    return cache_inval_leased(c->link, cache_l1_now_ms());
+}
+
+void cache_request_begin(cache_t *c)
+{
+    c->req_hits = c->req_misses = 0;
+    if (c->l1 == NULL) {
+        c->l1_state = CACHE_L1_OFF;
+        return;
+    }
+    cache_inval_drain(c->link, cache_l1_now_ms());
+    c->l1_state = cache__l1_usable(c) ? CACHE_L1_ON : CACHE_L1_BYPASS;
+    cache_l1_stats_t st;
+    cache_l1_stats(c->l1, &st);
+    metrics_l1_bytes(st.bytes);
+}
+
+void cache_request_l1(const cache_t *c, cache_l1_req_t *out)
+{
+    static const char *const names[] = {"off", "on", "bypass"};
+    out->hits = c->req_hits;
+    out->misses = c->req_misses;
+    out->state = names[c->l1_state];
+}
+
+uint64_t cache_roundtrips(const cache_t *c)
+{
+    return cache_conn_roundtrips(c->conn) + cache_inval_roundtrips(c->link);
+}
+
+/* Looks the L1 key (tag, key) up when L1 may answer: 1 and *val on a hit.
+ * Counts the read as a hit, a miss or a bypass. */
+static int cache__l1_get(cache_t *c, char tag, const char *key, size_t klen, const char **val,
+                         size_t *vlen)
+{
+    if (c->l1 == NULL) return 0;
+    if (!cache__l1_usable(c)) {
+        metrics_inc(METRIC_L1_LEASE_BYPASSES);
+        return 0;
+    }
+    char small[256];
+    char *k = klen + 1 <= sizeof small ? small : malloc(klen + 1);
+    if (k == NULL) abort();
+    k[0] = tag;
+    memcpy(k + 1, key, klen);
+    int hit = cache_l1_get(c->l1, k, klen + 1, cache_l1_now_ms(), val, vlen);
+    if (k != small) free(k);
+    if (hit) {
+        c->req_hits++;
+        metrics_inc(METRIC_L1_HITS);
+    } else {
+        c->req_misses++;
+        metrics_inc(METRIC_L1_MISSES);
+    }
+    return hit;
+}
+
+/* The snapshot a fill takes before its Redis read. */
+static void cache__l1_snap(const cache_t *c, cache_l1_snap_t *snap)
+{
+    cache_l1_snapshot(c->l1, cache_l1_now_ms(), snap);
+}
+
+/* Stores what Redis answered, read after snap, under (tag, key), depending
+ * on deps: only while the link tracks the connection that read it. */
+static void cache__l1_put(cache_t *c, const cache_l1_snap_t *snap, char tag, const char *key,
+                          size_t klen, const char *val, size_t vlen, const char *const *deps,
+                          const size_t *dlens, size_t ndeps)
+{
+    if (c->l1 == NULL || !cache_inval_ready(c->link) || metrics_cache_distrusted(NULL)) return;
+    char small[256];
+    char *k = klen + 1 <= sizeof small ? small : malloc(klen + 1);
+    if (k == NULL) abort();
+    k[0] = tag;
+    memcpy(k + 1, key, klen);
+    cache_l1_put(c->l1, snap, k, klen + 1, val, vlen, deps, dlens, ndeps);
+    if (k != small) free(k);
+}
+
+/* An entity answer into L1: "h" JSON or "n" (negative). */
+static void cache__l1_put_entity(cache_t *c, const cache_l1_snap_t *snap, const buf_t *ek,
+                                 const cache_entry_t *ce)
+{
+    if (c->l1 == NULL || ce->status == CACHE_MISS) return;
+    buf_t v = BUF_INIT;
+    buf_putc(&v, ce->status == CACHE_HIT ? 'h' : 'n');
+    if (ce->status == CACHE_HIT) buf_puts(&v, ce->json);
+    const char *deps[1] = {ek->data};
+    size_t dlens[1] = {ek->len};
+    cache__l1_put(c, snap, 'e', ek->data, ek->len, v.data, v.len, deps, dlens, 1);
+    buf_free(&v);
+}
+
+/* An entity answer from L1 (key ek): 1 and *out filled. */
+static int cache__l1_entity(cache_t *c, arena_t *a, const buf_t *ek, cache_entry_t *out)
+{
+    const char *v;
+    size_t vlen;
+    if (!cache__l1_get(c, 'e', ek->data, ek->len, &v, &vlen)) return 0;
+    if (vlen >= 1 && v[0] == 'h') {
+        out->status = CACHE_HIT;
+        out->json = arena_strndup(a, v + 1, vlen - 1);
+    } else {
+        out->status = CACHE_NEGATIVE;
+    }
+    return 1;
 }
 
 /* ------------------------------------------------------------ scripting */
@@ -321,6 +490,9 @@ int cache_script_run(cache_t *c, const char *op, int nkeys, const char **keys, i
     free(argv);
     free(lens);
     cache__args_free(&a);
+    /* After Redis answered (or not), before the caller answers its client:
+     * readers of this instance sync their invalidation link first. */
+    if (is_write) metrics_fence_bump();
     return rc;
 }
 
@@ -357,6 +529,12 @@ int cache_get(cache_t *c, arena_t *a, cache_kind_t k, const char *id, cache_entr
     if (cache__check_id(id, e) != 0) return -1;
     buf_t ek = BUF_INIT, lk = BUF_INIT;
     cache_key_entity(&c->keys, &ek, k, id);
+    if (cache__l1_entity(c, a, &ek, out)) {
+        buf_free(&ek);
+        return 0;
+    }
+    cache_l1_snap_t snap;
+    cache__l1_snap(c, &snap);
     cache_key_lease(&c->keys, &lk, k, id);
     const char *keys[2] = {ek.data, lk.data};
     char token[40], ms[24];
@@ -394,6 +572,7 @@ int cache_get(cache_t *c, arena_t *a, cache_kind_t k, const char *id, cache_entr
         freeReplyObject(r);
         break;
     }
+    if (rc == 0) cache__l1_put_entity(c, &snap, &ek, out);
     buf_free(&ek);
     buf_free(&lk);
     return rc;
@@ -498,40 +677,65 @@ int cache_get_many(cache_t *c, arena_t *a, cache_kind_t k, const char *const *id
     for (size_t i = 0; i < n; i++) {
         if (cache__check_id(ids[i], e) != 0) return -1;
     }
-    buf_t pool = BUF_INIT;
-    size_t *offs = malloc(n * sizeof *offs);
-    const char **args = malloc(n * sizeof *args);
-    if (offs == NULL || args == NULL) abort();
+    /* L1 first; Redis reads the rest (want[0..nw) indexes into ids). */
+    size_t *want = malloc(n * sizeof *want), nw = 0;
+    if (want == NULL) abort();
+    buf_t ek = BUF_INIT;
     for (size_t i = 0; i < n; i++) {
+        buf_reset(&ek);
+        cache_key_entity(&c->keys, &ek, k, ids[i]);
+        if (!cache__l1_entity(c, a, &ek, &out[i])) want[nw++] = i;
+    }
+    if (nw == 0) {
+        free(want);
+        buf_free(&ek);
+        return 0;
+    }
+    cache_l1_snap_t snap;
+    cache__l1_snap(c, &snap);
+    buf_t pool = BUF_INIT;
+    size_t *offs = malloc(nw * sizeof *offs);
+    const char **args = malloc(nw * sizeof *args);
+    if (offs == NULL || args == NULL) abort();
+    for (size_t i = 0; i < nw; i++) {
         offs[i] = pool.len;
-        cache_key_tail(&pool, k, ids[i]);
+        cache_key_tail(&pool, k, ids[want[i]]);
         buf_putc(&pool, '\0');
     }
-    for (size_t i = 0; i < n; i++) args[i] = pool.data + offs[i];
+    for (size_t i = 0; i < nw; i++) args[i] = pool.data + offs[i];
     redisReply *r;
-    int rc = cache_script_run(c, "mget", 0, NULL, (int)n, args, NULL, 0, &r, e);
+    int rc = cache_script_run(c, "mget", 0, NULL, (int)nw, args, NULL, 0, &r, e);
     free(offs);
     free(args);
     buf_free(&pool);
-    if (rc != 0) return -1;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 * n) {
+    if (rc == 0 && (r->type != REDIS_REPLY_ARRAY || r->elements != 2 * nw)) {
         freeReplyObject(r);
-        return err_set(e, ERR_INTERNAL, "cache.lua mget: unexpected reply");
+        rc = err_set(e, ERR_INTERNAL, "cache.lua mget: unexpected reply");
     }
-    for (size_t i = 0; i < n; i++) {
-        if (cache__is(r, 2 * i, "h") && r->element[2 * i + 1]->type == REDIS_REPLY_STRING) {
-            out[i].status = CACHE_HIT;
-            out[i].json = arena_strndup(a, r->element[2 * i + 1]->str, r->element[2 * i + 1]->len);
+    for (size_t j = 0; rc == 0 && j < nw; j++) {
+        cache_entry_t *o = &out[want[j]];
+        if (cache__is(r, 2 * j, "h") && r->element[2 * j + 1]->type == REDIS_REPLY_STRING) {
+            o->status = CACHE_HIT;
+            o->json = arena_strndup(a, r->element[2 * j + 1]->str, r->element[2 * j + 1]->len);
             metrics_inc(METRIC_CACHE_HITS);
-        } else if (cache__is(r, 2 * i, "n")) {
-            out[i].status = CACHE_NEGATIVE;
+        } else if (cache__is(r, 2 * j, "n")) {
+            o->status = CACHE_NEGATIVE;
             metrics_inc(METRIC_CACHE_NEG_HITS);
         } else {
             metrics_inc(METRIC_CACHE_MISSES);
+            continue;
         }
+        buf_reset(&ek);
+        cache_key_entity(&c->keys, &ek, k, ids[want[j]]);
+        cache__l1_put_entity(c, &snap, &ek, o);
     }
-    freeReplyObject(r);
-    return 0;
+    if (rc == 0) freeReplyObject(r);
+    free(want);
+    buf_free(&ek);
+    if (rc != 0) {
+        for (size_t i = 0; i < n; i++) out[i].status = CACHE_MISS; /* as documented */
+    }
+    return rc;
 }
 
 static int cache__write(cache_t *c, int is_del, cache_kind_t k, const char *id, int64_t version,
@@ -684,10 +888,11 @@ static int cache__batch_value(arena_t *a, const char *v, size_t vlen, cache_batc
  * second round trip; see docs/cache.md). Targets not cached, of another
  * epoch, negative or held keep join_json NULL: the repository reads them. */
 static int cache__batch_joins(cache_t *c, arena_t *a, cache_batch_t *out, const char *epoch,
-                              err_t *e)
+                              const char ***tkeys, size_t *ntk, err_t *e)
 {
-    size_t n = out->n, nk = 0;
+    size_t n = out->n, nk = 0, nt = 0;
     const char **argv = arena_alloc(a, (n + 1) * sizeof *argv);
+    const char **targets = arena_alloc(a, (n ? n : 1) * sizeof *targets);
     size_t *slot = arena_alloc(a, (n ? n : 1) * sizeof *slot);
     argv[0] = "MGET";
     buf_t k = BUF_INIT;
@@ -695,18 +900,32 @@ static int cache__batch_joins(cache_t *c, arena_t *a, cache_batch_t *out, const 
         cache_member_t *m = &out->members[i];
         slot[i] = (size_t)-1;
         if (!m->has_join) continue;
-        for (size_t j = 0; j < i && slot[i] == (size_t)-1; j++) {
+        int seen = 0;
+        for (size_t j = 0; j < i && !seen; j++) {
             if (out->members[j].has_join && out->members[j].join_kind == m->join_kind &&
-                strcmp(out->members[j].join_id, m->join_id) == 0)
+                strcmp(out->members[j].join_id, m->join_id) == 0) {
                 slot[i] = slot[j];
+                m->join_json = out->members[j].join_json;
+                seen = 1;
+            }
         }
-        if (slot[i] != (size_t)-1) continue;
+        if (seen) continue;
         buf_reset(&k);
         cache_key_entity(&c->keys, &k, m->join_kind, m->join_id);
-        argv[1 + nk] = arena_strndup(a, k.data, k.len);
+        targets[nt++] = arena_strndup(a, k.data, k.len);
+        /* A target L1 holds needs no MGET (and a fully L1-held join no
+         * second round trip). */
+        cache_entry_t ce;
+        if (cache__l1_entity(c, a, &k, &ce)) {
+            m->join_json = ce.status == CACHE_HIT ? ce.json : NULL;
+            continue;
+        }
+        argv[1 + nk] = targets[nt - 1];
         slot[i] = nk++;
     }
     buf_free(&k);
+    *tkeys = targets;
+    *ntk = nt;
     if (nk == 0) return 0;
     redisReply *r = cache_conn_command_argv(c->conn, e, (int)nk + 1, argv, NULL);
     if (r == NULL) {
@@ -725,6 +944,63 @@ static int cache__batch_joins(cache_t *c, arena_t *a, cache_batch_t *out, const 
     return 0;
 }
 
+/* A batch answer in L1: "x" exhaustive, the materialised value's length and
+ * bytes, then each member's join JSON (length, or UINT32_MAX for none). */
+static void cache__l1_put_batch(cache_t *c, const cache_l1_snap_t *snap, const buf_t *lk,
+                                const char *v, size_t vlen, const cache_batch_t *b,
+                                const char *bkey, const char *const *tkeys, size_t ntk)
+{
+    if (c->l1 == NULL || vlen > UINT32_MAX) return;
+    buf_t val = BUF_INIT;
+    buf_putc(&val, b->exhaustive ? '1' : '0');
+    uint32_t len = (uint32_t)vlen;
+    buf_append(&val, (const char *)&len, sizeof len);
+    buf_append(&val, v, vlen);
+    for (size_t i = 0; i < b->n; i++) {
+        const char *j = b->members[i].join_json;
+        len = j ? (uint32_t)strlen(j) : UINT32_MAX;
+        buf_append(&val, (const char *)&len, sizeof len);
+        if (j) buf_append(&val, j, len);
+    }
+    size_t nd = 1 + ntk;
+    const char **deps = malloc(nd * sizeof *deps);
+    size_t *dlens = malloc(nd * sizeof *dlens);
+    if (deps == NULL || dlens == NULL) abort();
+    deps[0] = bkey;
+    for (size_t i = 0; i < ntk; i++) deps[1 + i] = tkeys[i];
+    for (size_t i = 0; i < nd; i++) dlens[i] = strlen(deps[i]);
+    cache__l1_put(c, snap, 'b', lk->data, lk->len, val.data, val.len, deps, dlens, nd);
+    free(deps);
+    free(dlens);
+    buf_free(&val);
+}
+
+/* A batch answer from L1 (key lk): 1 and out's members filled. */
+static int cache__l1_batch(cache_t *c, arena_t *a, const buf_t *lk, cache_batch_t *out)
+{
+    const char *v;
+    size_t vlen;
+    if (!cache__l1_get(c, 'b', lk->data, lk->len, &v, &vlen)) return 0;
+    const char *p = v, *end = v + vlen;
+    uint32_t len;
+    if (vlen < 1 + sizeof len) return 0;
+    out->exhaustive = *p++ == '1';
+    memcpy(&len, p, sizeof len);
+    p += sizeof len;
+    err_t e = {0};
+    if ((size_t)(end - p) < len || cache__batch_value(a, p, len, out, &e) != 0) return 0;
+    p += len;
+    for (size_t i = 0; i < out->n && p + sizeof len <= end; i++) {
+        memcpy(&len, p, sizeof len);
+        p += sizeof len;
+        if (len == UINT32_MAX) continue;
+        out->members[i].join_json = arena_strndup(a, p, len);
+        p += len;
+    }
+    out->status = CACHE_HIT;
+    return 1;
+}
+
 int cache_batch_get(cache_t *c, arena_t *a, const char *query, const char *args_json,
                     cache_batch_t *out, err_t *e)
 {
@@ -739,8 +1015,19 @@ int cache_batch_get(cache_t *c, arena_t *a, const char *query, const char *args_
     /* One round trip, two plain commands: the batch, then the epoch and the
      * table write counters (the fill token of a miss). Reading the epoch
      * after the batch makes a hit safe: the batch was current then. */
-    buf_t bk = BUF_INIT, kk = BUF_INIT;
+    buf_t bk = BUF_INIT, kk = BUF_INIT, lk = BUF_INIT;
     cache_key_batch(&c->keys, &bk, q->name, out->query.hash);
+    /* L1 holds it under the batch key and the canonical arguments (which a
+     * Redis hit checks too: the hash alone could collide). */
+    buf_append(&lk, bk.data, bk.len + 1);
+    buf_puts(&lk, out->query.canon);
+    if (cache__l1_batch(c, a, &lk, out)) {
+        buf_free(&bk);
+        buf_free(&lk);
+        return 0;
+    }
+    cache_l1_snap_t snap;
+    cache__l1_snap(c, &snap);
     size_t koff[1 + CACHE_QUERY_MAX_TABLES];
     koff[0] = 0;
     cache_key_fixed(&c->keys, &kk, "epoch");
@@ -758,9 +1045,10 @@ int cache_batch_get(cache_t *c, arena_t *a, const char *query, const char *args_
     int argc[2] = {6, 2 + q->ntables};
     redisReply *r[2];
     int rc = cache_conn_pipeline(c->conn, e, 2, argc, argv, lens, r);
-    buf_free(&bk);
     buf_free(&kk);
     if (rc != 0) {
+        buf_free(&bk);
+        buf_free(&lk);
         metrics_inc(METRIC_CACHE_DEGRADED);
         return -1;
     }
@@ -776,13 +1064,17 @@ int cache_batch_get(cache_t *c, arena_t *a, const char *query, const char *args_
                strcmp(b->element[1]->str, out->query.canon) == 0) {
         out->exhaustive = cache__str_el(b, 2) && strcmp(b->element[2]->str, "1") == 0;
         rc = cache__batch_value(a, b->element[3]->str, b->element[3]->len, out, e);
+        const char **tkeys = NULL;
+        size_t ntk = 0;
         if (rc == 0 && q->join_field) {
             const char *epoch = arena_strndup(a, m->element[0]->str, m->element[0]->len);
-            rc = cache__batch_joins(c, a, out, epoch, e);
+            rc = cache__batch_joins(c, a, out, epoch, &tkeys, &ntk, e);
         }
         if (rc == 0) {
             out->status = CACHE_HIT;
             metrics_inc(METRIC_BATCH_HITS);
+            cache__l1_put_batch(c, &snap, &lk, b->element[3]->str, b->element[3]->len, out, bk.data,
+                                tkeys, ntk);
         } else {
             out->members = NULL;
             out->n = 0;
@@ -802,6 +1094,8 @@ int cache_batch_get(cache_t *c, arena_t *a, const char *query, const char *args_
     }
     freeReplyObject(b);
     freeReplyObject(m);
+    buf_free(&bk);
+    buf_free(&lk);
     return rc;
 }
 
@@ -965,7 +1259,11 @@ int cache_purge(cache_t *c, cache_kind_t k, const char *id, err_t *e)
     rc = r->type == REDIS_REPLY_INTEGER ? (int)r->integer : 0;
     freeReplyObject(r);
     /* A whole type: its entities go too, not only the batches that read it. */
-    if (id == NULL && cache__unlink_kind(c, k, e) != 0) return -1;
+    if (id == NULL && cache__unlink_kind(c, k, e) != 0) rc = -1;
+    /* Other workers drop what the purge changed as its invalidations come
+     * (the fence makes them sync first); this one starts empty. */
+    if (c->l1) cache__l1_inval(c, NULL, 0);
+    metrics_fence_bump();
     return rc;
 }
 

@@ -229,6 +229,14 @@ typedef struct {
 } cache_l1_req_t;
 void cache_request_l1(const cache_t *c, cache_l1_req_t *out);
 
+/* cache verify of this worker's L1: after syncing its invalidation link,
+ * compares every entry with what Redis holds now (an entity's value, a
+ * batch's exhaustiveness, value and join targets) and reports each
+ * mismatch as a "MISMATCH L1 ..." line. -1: Redis or the link failed. */
+typedef void (*cache_l1_report_fn)(void *ud, const char *line);
+int cache_l1_check(cache_t *c, cache_l1_report_fn fn, void *ud, long *entries, long *mismatches,
+                   err_t *e);
+
 /* Round trips waited for on Redis: the cache connection and the
  * invalidation link (X-Oponn-Debug). */
 uint64_t cache_roundtrips(const cache_t *c);

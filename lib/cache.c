@@ -260,7 +260,10 @@ void cache_request_begin(cache_t *c)
         return;
     }
     cache_inval_drain(c->link, cache_l1_now_ms());
-    c->l1_state = cache__l1_usable(c) ? CACHE_L1_ON : CACHE_L1_BYPASS;
+    /* No sync here: a mutation, or a request L1 cannot answer, would pay
+     * its round trip for nothing. The first L1 lookup syncs when needed. */
+    int on = cache_inval_ready(c->link) && !metrics_cache_distrusted(NULL);
+    c->l1_state = on ? CACHE_L1_ON : CACHE_L1_BYPASS;
     cache_l1_stats_t st;
     cache_l1_stats(c->l1, &st);
     metrics_l1_bytes(st.bytes);

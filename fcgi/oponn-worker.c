@@ -38,6 +38,34 @@ static void worker_on_signal(int sig)
 
 static app_t *worker_app; /* for the SIGUSR2 handler */
 
+static void worker_l1_line(void *ud, const char *line)
+{
+    fprintf(ud, "%s\n", line);
+}
+
+/* Checks this worker's L1 against Redis (cache_l1_check) and writes the
+ * mismatch lines and a last line "entries=N mismatches=M" (or "error=...")
+ * to $OPONN_RUN_DIR/l1verify.<pid>, renamed into place when complete: what
+ * `oponn cache verify` reads. */
+static void worker_l1_verify(app_t *app)
+{
+    char path[1100], tmp[1110];
+    snprintf(path, sizeof path, "%s/l1verify.%ld", app->cfg.run_dir, (long)getpid());
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (f == NULL) return;
+    long entries = 0, mismatches = 0;
+    err_t e = {0};
+    if (app->cache == NULL) {
+        fprintf(f, "entries=0 mismatches=0\n");
+    } else if (cache_l1_check(app->cache, worker_l1_line, f, &entries, &mismatches, &e) != 0) {
+        fprintf(f, "error=%s\n", e.msg);
+    } else {
+        fprintf(f, "entries=%ld mismatches=%ld\n", entries, mismatches);
+    }
+    if (fclose(f) == 0) rename(tmp, path);
+}
+
 /* `oponn cache verify` checks each worker's L1 with SIGUSR2. The signal is
  * blocked during a request, so this runs only while the worker waits in
  * accept() or between two requests: no Redis command, no allocation is in
@@ -46,7 +74,7 @@ static void worker_on_verify(int sig)
 {
     (void)sig;
     int saved = errno;
-    if (worker_app) app_l1_verify(worker_app);
+    if (worker_app) worker_l1_verify(worker_app);
     errno = saved;
 }
 

@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 /* Reads a whole file into a malloc'd NUL-terminated buffer the caller frees. */
 static char *app__read_file(const char *path, size_t *len, err_t *e)
@@ -261,28 +260,4 @@ void app_handle(app_t *app, const http_req_t *req, http_resp_t *resp)
         app__error(resp, 404, ERR_NOT_FOUND,
                    "not found: oponn serves /graphql, /healthz, /livez, /metrics");
     }
-}
-
-static void app__l1_line(void *ud, const char *line)
-{
-    fprintf(ud, "%s\n", line);
-}
-
-void app_l1_verify(app_t *app)
-{
-    char path[1100], tmp[1110];
-    snprintf(path, sizeof path, "%s/l1verify.%ld", app->cfg.run_dir, (long)getpid());
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (f == NULL) return;
-    long entries = 0, mismatches = 0;
-    err_t e = {0};
-    if (app->cache == NULL) {
-        fprintf(f, "entries=0 mismatches=0\n");
-    } else if (cache_l1_check(app->cache, app__l1_line, f, &entries, &mismatches, &e) != 0) {
-        fprintf(f, "error=%s\n", e.msg);
-    } else {
-        fprintf(f, "entries=%ld mismatches=%ld\n", entries, mismatches);
-    }
-    if (fclose(f) == 0) rename(tmp, path);
 }

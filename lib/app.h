@@ -43,12 +43,6 @@ void app_close(app_t *app);
 
 void app_handle(app_t *app, const http_req_t *req, http_resp_t *resp);
 
-/* `oponn cache verify` asked (SIGUSR2): checks this worker's L1 against
- * Redis (cache_l1_check) and writes the mismatch lines and a last line
- * "entries=N mismatches=M" (or "error=...") to $OPONN_RUN_DIR/l1verify.<pid>,
- * renamed into place when complete. Called between requests only. */
-void app_l1_verify(app_t *app);
-
 /* Appends a GraphQL-shaped error body {"errors":[{message, extensions.code}]}. */
 void app_error_body(buf_t *out, err_code_t code, const char *message);
 

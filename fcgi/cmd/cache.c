@@ -106,7 +106,7 @@ static void cmd_cache__usage(FILE *f)
 
 /* Each worker's L1 (issue 23): SIGUSR2 to every live worker that has one
  * (pids from the shared metrics page); each writes its findings to
- * run_dir/l1verify.<pid> (app_l1_verify). A worker that does not answer
+ * run_dir/l1verify.<pid> (worker_l1_verify in fcgi/oponn-worker.c). A worker that does not answer
  * within 5 s (a long request) is named, not counted. Returns the status. */
 static int cmd_cache__verify_l1(const cfg_t *cfg, int status)
 {

@@ -5,12 +5,13 @@
  * the token generator for epochs and leases. Whether the cache is trusted (a
  * write-through write could not reach Redis: every call starts a new epoch
  * until one succeeds) is pool-wide state in the shared page (metrics.h).
+ * The near cache's side of the reads (L1, issue 23) is lib/cache_near.c,
+ * its verify lib/cache_l1check.c; they share lib/cache_int.h.
  */
 #include "cache.h"
 
 #include "buf.h"
-#include "cache_inval.h"
-#include "cache_l1.h"
+#include "cache_int.h"
 #include "metrics.h"
 
 #include "cache_lua.h"
@@ -21,25 +22,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-struct cache {
-    cache_conn_t *conn;
-    cache_keys_t keys;
-    long long ttl[CACHE__KINDS];
-    long long batch_ttl, neg_ttl, lease_ms, lease_wait_ms, hold_ms, queue_max;
-    int behind;
-    char sha[41]; /* "" until SCRIPT LOAD on this server */
-    uint64_t rng;
-    cache_hook_fn hook;
-    void *hook_ud;
-    /* The near cache (cache_l1_enable; NULL: off) and its invalidation link. */
-    cache_l1_t *l1;
-    cache_inval_t *link;
-    buf_t epoch_key;     /* its invalidation empties L1 */
-    uint64_t fence_seen; /* metrics_fence() at the last sync of the link */
-    int l1_state;        /* at the request's start: CACHE_L1_OFF/ON/BYPASS */
-    uint64_t req_hits, req_misses;
-};
 
 /* Arguments of one EVALSHA: bytes live in one buffer, found by offset. */
 typedef struct {
@@ -199,165 +181,6 @@ int cache_probe(cache_t *c, err_t *e)
     if (cache_script_run(c, "probe", 0, NULL, 1, args, NULL, 0, &r, e) != 0) return -1;
     freeReplyObject(r);
     return 0;
-}
-
-/* ------------------------------------------------------- near cache (L1) */
-
-/* An invalidation reported by the link: the epoch key (a new epoch) or
- * "everything" (key NULL) empties L1, any other key drops what read it. */
-static void cache__l1_inval(void *ud, const char *key, size_t klen)
-{
-    cache_t *c = ud;
-    if (key == NULL || (klen == c->epoch_key.len && memcmp(key, c->epoch_key.data, klen) == 0)) {
-        cache_l1_stats_t st;
-        cache_l1_stats(c->l1, &st);
-        cache_l1_flush(c->l1);
-        if (st.entries) metrics_inc(METRIC_L1_FLUSHES);
-        return;
-    }
-    size_t n = cache_l1_invalidate(c->l1, key, klen);
-    if (n) metrics_add(METRIC_L1_INVALIDATIONS, n);
-}
-
-int cache_l1_enable(cache_t *c, const cfg_t *cfg, err_t *e)
-{
-    if (cfg->l1_bytes == 0 || c->l1) return 0;
-    cache_key_fixed(&c->keys, &c->epoch_key, "epoch");
-    c->l1 = cache_l1_new((size_t)cfg->l1_bytes, cfg->l1_max_age_ms);
-    if (cache_inval_open(&c->link, cfg, c->conn, cfg->l1_lease_ms, cache__l1_inval, c, e) != 0) {
-        cache_l1_free(c->l1);
-        c->l1 = NULL;
-        return err_wrap(e, "L1 off: its invalidation link");
-    }
-    return 0;
-}
-
-/* 1 when L1 may answer now: trusted cache, link ready, and proven alive
- * since the last write of this instance (the fence) and within the lease.
- * May block on one PING/PONG. */
-static int cache__l1_usable(cache_t *c)
-{
-    if (metrics_cache_distrusted(NULL)) {
-        cache__l1_inval(c, NULL, 0);
-        return 0;
-    }
-    if (!cache_inval_ready(c->link)) return 0;
-    uint64_t fence = metrics_fence();
-    int64_t now = cache_l1_now_ms();
-    if (fence != c->fence_seen || !cache_inval_leased(c->link, now)) {
-        err_t e = {0};
-        if (cache_inval_sync(c->link, &e) != 0) return 0;
-        c->fence_seen = fence; /* read before the sync: a later write moves it again */
-    }
-    return cache_inval_leased(c->link, cache_l1_now_ms());
-}
-
-void cache_request_begin(cache_t *c)
-{
-    c->req_hits = c->req_misses = 0;
-    if (c->l1 == NULL) {
-        c->l1_state = CACHE_L1_OFF;
-        return;
-    }
-    cache_inval_drain(c->link, cache_l1_now_ms());
-    /* No sync here: a mutation, or a request L1 cannot answer, would pay
-     * its round trip for nothing. The first L1 lookup syncs when needed. */
-    int on = cache_inval_ready(c->link) && !metrics_cache_distrusted(NULL);
-    c->l1_state = on ? CACHE_L1_ON : CACHE_L1_BYPASS;
-    cache_l1_stats_t st;
-    cache_l1_stats(c->l1, &st);
-    metrics_l1_bytes(st.bytes);
-}
-
-void cache_request_l1(const cache_t *c, cache_l1_req_t *out)
-{
-    static const char *const names[] = {"off", "on", "bypass"};
-    out->hits = c->req_hits;
-    out->misses = c->req_misses;
-    out->state = names[c->l1_state];
-}
-
-uint64_t cache_roundtrips(const cache_t *c)
-{
-    return cache_conn_roundtrips(c->conn) + cache_inval_roundtrips(c->link);
-}
-
-/* Looks the L1 key (tag, key) up when L1 may answer: 1 and *val on a hit.
- * Counts the read as a hit, a miss or a bypass. */
-static int cache__l1_get(cache_t *c, char tag, const char *key, size_t klen, const char **val,
-                         size_t *vlen)
-{
-    if (c->l1 == NULL) return 0;
-    if (!cache__l1_usable(c)) {
-        metrics_inc(METRIC_L1_LEASE_BYPASSES);
-        return 0;
-    }
-    char small[256];
-    char *k = klen + 1 <= sizeof small ? small : malloc(klen + 1);
-    if (k == NULL) abort();
-    k[0] = tag;
-    memcpy(k + 1, key, klen);
-    int hit = cache_l1_get(c->l1, k, klen + 1, cache_l1_now_ms(), val, vlen);
-    if (k != small) free(k);
-    if (hit) {
-        c->req_hits++;
-        metrics_inc(METRIC_L1_HITS);
-    } else {
-        c->req_misses++;
-        metrics_inc(METRIC_L1_MISSES);
-    }
-    return hit;
-}
-
-/* The snapshot a fill takes before its Redis read. */
-static void cache__l1_snap(const cache_t *c, cache_l1_snap_t *snap)
-{
-    cache_l1_snapshot(c->l1, cache_l1_now_ms(), snap);
-}
-
-/* Stores what Redis answered, read after snap, under (tag, key), depending
- * on deps: only while the link tracks the connection that read it. */
-static void cache__l1_put(cache_t *c, const cache_l1_snap_t *snap, char tag, const char *key,
-                          size_t klen, const char *val, size_t vlen, const char *const *deps,
-                          const size_t *dlens, size_t ndeps)
-{
-    if (c->l1 == NULL || !cache_inval_ready(c->link) || metrics_cache_distrusted(NULL)) return;
-    char small[256];
-    char *k = klen + 1 <= sizeof small ? small : malloc(klen + 1);
-    if (k == NULL) abort();
-    k[0] = tag;
-    memcpy(k + 1, key, klen);
-    cache_l1_put(c->l1, snap, k, klen + 1, val, vlen, deps, dlens, ndeps);
-    if (k != small) free(k);
-}
-
-/* An entity answer into L1: "h" JSON or "n" (negative). */
-static void cache__l1_put_entity(cache_t *c, const cache_l1_snap_t *snap, const buf_t *ek,
-                                 const cache_entry_t *ce)
-{
-    if (c->l1 == NULL || ce->status == CACHE_MISS) return;
-    buf_t v = BUF_INIT;
-    buf_putc(&v, ce->status == CACHE_HIT ? 'h' : 'n');
-    if (ce->status == CACHE_HIT) buf_puts(&v, ce->json);
-    const char *deps[1] = {ek->data};
-    size_t dlens[1] = {ek->len};
-    cache__l1_put(c, snap, 'e', ek->data, ek->len, v.data, v.len, deps, dlens, 1);
-    buf_free(&v);
-}
-
-/* An entity answer from L1 (key ek): 1 and *out filled. */
-static int cache__l1_entity(cache_t *c, arena_t *a, const buf_t *ek, cache_entry_t *out)
-{
-    const char *v;
-    size_t vlen;
-    if (!cache__l1_get(c, 'e', ek->data, ek->len, &v, &vlen)) return 0;
-    if (vlen >= 1 && v[0] == 'h') {
-        out->status = CACHE_HIT;
-        out->json = arena_strndup(a, v + 1, vlen - 1);
-    } else {
-        out->status = CACHE_NEGATIVE;
-    }
-    return 1;
 }
 
 /* ------------------------------------------------------------ scripting */
@@ -805,7 +628,7 @@ int cache_delete(cache_t *c, cache_kind_t k, const char *id, int64_t version, ca
 
 /* -------------------------------------------------------------- batches */
 
-static int cache__str_el(const redisReply *r, size_t i)
+int cache__str_el(const redisReply *r, size_t i)
 {
     return i < r->elements && r->element[i]->type == REDIS_REPLY_STRING;
 }
@@ -841,7 +664,7 @@ int cache_batch_value_next(const char **p, const char *end, cache_value_member_t
 
 /* The JSON of an entity value "epoch|version|n|JSON" when it is of epoch
  * `epoch` and a live record (not negative, not held); else NULL. */
-static const char *cache__entity_json(arena_t *a, const redisReply *v, const char *epoch)
+const char *cache__entity_json(arena_t *a, const redisReply *v, const char *epoch)
 {
     if (v->type != REDIS_REPLY_STRING) return NULL;
     size_t el = strlen(epoch);
@@ -853,7 +676,7 @@ static const char *cache__entity_json(arena_t *a, const redisReply *v, const cha
 }
 
 /* Parses a batch value (cache.lua's value_of) into out->members. */
-static int cache__batch_value(arena_t *a, const char *v, size_t vlen, cache_batch_t *out, err_t *e)
+int cache__batch_value(arena_t *a, const char *v, size_t vlen, cache_batch_t *out, err_t *e)
 {
     const char *end = v + vlen;
     size_t count = 0;
@@ -945,37 +768,6 @@ static int cache__batch_joins(cache_t *c, arena_t *a, cache_batch_t *out, const 
     }
     freeReplyObject(r);
     return 0;
-}
-
-/* A batch answer in L1: "x" exhaustive, the materialised value's length and
- * bytes, then each member's join JSON (length, or UINT32_MAX for none). */
-static void cache__l1_put_batch(cache_t *c, const cache_l1_snap_t *snap, const buf_t *lk,
-                                const char *v, size_t vlen, const cache_batch_t *b,
-                                const char *bkey, const char *const *tkeys, size_t ntk)
-{
-    if (c->l1 == NULL || vlen > UINT32_MAX) return;
-    buf_t val = BUF_INIT;
-    buf_putc(&val, b->exhaustive ? '1' : '0');
-    uint32_t len = (uint32_t)vlen;
-    buf_append(&val, (const char *)&len, sizeof len);
-    buf_append(&val, v, vlen);
-    for (size_t i = 0; i < b->n; i++) {
-        const char *j = b->members[i].join_json;
-        len = j ? (uint32_t)strlen(j) : UINT32_MAX;
-        buf_append(&val, (const char *)&len, sizeof len);
-        if (j) buf_append(&val, j, len);
-    }
-    size_t nd = 1 + ntk;
-    const char **deps = malloc(nd * sizeof *deps);
-    size_t *dlens = malloc(nd * sizeof *dlens);
-    if (deps == NULL || dlens == NULL) abort();
-    deps[0] = bkey;
-    for (size_t i = 0; i < ntk; i++) deps[1 + i] = tkeys[i];
-    for (size_t i = 0; i < nd; i++) dlens[i] = strlen(deps[i]);
-    cache__l1_put(c, snap, 'b', lk->data, lk->len, val.data, val.len, deps, dlens, nd);
-    free(deps);
-    free(dlens);
-    buf_free(&val);
 }
 
 /* A batch answer from L1 (key lk): 1 and out's members filled. */
@@ -1284,153 +1076,4 @@ int cache_script_call(cache_t *c, arena_t *a, const char *op, int nargs, const c
     }
     freeReplyObject(r);
     return 0;
-}
-
-/* ------------------------------------------------------- L1 verify */
-
-/* What Redis holds now for an L1 entity key ek: "h" JSON, "n", or NULL
- * (absent, of another epoch, held), in the arena. */
-static const char *cache__l1_truth_entity(cache_t *c, arena_t *a, const char *ek, const char *epoch,
-                                          err_t *e)
-{
-    redisReply *r = cache_conn_command(c->conn, e, "MGET %s", ek);
-    if (r == NULL) return NULL;
-    const char *out = NULL;
-    if (r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
-        r->element[0]->type == REDIS_REPLY_STRING) {
-        const char *j = cache__entity_json(a, r->element[0], epoch);
-        if (j) {
-            out = arena_printf(a, "h%s", j);
-        } else {
-            /* negative: "epoch|version|1|" */
-            size_t el = strlen(epoch);
-            const char *v = r->element[0]->str;
-            const char *bar = r->element[0]->len > el
-                                  ? memchr(v + el + 1, '|', r->element[0]->len - el - 1)
-                                  : NULL;
-            if (memcmp(v, epoch, el) == 0 && v[el] == '|' && bar && bar[1] == '1') out = "n";
-        }
-    }
-    freeReplyObject(r);
-    return out;
-}
-
-typedef struct {
-    buf_t keys, vals;
-    size_t n;
-} cache__l1_copy_t;
-
-static void cache__l1_copy(void *ud, const char *key, size_t klen, const char *val, size_t vlen)
-{
-    cache__l1_copy_t *cp = ud;
-    uint32_t kl = (uint32_t)klen, vl = (uint32_t)vlen;
-    buf_append(&cp->keys, &kl, sizeof kl);
-    buf_append(&cp->keys, key, klen);
-    buf_append(&cp->vals, &vl, sizeof vl);
-    buf_append(&cp->vals, val, vlen);
-    cp->n++;
-}
-
-/* Checks one batch entry (L1 key after the tag: batch key, NUL, canonical
- * arguments) against Redis: same exhaustiveness, value and join targets. */
-static int cache__l1_check_batch(cache_t *c, arena_t *a, const char *k, size_t klen, const char *v,
-                                 size_t vlen, const char *epoch, err_t *e)
-{
-    const char *bk = k, *canon = k + strlen(k) + 1;
-    if (canon > k + klen) return 0;
-    cache_batch_t got = {0}, want = {0};
-    const char *p = v, *end = v + vlen;
-    uint32_t len;
-    if (vlen < 1 + sizeof len) return 0;
-    got.exhaustive = *p++ == '1';
-    memcpy(&len, p, sizeof len);
-    p += sizeof len;
-    if ((size_t)(end - p) < len || cache__batch_value(a, p, len, &got, e) != 0) return 0;
-    const char *gv = p;
-    size_t gvlen = len;
-    p += len;
-    for (size_t i = 0; i < got.n && p + sizeof len <= end; i++) {
-        memcpy(&len, p, sizeof len);
-        p += sizeof len;
-        if (len == UINT32_MAX) continue;
-        got.members[i].join_json = arena_strndup(a, p, len);
-        p += len;
-    }
-    redisReply *r = cache_conn_command(c->conn, e, "HMGET %s g c x v", bk);
-    if (r == NULL) return -1;
-    int same = r->type == REDIS_REPLY_ARRAY && r->elements == 4 && cache__str_el(r, 0) &&
-               cache__str_el(r, 1) && cache__str_el(r, 3) &&
-               strcmp(r->element[0]->str, epoch) == 0 && strcmp(r->element[1]->str, canon) == 0 &&
-               (cache__str_el(r, 2) && strcmp(r->element[2]->str, "1") == 0) == got.exhaustive &&
-               r->element[3]->len == gvlen && memcmp(r->element[3]->str, gv, gvlen) == 0;
-    freeReplyObject(r);
-    if (!same) return 0;
-    if (cache__batch_value(a, gv, gvlen, &want, e) != 0) return 0;
-    buf_t ek = BUF_INIT;
-    for (size_t i = 0; i < want.n && same; i++) {
-        if (!want.members[i].has_join) continue;
-        buf_reset(&ek);
-        cache_key_entity(&c->keys, &ek, want.members[i].join_kind, want.members[i].join_id);
-        const char *t = cache__l1_truth_entity(c, a, ek.data, epoch, e);
-        const char *gj = got.members[i].join_json;
-        same = (t && t[0] == 'h' && gj && strcmp(t + 1, gj) == 0) ||
-               ((t == NULL || t[0] == 'n') && gj == NULL);
-    }
-    buf_free(&ek);
-    return same;
-}
-
-int cache_l1_check(cache_t *c, cache_l1_report_fn fn, void *ud, long *entries, long *mismatches,
-                   err_t *e)
-{
-    *entries = *mismatches = 0;
-    if (c->l1 == NULL) return 0;
-    /* Invalidations in flight first: what they drop is not a mismatch. */
-    if (cache_inval_sync(c->link, e) != 0) return -1;
-    cache__l1_copy_t cp = {BUF_INIT, BUF_INIT, 0};
-    cache_l1_each(c->l1, cache__l1_copy, &cp);
-    arena_t a;
-    arena_init(&a, 64 * 1024);
-    int rc = 0;
-    redisReply *r = cache_conn_command(c->conn, e, "GET %s", c->epoch_key.data);
-    const char *epoch = NULL;
-    if (r == NULL) {
-        rc = -1;
-    } else {
-        epoch = r->type == REDIS_REPLY_STRING ? arena_strndup(&a, r->str, r->len) : "";
-        freeReplyObject(r);
-    }
-    const char *kp = cp.keys.data, *vp = cp.vals.data;
-    for (size_t i = 0; i < cp.n && rc == 0; i++) {
-        uint32_t kl, vl;
-        memcpy(&kl, kp, sizeof kl);
-        memcpy(&vl, vp, sizeof vl);
-        const char *k = kp + sizeof kl, *v = vp + sizeof vl;
-        kp = k + kl;
-        vp = v + vl;
-        char *key = arena_strndup(&a, k + 1, kl - 1);
-        int same;
-        if (k[0] == 'e') {
-            const char *t = cache__l1_truth_entity(c, &a, key, epoch, e);
-            same = t && strlen(t) == vl && memcmp(t, v, vl) == 0;
-        } else {
-            same = cache__l1_check_batch(c, &a, key, kl - 1, v, vl, epoch, e);
-        }
-        if (same < 0) {
-            rc = -1;
-            break;
-        }
-        (*entries)++;
-        if (!same) {
-            (*mismatches)++;
-            char line[600];
-            snprintf(line, sizeof line, "MISMATCH L1 worker %ld %s %.400s: not what Redis holds",
-                     (long)getpid(), k[0] == 'e' ? "entity" : "batch", key);
-            fn(ud, line);
-        }
-    }
-    arena_destroy(&a);
-    buf_free(&cp.keys);
-    buf_free(&cp.vals);
-    return rc;
 }

@@ -46,6 +46,15 @@ def run(s):
     return q, m, books
 
 
+def vals_of(s, name):
+    st, _, raw = s.http("GET", "/metrics", b"", {})
+    text = raw.decode() if isinstance(raw, bytes) else raw
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split(" ")[1])
+    return None
+
+
 def l1_hit_everywhere(q, query, variables, want_pids, name, check=None):
     """Reads until every worker in want_pids answered from L1 alone; returns
     the pids seen with an L1 answer (each checked: 0 round trips)."""
@@ -123,9 +132,14 @@ with taplib.stack(workers=2) as s:
          and vals.get("oponn_l1_invalidations_total", 0) > 0,
          "hits, bytes and invalidations were counted", vals)
 
+    starts = vals_of(s, "oponn_worker_starts_total")
     r = s.oponn("cache", "verify")
-    t.ok(r.returncode == 0 and "0 mismatches" in r.stderr and "L1" in r.stderr,
+    t.ok(r.returncode == 0 and "0 mismatches" in r.stderr and "L1 of 2 workers" in r.stderr,
          "oponn cache verify checks each worker's L1: 0 mismatches", r.stdout + r.stderr)
+    for _ in range(10):
+        q(BOOK, {"id": books[0]})
+    t.is_(vals_of(s, "oponn_worker_starts_total"), starts,
+          "the workers go on serving after the check (none restarted)")
 
     # FLUSHALL: Redis reports "everything"; no worker answers from L1 after.
     subprocess.run(["redis-cli", "-p", str(s.redis_port), "FLUSHALL"], check=True,

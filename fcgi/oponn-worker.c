@@ -18,6 +18,7 @@
 #include "http.h"
 #include "metrics.h"
 
+#include <errno.h>
 #include <fcgiapp.h>
 #include <mongoc/mongoc.h>
 #include <signal.h>
@@ -33,6 +34,48 @@ static void worker_on_signal(int sig)
 {
     (void)sig;
     worker_stop = 1;
+}
+
+static app_t *worker_app; /* for the SIGUSR2 handler */
+
+static void worker_l1_line(void *ud, const char *line)
+{
+    fprintf(ud, "%s\n", line);
+}
+
+/* Checks this worker's L1 against Redis (cache_l1_check) and writes the
+ * mismatch lines and a last line "entries=N mismatches=M" (or "error=...")
+ * to $OPONN_RUN_DIR/l1verify.<pid>, renamed into place when complete: what
+ * `oponn cache verify` reads. */
+static void worker_l1_verify(app_t *app)
+{
+    char path[1100], tmp[1110];
+    snprintf(path, sizeof path, "%s/l1verify.%ld", app->cfg.run_dir, (long)getpid());
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (f == NULL) return;
+    long entries = 0, mismatches = 0;
+    err_t e = {0};
+    if (app->cache == NULL) {
+        fprintf(f, "entries=0 mismatches=0\n");
+    } else if (cache_l1_check(app->cache, worker_l1_line, f, &entries, &mismatches, &e) != 0) {
+        fprintf(f, "error=%s\n", e.msg);
+    } else {
+        fprintf(f, "entries=%ld mismatches=%ld\n", entries, mismatches);
+    }
+    if (fclose(f) == 0) rename(tmp, path);
+}
+
+/* `oponn cache verify` checks each worker's L1 with SIGUSR2. The signal is
+ * blocked during a request, so this runs only while the worker waits in
+ * accept() or between two requests: no Redis command, no allocation is in
+ * progress then. */
+static void worker_on_verify(int sig)
+{
+    (void)sig;
+    int saved = errno;
+    if (worker_app) worker_l1_verify(worker_app);
+    errno = saved;
 }
 
 static const char *worker_param(FCGX_Request *r, const char *name)
@@ -169,11 +212,18 @@ int main(void)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+    worker_app = &app;
+    struct sigaction sv = {0};
+    sv.sa_handler = worker_on_verify;
+    sigemptyset(&sv.sa_mask);
+    sv.sa_flags = SA_RESTART; /* accept() goes on waiting afterwards */
+    sigaction(SIGUSR2, &sv, NULL);
     sigset_t stop_set;
     sigemptyset(&stop_set);
     sigaddset(&stop_set, SIGTERM);
     sigaddset(&stop_set, SIGINT);
     sigaddset(&stop_set, SIGHUP);
+    sigaddset(&stop_set, SIGUSR2);
 
     FCGX_Init();
     FCGX_Request r;
@@ -194,6 +244,8 @@ int main(void)
         served++;
         if (app.cfg.worker_max_requests > 0 && served >= app.cfg.worker_max_requests) break;
     }
+    sigprocmask(SIG_BLOCK, &stop_set, NULL);
+    worker_app = NULL;
     FCGX_Free(&r, 1);
     buf_free(&body);
     buf_free(&resp.body);

@@ -78,6 +78,8 @@ int app_open(app_t *app, err_t *e)
         app->cache = NULL;
         snprintf(app->cache_error, sizeof app->cache_error, "cache disabled: %s", ce.msg);
         err_log("%s", app->cache_error);
+    } else if (cache_l1_enable(app->cache, &app->cfg, &ce) != 0) {
+        err_log("%s", ce.msg);
     }
     repo_init(&app->repo, app->store, NULL);
     app->repo.cache = app->cache;
@@ -118,7 +120,7 @@ static void app__error(http_resp_t *resp, int status, err_code_t code, const cha
 /* Round trips of the worker's Redis connection (0 without a cache). */
 static uint64_t app__redis_roundtrips(const app_t *app)
 {
-    return app->cache ? cache_conn_roundtrips(cache_connection(app->cache)) : 0;
+    return app->cache ? cache_roundtrips(app->cache) : 0;
 }
 
 /* GET /healthz: 200 when Redis takes writes and MongoDB answers, else 503
@@ -195,9 +197,14 @@ static void app__extensions(void *user_ctx, buf_t *out)
     resolvers_ctx_t *rc = user_ctx;
     if (!rc->debug) return;
     app_t *app = rc->app;
-    buf_printf(out, "{\"mongodbCommands\":%llu,\"redisRoundTrips\":%llu,\"workerPid\":%ld}",
+    cache_l1_req_t l1 = {0, 0, "off"};
+    if (app->cache) cache_request_l1(app->cache, &l1);
+    buf_printf(out,
+               "{\"mongodbCommands\":%llu,\"redisRoundTrips\":%llu,\"workerPid\":%ld,"
+               "\"l1Hits\":%llu,\"l1Misses\":%llu,\"l1\":\"%s\"}",
                (unsigned long long)repo_store_commands(&app->repo),
-               (unsigned long long)(app__redis_roundtrips(app) - app->redis_base), (long)getpid());
+               (unsigned long long)(app__redis_roundtrips(app) - app->redis_base), (long)getpid(),
+               (unsigned long long)l1.hits, (unsigned long long)l1.misses, l1.state);
 }
 
 static void app__graphql(app_t *app, const http_req_t *req, http_resp_t *resp)
@@ -205,6 +212,9 @@ static void app__graphql(app_t *app, const http_req_t *req, http_resp_t *resp)
     app->repo.arena = req->arena;
     repo_begin(&app->repo);
     app->redis_base = app__redis_roundtrips(app);
+    /* Pending invalidations first; their reading waits for nothing, and a
+     * sync it may need (a write answered since) is this request's cost. */
+    if (app->cache) cache_request_begin(app->cache);
     app->rctx.debug = req->debug;
     gql_http_t h = {
         .schema = app->schema,

@@ -5,10 +5,13 @@
  * the token generator for epochs and leases. Whether the cache is trusted (a
  * write-through write could not reach Redis: every call starts a new epoch
  * until one succeeds) is pool-wide state in the shared page (metrics.h).
+ * The near cache's side of the reads (L1, issue 23) is lib/cache_near.c,
+ * its verify lib/cache_l1check.c; they share lib/cache_int.h.
  */
 #include "cache.h"
 
 #include "buf.h"
+#include "cache_int.h"
 #include "metrics.h"
 
 #include "cache_lua.h"
@@ -19,18 +22,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-struct cache {
-    cache_conn_t *conn;
-    cache_keys_t keys;
-    long long ttl[CACHE__KINDS];
-    long long batch_ttl, neg_ttl, lease_ms, lease_wait_ms, hold_ms, queue_max;
-    int behind;
-    char sha[41]; /* "" until SCRIPT LOAD on this server */
-    uint64_t rng;
-    cache_hook_fn hook;
-    void *hook_ud;
-};
 
 /* Arguments of one EVALSHA: bytes live in one buffer, found by offset. */
 typedef struct {
@@ -133,6 +124,10 @@ int cache_open(cache_t **out, const cfg_t *cfg, err_t *e)
 void cache_close(cache_t *c)
 {
     if (c == NULL) return;
+    cache_inval_close(c->link);
+    cache_l1_free(c->l1);
+    buf_free(&c->epoch_key);
+    buf_free(&c->last_epoch);
     cache_conn_close(c->conn);
     free(c);
 }
@@ -162,6 +157,7 @@ void cache_mark_dirty(cache_t *c)
 {
     (void)c; /* the state is the pool's, not this handle's */
     metrics_cache_distrust();
+    metrics_fence_bump();
 }
 
 int cache_sync(cache_t *c, err_t *e)
@@ -321,6 +317,9 @@ int cache_script_run(cache_t *c, const char *op, int nkeys, const char **keys, i
     free(argv);
     free(lens);
     cache__args_free(&a);
+    /* After Redis answered (or not), before the caller answers its client:
+     * readers of this instance sync their invalidation link first. */
+    if (is_write) metrics_fence_bump();
     return rc;
 }
 
@@ -336,7 +335,7 @@ static int cache__is(const redisReply *r, size_t i, const char *s)
            r->element[i]->type == REDIS_REPLY_STRING && strcmp(r->element[i]->str, s) == 0;
 }
 
-static int cache__str_el(const redisReply *r, size_t i)
+int cache__str_el(const redisReply *r, size_t i)
 {
     return i < r->elements && r->element[i]->type == REDIS_REPLY_STRING;
 }
@@ -362,6 +361,12 @@ int cache_get(cache_t *c, arena_t *a, cache_kind_t k, const char *id, cache_entr
     if (cache__check_id(id, e) != 0) return -1;
     buf_t ek = BUF_INIT, lk = BUF_INIT;
     cache_key_entity(&c->keys, &ek, k, id);
+    if (cache__l1_entity(c, a, &ek, out)) {
+        buf_free(&ek);
+        return 0;
+    }
+    cache_l1_snap_t snap;
+    cache__l1_snap(c, &snap);
     cache_key_lease(&c->keys, &lk, k, id);
     const char *keys[2] = {ek.data, lk.data};
     char token[40], ms[24];
@@ -399,6 +404,7 @@ int cache_get(cache_t *c, arena_t *a, cache_kind_t k, const char *id, cache_entr
         freeReplyObject(r);
         break;
     }
+    if (rc == 0) cache__l1_put_entity(c, &snap, &ek, out);
     buf_free(&ek);
     buf_free(&lk);
     return rc;
@@ -504,42 +510,78 @@ int cache_get_many(cache_t *c, arena_t *a, cache_kind_t k, const char *const *id
     for (size_t i = 0; i < n; i++) {
         if (cache__check_id(ids[i], e) != 0) return -1;
     }
-    buf_t pool = BUF_INIT;
-    size_t *offs = malloc(n * sizeof *offs);
-    const char **args = malloc(n * sizeof *args);
-    if (offs == NULL || args == NULL) abort();
+    /* L1 first; Redis reads the rest (want[0..nw) indexes into ids). */
+    size_t *want = malloc(n * sizeof *want), nw = 0;
+    if (want == NULL) abort();
+    buf_t ek = BUF_INIT;
     for (size_t i = 0; i < n; i++) {
+        buf_reset(&ek);
+        cache_key_entity(&c->keys, &ek, k, ids[i]);
+        if (!cache__l1_entity(c, a, &ek, &out[i])) want[nw++] = i;
+    }
+    if (nw == 0) {
+        const char *epoch = arena_strndup(a, c->last_epoch.data ? c->last_epoch.data : "",
+                                          c->last_epoch.len);
+        for (size_t i = 0; i < n; i++) out[i].epoch = epoch;
+        free(want);
+        buf_free(&ek);
+        return 0;
+    }
+    cache_l1_snap_t snap;
+    cache__l1_snap(c, &snap);
+    buf_t pool = BUF_INIT;
+    size_t *offs = malloc(nw * sizeof *offs);
+    const char **args = malloc(nw * sizeof *args);
+    if (offs == NULL || args == NULL) abort();
+    for (size_t i = 0; i < nw; i++) {
         offs[i] = pool.len;
-        cache_key_tail(&pool, k, ids[i]);
+        cache_key_tail(&pool, k, ids[want[i]]);
         buf_putc(&pool, '\0');
     }
-    for (size_t i = 0; i < n; i++) args[i] = pool.data + offs[i];
+    for (size_t i = 0; i < nw; i++) args[i] = pool.data + offs[i];
     redisReply *r;
-    int rc = cache_script_run(c, "mget", 0, NULL, (int)n, args, NULL, 0, &r, e);
+    int rc = cache_script_run(c, "mget", 0, NULL, (int)nw, args, NULL, 0, &r, e);
     free(offs);
     free(args);
     buf_free(&pool);
-    if (rc != 0) return -1;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 * n + 1 || !cache__str_el(r, 2 * n)) {
+    if (rc == 0 && (r->type != REDIS_REPLY_ARRAY || r->elements != 2 * nw + 1 ||
+                    !cache__str_el(r, 2 * nw))) {
         freeReplyObject(r);
-        return err_set(e, ERR_INTERNAL, "cache.lua mget: unexpected reply");
+        rc = err_set(e, ERR_INTERNAL, "cache.lua mget: unexpected reply");
     }
-    const char *epoch = arena_strndup(a, r->element[2 * n]->str, r->element[2 * n]->len);
-    for (size_t i = 0; i < n; i++) {
-        out[i].epoch = epoch;
-        if (cache__is(r, 2 * i, "h") && r->element[2 * i + 1]->type == REDIS_REPLY_STRING) {
-            out[i].status = CACHE_HIT;
-            out[i].json = arena_strndup(a, r->element[2 * i + 1]->str, r->element[2 * i + 1]->len);
+    if (rc == 0) {
+        /* The epoch of this read: a later cache_fill_docs of the misses
+         * passes it back (L1 hits among them share it: L1 empties on a new
+         * epoch). */
+        const char *epoch = arena_strndup(a, r->element[2 * nw]->str, r->element[2 * nw]->len);
+        for (size_t i = 0; i < n; i++) out[i].epoch = epoch;
+        buf_reset(&c->last_epoch);
+        buf_append(&c->last_epoch, r->element[2 * nw]->str, r->element[2 * nw]->len);
+    }
+    for (size_t j = 0; rc == 0 && j < nw; j++) {
+        cache_entry_t *o = &out[want[j]];
+        if (cache__is(r, 2 * j, "h") && r->element[2 * j + 1]->type == REDIS_REPLY_STRING) {
+            o->status = CACHE_HIT;
+            o->json = arena_strndup(a, r->element[2 * j + 1]->str, r->element[2 * j + 1]->len);
             metrics_inc(METRIC_CACHE_HITS);
-        } else if (cache__is(r, 2 * i, "n")) {
-            out[i].status = CACHE_NEGATIVE;
+        } else if (cache__is(r, 2 * j, "n")) {
+            o->status = CACHE_NEGATIVE;
             metrics_inc(METRIC_CACHE_NEG_HITS);
         } else {
             metrics_inc(METRIC_CACHE_MISSES);
+            continue;
         }
+        buf_reset(&ek);
+        cache_key_entity(&c->keys, &ek, k, ids[want[j]]);
+        cache__l1_put_entity(c, &snap, &ek, o);
     }
-    freeReplyObject(r);
-    return 0;
+    if (rc == 0) freeReplyObject(r);
+    free(want);
+    buf_free(&ek);
+    if (rc != 0) {
+        for (size_t i = 0; i < n; i++) out[i].status = CACHE_MISS; /* as documented */
+    }
+    return rc;
 }
 
 static int cache__write(cache_t *c, int is_del, cache_kind_t k, const char *id, int64_t version,
@@ -637,7 +679,7 @@ int cache_batch_value_next(const char **p, const char *end, cache_value_member_t
 
 /* The JSON of an entity value "epoch|version|n|JSON" when it is of epoch
  * `epoch` and a live record (not negative, not held); else NULL. */
-static const char *cache__entity_json(arena_t *a, const redisReply *v, const char *epoch)
+const char *cache__entity_json(arena_t *a, const redisReply *v, const char *epoch)
 {
     if (v->type != REDIS_REPLY_STRING) return NULL;
     size_t el = strlen(epoch);
@@ -649,7 +691,7 @@ static const char *cache__entity_json(arena_t *a, const redisReply *v, const cha
 }
 
 /* Parses a batch value (cache.lua's value_of) into out->members. */
-static int cache__batch_value(arena_t *a, const char *v, size_t vlen, cache_batch_t *out, err_t *e)
+int cache__batch_value(arena_t *a, const char *v, size_t vlen, cache_batch_t *out, err_t *e)
 {
     const char *end = v + vlen;
     size_t count = 0;
@@ -687,10 +729,11 @@ static int cache__batch_value(arena_t *a, const char *v, size_t vlen, cache_batc
  * second round trip; see docs/cache.md). Targets not cached, of another
  * epoch, negative or held keep join_json NULL: the repository reads them. */
 static int cache__batch_joins(cache_t *c, arena_t *a, cache_batch_t *out, const char *epoch,
-                              err_t *e)
+                              const char ***tkeys, size_t *ntk, err_t *e)
 {
-    size_t n = out->n, nk = 0;
+    size_t n = out->n, nk = 0, nt = 0;
     const char **argv = arena_alloc(a, (n + 1) * sizeof *argv);
+    const char **targets = arena_alloc(a, (n ? n : 1) * sizeof *targets);
     size_t *slot = arena_alloc(a, (n ? n : 1) * sizeof *slot);
     argv[0] = "MGET";
     buf_t k = BUF_INIT;
@@ -698,18 +741,32 @@ static int cache__batch_joins(cache_t *c, arena_t *a, cache_batch_t *out, const 
         cache_member_t *m = &out->members[i];
         slot[i] = (size_t)-1;
         if (!m->has_join) continue;
-        for (size_t j = 0; j < i && slot[i] == (size_t)-1; j++) {
+        int seen = 0;
+        for (size_t j = 0; j < i && !seen; j++) {
             if (out->members[j].has_join && out->members[j].join_kind == m->join_kind &&
-                strcmp(out->members[j].join_id, m->join_id) == 0)
+                strcmp(out->members[j].join_id, m->join_id) == 0) {
                 slot[i] = slot[j];
+                m->join_json = out->members[j].join_json;
+                seen = 1;
+            }
         }
-        if (slot[i] != (size_t)-1) continue;
+        if (seen) continue;
         buf_reset(&k);
         cache_key_entity(&c->keys, &k, m->join_kind, m->join_id);
-        argv[1 + nk] = arena_strndup(a, k.data, k.len);
+        targets[nt++] = arena_strndup(a, k.data, k.len);
+        /* A target L1 holds needs no MGET (and a fully L1-held join no
+         * second round trip). */
+        cache_entry_t ce;
+        if (cache__l1_entity(c, a, &k, &ce)) {
+            m->join_json = ce.status == CACHE_HIT ? ce.json : NULL;
+            continue;
+        }
+        argv[1 + nk] = targets[nt - 1];
         slot[i] = nk++;
     }
     buf_free(&k);
+    *tkeys = targets;
+    *ntk = nt;
     if (nk == 0) return 0;
     redisReply *r = cache_conn_command_argv(c->conn, e, (int)nk + 1, argv, NULL);
     if (r == NULL) {
@@ -728,6 +785,34 @@ static int cache__batch_joins(cache_t *c, arena_t *a, cache_batch_t *out, const 
     return 0;
 }
 
+/* A batch answer from L1 (key lk): 1 and out's members filled. */
+static int cache__l1_batch(cache_t *c, arena_t *a, const buf_t *lk, cache_batch_t *out)
+{
+    const char *v;
+    size_t vlen;
+    if (!cache__l1_get(c, 'b', lk->data, lk->len, &v, &vlen)) return 0;
+    const char *p = v, *end = v + vlen;
+    uint32_t len;
+    if (vlen < 1 + sizeof len) return 0;
+    out->exhaustive = *p++ == '1';
+    memcpy(&len, p, sizeof len);
+    p += sizeof len;
+    err_t e = {0};
+    if ((size_t)(end - p) < len || cache__batch_value(a, p, len, out, &e) != 0) return 0;
+    p += len;
+    for (size_t i = 0; i < out->n && p + sizeof len <= end; i++) {
+        memcpy(&len, p, sizeof len);
+        p += sizeof len;
+        if (len == UINT32_MAX) continue;
+        out->members[i].join_json = arena_strndup(a, p, len);
+        p += len;
+    }
+    out->epoch =
+        arena_strndup(a, c->last_epoch.data ? c->last_epoch.data : "", c->last_epoch.len);
+    out->status = CACHE_HIT;
+    return 1;
+}
+
 int cache_batch_get(cache_t *c, arena_t *a, const char *query, const char *args_json,
                     cache_batch_t *out, err_t *e)
 {
@@ -742,8 +827,19 @@ int cache_batch_get(cache_t *c, arena_t *a, const char *query, const char *args_
     /* One round trip, two plain commands: the batch, then the epoch and the
      * table write counters (the fill token of a miss). Reading the epoch
      * after the batch makes a hit safe: the batch was current then. */
-    buf_t bk = BUF_INIT, kk = BUF_INIT;
+    buf_t bk = BUF_INIT, kk = BUF_INIT, lk = BUF_INIT;
     cache_key_batch(&c->keys, &bk, q->name, out->query.hash);
+    /* L1 holds it under the batch key and the canonical arguments (which a
+     * Redis hit checks too: the hash alone could collide). */
+    buf_append(&lk, bk.data, bk.len + 1);
+    buf_puts(&lk, out->query.canon);
+    if (cache__l1_batch(c, a, &lk, out)) {
+        buf_free(&bk);
+        buf_free(&lk);
+        return 0;
+    }
+    cache_l1_snap_t snap;
+    cache__l1_snap(c, &snap);
     size_t koff[1 + CACHE_QUERY_MAX_TABLES];
     koff[0] = 0;
     cache_key_fixed(&c->keys, &kk, "epoch");
@@ -761,9 +857,10 @@ int cache_batch_get(cache_t *c, arena_t *a, const char *query, const char *args_
     int argc[2] = {6, 2 + q->ntables};
     redisReply *r[2];
     int rc = cache_conn_pipeline(c->conn, e, 2, argc, argv, lens, r);
-    buf_free(&bk);
     buf_free(&kk);
     if (rc != 0) {
+        buf_free(&bk);
+        buf_free(&lk);
         metrics_inc(METRIC_CACHE_DEGRADED);
         return -1;
     }
@@ -780,15 +877,22 @@ int cache_batch_get(cache_t *c, arena_t *a, const char *query, const char *args_
     }
     out->epoch =
         cache__str_el(m, 0) ? arena_strndup(a, m->element[0]->str, m->element[0]->len) : "";
+    buf_reset(&c->last_epoch);
+    buf_puts(&c->last_epoch, out->epoch);
     if (cache__str_el(m, 0) && cache__str_el(b, 0) && cache__str_el(b, 1) && cache__str_el(b, 3) &&
         strcmp(b->element[0]->str, m->element[0]->str) == 0 &&
         strcmp(b->element[1]->str, out->query.canon) == 0) {
         out->exhaustive = cache__str_el(b, 2) && strcmp(b->element[2]->str, "1") == 0;
         rc = cache__batch_value(a, b->element[3]->str, b->element[3]->len, out, e);
-        if (rc == 0 && q->join_field) rc = cache__batch_joins(c, a, out, out->epoch, e);
+        const char **tkeys = NULL;
+        size_t ntk = 0;
+        if (rc == 0 && q->join_field)
+            rc = cache__batch_joins(c, a, out, out->epoch, &tkeys, &ntk, e);
         if (rc == 0) {
             out->status = CACHE_HIT;
             metrics_inc(METRIC_BATCH_HITS);
+            cache__l1_put_batch(c, &snap, &lk, b->element[3]->str, b->element[3]->len, out, bk.data,
+                                tkeys, ntk);
         } else {
             out->members = NULL;
             out->n = 0;
@@ -812,6 +916,8 @@ int cache_batch_get(cache_t *c, arena_t *a, const char *query, const char *args_
     }
     freeReplyObject(b);
     freeReplyObject(m);
+    buf_free(&bk);
+    buf_free(&lk);
     return rc;
 }
 
@@ -975,7 +1081,11 @@ int cache_purge(cache_t *c, cache_kind_t k, const char *id, err_t *e)
     rc = r->type == REDIS_REPLY_INTEGER ? (int)r->integer : 0;
     freeReplyObject(r);
     /* A whole type: its entities go too, not only the batches that read it. */
-    if (id == NULL && cache__unlink_kind(c, k, e) != 0) return -1;
+    if (id == NULL && cache__unlink_kind(c, k, e) != 0) rc = -1;
+    /* Other workers drop what the purge changed as its invalidations come
+     * (the fence makes them sync first); this one starts empty. */
+    if (c->l1) cache__l1_inval(c, NULL, 0);
+    metrics_fence_bump();
     return rc;
 }
 

@@ -211,6 +211,42 @@ int cache_batch_fill(cache_t *c, const cache_batch_t *miss, const cache_doc_t *d
 int cache_batch_fill_ex(cache_t *c, const cache_batch_t *miss, const cache_doc_t *docs, size_t n,
                         int exhaustive, const cache_doc_t *extra, size_t nextra, err_t *e);
 
+/* ------------------------------------------------------ near cache (L1) */
+
+/* Turns on the worker's near cache (OPONN_L1_BYTES; 0 leaves it off): a
+ * bounded LRU of the entity and batch answers Redis gave, kept coherent by
+ * an invalidation link (lib/cache_inval.h) and served only while that link
+ * is proven alive (OPONN_L1_LEASE_MS) and synced since the last cache write
+ * of this instance (metrics_fence). Only the FastCGI worker calls it; the
+ * CLI and the writer read Redis directly. -1: the link could not be made
+ * (L1 stays off, the cache works). */
+int cache_l1_enable(cache_t *c, const cfg_t *cfg, err_t *e);
+
+typedef enum { CACHE_L1_OFF, CACHE_L1_ON, CACHE_L1_BYPASS } cache_l1_state_t;
+
+/* Before each request: reads pending invalidations without blocking, and
+ * decides whether L1 may answer (a blocking PING/PONG when this instance
+ * wrote since the last sync or the lease ran out). */
+void cache_request_begin(cache_t *c);
+
+typedef struct {
+    uint64_t hits, misses; /* cache reads answered by L1 / not, this request */
+    const char *state;     /* "on", "bypass" or "off" at the request's start */
+} cache_l1_req_t;
+void cache_request_l1(const cache_t *c, cache_l1_req_t *out);
+
+/* cache verify of this worker's L1: after syncing its invalidation link,
+ * compares every entry with what Redis holds now (an entity's value, a
+ * batch's exhaustiveness, value and join targets) and reports each
+ * mismatch as a "MISMATCH L1 ..." line. -1: Redis or the link failed. */
+typedef void (*cache_l1_report_fn)(void *ud, const char *line);
+int cache_l1_check(cache_t *c, cache_l1_report_fn fn, void *ud, long *entries, long *mismatches,
+                   err_t *e);
+
+/* Round trips waited for on Redis: the cache connection and the
+ * invalidation link (X-Oponn-Debug). */
+uint64_t cache_roundtrips(const cache_t *c);
+
 /* ------------------------------------------------------ admin and tests */
 
 /* Drops a record (id given) or a whole kind (id NULL) from the cache and

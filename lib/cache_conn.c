@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <time.h>
 
 struct cache_conn {
@@ -27,6 +28,8 @@ struct cache_conn {
     uint64_t roundtrips;
     uint64_t connects;
     uint64_t failures;
+    cache_conn_connect_fn on_connect;
+    void *on_connect_ud;
 };
 
 static int64_t cache_conn__now_ms(void)
@@ -299,6 +302,7 @@ redisContext *cache_conn_get(cache_conn_t *c, err_t *e)
     c->backoff_ms = 0;
     c->last_error[0] = '\0';
     c->connects++;
+    if (c->on_connect) c->on_connect(c->on_connect_ud, c, ctx);
     return c->ctx;
 }
 
@@ -420,4 +424,25 @@ uint64_t cache_conn_connects(const cache_conn_t *c)
 uint64_t cache_conn_failures(const cache_conn_t *c)
 {
     return c ? c->failures : 0;
+}
+
+void cache_conn_on_connect(cache_conn_t *c, cache_conn_connect_fn fn, void *ud)
+{
+    c->on_connect = fn;
+    c->on_connect_ud = ud;
+}
+
+redisContext *cache_conn_current(const cache_conn_t *c)
+{
+    return c->ctx;
+}
+
+int cache_conn_drop_if_closed(cache_conn_t *c)
+{
+    if (c->ctx == NULL || c->ctx->fd < 0) return 0;
+    struct pollfd p = {.fd = c->ctx->fd, .events = POLLIN};
+    if (poll(&p, 1, 0) <= 0 || (p.revents & (POLLIN | POLLHUP | POLLERR)) == 0) return 0;
+    snprintf(c->last_error, sizeof c->last_error, "Redis closed the connection");
+    cache_conn_failed(c);
+    return 1;
 }

@@ -74,6 +74,20 @@ void cache_conn_retry_now(cache_conn_t *c);
 /* PING. */
 int cache_conn_ping(cache_conn_t *c, err_t *e);
 
+/* Called on every new connection, after AUTH and SELECT and before the
+ * command that needed it (the invalidation link turns tracking on there).
+ * fn may run commands on ctx; a failure there is fn's to handle. */
+typedef void (*cache_conn_connect_fn)(void *ud, cache_conn_t *c, redisContext *ctx);
+void cache_conn_on_connect(cache_conn_t *c, cache_conn_connect_fn fn, void *ud);
+
+/* The live context without connecting (NULL when there is none). */
+redisContext *cache_conn_current(const cache_conn_t *c);
+
+/* Drops a connection that Redis closed while it was idle (its socket is
+ * readable: between commands only EOF or an error can be waiting), without
+ * blocking. 1 when it was dropped. */
+int cache_conn_drop_if_closed(cache_conn_t *c);
+
 /* Round trips made by this process (monotonic); connects that succeeded
  * (each one starts a new connection epoch: see cache module). */
 uint64_t cache_conn_roundtrips(const cache_conn_t *c);

@@ -86,6 +86,12 @@
     X(INT, cache_hold_ms, "OPONN_CACHE_HOLD_MS", "10000", 0, 600000,                               \
       "after a write whose outcome is unknown (or a purge), how long the record is read from "     \
       "MongoDB and never cached")                                                                  \
+    X(INT, l1_bytes, "OPONN_L1_BYTES", "33554432", 0, 4294967296,                                  \
+      "per worker: near cache (L1) of entity and list reads, bytes (LRU; 0 = off)")                \
+    X(INT, l1_lease_ms, "OPONN_L1_LEASE_MS", "250", 1, 60000,                                      \
+      "L1 answers only while its invalidation link proved alive within this many ms")              \
+    X(INT, l1_max_age_ms, "OPONN_L1_MAX_AGE_MS", "10000", 1, 86400000,                             \
+      "backstop: no L1 entry is served older than this")                                           \
     X(STR, write_mode, "OPONN_WRITE_MODE", "through", 0, 0,                                        \
       "`through` (MongoDB, then cache) or `behind` (cache + queue; oponn-writer applies)")         \
     X(INT, queue_max, "OPONN_QUEUE_MAX", "100000", 1, 100000000,                                   \

@@ -28,6 +28,12 @@ typedef struct {
         int32_t pid;     /* the process that holds the slot (0: free) */
         int32_t writing; /* 1 while it runs a mutation */
     } writers[256];
+    uint64_t fence; /* see metrics_fence_bump */
+    struct {
+        int32_t pid; /* 0: free */
+        int32_t pad;
+        uint64_t bytes;
+    } l1[256];
 } metrics_page_t;
 
 static const double metrics__bounds[METRICS_BUCKETS] = {
@@ -227,6 +233,61 @@ void metrics_reap_writers(void)
     }
 }
 
+void metrics_fence_bump(void)
+{
+    __atomic_fetch_add(&metrics__page->fence, 1, __ATOMIC_SEQ_CST);
+}
+
+uint64_t metrics_fence(void)
+{
+    return __atomic_load_n(&metrics__page->fence, __ATOMIC_SEQ_CST);
+}
+
+static int metrics__l1_slot = -1;
+static int32_t metrics__l1_slot_pid;
+
+void metrics_l1_bytes(uint64_t bytes)
+{
+    int32_t me = (int32_t)getpid();
+    int n = (int)(sizeof metrics__page->l1 / sizeof metrics__page->l1[0]);
+    if (metrics__l1_slot < 0 || metrics__l1_slot_pid != me) {
+        metrics__l1_slot = -1;
+        for (int i = 0; i < n && metrics__l1_slot < 0; i++) {
+            int32_t cur = __atomic_load_n(&metrics__page->l1[i].pid, __ATOMIC_SEQ_CST);
+            if (cur != 0 && cur != me && metrics__alive(cur)) continue;
+            if (cur == me || __atomic_compare_exchange_n(&metrics__page->l1[i].pid, &cur, me, 0,
+                                                         __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+                metrics__l1_slot = i;
+                metrics__l1_slot_pid = me;
+            }
+        }
+        if (metrics__l1_slot < 0) return;
+    }
+    __atomic_store_n(&metrics__page->l1[metrics__l1_slot].bytes, bytes, __ATOMIC_RELAXED);
+}
+
+int metrics_l1_pids(int *pids, int cap)
+{
+    int n = (int)(sizeof metrics__page->l1 / sizeof metrics__page->l1[0]), got = 0;
+    for (int i = 0; i < n && got < cap; i++) {
+        int32_t pid = __atomic_load_n(&metrics__page->l1[i].pid, __ATOMIC_SEQ_CST);
+        if (pid != 0 && metrics__alive(pid)) pids[got++] = pid;
+    }
+    return got;
+}
+
+static uint64_t metrics__l1_bytes_sum(void)
+{
+    uint64_t sum = 0;
+    int n = (int)(sizeof metrics__page->l1 / sizeof metrics__page->l1[0]);
+    for (int i = 0; i < n; i++) {
+        int32_t pid = __atomic_load_n(&metrics__page->l1[i].pid, __ATOMIC_SEQ_CST);
+        if (pid != 0 && metrics__alive(pid))
+            sum += __atomic_load_n(&metrics__page->l1[i].bytes, __ATOMIC_RELAXED);
+    }
+    return sum;
+}
+
 void metrics_render(buf_t *out)
 {
     const char *last = "";
@@ -269,4 +330,8 @@ void metrics_render(buf_t *out)
                "has started (reads go to MongoDB)\n"
                "# TYPE oponn_cache_trusted gauge\noponn_cache_trusted %d\n",
                !metrics_cache_distrusted(NULL));
+    buf_printf(out,
+               "# HELP oponn_l1_bytes bytes held by the live workers' near caches (L1)\n"
+               "# TYPE oponn_l1_bytes gauge\noponn_l1_bytes %llu\n",
+               (unsigned long long)metrics__l1_bytes_sum());
 }

@@ -59,6 +59,14 @@
     X(QUEUE_DEAD, "oponn_queue_writes_total", "state=\"dead\"", "write-behind writes")             \
     X(QUEUE_FULL, "oponn_queue_writes_total", "state=\"refused_full\"", "write-behind writes")     \
     X(WORKER_STARTS, "oponn_worker_starts_total", "", "worker processes started")                  \
+    X(L1_HITS, "oponn_l1_hits_total", "", "cache reads answered by a worker's near cache (L1)")    \
+    X(L1_MISSES, "oponn_l1_misses_total", "", "cache reads L1 could not answer (Redis did)")       \
+    X(L1_INVALIDATIONS, "oponn_l1_invalidations_total", "",                                        \
+      "L1 entries dropped because Redis reported a key they were read from as changed")            \
+    X(L1_LEASE_BYPASSES, "oponn_l1_lease_bypasses_total", "",                                      \
+      "cache reads that skipped L1: its invalidation link was not proven alive (or no trust)")     \
+    X(L1_FLUSHES, "oponn_l1_flushes_total", "",                                                    \
+      "L1 emptied whole: link lost or reconnected, new epoch, FLUSHALL, purge")                    \
     X(GQL_DOC_CACHE_HITS, "oponn_graphql_document_cache_total", "result=\"hit\"",                  \
       "GraphQL documents found parsed and validated in the worker's document cache")               \
     X(GQL_DOC_CACHE_MISSES, "oponn_graphql_document_cache_total", "result=\"miss\"",               \
@@ -112,6 +120,21 @@ void metrics_cache_trust(uint64_t failures);
 void metrics_write_begin(void);
 void metrics_write_end(void);
 void metrics_reap_writers(void);
+
+/* The write fence: a pool-wide counter every cache write moves after Redis
+ * answered it (before the mutation's HTTP answer). A worker that sees it
+ * moved since its last look syncs its invalidation link before serving from
+ * L1 (lib/cache.c), so no worker serves a value older than an answered
+ * write. */
+void metrics_fence_bump(void);
+uint64_t metrics_fence(void);
+
+/* This worker's L1 size, for the pool-wide gauge oponn_l1_bytes (a slot per
+ * live process; a dead one's slot is not counted and is reused). */
+void metrics_l1_bytes(uint64_t bytes);
+/* The pids of the live workers that reported an L1 (cache verify signals
+ * them): up to cap, returns how many. */
+int metrics_l1_pids(int *pids, int cap);
 
 /* Appends the Prometheus text exposition of every metric. */
 void metrics_render(buf_t *out);

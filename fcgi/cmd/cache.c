@@ -12,8 +12,10 @@
 #include "metrics.h"
 #include "repo.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 /* MongoDB for verify and rehydrate: a store and a repository without a
@@ -102,6 +104,59 @@ static void cmd_cache__usage(FILE *f)
     fprintf(f, ". Uses OPONN_REDIS_URL and OPONN_CACHE_PREFIX.\n");
 }
 
+/* Each worker's L1 (issue 23): SIGUSR2 to every live worker that has one
+ * (pids from the shared metrics page); each writes its findings to
+ * run_dir/l1verify.<pid> (worker_l1_verify in fcgi/oponn-worker.c). A worker that does not answer
+ * within 5 s (a long request) is named, not counted. Returns the status. */
+static int cmd_cache__verify_l1(const cfg_t *cfg, int status)
+{
+    int pids[256];
+    int n = metrics_l1_pids(pids, 256);
+    char path[1100];
+    for (int i = 0; i < n; i++) {
+        snprintf(path, sizeof path, "%s/l1verify.%d", cfg->run_dir, pids[i]);
+        unlink(path);
+        if (kill(pids[i], SIGUSR2) != 0) pids[i] = 0;
+    }
+    long entries = 0, mismatches = 0;
+    int answered = 0, failed = 0;
+    for (int i = 0; i < n; i++) {
+        if (pids[i] == 0) continue;
+        snprintf(path, sizeof path, "%s/l1verify.%d", cfg->run_dir, pids[i]);
+        FILE *f = NULL;
+        for (int waited = 0; waited < 5000 && (f = fopen(path, "r")) == NULL; waited += 10) {
+            struct timespec ts = {0, 10 * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+        if (f == NULL) {
+            fprintf(stderr, "oponn cache verify: worker %d did not answer (its L1 not checked)\n",
+                    pids[i]);
+            continue;
+        }
+        answered++;
+        char line[1024];
+        while (fgets(line, sizeof line, f)) {
+            long en, mm;
+            if (sscanf(line, "entries=%ld mismatches=%ld", &en, &mm) == 2) {
+                entries += en;
+                mismatches += mm;
+            } else if (strncmp(line, "error=", 6) == 0) {
+                failed++;
+                fprintf(stderr, "oponn cache verify: L1 of worker %d: %s", pids[i], line + 6);
+            } else {
+                fputs(line, stdout);
+            }
+        }
+        fclose(f);
+        unlink(path);
+    }
+    fprintf(stderr, "oponn cache verify: L1 of %d workers: %ld entries, %ld mismatches\n", answered,
+            entries, mismatches);
+    if (mismatches) return CMD_MISMATCH;
+    if (failed && status == CMD_OK) return CMD_FAILED;
+    return status;
+}
+
 int cmd_cache(int argc, char **argv)
 {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
@@ -140,6 +195,7 @@ int cmd_cache(int argc, char **argv)
             fprintf(stderr, "oponn cache verify: %ld entities, %ld batches, %ld mismatches\n",
                     v.entities, v.batches, v.mismatches);
             if (v.mismatches) status = CMD_MISMATCH;
+            status = cmd_cache__verify_l1(&cfg, status);
         }
         cmd_cache__source_close(&m);
     } else if (strcmp(sub, "flush") == 0) {

@@ -234,7 +234,7 @@ def reader(port, sh, seed, stop, cap, count, out):
                     sid = (g.get("bookstore") or {}).get("id")
                     if settled and sid != stores[a0]:
                         stale(kind, "book %s (version %d settled) in store %s, acknowledged %s"
-                              % (books[i], v0, sid, stores[a0]), t0)
+                              % (books[i], v0, sid, stores[a0]), t0, i, v0 - 1, v0)
                         break
         else:
             kind = "fruitBySize"
@@ -260,14 +260,14 @@ def reader(port, sh, seed, stop, cap, count, out):
                                % (fid, f["version"], size, v0), i, f["version"], v0)
                     elif settled and f is None and a0 == size:
                         bad = ("fruit %s (version %d, size %d, settled) missing from size %d"
-                               % (fid, v0, a0, size), None, None, None)
+                               % (fid, v0, a0, size), i, v0 - 1, v0)
                     elif settled and f is not None and a0 != size:
                         bad = ("fruit %s (version %d, size %d, settled) listed in size %d"
-                               % (fid, v0, a0, size), None, None, None)
+                               % (fid, v0, a0, size), i, v0 - 1, v0)
                     if bad:
                         break
                 if bad:
-                    stale(kind, bad[0], t0, bad[1], bad[2], bad[3])
+                    stale(kind, *bad[:1], t0, *bad[1:])
         res["n"] += 1
         ext = _ext(b)
         h = ext.get("l1Hits") or 0

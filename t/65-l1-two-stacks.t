@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 # L1 near cache (issue 23), across instances: two stacks (A and B: each its
 # own nginx and pool of 2 workers) share one Redis and one MongoDB database.
-# 4 writer processes write on A, 8 reader processes read on B (t/lib/l1storm:
+# 4 writer processes write on A, 8 reader processes read on B (t/lib/l1storm.py:
 # per-record acknowledged versions, a read that starts after a write's answer
 # must see it). Printed: the stale reads and their window, the time from the
 # missed write's acknowledgement to the end of the stale read.

@@ -118,8 +118,8 @@ ONLY = os.environ.get("PERF_ONLY") or ""
 RESULTS = os.environ.get("PERF_RESULTS") or (
     tempfile.mkdtemp(prefix="oponn-perf-only-") if ONLY in ("6", "l1")
     else os.path.join(HERE, "results"))
-# The L1 scenarios (issue 23: about 6 minutes) come on top of the 16.
-BUDGET = float(os.environ.get("PERF_BUDGET_S") or 22 * 60)
+# The L1 scenarios (issue 23: about 9 minutes quiet) come on top of the 16.
+BUDGET = float(os.environ.get("PERF_BUDGET_S") or 25 * 60)
 WRK = os.path.join(HERE, "wrk")
 BUILD = os.path.join(ROOT, "build")
 
@@ -1050,7 +1050,7 @@ def light_only(b, started):
 # PERF_ONLY=l1 runs only this (and its ceilings); PERF_L1_TARGET (0.99) is the
 # L1 share the warm-up must reach before a measured L1-on run.
 
-L1_ESTIMATE_S = 7 * 60
+L1_ESTIMATE_S = 9 * 60  # about 9 minutes quiet; 20 on a loaded 2-core machine
 L1_TARGET = float(os.environ.get("PERF_L1_TARGET", "0.99"))
 L1_HITS, L1_MISSES = "oponn_l1_hits_total", "oponn_l1_misses_total"
 L1_MAX_AGE = os.environ.get("PERF_L1_MAX_AGE_MS", "600000")  # "" keeps the default
@@ -1116,16 +1116,19 @@ def l1_row_share(row):
     return h / (h + m) if h + m else None
 
 
-def l1_measure(b, rnd, scenario, on, script, env, warm_env=None, walk_conns=32, flush=True):
+def l1_measure(b, rnd, scenario, on, script, env, warm_env=None, walk_conns=32, flush=True,
+               warm_script=None):
     """One measured run with L1 on or off (the pool already restarted so).
     L1 on: flushed (unless flush is False), Redis and every L1 warmed. L1
     off: Redis warmed only when flushed (the pool's restart emptied L1)."""
     if flush:
         b.flush()
-    warm = l1_warm(b, b.s.base_url, b.s.url, script, warm_env or env, walk_conns,
+    # (5) warms with book.lua: a walk of mixed.lua would write too.
+    ws = warm_script or script
+    warm = l1_warm(b, b.s.base_url, b.s.url, ws, warm_env or env, walk_conns,
                    walk=flush) if on else None
     if not on and flush:
-        b.walk(b.s.url, script, warm_env or env, conns=walk_conns)
+        b.walk(b.s.url, ws, warm_env or env, conns=walk_conns)
     row = b.measure("l1", scenario, "oponn", rnd, script, env,
                     extra={"l1": "on" if on else "off"})
     row["l1_share"] = l1_row_share(row)
@@ -1133,7 +1136,8 @@ def l1_measure(b, rnd, scenario, on, script, env, warm_env=None, walk_conns=32, 
     log("L1 %-3s (%s) r%d: %.0f req/s, Redis %.1f us/req, L1 share of the run %s" % (
         row["l1"], scenario, rnd, row["rps"], row.get("redis_usec_per_req") or 0,
         "%.4f" % row["l1_share"] if row["l1_share"] is not None else "- (no L1 counters)"))
-    if on and row["l1_share"] is not None and row["l1_share"] < L1_TARGET:
+    # (5) writes: its L1 share is below 99 % by design.
+    if on and scenario != "5" and row["l1_share"] is not None and row["l1_share"] < L1_TARGET:
         b.notes.append("L1 (%s) round %d: L1 answered %.2f %% of the run's cache reads, below "
                        "the %.0f %% the warm-up aims at" % (scenario, rnd, 100 * row["l1_share"],
                                                              100 * L1_TARGET))
@@ -1175,7 +1179,7 @@ def l1_redis_time(b):
         l1_measure(b, 1, "4", on, "fruit_by_size.lua", {"PERF_LIMITS": "100"}, walk_conns=4,
                    flush=False)
         l1_measure(b, 1, "5", on, "mixed.lua", b.env_mixed("oponn"), warm_env=b.env_books(),
-                   flush=False)
+                   flush=False, warm_script="book.lua")
 
 
 def l1_scaleout(b):

@@ -319,6 +319,106 @@ class Report:
                 fmt(num(r["client_usec"]), 1)))
         return "\n".join(out)
 
+    def l1(self):
+        """Issue 23 (L1 near cache): its targets, (1) with L1 on and off
+        against the ceiling and the peers, Redis time per request with L1 on
+        and off, and the scale-out scenario (rows of phase l1 / l1scale)."""
+        rows = group(self.runs, phase="l1")
+        if not rows:
+            return "(the L1 scenarios did not run in this run: see the notes)"
+
+        def m(sc, system, key="rps", **kw):
+            return med(group(rows, scenario=sc, system=system, **kw), key)
+
+        def verdict(ok):
+            return "–" if ok is None else ("met" if ok else "**missed**")
+        ceil, apo, mer = m("1", "fcgi_constant"), m("1", "apollo"), m("1", "mercurius")
+        on, off = m("1", "oponn", l1="on"), m("1", "oponn", l1="off")
+        n_on = len(group(rows, scenario="1", system="oponn", l1="on"))
+        shares = [num(r.get("l1_share")) for r in group(rows, scenario="1", system="oponn",
+                                                        l1="on")]
+        shares = [x for x in shares if x is not None]
+        age = self.cfg.get("l1_max_age_ms", "default")
+        out = ["Medians of %d round(s), each with its own FastCGI-constant ceiling and peers; "
+               "before each L1-on run the cache was flushed, Redis warmed by a walk and every "
+               "worker's L1 by more walks until L1 answered ≥ 99 %% of a walk's cache reads. "
+               "L1 off = the pool restarted with `OPONN_L1_BYTES=0`; L1 on = the default size "
+               "with `OPONN_L1_MAX_AGE_MS` %s%s." % (
+                   n_on, "at its default (10 s)" if age == "default" else "= %s" % age,
+                   "" if age == "default" else " (PERF_L1_MAX_AGE_MS: at the default 10 s "
+                   "backstop the 20,000-book working set ages out of each worker's L1 faster "
+                   "than this machine warms it)"), "",
+               "| target (issue 23) | measured | |", "|---|---|---|"]
+        r = self.ratio(on, ceil)
+        out.append("| (1) book(id), L1 on: ≥ 0.75 × the FastCGI-constant ceiling | %s | %s |" % (
+            "%.3f ×" % r if r else "–", verdict(None if r is None else r >= 0.75)))
+        r = self.ratio(on, apo)
+        out.append("| (1) L1 on: ≥ 4 × Apollo | %s | %s |" % (
+            "%.2f ×" % r if r else "–", verdict(None if r is None else r >= 4)))
+        r = self.ratio(on, mer)
+        out.append("| (1) L1 on: ratio to Mercurius (reported) | %s | |" % (
+            "%.2f ×" % r if r else "–"))
+        out.append("| L1 answered ≥ 99 %% of every measured L1-on (1) round | %s | %s |" % (
+            ", ".join("%.2f %%" % (100 * x) for x in shares) or "– (no L1 counters: no L1 in "
+            "this build)", verdict(None if not shares else min(shares) >= 0.99)))
+        out += ["", "| (1) book(id) | req/s | ÷ ceiling | ÷ Apollo | ÷ Mercurius | p99 ms | "
+                "Redis µs/req | Redis round trips/req | L1 share |",
+                "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for label, v, kw in (("oponn, L1 on", on, {"system": "oponn", "l1": "on"}),
+                             ("oponn, L1 off", off, {"system": "oponn", "l1": "off"}),
+                             ("Apollo", apo, {"system": "apollo"}),
+                             ("Mercurius", mer, {"system": "mercurius"}),
+                             ("FastCGI-constant ceiling", ceil, {"system": "fcgi_constant"}),
+                             ("nginx static file", m("1", "static"), {"system": "static"})):
+            g = group(rows, scenario="1", **kw)
+            if not g:
+                continue
+
+            def rr(b):
+                x = self.ratio(v, b)
+                return "%.2f" % x if x else "–"
+            share = med(g, "l1_share")
+            out.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                label, fmt(v), rr(ceil), rr(apo), rr(mer), fmt(med(g, "p99_ms"), 2),
+                fmt(med(g, "redis_usec_per_req"), 1) if kw["system"] == "oponn" else "",
+                fmt(med(g, "redis_per_req"), 3) if "redis_per_req" in g[0] and
+                g[0].get("redis_per_req") not in ("", None) else "",
+                "%.4f" % share if share is not None else ""))
+        out += ["", "Redis time per request (INFO commandstats: µs of the commands oponn sent, "
+                "scripts once) with L1 on and off (one run each for (3), (4), (5)):", "",
+                "| scenario | L1 | req/s | Redis µs/req | Redis round trips/req | L1 share |",
+                "|---|---|---:|---:|---:|---:|"]
+        for sc in ("1", "3", "4", "5"):
+            for mode in ("on", "off"):
+                g = group(rows, scenario=sc, system="oponn", l1=mode)
+                if g:
+                    share = med(g, "l1_share")
+                    out.append("| (%s) %s | %s | %s | %s | %s | %s |" % (
+                        sc, SCENARIOS.get(sc, ""), mode, fmt(med(g, "rps")),
+                        fmt(med(g, "redis_usec_per_req"), 1), fmt(med(g, "redis_per_req"), 3),
+                        "%.4f" % share if share is not None else "–"))
+        sc_rows = group(self.runs, phase="l1scale")
+        if sc_rows:
+            out += ["", "Scale-out: 2 hosts (each its own nginx + pool of %s workers) sharing one "
+                    "Redis, (1) on both at once (%s connections each). Redis CPU is the "
+                    "redis-server process's utime + stime over the run divided by both hosts' "
+                    "requests; one Redis primary (one core: Redis runs commands on one thread) "
+                    "then carries about 10⁶ ÷ that many requests/s, if nothing else limits it." %
+                    (sc_rows[0].get("workers"), int(num(sc_rows[0].get("conns")) or 0) // 2), "",
+                    "| L1 | req/s (both hosts) | Redis CPU µs/req | Redis command µs/req | Redis "
+                    "round trips/req | one Redis primary could carry (req/s) | L1 share |",
+                    "|---|---:|---:|---:|---:|---:|---:|"]
+            for r in sc_rows:
+                floor = str(r.get("redis_cpu_floor")) == "True"
+                share = num(r.get("l1_share"))
+                out.append("| %s | %s | %s%s | %s | %s | %s%s | %s |" % (
+                    r["l1"], fmt(num(r["rps"])), "≤ " if floor else "",
+                    fmt(num(r["redis_cpu_us_per_req"]), 2), fmt(num(r["redis_usec_per_req"]), 2),
+                    fmt(num(r.get("redis_per_req")), 3), "≥ " if floor else "",
+                    fmt(num(r["redis_primary_rps"])), "%.4f" % share if share is not None
+                    else "–"))
+        return "\n".join(out)
+
     def probe_table(self):
         out = ["| scenario | case | ids | system | MongoDB commands | Redis round trips |",
                "|---|---|---:|---|---:|---:|"]
@@ -943,6 +1043,7 @@ class Report:
             "FINDINGS": self.findings(),
             "TARGETS": self.targets(),
             "LIGHT": self.light(),
+            "L1": self.l1(),
             "MACHINE": "\n".join("| %s | %s |" % (k, v) for k, v in [
                 ("CPU", "%s, %d cores (shared with other work: see *other* below)" % (
                     mach["cpu"], mach["cores"])),

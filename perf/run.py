@@ -50,7 +50,12 @@ PERF_ONLY=6 ((6) alone on the same stack and data set, about 5 minutes under loa
 results in a temporary directory unless PERF_RESULTS is set). Issue 22
 (light_bench, below): PERF_ONLY=light (only the ceilings, (3), (4) and
 light_bench), PERF_LIGHT_BASE (a commit to measure "before" on),
-PERF_LIGHT_WRITES (100), PERF_LIGHT_READS (2000).
+PERF_LIGHT_WRITES (100), PERF_LIGHT_READS (2000). Issue 23 (L1 near cache, below:
+l1_scenarios): PERF_ONLY=l1 (only the ceilings and the L1 scenarios, results
+and an L1.md in a temporary directory unless PERF_RESULTS is set),
+PERF_L1_TARGET (0.99: the L1 share the warm-up reaches before a measured run),
+PERF_L1_MAX_AGE_MS (600000: OPONN_L1_MAX_AGE_MS of the L1-on pools; empty: the
+default).
 """
 import csv
 import json
@@ -111,8 +116,10 @@ CFG = {
 # so perf/results/ keeps the last whole run.
 ONLY = os.environ.get("PERF_ONLY") or ""
 RESULTS = os.environ.get("PERF_RESULTS") or (
-    tempfile.mkdtemp(prefix="oponn-perf-only-") if ONLY == "6" else os.path.join(HERE, "results"))
-BUDGET = float(os.environ.get("PERF_BUDGET_S") or 16 * 60)
+    tempfile.mkdtemp(prefix="oponn-perf-only-") if ONLY in ("6", "l1")
+    else os.path.join(HERE, "results"))
+# The L1 scenarios (issue 23: about 9 minutes quiet) come on top of the 16.
+BUDGET = float(os.environ.get("PERF_BUDGET_S") or 25 * 60)
 WRK = os.path.join(HERE, "wrk")
 BUILD = os.path.join(ROOT, "build")
 
@@ -262,7 +269,7 @@ class Bench:
         self.s.stop_service("pool")
         if workers:
             self.s.workers = workers
-        for k in ("OPONN_WRITE_MODE",):
+        for k in ("OPONN_WRITE_MODE", "OPONN_L1_BYTES", "OPONN_L1_MAX_AGE_MS"):
             self.s.extra_env.pop(k, None)
         self.s.extra_env.update(extra_env or {})
         self.s.start_pool()
@@ -442,6 +449,9 @@ class Bench:
                             ("batch_hits", "oponn_cache_batch_hits_total"),
                             ("batch_misses", "oponn_cache_batch_misses_total"),
                             ("gql_errors_metric", "oponn_graphql_errors_total"),
+                            ("l1_hits", "oponn_l1_hits_total"),
+                            ("l1_misses", "oponn_l1_misses_total"),
+                            ("l1_bypasses", "oponn_l1_lease_bypasses_total"),
                             ("queue_enqueued",
                              'oponn_queue_writes_total{state="enqueued"}')):
                 row[k] = d.get(name, "")
@@ -1030,6 +1040,269 @@ def light_only(b, started):
     b.write(started)
 
 
+# ---- issue 23 (L1 near cache in every worker): book(id) hits with L1 on and
+# off in the same run, as ratios to the FastCGI-constant ceiling, Apollo and
+# Mercurius; Redis time per request of (1), (3), (4), (5) with L1 on and off;
+# and a scale-out scenario: 2 "hosts" (each its own nginx + pool) sharing one
+# Redis, the Redis CPU per request and the requests/s one Redis primary could
+# carry. The switch is the pool's environment: OPONN_L1_BYTES=0 (off) or
+# unset (on, the default size; entries kept PERF_L1_MAX_AGE_MS, see l1_env).
+# PERF_ONLY=l1 runs only this (and its ceilings); PERF_L1_TARGET (0.99) is the
+# L1 share the warm-up must reach before a measured L1-on run.
+
+L1_ESTIMATE_S = 9 * 60  # about 9 minutes quiet; 20 on a loaded 2-core machine
+L1_TARGET = float(os.environ.get("PERF_L1_TARGET", "0.99"))
+L1_HITS, L1_MISSES = "oponn_l1_hits_total", "oponn_l1_misses_total"
+L1_MAX_AGE = os.environ.get("PERF_L1_MAX_AGE_MS", "600000")  # "" keeps the default
+
+
+def l1_share(d):
+    """L1's share of the cache reads in a /metrics delta (None without L1)."""
+    h, m = d.get(L1_HITS), d.get(L1_MISSES)
+    if h is None or m is None:
+        return None
+    return h / (h + m) if h + m else 0.0
+
+
+def l1_env(on):
+    """L1 off: OPONN_L1_BYTES=0. L1 on: the default size, and entries kept
+    up to PERF_L1_MAX_AGE_MS: at the default OPONN_L1_MAX_AGE_MS (10 s) an
+    entry ages out before the warm-up of a 20,000-book working set in every
+    worker is done on a small machine, and in a run each worker misses every
+    book it has not read for 10 s; the report says which age was used."""
+    if not on:
+        return {"OPONN_L1_BYTES": "0"}
+    return {"OPONN_L1_MAX_AGE_MS": L1_MAX_AGE} if L1_MAX_AGE else {}
+
+
+def l1_set(b, on, host2=None):
+    """The pool(s) restarted with L1 on or off (l1_env); nginx stays."""
+    b.restart_pool(extra_env=l1_env(on))
+    if host2 is not None:
+        host2.stop_service("pool")
+        for k in ("OPONN_L1_BYTES", "OPONN_L1_MAX_AGE_MS"):
+            host2.extra_env.pop(k, None)
+        host2.extra_env.update(l1_env(on))
+        host2.start_pool()
+
+
+def l1_warm(b, base_url, url, script, env, walk_conns=32, tries=12, walk=True, bound_s=240):
+    """Redis warmed by a walk (unless walk is False: Redis is warm already),
+    then (L1 on) every worker's L1 by more walks until L1 answers
+    PERF_L1_TARGET of a walk's cache reads. Each request lands on one worker
+    (they race for the FastCGI socket), so a walk leaves an item out of a
+    given worker's L1 with a chance of about (1 - 1/workers): with 2 workers
+    99 % takes about 8 walks; random picks would take far more requests.
+    Returns the last walk's L1 share (None without L1)."""
+    if walk:
+        b.walk(url, script, env, conns=walk_conns)
+    share = None
+    if L1_HITS not in P.metrics(base_url):
+        return None
+    t0 = time.monotonic()
+    for k in range(tries):
+        m0 = P.metrics(base_url)
+        b.walk(url, script, env, conns=walk_conns)
+        share = l1_share(P.metrics_delta(m0, P.metrics(base_url)))
+        if share is not None and share >= L1_TARGET or time.monotonic() - t0 > bound_s:
+            break
+    log("warm L1 (%s): share %.4f in walk %d (%.0f s)" % (script, share or 0, k + 1,
+                                                          time.monotonic() - t0))
+    return share
+
+
+def l1_row_share(row):
+    h, m = num_or0(row.get("l1_hits")), num_or0(row.get("l1_misses"))
+    return h / (h + m) if h + m else None
+
+
+def l1_measure(b, rnd, scenario, on, script, env, warm_env=None, walk_conns=32, flush=True,
+               warm_script=None):
+    """One measured run with L1 on or off (the pool already restarted so).
+    L1 on: flushed (unless flush is False), Redis and every L1 warmed. L1
+    off: Redis warmed only when flushed (the pool's restart emptied L1)."""
+    if flush:
+        b.flush()
+    # (5) warms with book.lua: a walk of mixed.lua would write too.
+    ws = warm_script or script
+    warm = l1_warm(b, b.s.base_url, b.s.url, ws, warm_env or env, walk_conns,
+                   walk=flush) if on else None
+    if not on and flush:
+        b.walk(b.s.url, ws, warm_env or env, conns=walk_conns)
+    row = b.measure("l1", scenario, "oponn", rnd, script, env,
+                    extra={"l1": "on" if on else "off"})
+    row["l1_share"] = l1_row_share(row)
+    row["l1_warm_share"] = warm
+    log("L1 %-3s (%s) r%d: %.0f req/s, Redis %.1f us/req, L1 share of the run %s" % (
+        row["l1"], scenario, rnd, row["rps"], row.get("redis_usec_per_req") or 0,
+        "%.4f" % row["l1_share"] if row["l1_share"] is not None else "- (no L1 counters)"))
+    # (5) writes: its L1 share is below 99 % by design.
+    if on and scenario != "5" and row["l1_share"] is not None and row["l1_share"] < L1_TARGET:
+        b.notes.append("L1 (%s) round %d: L1 answered %.2f %% of the run's cache reads, below "
+                       "the %.0f %% the warm-up aims at" % (scenario, rnd, 100 * row["l1_share"],
+                                                             100 * L1_TARGET))
+    return row
+
+
+def l1_round(b, rnd):
+    """(1) with L1 on and off, the peers and the ceilings, in an order that
+    rotates every round."""
+    log("---- L1 round %d of %d" % (rnd, CFG["rounds"]))
+    b.measure("l1", "1", "static", rnd, url=b.s.base_url + "/" + PerfStack.STATIC)
+    b.measure("l1", "1", "fcgi_constant", rnd, url=b.c.url)
+    items = ["on", "off"] + list(b.peers)
+    warm = [False]
+    k = rnd % len(items)
+    for it in items[k:] + items[:k]:
+        if it in ("on", "off"):
+            # Flushed and warmed afresh for L1 on; L1 off reads the Redis
+            # entities the same walk (or an earlier one) left warm.
+            l1_set(b, it == "on")
+            l1_measure(b, rnd, "1", it == "on", "book.lua", b.env_books(),
+                       flush=it == "on" or not warm[0])
+            warm[0] = True
+        else:
+            b.measure("l1", "1", it, rnd, "book.lua", b.env_books())
+
+
+def l1_redis_time(b):
+    """(3), (4), (5) once each with L1 on and off: Redis time per request.
+    Redis is warmed by one walk per scenario first; the pool's restart
+    empties L1 between the modes."""
+    b.flush()
+    b.walk(b.s.url, "bookstores_for_books.lua", b.env_lists())
+    b.walk(b.s.url, "fruit_by_size.lua", {"PERF_LIMITS": "100"}, conns=4)
+    b.walk(b.s.url, "book.lua", b.env_books())
+    for on in (True, False):
+        l1_set(b, on)
+        l1_measure(b, 1, "3", on, "bookstores_for_books.lua", b.env_lists(), flush=False)
+        l1_measure(b, 1, "4", on, "fruit_by_size.lua", {"PERF_LIMITS": "100"}, walk_conns=4,
+                   flush=False)
+        l1_measure(b, 1, "5", on, "mixed.lua", b.env_mixed("oponn"), warm_env=b.env_books(),
+                   flush=False, warm_script="book.lua")
+
+
+def l1_scaleout(b):
+    """Two hosts (this stack's nginx + pool, and a second nginx + pool)
+    sharing the one Redis and MongoDB, (1) on both at once: Redis CPU per
+    request (its process's utime + stime over the run, both hosts'
+    requests) and the requests/s one Redis primary (one core) could carry
+    at that cost, with L1 on and off."""
+    import threading
+    h2 = Stack(os.path.join(b.dir, "host2"), workers=CFG["workers"], mongo_uri=b.s.mongo_uri,
+               env={"OPONN_NGINX_WORKERS": str(CFG["nginx_workers"]),
+                    "OPONN_MONGODB_DB": CFG["mongodb_db"], "OPONN_REDIS_URL": b.s.redis_url,
+                    "OPONN_WRITE_TOKEN": b.token, "OPONN_RATE_LIMIT": "0"})
+    os.makedirs(h2.run_dir, exist_ok=True)
+    try:
+        h2.start(services=("pool", "nginx"))
+        hosts = ((b.s.base_url, b.s.url), (h2.base_url, h2.url))
+        # One Redis: one walk warms it for both hosts and both modes (the
+        # pools' restarts empty their L1s, warmed again per host).
+        b.flush()
+        b.walk(b.s.url, "book.lua", b.env_books())
+        for on in (True, False):
+            l1_set(b, on, h2)
+            for base, url in hosts:
+                if on:
+                    l1_warm(b, base, url, "book.lua", b.env_books(), walk=False)
+            ps = P.ProcSet({"redis": lambda: P.tree(b.s._pid("redis")),
+                            "host1": lambda: P.tree(b.s._pid("pool")) + P.tree(b.s._pid("nginx")),
+                            "host2": lambda: P.tree(h2._pid("pool")) + P.tree(h2._pid("nginx"))})
+            m0 = [P.metrics(base) for base, _ in hosts]
+            cs0 = P.redis_commandstats(b.s.redis_port, usec=True)
+            s0 = ps.snapshot()
+            res = [None, None]
+
+            def run(i, url):
+                res[i] = P.wrk(url, os.path.join(WRK, "book.lua"), conns=CFG["conns"] // 2,
+                               threads=1, duration=CFG["duration"],
+                               env=dict(b.env_books(), PERF_SEED=str(500 + i)))
+            ths = [threading.Thread(target=run, args=(i, u)) for i, (_, u) in enumerate(hosts)]
+            for th in ths:
+                th.start()
+            for th in ths:
+                th.join()
+            s1 = ps.snapshot()
+            cs1 = P.redis_commandstats(b.s.redis_port, usec=True)
+            d = [P.metrics_delta(m0[i], P.metrics(base)) for i, (base, _) in enumerate(hosts)]
+            cpu = P.ProcSet.delta(s0, s1)
+            n = sum(r["requests"] for r in res)
+            usec = sum(v[1] - cs0.get(k, (0, 0))[1] for k, v in cs1.items() if k != "info")
+            # /proc counts CPU in clock ticks: a Redis that used less than
+            # one tick over the run is reported at one tick (a floor).
+            tick = 1.0 / os.sysconf("SC_CLK_TCK")
+            rcpu = max(cpu["redis"], tick)
+            row = {"phase": "l1scale", "scenario": "1", "system": "oponn x2", "round": 1,
+                   "l1": "on" if on else "off", "conns": CFG["conns"], "workers": CFG["workers"],
+                   "duration": CFG["duration"], "requests": n,
+                   "rps": sum(r["rps"] for r in res), "rps_host1": res[0]["rps"],
+                   "rps_host2": res[1]["rps"], "errors": sum(r["errors"] for r in res),
+                   "p99_ms": max(r["p99"] or 0 for r in res), "wall_s": cpu["wall"],
+                   "cpu_redis_s": cpu["redis"], "cpu_host1_s": cpu["host1"],
+                   "cpu_host2_s": cpu["host2"],
+                   "redis_cpu_floor": cpu["redis"] < tick,
+                   "redis_cpu_us_per_req": 1e6 * rcpu / max(1, n),
+                   "redis_usec_per_req": usec / max(1, n),
+                   "redis_per_req": sum(x.get("oponn_redis_roundtrips_total", 0) for x in d)
+                   / max(1, n),
+                   "redis_primary_rps": n / rcpu,
+                   "l1_hits": sum(x.get(L1_HITS, 0) for x in d),
+                   "l1_misses": sum(x.get(L1_MISSES, 0) for x in d)}
+            row["l1_share"] = l1_row_share(row)
+            b.rows.append(row)
+            log("L1 %-3s scale-out, 2 hosts: %.0f req/s (%.0f + %.0f), Redis CPU %.2f us/req "
+                "(commands %.2f us/req) -> one Redis primary carries about %.0f req/s%s; "
+                "L1 share %s" % (row["l1"], row["rps"], row["rps_host1"], row["rps_host2"],
+                                 row["redis_cpu_us_per_req"], row["redis_usec_per_req"],
+                                 row["redis_primary_rps"],
+                                 " (at least: Redis used under one clock tick)"
+                                 if row["redis_cpu_floor"] else "",
+                                 "%.4f" % row["l1_share"] if row["l1_share"] is not None
+                                 else "-"))
+    finally:
+        h2.stop()
+    l1_set(b, True)
+
+
+def l1_scenarios(b):
+    """Everything of issue 23, ROUNDS rounds of (1) then the rest once."""
+    t = time.monotonic()
+    if L1_HITS not in P.metrics(b.s.base_url):
+        b.notes.append("L1: this build has no L1 (no %s in /metrics): the L1 scenarios ran "
+                       "with OPONN_L1_BYTES=0 and unset alike, so 'on' and 'off' measure the "
+                       "same thing" % L1_HITS)
+        log(b.notes[-1])
+    b.features["l1"] = L1_HITS in P.metrics(b.s.base_url)
+    CFG["l1_max_age_ms"] = L1_MAX_AGE or "default"
+    if L1_MAX_AGE:
+        b.notes.append("L1 scenarios: the L1-on pools ran with OPONN_L1_MAX_AGE_MS=%s "
+                       "(PERF_L1_MAX_AGE_MS), not the default 10 s backstop: at 10 s the "
+                       "20,000-book working set ages out of each worker's L1 faster than a "
+                       "small machine can warm it, and L1 cannot answer 99 %% of a run"
+                       % L1_MAX_AGE)
+    b.flush()
+    b.warm_entities()  # the peers' caches (oponn's is flushed and warmed per run)
+    for rnd in range(1, CFG["rounds"] + 1):
+        l1_round(b, rnd)
+    l1_redis_time(b)
+    l1_scaleout(b)
+    b.features["l1_scenarios_s"] = round(time.monotonic() - t)
+    log("L1 scenarios took %.0f s" % (time.monotonic() - t))
+
+
+def l1_only(b, started):
+    l1_scenarios(b)
+    b.notes.append("PERF_ONLY=l1: only the ceilings and the L1 scenarios ran")
+    b.write(started)
+    os.environ["PERF_RESULTS"] = RESULTS
+    import report
+    path = os.path.join(RESULTS, "L1.md")
+    with open(path, "w") as f:
+        f.write(report.Report().l1() + "\n")
+    log("L1 section of the report: %s" % path)
+
+
 def main():
     for exe in ("oponn", "oponn-worker", "perf/gen_data", "perf/fcgi_constant"):
         if not os.access(os.path.join(BUILD, exe), os.X_OK):
@@ -1039,9 +1312,10 @@ def main():
         if shutil.which(tool) is None:
             print("perf: %s is missing: run etc/install-deps.sh" % tool, file=sys.stderr)
             return 2
-    if ONLY not in ("", "6", "light"):
+    if ONLY not in ("", "6", "light", "l1"):
         print("perf: PERF_ONLY=%s: PERF_ONLY=6 runs scenario 6 alone, PERF_ONLY=light"
-              " the issue-22 measurements" % ONLY, file=sys.stderr)
+              " the issue-22 measurements, PERF_ONLY=l1 the issue-23 (L1 near cache) ones"
+              % ONLY, file=sys.stderr)
         return 2
     started = time.time()
     os.makedirs(RESULTS, exist_ok=True)
@@ -1081,6 +1355,8 @@ def main():
             f.write(body)
         b.static_bytes = len(body)
         CFG["book_body_bytes"] = len(body)
+        if ONLY == "l1":
+            return l1_only(b, started)
         b.probes_run()
         if LIGHT_ONLY:
             return light_only(b, started)
@@ -1090,6 +1366,8 @@ def main():
                 break
             b.round(rnd)
             round_s = time.monotonic() - t
+        if b.time_for(L1_ESTIMATE_S, "the L1 scenarios (issue 23)"):
+            l1_scenarios(b)
         light_bench(b)
         b.sweeps()
         if b.time_for(60, "the memory runs and the profile"):

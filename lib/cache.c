@@ -520,8 +520,8 @@ int cache_get_many(cache_t *c, arena_t *a, cache_kind_t k, const char *const *id
         if (!cache__l1_entity(c, a, &ek, &out[i])) want[nw++] = i;
     }
     if (nw == 0) {
-        const char *epoch = arena_strndup(a, c->last_epoch.data ? c->last_epoch.data : "",
-                                          c->last_epoch.len);
+        const char *epoch =
+            arena_strndup(a, c->last_epoch.data ? c->last_epoch.data : "", c->last_epoch.len);
         for (size_t i = 0; i < n; i++) out[i].epoch = epoch;
         free(want);
         buf_free(&ek);
@@ -544,8 +544,8 @@ int cache_get_many(cache_t *c, arena_t *a, cache_kind_t k, const char *const *id
     free(offs);
     free(args);
     buf_free(&pool);
-    if (rc == 0 && (r->type != REDIS_REPLY_ARRAY || r->elements != 2 * nw + 1 ||
-                    !cache__str_el(r, 2 * nw))) {
+    if (rc == 0 &&
+        (r->type != REDIS_REPLY_ARRAY || r->elements != 2 * nw + 1 || !cache__str_el(r, 2 * nw))) {
         freeReplyObject(r);
         rc = err_set(e, ERR_INTERNAL, "cache.lua mget: unexpected reply");
     }
@@ -807,8 +807,7 @@ static int cache__l1_batch(cache_t *c, arena_t *a, const buf_t *lk, cache_batch_
         out->members[i].join_json = arena_strndup(a, p, len);
         p += len;
     }
-    out->epoch =
-        arena_strndup(a, c->last_epoch.data ? c->last_epoch.data : "", c->last_epoch.len);
+    out->epoch = arena_strndup(a, c->last_epoch.data ? c->last_epoch.data : "", c->last_epoch.len);
     out->status = CACHE_HIT;
     return 1;
 }

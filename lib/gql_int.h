@@ -47,6 +47,20 @@ static inline bool gql_names_eq(gql_name_t a, gql_name_t b)
 {
     return a.len == b.len && gql_bytes_eq(a.p, b.p, a.len);
 }
+/* The hash of the schema's name tables (gql_schema_type, gql_type_field):
+ * length, first, middle and last byte tell a schema's names apart well
+ * enough, and cost a few instructions where a loop over the bytes costs
+ * more than the lookup it serves. Probes are bounded by the table (the
+ * schema's names), whatever the name looked up. */
+static inline uint32_t gql_name_hash(const char *p, size_t n)
+{
+    if (n == 0) return 0;
+    uint32_t h = (uint32_t)n * 0x9E3779B1u;
+    h ^= (uint32_t)(unsigned char)p[0] | (uint32_t)(unsigned char)p[n / 2] << 8 |
+         (uint32_t)(unsigned char)p[n - 1] << 16;
+    h *= 0x85EBCA6Bu;
+    return h ^ (h >> 16);
+}
 
 /* ---- lexer ------------------------------------------------------------------ */
 
@@ -341,7 +355,8 @@ struct gql_type {
     const char *specified_by;
     gql_field_t *fields; /* object, interface: definition order */
     uint32_t nfields;
-    uint32_t *field_order; /* indexes into fields sorted by name */
+    uint32_t *field_hash; /* open addressing: field index + 1, 0 empty (gql_type_field) */
+    uint32_t field_hash_mask;
     gql_ivalue_t *ifields; /* input object */
     uint32_t nifields;
     gql_enumval_t *evals;
@@ -398,6 +413,8 @@ struct gql_schema {
     arena_t arena;
     gql_type_t **types; /* sorted by name, for lookup */
     uint32_t ntypes;
+    uint32_t *type_hash; /* open addressing: index into types + 1, 0 empty */
+    uint32_t type_hash_mask;
     gql_type_t **order; /* graphql-js's type-map order, for introspection */
     uint32_t norder;
     gql_directive_t *dirs;

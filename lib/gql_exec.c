@@ -436,7 +436,12 @@ static void gql__call_group(gql__ex_t *ex, gql__group_t *g, const gql_type_t *pt
     }
     gql_value_t args;
     const char *msg = NULL;
-    gql_resolve_fn fn = gql__resolver(ex, f, ptype);
+    gql_gkey_t *gk = g->cf0->gk; /* the resolver, once per key and table */
+    if (gk->r != ex->r || gk->fn == NULL) {
+        gk->fn = gql__resolver(ex, f, ptype);
+        gk->r = ex->r;
+    }
+    gql_resolve_fn fn = gk->fn;
     args = (gql_value_t){.kind = GQL_INPUT_OBJECT}; /* most fields have no arguments */
     if (f->nargs && gql_coerce_args(ex->s, a, &ex->p->vars, f, g->cf0->nodes[0], &args, &msg)) {
         for (size_t k = 0; k < m; k++) out[k] = gql_error(ERR_BAD_INPUT, msg);

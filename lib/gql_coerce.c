@@ -48,10 +48,18 @@ const gql_value_t *gql_var_get(const gql_value_t *vars, gql_name_t name)
 {
     if (vars == NULL) return NULL;
     for (size_t i = 0; i < vars->u.obj.n; i++)
-        if (strlen(vars->u.obj.names[i]) == name.len &&
-            memcmp(vars->u.obj.names[i], name.p, name.len) == 0)
-            return &vars->u.obj.values[i];
+        if (gql_name_eq(name, vars->u.obj.names[i])) return &vars->u.obj.values[i];
     return NULL;
+}
+
+/* An empty input object with room for every field of nt (coerced from a
+ * literal or from JSON). */
+static void gql__input_object_init(gql__co_t *c, const gql_type_t *nt, gql_value_t *out)
+{
+    out->kind = GQL_INPUT_OBJECT;
+    out->u.obj.n = 0;
+    out->u.obj.names = arena_alloc(c->a, (nt->nifields + 1) * sizeof *out->u.obj.names);
+    out->u.obj.values = arena_alloc(c->a, (nt->nifields + 1) * sizeof *out->u.obj.values);
 }
 
 /* Untyped literal → value (custom scalars). */
@@ -165,10 +173,7 @@ static int gql__from_ast(gql__co_t *c, const gql_ast_value_t *v, const gql_typer
     const gql_type_t *nt = t->type;
     if (nt->kind == GQL_T_INPUT) {
         if (v->kind != GQL_AV_OBJECT) return gql__co_fail(c, "expected an input object");
-        out->kind = GQL_INPUT_OBJECT;
-        out->u.obj.n = 0;
-        out->u.obj.names = arena_alloc(c->a, (nt->nifields + 1) * sizeof *out->u.obj.names);
-        out->u.obj.values = arena_alloc(c->a, (nt->nifields + 1) * sizeof *out->u.obj.values);
+        gql__input_object_init(c, nt, out);
         for (uint32_t i = 0; i < nt->nifields; i++) {
             const gql_ivalue_t *f = &nt->ifields[i];
             const gql_ast_value_t *fv = NULL;
@@ -235,10 +240,7 @@ static int gql__json_input_object(gql__co_t *c, const cJSON *j, const gql_type_t
         if (!gql_ivalue_find(nt->ifields, nt->nifields, it->string, strlen(it->string)))
             return gql__co_fail(c, "Field \"%s\" is not defined by type \"%s\".", it->string,
                                 nt->name);
-    out->kind = GQL_INPUT_OBJECT;
-    out->u.obj.n = 0;
-    out->u.obj.names = arena_alloc(c->a, (nt->nifields + 1) * sizeof *out->u.obj.names);
-    out->u.obj.values = arena_alloc(c->a, (nt->nifields + 1) * sizeof *out->u.obj.values);
+    gql__input_object_init(c, nt, out);
     for (uint32_t i = 0; i < nt->nifields; i++) {
         const gql_ivalue_t *f = &nt->ifields[i];
         const cJSON *fv = cJSON_GetObjectItemCaseSensitive(j, f->name);

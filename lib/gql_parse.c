@@ -982,6 +982,17 @@ static const char *gql__parse_desc(gql_lexer_t *lx, int *rc)
     return d;
 }
 
+/* The start every SDL member shares: an optional description, then the
+ * member's location. */
+static int gql__item_start(gql_lexer_t *lx, gql_sdl_item_t *it)
+{
+    int rc;
+    memset(it, 0, sizeof *it);
+    it->desc = gql__parse_desc(lx, &rc);
+    it->loc = lx->tok.loc;
+    return rc;
+}
+
 /* InputValueDefinition list in ( ) or { } */
 static int gql__parse_ivalues(gql_lexer_t *lx, gql_tok_kind_t open, gql_tok_kind_t close,
                               gql_sdl_item_t **out, uint32_t *n)
@@ -993,10 +1004,7 @@ static int gql__parse_ivalues(gql_lexer_t *lx, gql_tok_kind_t open, gql_tok_kind
     if (open == GQL_TOK_LBRACE && lx->tok.kind == close) return gql__unexpected(lx);
     do {
         gql_sdl_item_t it;
-        memset(&it, 0, sizeof it);
-        it.desc = gql__parse_desc(lx, &rc);
-        if (rc) return -1;
-        it.loc = lx->tok.loc;
+        if (gql__item_start(lx, &it)) return -1;
         if (gql_parse_name(lx, &it.name) || gql_expect(lx, GQL_TOK_COLON)) return -1;
         it.type = gql_parse_type(lx);
         if (it.type == NULL) return -1;
@@ -1020,10 +1028,7 @@ static int gql__parse_fields_def(gql_lexer_t *lx, gql_sdl_def_t *d)
     if (lx->tok.kind == GQL_TOK_RBRACE) return gql__unexpected(lx);
     do {
         gql_sdl_item_t it;
-        memset(&it, 0, sizeof it);
-        it.desc = gql__parse_desc(lx, &rc);
-        if (rc) return -1;
-        it.loc = lx->tok.loc;
+        if (gql__item_start(lx, &it)) return -1;
         if (gql_parse_name(lx, &it.name)) return -1;
         if (gql__parse_ivalues(lx, GQL_TOK_LPAREN, GQL_TOK_RPAREN, &it.args, &it.nargs)) return -1;
         if (gql_expect(lx, GQL_TOK_COLON)) return -1;
@@ -1124,10 +1129,7 @@ static int gql__sdl_enum_values(gql_lexer_t *lx, gql_sdl_def_t *d)
     }
     do {
         gql_sdl_item_t it;
-        memset(&it, 0, sizeof it);
-        it.desc = gql__parse_desc(lx, &rc);
-        if (rc) return -1;
-        it.loc = lx->tok.loc;
+        if (gql__item_start(lx, &it)) return -1;
         if (gql_peek_keyword(lx, "true") || gql_peek_keyword(lx, "false") ||
             gql_peek_keyword(lx, "null")) {
             gql_parse_error(lx, lx->tok.loc,

@@ -29,12 +29,30 @@ typedef struct {
     uint32_t line, col;
 } gql_loc_t;
 
-/* Names are short: an inline loop beats a libc memcmp call (measured). */
+/* Names are short: inline word compares (the last word overlapping the
+ * one before) beat both a byte loop and a libc memcmp call (measured). */
 static inline bool gql_bytes_eq(const char *a, const char *b, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        if (a[i] != b[i]) return false;
-    return true;
+    if (n >= 8) {
+        uint64_t x, y;
+        for (size_t i = 0; i + 8 < n; i += 8) {
+            memcpy(&x, a + i, 8);
+            memcpy(&y, b + i, 8);
+            if (x != y) return false;
+        }
+        memcpy(&x, a + n - 8, 8);
+        memcpy(&y, b + n - 8, 8);
+        return x == y;
+    }
+    if (n >= 4) {
+        uint32_t x, y, u, v;
+        memcpy(&x, a, 4);
+        memcpy(&y, b, 4);
+        memcpy(&u, a + n - 4, 4);
+        memcpy(&v, b + n - 4, 4);
+        return x == y && u == v;
+    }
+    return n == 0 || (a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1]);
 }
 static inline bool gql_name_eq(gql_name_t a, const char *s)
 {

@@ -485,7 +485,7 @@ static const unsigned char gql__punct[256] = {
 
 /* Skips line breaks, comments and a byte-order mark at p (class 2); p
  * when there is none of them there. */
-static const char *gql__lex_ignored(gql_lexer_t *lx, const char *p)
+__attribute__((noinline)) static const char *gql__lex_ignored(gql_lexer_t *lx, const char *p)
 {
     char c = *p;
     if (c == '\n') {
@@ -503,7 +503,7 @@ static const char *gql__lex_ignored(gql_lexer_t *lx, const char *p)
 }
 
 /* The tokens that are neither names nor one-byte punctuators. */
-static int gql__lex_other(gql_lexer_t *lx, const char *p)
+__attribute__((noinline)) static int gql__lex_other(gql_lexer_t *lx, const char *p)
 {
     unsigned char c = (unsigned char)*p;
     if (c == '.') {

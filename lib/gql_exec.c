@@ -116,7 +116,8 @@ typedef struct {
         const gql_type_t *type;
     } tn[4];
     unsigned ntn;
-    bool nulled; /* some node was nulled after its children were scheduled */
+    bool nulled;     /* some node was nulled after its children were scheduled */
+    gql_call_t call; /* arena, ctx and schema set once (gql_execute) */
 } gql__ex_t;
 
 typedef struct {
@@ -418,61 +419,85 @@ static gql__group_t *gql__group_of(gql__ex_t *ex, gql__groups_t *gs, gql_cfield_
     return g;
 }
 
+typedef enum { GQL__NO_FIELD, GQL__BAD_ARGS, GQL__NO_RESOLVER, GQL__DEADLINE } gql__why_t;
+
+/* The answers of a group that cannot call its resolver (why; msg says
+ * what is wrong with the arguments). */
+__attribute__((noinline)) static void gql__group_fail(gql__ex_t *ex, gql__why_t why,
+                                                      const gql_field_t *f, const gql_type_t *ptype,
+                                                      size_t m, gql_value_t *out, const char *msg)
+{
+    gql_value_t v;
+    switch (why) {
+    case GQL__NO_FIELD:
+        v = gql_error(ERR_INTERNAL, "unknown field");
+        break;
+    case GQL__BAD_ARGS:
+        v = gql_error(ERR_BAD_INPUT, msg);
+        break;
+    case GQL__NO_RESOLVER:
+        v = gql_errorf(ex->a, ERR_INTERNAL, "No resolver for %s.%s.", ptype->name, f->name);
+        break;
+    case GQL__DEADLINE: /* answer what is left at once instead of starting
+                         * more backend work nobody waits for */
+        v = gql_error(ERR_UNAVAILABLE, "request deadline exceeded (OPONN_REQUEST_DEADLINE_MS): "
+                                       "a backend is too slow; retry later");
+        break;
+    }
+    for (size_t k = 0; k < m; k++) out[k] = v;
+}
+
+/* A resolver's -1: every item gets its error. */
+__attribute__((noinline)) static void gql__group_error(gql__ex_t *ex, const gql_call_t *call,
+                                                       size_t m, gql_value_t *out)
+{
+    err_code_t code = call->err.code == ERR_OK ? ERR_INTERNAL : call->err.code;
+    const char *em = arena_strdup(ex->a, call->err.msg[0] ? call->err.msg : "resolver failed");
+    for (size_t k = 0; k < m; k++) out[k] = gql_error(code, em);
+}
+
 /* Fills out[0..m-1] for one group: the resolver's answers, or the error
  * every item gets when it cannot be called. */
 static void gql__call_group(gql__ex_t *ex, gql__group_t *g, const gql_type_t *ptype, size_t m,
                             void **parents, gql_rnode_t **slots, gql_cfield_t **cfs,
                             gql_value_t *out)
 {
-    arena_t *a = ex->a;
     const gql_field_t *f = g->cf0->def;
-    if (f == NULL) {
-        for (size_t k = 0; k < m; k++) out[k] = gql_error(ERR_INTERNAL, "unknown field");
-        return;
-    }
     if (f == &ex->s->f_typename) {
         for (size_t k = 0; k < m; k++) out[k] = gql_str(ptype->name, ptype->name_len);
         return;
     }
-    gql_value_t args;
-    const char *msg = NULL;
+    if (f == NULL) {
+        gql__group_fail(ex, GQL__NO_FIELD, f, ptype, m, out, NULL);
+        return;
+    }
     gql_gkey_t *gk = g->cf0->gk; /* the resolver, once per key and table */
     if (gk->r != ex->r || gk->fn == NULL) {
         gk->fn = gql__resolver(ex, f, ptype);
         gk->r = ex->r;
     }
-    gql_resolve_fn fn = gk->fn;
-    args = (gql_value_t){.kind = GQL_INPUT_OBJECT}; /* most fields have no arguments */
-    if (f->nargs && gql_coerce_args(ex->s, a, &ex->p->vars, f, g->cf0->nodes[0], &args, &msg)) {
-        for (size_t k = 0; k < m; k++) out[k] = gql_error(ERR_BAD_INPUT, msg);
-    } else if (fn == NULL) {
-        for (size_t k = 0; k < m; k++)
-            out[k] = gql_errorf(a, ERR_INTERNAL, "No resolver for %s.%s.", ptype->name, f->name);
-    } else if (ex->req->deadline_ns && gql_now_ns() >= ex->req->deadline_ns) {
-        /* Past the request's deadline: answer what is left at once
-         * instead of starting more backend work nobody waits for. */
-        for (size_t k = 0; k < m; k++)
-            out[k] =
-                gql_error(ERR_UNAVAILABLE, "request deadline exceeded (OPONN_REQUEST_DEADLINE_MS): "
-                                           "a backend is too slow; retry later");
-    } else {
+    gql_value_t args = {.kind = GQL_INPUT_OBJECT}; /* most fields have no arguments */
+    const char *msg = NULL;
+    gql__why_t why;
+    if (f->nargs && gql_coerce_args(ex->s, ex->a, &ex->p->vars, f, g->cf0->nodes[0], &args, &msg))
+        why = GQL__BAD_ARGS;
+    else if (gk->fn == NULL)
+        why = GQL__NO_RESOLVER;
+    else if (ex->req->deadline_ns && gql_now_ns() >= ex->req->deadline_ns)
+        why = GQL__DEADLINE;
+    else {
         gql__callinfo_t ci = {ex, slots, cfs, m, g};
-        gql_call_t call; /* not zero-initialised: err.msg is 512 bytes */
-        call.type_name = ptype->name;
-        call.field_name = f->name;
-        call.arena = a;
-        call.ctx = ex->req->ctx;
-        call.schema = ex->s;
-        call.args = &args;
-        call.internal_ = &ci;
-        call.err.code = ERR_OK;
-        call.err.msg[0] = '\0';
-        if (fn(&call, m, parents, out) != 0) {
-            err_code_t code = call.err.code == ERR_OK ? ERR_INTERNAL : call.err.code;
-            const char *em = arena_strdup(a, call.err.msg[0] ? call.err.msg : "resolver failed");
-            for (size_t k = 0; k < m; k++) out[k] = gql_error(code, em);
-        }
+        gql_call_t *call = &ex->call; /* the fields every call shares are set once */
+        call->type_name = ptype->name;
+        call->field_name = f->name;
+        call->args = &args;
+        call->internal_ = &ci;
+        call->err.code = ERR_OK;
+        call->err.msg[0] = '\0';
+        if (gk->fn(call, m, parents, out) != 0) gql__group_error(ex, call, m, out);
+        return;
     }
+    gql__group_fail(ex, why, f, ptype, m, out, msg);
 }
 
 /* The value kind that a leaf of type t outputs as it is (String and ID:
@@ -605,6 +630,9 @@ gql_status_t gql_execute(const gql_schema_t *s, const gql_resolvers_t *r, gql_re
         return GQL_REQUEST_ERROR;
     }
     gql__ex_t ex = {.s = s, .r = r, .req = req, .p = p, .a = req->arena, .errors = &p->errors};
+    ex.call.arena = ex.a;
+    ex.call.ctx = req->ctx;
+    ex.call.schema = s;
     ex.plan = p->entry && p->entry->plan ? p->entry->plan : gql_plan_new(ex.a, s, p->doc, p->op);
     const gql_type_t *root = p->op_type == GQL_OP_QUERY      ? s->query
                              : p->op_type == GQL_OP_MUTATION ? s->mutation

@@ -512,6 +512,19 @@ static int gql__output_kind(const gql_schema_t *s, const gql_typeref_t *t)
     return -1;
 }
 
+/* The fields of set a level runs, [*j0, *j1): all of them, or only
+ * only_field (a mutation's top-level fields run one at a time). */
+static inline void gql__field_range(const gql_cset_t *set, int only_field, uint32_t *j0,
+                                    uint32_t *j1)
+{
+    *j0 = 0;
+    *j1 = set->n;
+    if (only_field >= 0) {
+        *j0 = (uint32_t)only_field < set->n ? (uint32_t)only_field : set->n;
+        *j1 = *j0 < set->n ? *j0 + 1 : *j0;
+    }
+}
+
 /* One level: every item's fields, grouped into one resolver call per
  * (parent type, field, arguments). Groups are called in order of first
  * appearance, members in item order. */
@@ -532,10 +545,10 @@ static void gql__level(gql__ex_t *ex, gql__witem_t *items, uint32_t n, int only_
         if (it->node->kind != GQL_RN_OBJ) continue;
         sets[i] = set;
         gql__obj_slots(ex, it, set);
-        for (uint32_t j = 0; j < set->n; j++) {
-            if (only_field >= 0 && (uint32_t)only_field != j) continue;
+        uint32_t j0, j1;
+        gql__field_range(set, only_field, &j0, &j1);
+        for (uint32_t j = j0; j < j1; j++)
             gql__group_of(ex, &gs, &set->fields[j], it->type, stamp)->n++;
-        }
     }
     size_t total = 0; /* one array of each for the whole level */
     for (uint32_t gi = 0; gi < gs.n; gi++) total += gs.v[gi].n;
@@ -555,12 +568,15 @@ static void gql__level(gql__ex_t *ex, gql__witem_t *items, uint32_t n, int only_
     for (uint32_t i = 0; i < n; i++) {
         gql__witem_t *it = &items[i];
         gql_cset_t *is = sets[i];
-        for (uint32_t j = 0; is && j < is->n; j++) {
-            if (only_field >= 0 && (uint32_t)only_field != j) continue;
+        if (is == NULL) continue;
+        uint32_t j0, j1;
+        gql__field_range(is, only_field, &j0, &j1);
+        gql_rnode_t *vals = it->node->u.obj.vals;
+        for (uint32_t j = j0; j < j1; j++) {
             gql_cfield_t *cf = &is->fields[j];
             gql__group_t *g = &gs.v[cf->gk->group];
             g->parents[g->n] = it->obj;
-            g->slots[g->n] = &it->node->u.obj.vals[j];
+            g->slots[g->n] = &vals[j];
             g->cfs[g->n++] = cf;
         }
     }

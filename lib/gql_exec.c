@@ -19,6 +19,7 @@
  */
 #include "gql_exec_int.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -501,7 +502,8 @@ static void gql__call_group(gql__ex_t *ex, gql__group_t *g, const gql_type_t *pt
 }
 
 /* The value kind that a leaf of type t outputs as it is (String and ID:
- * GQL_STRING, Int: GQL_INT in 32 bits, Boolean: GQL_BOOL), else -1. */
+ * GQL_STRING, Int: GQL_INT in 32 bits, Boolean: GQL_BOOL, Float: a finite
+ * GQL_FLOAT), else -1. */
 static int gql__output_kind(const gql_schema_t *s, const gql_typeref_t *t)
 {
     t = gql__nullable(t);
@@ -509,6 +511,7 @@ static int gql__output_kind(const gql_schema_t *s, const gql_typeref_t *t)
     if (t->type == s->t_string || t->type == s->t_id) return GQL_STRING;
     if (t->type == s->t_int) return GQL_INT;
     if (t->type == s->t_boolean) return GQL_BOOL;
+    if (t->type == s->t_float) return GQL_FLOAT;
     return -1;
 }
 
@@ -603,7 +606,8 @@ static void gql__level(gql__ex_t *ex, gql__witem_t *items, uint32_t n, int only_
             gql_rnode_t *slot = g->slots[k];
             if (!gql__alive(ex, slot->parent)) continue; /* nulled by a sibling in this batch */
             if ((int)out[k].kind == same &&
-                (same != GQL_INT || (out[k].u.i >= INT32_MIN && out[k].u.i <= INT32_MAX))) {
+                (same != GQL_INT || (out[k].u.i >= INT32_MIN && out[k].u.i <= INT32_MAX)) &&
+                (same != GQL_FLOAT || isfinite(out[k].u.f))) {
                 slot->nonnull = nonnull; /* gql__complete's first case, without the call */
                 slot->kind = GQL_RN_LEAF;
                 slot->u.leaf = out[k];

@@ -355,7 +355,15 @@ typedef struct gql_field {
     const char *reason;
     uint32_t index; /* schema-wide field id (resolver slot) */
     gql_type_t *owner;
+    /* an interface field: the same field of each object type implementing it */
+    struct gql_field_impl *impls;
+    uint32_t nimpls;
 } gql_field_t;
+
+struct gql_field_impl {
+    const gql_type_t *type;
+    const gql_field_t *field;
+};
 
 typedef struct {
     const char *name;
@@ -467,6 +475,16 @@ static inline gql_type_t *gql_typeref_named(const gql_typeref_t *r)
 {
     while (r->kind != GQL_TR_NAMED) r = r->of;
     return r->type;
+}
+/* The field of object type t that a selection resolved to def (on t, or
+ * on an interface t implements) stands for; NULL when def says nothing
+ * about t (look the name up). */
+static inline const gql_field_t *gql_field_in(const gql_field_t *def, const gql_type_t *t)
+{
+    if (def == NULL || def->owner == t) return def;
+    for (uint32_t i = 0; i < def->nimpls; i++)
+        if (def->impls[i].type == t) return def->impls[i].field;
+    return NULL;
 }
 /* The type of a fragment's type condition, resolved once per document. */
 static inline const gql_type_t *gql_cond_type(const gql_schema_t *s, const gql_ast_sel_t *sel)

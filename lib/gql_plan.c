@@ -149,9 +149,9 @@ static void gql__collect(gql_plan_t *pl, arena_t *a, const gql_value_t *vars, co
                 memset(cf, 0, sizeof *cf);
                 cf->index = set->n++;
                 cf->key = key;
-                cf->def = s->def && s->def->owner == t
-                              ? s->def
-                              : gql_field_lookup(pl->s, t, s->name, t == pl->s->query);
+                cf->def = gql_field_in(s->def, t);
+                if (cf->def == NULL)
+                    cf->def = gql_field_lookup(pl->s, t, s->name, t == pl->s->query);
                 pl->ncfields++;
             }
             GQL_GROW(a, cf->nodes, cf->n, cf->cap);

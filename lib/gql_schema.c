@@ -357,12 +357,17 @@ static int gql__check_impl(gql__build_t *b, gql_type_t *t)
     for (uint32_t i = 0; i < t->nifaces; i++) {
         gql_type_t *it = t->ifaces[i];
         for (uint32_t j = 0; j < it->nfields; j++) {
-            const gql_field_t *f = &it->fields[j];
-            if (!gql_type_field(t, f->name, strlen(f->name)))
+            gql_field_t *f = &it->fields[j];
+            const gql_field_t *own = gql_type_field(t, f->name, strlen(f->name));
+            if (!own)
                 return gql__serr(b, t->loc,
                                  "Interface field %s.%s expected but %s does not "
                                  "provide it.",
                                  it->name, f->name, t->name);
+            /* what execution and validation ask of a field selected through an interface */
+            f->impls = arena_realloc(&b->s->arena, f->impls, f->nimpls * sizeof *f->impls,
+                                     (f->nimpls + 1) * sizeof *f->impls);
+            f->impls[f->nimpls++] = (struct gql_field_impl){t, own};
         }
     }
     return 0;

@@ -640,10 +640,10 @@ static void gql__fmap_collect(gql__v_t *v, const gql_type_t *parent, const gql_a
         if (s->kind == GQL_SEL_FIELD) {
             gql_name_t key = gql_sel_key(s);
             const gql_field_t *def = NULL;
-            if (parent && (parent->kind == GQL_T_OBJECT || parent->kind == GQL_T_INTERFACE))
-                def = s->def && s->def->owner == parent
-                          ? s->def
-                          : gql_type_field(parent, s->name.p, s->name.len);
+            if (parent && (parent->kind == GQL_T_OBJECT || parent->kind == GQL_T_INTERFACE)) {
+                def = gql_field_in(s->def, parent);
+                if (def == NULL) def = gql_type_field(parent, s->name.p, s->name.len);
+            }
             gql__fgroup_t *g = NULL;
             for (uint32_t k = 0; k < m->n; k++)
                 if (gql_names_eq(m->groups[k].key, key)) g = &m->groups[k];

@@ -242,6 +242,28 @@ const char *const *gql_selected(gql_call_t *call, size_t *n)
     return g->selected;
 }
 
+/* The value kind that a leaf of type t outputs as it is (String and ID:
+ * GQL_STRING, Int: GQL_INT in 32 bits, Boolean: GQL_BOOL, Float: a finite
+ * GQL_FLOAT), else -1. */
+static int gql__output_kind(const gql_schema_t *s, const gql_typeref_t *t)
+{
+    t = gql__nullable(t);
+    if (t->kind != GQL_TR_NAMED) return -1;
+    if (t->type == s->t_string || t->type == s->t_id) return GQL_STRING;
+    if (t->type == s->t_int) return GQL_INT;
+    if (t->type == s->t_boolean) return GQL_BOOL;
+    if (t->type == s->t_float) return GQL_FLOAT;
+    return -1;
+}
+
+/* Whether v is output as it is by a leaf whose gql__output_kind is same. */
+static inline bool gql__as_is(int same, const gql_value_t *v)
+{
+    return (int)v->kind == same &&
+           (same != GQL_INT || (v->u.i >= INT32_MIN && v->u.i <= INT32_MAX)) &&
+           (same != GQL_FLOAT || isfinite(v->u.f));
+}
+
 static void gql__complete(gql__ex_t *ex, gql_cfield_t *cf, const gql_typeref_t *t,
                           const gql_value_t *v, gql_rnode_t *slot, gql__witem_t **next,
                           uint32_t *nnext, uint32_t *capnext);
@@ -302,10 +324,18 @@ static void gql__complete(gql__ex_t *ex, gql_cfield_t *cf, const gql_typeref_t *
         slot->u.list.n = (uint32_t)v->u.list.n;
         slot->u.list.items =
             arena_calloc(ex->a, v->u.list.n ? v->u.list.n : 1, sizeof *slot->u.list.items);
+        int same = gql__output_kind(ex->s, t->of); /* lists of leaves: most items as they are */
+        bool nonnull = t->of->kind == GQL_TR_NONNULL;
         for (uint32_t i = 0; i < slot->u.list.n; i++) {
             gql_rnode_t *it = &slot->u.list.items[i];
             it->parent = slot;
             it->index = (int32_t)i;
+            if (gql__as_is(same, &v->u.list.items[i])) {
+                it->nonnull = nonnull;
+                it->kind = GQL_RN_LEAF;
+                it->u.leaf = v->u.list.items[i];
+                continue;
+            }
             gql__complete(ex, cf, t->of, &v->u.list.items[i], it, next, nnext, capnext);
             if (slot->kind == GQL_RN_NULL) return; /* a non-null item nulled the list */
         }
@@ -501,20 +531,6 @@ static void gql__call_group(gql__ex_t *ex, gql__group_t *g, const gql_type_t *pt
     gql__group_fail(ex, why, f, ptype, m, out, msg);
 }
 
-/* The value kind that a leaf of type t outputs as it is (String and ID:
- * GQL_STRING, Int: GQL_INT in 32 bits, Boolean: GQL_BOOL, Float: a finite
- * GQL_FLOAT), else -1. */
-static int gql__output_kind(const gql_schema_t *s, const gql_typeref_t *t)
-{
-    t = gql__nullable(t);
-    if (t->kind != GQL_TR_NAMED) return -1;
-    if (t->type == s->t_string || t->type == s->t_id) return GQL_STRING;
-    if (t->type == s->t_int) return GQL_INT;
-    if (t->type == s->t_boolean) return GQL_BOOL;
-    if (t->type == s->t_float) return GQL_FLOAT;
-    return -1;
-}
-
 /* The fields of set a level runs, [*j0, *j1): all of them, or only
  * only_field (a mutation's top-level fields run one at a time). */
 static inline void gql__field_range(const gql_cset_t *set, int only_field, uint32_t *j0,
@@ -605,9 +621,7 @@ static void gql__level(gql__ex_t *ex, gql__witem_t *items, uint32_t n, int only_
         for (size_t k = 0; k < m; k++) {
             gql_rnode_t *slot = g->slots[k];
             if (!gql__alive(ex, slot->parent)) continue; /* nulled by a sibling in this batch */
-            if ((int)out[k].kind == same &&
-                (same != GQL_INT || (out[k].u.i >= INT32_MIN && out[k].u.i <= INT32_MAX)) &&
-                (same != GQL_FLOAT || isfinite(out[k].u.f))) {
+            if (gql__as_is(same, &out[k])) {
                 slot->nonnull = nonnull; /* gql__complete's first case, without the call */
                 slot->kind = GQL_RN_LEAF;
                 slot->u.leaf = out[k];

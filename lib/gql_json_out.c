@@ -144,9 +144,8 @@ static const unsigned char gql__special[256] = {
     1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
 };
 
-/* A string: printable ASCII (nearly every value) is copied in one go,
- * anything else goes through buf_put_json_str's escaping. */
-static void gql__put_str(buf_t *b, const char *s, size_t n)
+/* Whether s needs escaping (or UTF-8 checking) in a JSON string. */
+static inline bool gql__str_special(const char *s, size_t n)
 {
     const unsigned char *p = (const unsigned char *)s;
     bool special = false;
@@ -160,7 +159,14 @@ static void gql__put_str(buf_t *b, const char *s, size_t n)
         for (size_t i = 0; i < n; i++) any |= gql__special[p[i]];
         special = any;
     }
-    if (special) {
+    return special;
+}
+
+/* A string: printable ASCII (nearly every value) is copied in one go,
+ * anything else goes through buf_put_json_str's escaping. */
+static void gql__put_str(buf_t *b, const char *s, size_t n)
+{
+    if (gql__str_special(s, n)) {
         buf_put_json_str(b, s, n);
         return;
     }
@@ -240,6 +246,24 @@ static void gql__write_node(buf_t *b, const gql_rnode_t *n)
         gql__putc(b, '{');
         for (uint32_t i = 0; i < n->u.obj.n; i++) {
             const gql_rnode_t *c = &n->u.obj.vals[i];
+            const gql_value_t *lv = &c->u.leaf;
+            if (c->kind == GQL_RN_LEAF && (lv->kind == GQL_STRING || lv->kind == GQL_ENUM) &&
+                !gql__str_special(lv->u.s.ptr, lv->u.s.len)) {
+                /* ,"key":"value" with one room check (most fields) */
+                char *w = gql__room(b, c->key.len + lv->u.s.len + 6);
+                if (i) *w++ = ',';
+                *w++ = '"';
+                gql__copy(w, c->key.p, c->key.len);
+                w += c->key.len;
+                *w++ = '"';
+                *w++ = ':';
+                *w++ = '"';
+                gql__copy(w, lv->u.s.ptr, lv->u.s.len);
+                w += lv->u.s.len;
+                *w++ = '"';
+                b->len = (size_t)(w - b->data);
+                continue;
+            }
             /* ,"key": in one go; names need no escaping */
             char *w = gql__room(b, c->key.len + 4);
             if (i) *w++ = ',';

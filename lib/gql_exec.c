@@ -616,7 +616,12 @@ static void gql__level(gql__ex_t *ex, gql__witem_t *items, uint32_t n, int only_
         gql__call_group(ex, g, g->ptype, m, g->parents, g->slots, g->cfs, out);
         const gql_field_t *f = g->cf0->def;
         const gql_typeref_t *rt = f ? f->type : &ex->s->t_string->named;
-        int same = gql__output_kind(ex->s, rt);
+        gql_gkey_t *gk = g->cf0->gk;
+        if (!gk->out_done) {
+            gk->out_kind = (int8_t)gql__output_kind(ex->s, rt);
+            gk->out_done = true;
+        }
+        int same = gk->out_kind;
         bool nonnull = rt->kind == GQL_TR_NONNULL;
         for (size_t k = 0; k < m; k++) {
             gql_rnode_t *slot = g->slots[k];

@@ -817,7 +817,8 @@ static gql_ast_sel_t *gql__parse_selection(gql__parser_t *ps)
             s->kind = GQL_SEL_SPREAD;
             s->name_loc = lx->tok.loc;
             if (gql_parse_name(lx, &s->name)) return NULL;
-            if (gql_parse_directives(lx, false, &s->dirs, &s->ndirs)) return NULL;
+            if (lx->tok.kind == GQL_TOK_AT && gql_parse_directives(lx, false, &s->dirs, &s->ndirs))
+                return NULL;
             return s;
         }
         s->kind = GQL_SEL_INLINE;
@@ -826,7 +827,8 @@ static gql_ast_sel_t *gql__parse_selection(gql__parser_t *ps)
             s->tc_loc = lx->tok.loc;
             if (gql_parse_name(lx, &s->type_cond)) return NULL;
         }
-        if (gql_parse_directives(lx, false, &s->dirs, &s->ndirs)) return NULL;
+        if (lx->tok.kind == GQL_TOK_AT && gql_parse_directives(lx, false, &s->dirs, &s->ndirs))
+            return NULL;
         s->selset = gql__parse_selset(ps);
         return s->selset ? s : NULL;
     }
@@ -838,7 +840,8 @@ static gql_ast_sel_t *gql__parse_selection(gql__parser_t *ps)
         if (gql_lex_next(lx) || gql_parse_name(lx, &s->name)) return NULL;
     }
     if (gql__parse_args(lx, false, &s->args, &s->nargs)) return NULL;
-    if (gql_parse_directives(lx, false, &s->dirs, &s->ndirs)) return NULL;
+    if (lx->tok.kind == GQL_TOK_AT && gql_parse_directives(lx, false, &s->dirs, &s->ndirs))
+        return NULL;
     if (lx->tok.kind == GQL_TOK_LBRACE) {
         s->selset = gql__parse_selset(ps);
         if (s->selset == NULL) return NULL;

@@ -24,6 +24,17 @@ typedef struct {
     char err[300];
 } gql__co_t;
 
+/* A coercion context; err[] is only read after a failure, so it is not
+ * zeroed (300 bytes a value). */
+static inline void gql__co_init(gql__co_t *c, arena_t *a, const gql_schema_t *s,
+                                const gql_value_t *vars)
+{
+    c->a = a;
+    c->s = s;
+    c->vars = vars;
+    c->err[0] = '\0';
+}
+
 static int gql__co_fail(gql__co_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int gql__co_fail(gql__co_t *c, const char *fmt, ...)
 {
@@ -48,10 +59,18 @@ const gql_value_t *gql_var_get(const gql_value_t *vars, gql_name_t name)
 {
     if (vars == NULL) return NULL;
     for (size_t i = 0; i < vars->u.obj.n; i++)
-        if (strlen(vars->u.obj.names[i]) == name.len &&
-            memcmp(vars->u.obj.names[i], name.p, name.len) == 0)
-            return &vars->u.obj.values[i];
+        if (gql_name_eq(name, vars->u.obj.names[i])) return &vars->u.obj.values[i];
     return NULL;
+}
+
+/* An empty input object with room for every field of nt (coerced from a
+ * literal or from JSON). */
+static void gql__input_object_init(gql__co_t *c, const gql_type_t *nt, gql_value_t *out)
+{
+    out->kind = GQL_INPUT_OBJECT;
+    out->u.obj.n = 0;
+    out->u.obj.names = arena_alloc(c->a, (nt->nifields + 1) * sizeof *out->u.obj.names);
+    out->u.obj.values = arena_alloc(c->a, (nt->nifields + 1) * sizeof *out->u.obj.values);
 }
 
 /* Untyped literal → value (custom scalars). */
@@ -112,7 +131,8 @@ static int gql__absent_field(gql__co_t *c, const gql_ivalue_t *f, gql_value_t *o
                              const char *required_fmt)
 {
     if (f->def) {
-        gql__co_t dc = {c->a, c->s, NULL, ""};
+        gql__co_t dc;
+        gql__co_init(&dc, c->a, c->s, NULL);
         size_t k = out->u.obj.n++;
         out->u.obj.names[k] = f->name;
         return gql__from_ast(&dc, f->def, f->type, &out->u.obj.values[k]);
@@ -165,10 +185,7 @@ static int gql__from_ast(gql__co_t *c, const gql_ast_value_t *v, const gql_typer
     const gql_type_t *nt = t->type;
     if (nt->kind == GQL_T_INPUT) {
         if (v->kind != GQL_AV_OBJECT) return gql__co_fail(c, "expected an input object");
-        out->kind = GQL_INPUT_OBJECT;
-        out->u.obj.n = 0;
-        out->u.obj.names = arena_alloc(c->a, (nt->nifields + 1) * sizeof *out->u.obj.names);
-        out->u.obj.values = arena_alloc(c->a, (nt->nifields + 1) * sizeof *out->u.obj.values);
+        gql__input_object_init(c, nt, out);
         for (uint32_t i = 0; i < nt->nifields; i++) {
             const gql_ivalue_t *f = &nt->ifields[i];
             const gql_ast_value_t *fv = NULL;
@@ -235,10 +252,7 @@ static int gql__json_input_object(gql__co_t *c, const cJSON *j, const gql_type_t
         if (!gql_ivalue_find(nt->ifields, nt->nifields, it->string, strlen(it->string)))
             return gql__co_fail(c, "Field \"%s\" is not defined by type \"%s\".", it->string,
                                 nt->name);
-    out->kind = GQL_INPUT_OBJECT;
-    out->u.obj.n = 0;
-    out->u.obj.names = arena_alloc(c->a, (nt->nifields + 1) * sizeof *out->u.obj.names);
-    out->u.obj.values = arena_alloc(c->a, (nt->nifields + 1) * sizeof *out->u.obj.values);
+    gql__input_object_init(c, nt, out);
     for (uint32_t i = 0; i < nt->nifields; i++) {
         const gql_ivalue_t *f = &nt->ifields[i];
         const cJSON *fv = cJSON_GetObjectItemCaseSensitive(j, f->name);
@@ -402,7 +416,8 @@ uint32_t gql_coerce_vars(const gql_schema_t *s, arena_t *a, const gql_ast_def_t 
         const gql_typeref_t *t = vd->tr ? vd->tr : gql__ast_typeref(s, a, vd->type);
         const char *name = vd->cname ? vd->cname : arena_strndup(a, vd->name.p, vd->name.len);
         const cJSON *j = cJSON_IsObject(vars) ? cJSON_GetObjectItemCaseSensitive(vars, name) : NULL;
-        gql__co_t c = {a, s, NULL, ""};
+        gql__co_t c;
+        gql__co_init(&c, a, s, NULL);
         gql_value_t v;
         if (t == NULL) continue; /* validation reported it */
         if (j == NULL) {
@@ -445,11 +460,8 @@ int gql_coerce_args(const gql_schema_t *s, arena_t *a, const gql_value_t *vars,
                     const gql_field_t *f, const gql_ast_sel_t *node, gql_value_t *out,
                     const char **msg)
 {
-    gql__co_t c; /* err[] is only read after a failure */
-    c.a = a;
-    c.s = s;
-    c.vars = vars;
-    c.err[0] = '\0';
+    gql__co_t c;
+    gql__co_init(&c, a, s, vars);
     out->kind = GQL_INPUT_OBJECT;
     out->u.obj.n = 0;
     if (f->nargs == 0) { /* most fields: nothing to coerce or allocate */
@@ -468,7 +480,8 @@ int gql_coerce_args(const gql_schema_t *s, arena_t *a, const gql_value_t *vars,
         gql_value_t v;
         if (av == NULL) {
             if (ad->def) {
-                gql__co_t dc = {a, s, NULL, ""};
+                gql__co_t dc;
+                gql__co_init(&dc, a, s, NULL);
                 if (gql__from_ast(&dc, ad->def, ad->type, &v)) {
                     *msg = arena_printf(a, "Argument \"%s\" has an invalid default.", ad->name);
                     return -1;

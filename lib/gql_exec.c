@@ -19,6 +19,7 @@
  */
 #include "gql_exec_int.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -116,7 +117,8 @@ typedef struct {
         const gql_type_t *type;
     } tn[4];
     unsigned ntn;
-    bool nulled; /* some node was nulled after its children were scheduled */
+    bool nulled;     /* some node was nulled after its children were scheduled */
+    gql_call_t call; /* arena, ctx and schema set once (gql_execute) */
 } gql__ex_t;
 
 typedef struct {
@@ -240,6 +242,28 @@ const char *const *gql_selected(gql_call_t *call, size_t *n)
     return g->selected;
 }
 
+/* The value kind that a leaf of type t outputs as it is (String and ID:
+ * GQL_STRING, Int: GQL_INT in 32 bits, Boolean: GQL_BOOL, Float: a finite
+ * GQL_FLOAT), else -1. */
+static int gql__output_kind(const gql_schema_t *s, const gql_typeref_t *t)
+{
+    t = gql__nullable(t);
+    if (t->kind != GQL_TR_NAMED) return -1;
+    if (t->type == s->t_string || t->type == s->t_id) return GQL_STRING;
+    if (t->type == s->t_int) return GQL_INT;
+    if (t->type == s->t_boolean) return GQL_BOOL;
+    if (t->type == s->t_float) return GQL_FLOAT;
+    return -1;
+}
+
+/* Whether v is output as it is by a leaf whose gql__output_kind is same. */
+static inline bool gql__as_is(int same, const gql_value_t *v)
+{
+    return (int)v->kind == same &&
+           (same != GQL_INT || (v->u.i >= INT32_MIN && v->u.i <= INT32_MAX)) &&
+           (same != GQL_FLOAT || isfinite(v->u.f));
+}
+
 static void gql__complete(gql__ex_t *ex, gql_cfield_t *cf, const gql_typeref_t *t,
                           const gql_value_t *v, gql_rnode_t *slot, gql__witem_t **next,
                           uint32_t *nnext, uint32_t *capnext);
@@ -300,10 +324,18 @@ static void gql__complete(gql__ex_t *ex, gql_cfield_t *cf, const gql_typeref_t *
         slot->u.list.n = (uint32_t)v->u.list.n;
         slot->u.list.items =
             arena_calloc(ex->a, v->u.list.n ? v->u.list.n : 1, sizeof *slot->u.list.items);
+        int same = gql__output_kind(ex->s, t->of); /* lists of leaves: most items as they are */
+        bool nonnull = t->of->kind == GQL_TR_NONNULL;
         for (uint32_t i = 0; i < slot->u.list.n; i++) {
             gql_rnode_t *it = &slot->u.list.items[i];
             it->parent = slot;
             it->index = (int32_t)i;
+            if (gql__as_is(same, &v->u.list.items[i])) {
+                it->nonnull = nonnull;
+                it->kind = GQL_RN_LEAF;
+                it->u.leaf = v->u.list.items[i];
+                continue;
+            }
             gql__complete(ex, cf, t->of, &v->u.list.items[i], it, next, nnext, capnext);
             if (slot->kind == GQL_RN_NULL) return; /* a non-null item nulled the list */
         }
@@ -418,68 +450,98 @@ static gql__group_t *gql__group_of(gql__ex_t *ex, gql__groups_t *gs, gql_cfield_
     return g;
 }
 
+typedef enum { GQL__NO_FIELD, GQL__BAD_ARGS, GQL__NO_RESOLVER, GQL__DEADLINE } gql__why_t;
+
+/* The answers of a group that cannot call its resolver (why; msg says
+ * what is wrong with the arguments). */
+__attribute__((noinline)) static void gql__group_fail(gql__ex_t *ex, gql__why_t why,
+                                                      const gql_field_t *f, const gql_type_t *ptype,
+                                                      size_t m, gql_value_t *out, const char *msg)
+{
+    gql_value_t v;
+    switch (why) {
+    case GQL__NO_FIELD:
+        v = gql_error(ERR_INTERNAL, "unknown field");
+        break;
+    case GQL__BAD_ARGS:
+        v = gql_error(ERR_BAD_INPUT, msg);
+        break;
+    case GQL__NO_RESOLVER:
+        v = gql_errorf(ex->a, ERR_INTERNAL, "No resolver for %s.%s.", ptype->name, f->name);
+        break;
+    case GQL__DEADLINE: /* answer what is left at once instead of starting
+                         * more backend work nobody waits for */
+        v = gql_error(ERR_UNAVAILABLE, "request deadline exceeded (OPONN_REQUEST_DEADLINE_MS): "
+                                       "a backend is too slow; retry later");
+        break;
+    }
+    for (size_t k = 0; k < m; k++) out[k] = v;
+}
+
+/* A resolver's -1: every item gets its error. */
+__attribute__((noinline)) static void gql__group_error(gql__ex_t *ex, const gql_call_t *call,
+                                                       size_t m, gql_value_t *out)
+{
+    err_code_t code = call->err.code == ERR_OK ? ERR_INTERNAL : call->err.code;
+    const char *em = arena_strdup(ex->a, call->err.msg[0] ? call->err.msg : "resolver failed");
+    for (size_t k = 0; k < m; k++) out[k] = gql_error(code, em);
+}
+
 /* Fills out[0..m-1] for one group: the resolver's answers, or the error
  * every item gets when it cannot be called. */
 static void gql__call_group(gql__ex_t *ex, gql__group_t *g, const gql_type_t *ptype, size_t m,
                             void **parents, gql_rnode_t **slots, gql_cfield_t **cfs,
                             gql_value_t *out)
 {
-    arena_t *a = ex->a;
     const gql_field_t *f = g->cf0->def;
-    if (f == NULL) {
-        for (size_t k = 0; k < m; k++) out[k] = gql_error(ERR_INTERNAL, "unknown field");
-        return;
-    }
     if (f == &ex->s->f_typename) {
         for (size_t k = 0; k < m; k++) out[k] = gql_str(ptype->name, ptype->name_len);
         return;
     }
-    gql_value_t args;
-    const char *msg = NULL;
-    gql_resolve_fn fn = gql__resolver(ex, f, ptype);
-    args = (gql_value_t){.kind = GQL_INPUT_OBJECT}; /* most fields have no arguments */
-    if (f->nargs && gql_coerce_args(ex->s, a, &ex->p->vars, f, g->cf0->nodes[0], &args, &msg)) {
-        for (size_t k = 0; k < m; k++) out[k] = gql_error(ERR_BAD_INPUT, msg);
-    } else if (fn == NULL) {
-        for (size_t k = 0; k < m; k++)
-            out[k] = gql_errorf(a, ERR_INTERNAL, "No resolver for %s.%s.", ptype->name, f->name);
-    } else if (ex->req->deadline_ns && gql_now_ns() >= ex->req->deadline_ns) {
-        /* Past the request's deadline: answer what is left at once
-         * instead of starting more backend work nobody waits for. */
-        for (size_t k = 0; k < m; k++)
-            out[k] =
-                gql_error(ERR_UNAVAILABLE, "request deadline exceeded (OPONN_REQUEST_DEADLINE_MS): "
-                                           "a backend is too slow; retry later");
-    } else {
-        gql__callinfo_t ci = {ex, slots, cfs, m, g};
-        gql_call_t call; /* not zero-initialised: err.msg is 512 bytes */
-        call.type_name = ptype->name;
-        call.field_name = f->name;
-        call.arena = a;
-        call.ctx = ex->req->ctx;
-        call.schema = ex->s;
-        call.args = &args;
-        call.internal_ = &ci;
-        call.err.code = ERR_OK;
-        call.err.msg[0] = '\0';
-        if (fn(&call, m, parents, out) != 0) {
-            err_code_t code = call.err.code == ERR_OK ? ERR_INTERNAL : call.err.code;
-            const char *em = arena_strdup(a, call.err.msg[0] ? call.err.msg : "resolver failed");
-            for (size_t k = 0; k < m; k++) out[k] = gql_error(code, em);
-        }
+    if (f == NULL) {
+        gql__group_fail(ex, GQL__NO_FIELD, f, ptype, m, out, NULL);
+        return;
     }
+    gql_gkey_t *gk = g->cf0->gk; /* the resolver, once per key and table */
+    if (gk->r != ex->r || gk->fn == NULL) {
+        gk->fn = gql__resolver(ex, f, ptype);
+        gk->r = ex->r;
+    }
+    gql_value_t args = {.kind = GQL_INPUT_OBJECT}; /* most fields have no arguments */
+    const char *msg = NULL;
+    gql__why_t why;
+    if (f->nargs && gql_coerce_args(ex->s, ex->a, &ex->p->vars, f, g->cf0->nodes[0], &args, &msg))
+        why = GQL__BAD_ARGS;
+    else if (gk->fn == NULL)
+        why = GQL__NO_RESOLVER;
+    else if (ex->req->deadline_ns && gql_now_ns() >= ex->req->deadline_ns)
+        why = GQL__DEADLINE;
+    else {
+        gql__callinfo_t ci = {ex, slots, cfs, m, g};
+        gql_call_t *call = &ex->call; /* the fields every call shares are set once */
+        call->type_name = ptype->name;
+        call->field_name = f->name;
+        call->args = &args;
+        call->internal_ = &ci;
+        call->err.code = ERR_OK;
+        call->err.msg[0] = '\0';
+        if (gk->fn(call, m, parents, out) != 0) gql__group_error(ex, call, m, out);
+        return;
+    }
+    gql__group_fail(ex, why, f, ptype, m, out, msg);
 }
 
-/* The value kind that a leaf of type t outputs as it is (String and ID:
- * GQL_STRING, Int: GQL_INT in 32 bits, Boolean: GQL_BOOL), else -1. */
-static int gql__output_kind(const gql_schema_t *s, const gql_typeref_t *t)
+/* The fields of set a level runs, [*j0, *j1): all of them, or only
+ * only_field (a mutation's top-level fields run one at a time). */
+static inline void gql__field_range(const gql_cset_t *set, int only_field, uint32_t *j0,
+                                    uint32_t *j1)
 {
-    t = gql__nullable(t);
-    if (t->kind != GQL_TR_NAMED) return -1;
-    if (t->type == s->t_string || t->type == s->t_id) return GQL_STRING;
-    if (t->type == s->t_int) return GQL_INT;
-    if (t->type == s->t_boolean) return GQL_BOOL;
-    return -1;
+    *j0 = 0;
+    *j1 = set->n;
+    if (only_field >= 0) {
+        *j0 = (uint32_t)only_field < set->n ? (uint32_t)only_field : set->n;
+        *j1 = *j0 < set->n ? *j0 + 1 : *j0;
+    }
 }
 
 /* One level: every item's fields, grouped into one resolver call per
@@ -502,10 +564,10 @@ static void gql__level(gql__ex_t *ex, gql__witem_t *items, uint32_t n, int only_
         if (it->node->kind != GQL_RN_OBJ) continue;
         sets[i] = set;
         gql__obj_slots(ex, it, set);
-        for (uint32_t j = 0; j < set->n; j++) {
-            if (only_field >= 0 && (uint32_t)only_field != j) continue;
+        uint32_t j0, j1;
+        gql__field_range(set, only_field, &j0, &j1);
+        for (uint32_t j = j0; j < j1; j++)
             gql__group_of(ex, &gs, &set->fields[j], it->type, stamp)->n++;
-        }
     }
     size_t total = 0; /* one array of each for the whole level */
     for (uint32_t gi = 0; gi < gs.n; gi++) total += gs.v[gi].n;
@@ -525,12 +587,15 @@ static void gql__level(gql__ex_t *ex, gql__witem_t *items, uint32_t n, int only_
     for (uint32_t i = 0; i < n; i++) {
         gql__witem_t *it = &items[i];
         gql_cset_t *is = sets[i];
-        for (uint32_t j = 0; is && j < is->n; j++) {
-            if (only_field >= 0 && (uint32_t)only_field != j) continue;
+        if (is == NULL) continue;
+        uint32_t j0, j1;
+        gql__field_range(is, only_field, &j0, &j1);
+        gql_rnode_t *vals = it->node->u.obj.vals;
+        for (uint32_t j = j0; j < j1; j++) {
             gql_cfield_t *cf = &is->fields[j];
             gql__group_t *g = &gs.v[cf->gk->group];
             g->parents[g->n] = it->obj;
-            g->slots[g->n] = &it->node->u.obj.vals[j];
+            g->slots[g->n] = &vals[j];
             g->cfs[g->n++] = cf;
         }
     }
@@ -551,13 +616,17 @@ static void gql__level(gql__ex_t *ex, gql__witem_t *items, uint32_t n, int only_
         gql__call_group(ex, g, g->ptype, m, g->parents, g->slots, g->cfs, out);
         const gql_field_t *f = g->cf0->def;
         const gql_typeref_t *rt = f ? f->type : &ex->s->t_string->named;
-        int same = gql__output_kind(ex->s, rt);
+        gql_gkey_t *gk = g->cf0->gk;
+        if (!gk->out_done) {
+            gk->out_kind = (int8_t)gql__output_kind(ex->s, rt);
+            gk->out_done = true;
+        }
+        int same = gk->out_kind;
         bool nonnull = rt->kind == GQL_TR_NONNULL;
         for (size_t k = 0; k < m; k++) {
             gql_rnode_t *slot = g->slots[k];
             if (!gql__alive(ex, slot->parent)) continue; /* nulled by a sibling in this batch */
-            if ((int)out[k].kind == same &&
-                (same != GQL_INT || (out[k].u.i >= INT32_MIN && out[k].u.i <= INT32_MAX))) {
+            if (gql__as_is(same, &out[k])) {
                 slot->nonnull = nonnull; /* gql__complete's first case, without the call */
                 slot->kind = GQL_RN_LEAF;
                 slot->u.leaf = out[k];
@@ -600,6 +669,9 @@ gql_status_t gql_execute(const gql_schema_t *s, const gql_resolvers_t *r, gql_re
         return GQL_REQUEST_ERROR;
     }
     gql__ex_t ex = {.s = s, .r = r, .req = req, .p = p, .a = req->arena, .errors = &p->errors};
+    ex.call.arena = ex.a;
+    ex.call.ctx = req->ctx;
+    ex.call.schema = s;
     ex.plan = p->entry && p->entry->plan ? p->entry->plan : gql_plan_new(ex.a, s, p->doc, p->op);
     const gql_type_t *root = p->op_type == GQL_OP_QUERY      ? s->query
                              : p->op_type == GQL_OP_MUTATION ? s->mutation

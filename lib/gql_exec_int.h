@@ -22,11 +22,17 @@
 typedef struct gql_gkey gql_gkey_t;
 struct gql_gkey {
     const gql_type_t *ptype;
-    const gql_field_t *def; /* NULL: an unknown field, never grouped */
-    const char *argsig;     /* "" when none */
-    gql_gkey_t *next;       /* the plan's hash chain */
+    const gql_field_t *def;    /* NULL: an unknown field, never grouped */
+    const gql_ast_sel_t *node; /* the first selection, whose arguments are the key's */
+    const char *argsig;        /* its arguments as written ("" none), NULL until needed */
+    gql_gkey_t *next;          /* the plan's hash chain */
     uint64_t stamp;
     uint32_t group;
+    /* the resolver of the key for the table `r` (gql_exec.c's, set on first use) */
+    const void *r;
+    gql_resolve_fn fn;
+    int8_t out_kind; /* gql_exec.c's gql__output_kind of the field's type, once out_done */
+    bool out_done;
 };
 
 typedef struct gql_cset gql_cset_t;

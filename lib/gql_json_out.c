@@ -53,6 +53,13 @@ static inline void gql__put(buf_t *b, const char *p, size_t n)
 /* Integers without printf (the response writer's hottest path). */
 void gql_json_put_int(buf_t *b, int64_t v)
 {
+    if (v >= 0 && v < 10) { /* counts, flags, versions: most integers */
+        char *w = gql__room(b, 1);
+        w[0] = (char)('0' + v);
+        w[1] = '\0';
+        b->len++;
+        return;
+    }
     static const char pairs[] =
         "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
         "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
@@ -115,6 +122,15 @@ static inline bool gql__word_special(const unsigned char *p)
     return (((w - ones * 0x20) | (q - ones) | (bs - ones) | w) & high) != 0;
 }
 
+/* The same test on 4 bytes (strings of 4 to 7 bytes). */
+static inline bool gql__word4_special(const unsigned char *p)
+{
+    uint32_t w, ones = 0x01010101u, high = 0x80808080u;
+    memcpy(&w, p, 4);
+    uint32_t q = w ^ (ones * '"'), bs = w ^ (ones * '\\');
+    return (((w - ones * 0x20) | (q - ones) | (bs - ones) | w) & high) != 0;
+}
+
 /* 1 for the bytes a JSON string cannot hold as they are (and >= 0x80,
  * which buf_put_json_str checks for UTF-8). */
 static const unsigned char gql__special[256] = {
@@ -128,21 +144,29 @@ static const unsigned char gql__special[256] = {
     1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
 };
 
-/* A string: printable ASCII (nearly every value) is copied in one go,
- * anything else goes through buf_put_json_str's escaping. */
-static void gql__put_str(buf_t *b, const char *s, size_t n)
+/* Whether s needs escaping (or UTF-8 checking) in a JSON string. */
+static inline bool gql__str_special(const char *s, size_t n)
 {
     const unsigned char *p = (const unsigned char *)s;
     bool special = false;
     if (n >= 8) { /* 8 bytes a step, the last step overlapping */
         for (size_t i = 0; i + 8 <= n && !special; i += 8) special = gql__word_special(p + i);
         special = special || gql__word_special(p + n - 8);
+    } else if (n >= 4) { /* two 4-byte steps, overlapping */
+        special = gql__word4_special(p) || gql__word4_special(p + n - 4);
     } else {
         unsigned char any = 0;
         for (size_t i = 0; i < n; i++) any |= gql__special[p[i]];
         special = any;
     }
-    if (special) {
+    return special;
+}
+
+/* A string: printable ASCII (nearly every value) is copied in one go,
+ * anything else goes through buf_put_json_str's escaping. */
+static void gql__put_str(buf_t *b, const char *s, size_t n)
+{
+    if (gql__str_special(s, n)) {
         buf_put_json_str(b, s, n);
         return;
     }
@@ -222,6 +246,24 @@ static void gql__write_node(buf_t *b, const gql_rnode_t *n)
         gql__putc(b, '{');
         for (uint32_t i = 0; i < n->u.obj.n; i++) {
             const gql_rnode_t *c = &n->u.obj.vals[i];
+            const gql_value_t *lv = &c->u.leaf;
+            if (c->kind == GQL_RN_LEAF && (lv->kind == GQL_STRING || lv->kind == GQL_ENUM) &&
+                !gql__str_special(lv->u.s.ptr, lv->u.s.len)) {
+                /* ,"key":"value" with one room check (most fields) */
+                char *w = gql__room(b, c->key.len + lv->u.s.len + 6);
+                if (i) *w++ = ',';
+                *w++ = '"';
+                gql__copy(w, c->key.p, c->key.len);
+                w += c->key.len;
+                *w++ = '"';
+                *w++ = ':';
+                *w++ = '"';
+                gql__copy(w, lv->u.s.ptr, lv->u.s.len);
+                w += lv->u.s.len;
+                *w++ = '"';
+                b->len = (size_t)(w - b->data);
+                continue;
+            }
             /* ,"key": in one go; names need no escaping */
             char *w = gql__room(b, c->key.len + 4);
             if (i) *w++ = ',';

@@ -469,81 +469,44 @@ static int gql__lex_number(gql_lexer_t *lx, const char *start)
     return 0;
 }
 
-int gql_lex_next(gql_lexer_t *lx)
+/* What a byte starts, for the lexer's dispatch: 1 ignored (space, tab,
+ * comma), 2 a line break or comment (gql__lex_ignored), 3 a one-byte
+ * punctuator (its kind in gql__punct), 0 anything else. */
+static const unsigned char gql__lex_class[256] = {
+    [' '] = 1, ['\t'] = 1, [','] = 1, ['\n'] = 2, ['\r'] = 2, ['#'] = 2, [0xEF] = 2,
+    ['!'] = 3, ['$'] = 3,  ['&'] = 3, ['('] = 3,  [')'] = 3,  [':'] = 3, ['='] = 3,
+    ['@'] = 3, ['['] = 3,  [']'] = 3, ['{'] = 3,  ['|'] = 3,  ['}'] = 3};
+static const unsigned char gql__punct[256] = {
+    ['!'] = GQL_TOK_BANG,     ['$'] = GQL_TOK_DOLLAR, ['&'] = GQL_TOK_AMP,
+    ['('] = GQL_TOK_LPAREN,   [')'] = GQL_TOK_RPAREN, [':'] = GQL_TOK_COLON,
+    ['='] = GQL_TOK_EQUALS,   ['@'] = GQL_TOK_AT,     ['['] = GQL_TOK_LBRACKET,
+    [']'] = GQL_TOK_RBRACKET, ['{'] = GQL_TOK_LBRACE, ['|'] = GQL_TOK_PIPE,
+    ['}'] = GQL_TOK_RBRACE};
+
+/* Skips line breaks, comments and a byte-order mark at p (class 2); p
+ * when there is none of them there. */
+__attribute__((noinline)) static const char *gql__lex_ignored(gql_lexer_t *lx, const char *p)
 {
-    const char *p = lx->cur;
-    for (;;) {
-        if (p >= lx->end) break;
-        char c = *p;
-        if (c == ' ' || c == '\t' || c == ',') {
-            p++;
-        } else if (c == '\n') {
-            p++;
-            gql__newline(lx, p);
-        } else if (c == '\r') {
-            p += (p + 1 < lx->end && p[1] == '\n') ? 2 : 1;
-            gql__newline(lx, p);
-        } else if (c == '#') {
-            while (p < lx->end && *p != '\n' && *p != '\r') p++;
-        } else if ((unsigned char)c == 0xEF && lx->end - p >= 3 &&
-                   memcmp(p, "\xEF\xBB\xBF", 3) == 0) {
-            p += 3;
-        } else {
-            break;
-        }
+    char c = *p;
+    if (c == '\n') {
+        p++;
+        gql__newline(lx, p);
+    } else if (c == '\r') {
+        p += (p + 1 < lx->end && p[1] == '\n') ? 2 : 1;
+        gql__newline(lx, p);
+    } else if (c == '#') {
+        while (p < lx->end && *p != '\n' && *p != '\r') p++;
+    } else if (lx->end - p >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0) {
+        p += 3;
     }
-    lx->cur = p;
-    lx->tok.p = p;
-    lx->tok.len = 1;
-    lx->tok.loc = gql__loc(lx, p);
-    if (p >= lx->end) {
-        lx->tok.kind = GQL_TOK_EOF;
-        lx->tok.len = 0;
-        return 0;
-    }
+    return p;
+}
+
+/* The tokens that are neither names nor one-byte punctuators. */
+__attribute__((noinline)) static int gql__lex_other(gql_lexer_t *lx, const char *p)
+{
     unsigned char c = (unsigned char)*p;
-    gql_tok_kind_t k;
-    switch (c) {
-    case '!':
-        k = GQL_TOK_BANG;
-        break;
-    case '$':
-        k = GQL_TOK_DOLLAR;
-        break;
-    case '&':
-        k = GQL_TOK_AMP;
-        break;
-    case '(':
-        k = GQL_TOK_LPAREN;
-        break;
-    case ')':
-        k = GQL_TOK_RPAREN;
-        break;
-    case ':':
-        k = GQL_TOK_COLON;
-        break;
-    case '=':
-        k = GQL_TOK_EQUALS;
-        break;
-    case '@':
-        k = GQL_TOK_AT;
-        break;
-    case '[':
-        k = GQL_TOK_LBRACKET;
-        break;
-    case ']':
-        k = GQL_TOK_RBRACKET;
-        break;
-    case '{':
-        k = GQL_TOK_LBRACE;
-        break;
-    case '|':
-        k = GQL_TOK_PIPE;
-        break;
-    case '}':
-        k = GQL_TOK_RBRACE;
-        break;
-    case '.':
+    if (c == '.') {
         if (lx->end - p >= 3 && p[1] == '.' && p[2] == '.') {
             lx->tok.kind = GQL_TOK_SPREAD;
             lx->tok.len = 3;
@@ -551,29 +514,61 @@ int gql_lex_next(gql_lexer_t *lx)
             return 0;
         }
         return gql__err_at(lx, p, "Unexpected character: %s.", gql__char_desc(lx, p));
-    case '"':
+    }
+    if (c == '"') {
         if (lx->end - p >= 3 && p[1] == '"' && p[2] == '"') return gql__lex_block_string(lx, p);
         return gql__lex_string(lx, p);
-    default:
-        if (c == '-' || (c >= '0' && c <= '9')) return gql__lex_number(lx, p);
-        if (gql__name_start(c)) {
-            const char *q = p + 1;
-            while (q < lx->end && gql__name_cont((unsigned char)*q)) q++;
-            lx->tok.kind = GQL_TOK_NAME;
-            lx->tok.len = (uint32_t)(q - p);
-            lx->cur = q;
-            return 0;
-        }
-        if (c == '\'')
-            return gql__err_at(lx, p,
-                               "Unexpected single quote character ('), did you mean to use a "
-                               "double quote (\")?%s",
-                               "");
-        return gql__err_at(lx, p, "Unexpected character: %s.", gql__char_desc(lx, p));
     }
-    lx->tok.kind = k;
-    lx->cur = p + 1;
-    return 0;
+    if (c == '-' || (c >= '0' && c <= '9')) return gql__lex_number(lx, p);
+    if (c == '\'')
+        return gql__err_at(lx, p,
+                           "Unexpected single quote character ('), did you mean to use a "
+                           "double quote (\")?%s",
+                           "");
+    return gql__err_at(lx, p, "Unexpected character: %s.", gql__char_desc(lx, p));
+}
+
+int gql_lex_next(gql_lexer_t *lx)
+{
+    const char *p = lx->cur, *end = lx->end;
+    unsigned cls = 0;
+    while (p < end) {
+        cls = gql__lex_class[(unsigned char)*p];
+        if (cls == 1) {
+            p++;
+        } else if (cls == 2) {
+            const char *q = gql__lex_ignored(lx, p);
+            if (q == p) break; /* 0xEF that is no byte-order mark */
+            p = q;
+        } else {
+            break;
+        }
+    }
+    lx->cur = p;
+    lx->tok.p = p;
+    lx->tok.loc = gql__loc(lx, p);
+    if (p >= end) {
+        lx->tok.kind = GQL_TOK_EOF;
+        lx->tok.len = 0;
+        return 0;
+    }
+    unsigned char c = (unsigned char)*p;
+    if (gql__name_start(c)) {
+        const char *q = p + 1;
+        while (q < end && gql__name_cont((unsigned char)*q)) q++;
+        lx->tok.kind = GQL_TOK_NAME;
+        lx->tok.len = (uint32_t)(q - p);
+        lx->cur = q;
+        return 0;
+    }
+    if (cls == 3) {
+        lx->tok.kind = (gql_tok_kind_t)gql__punct[c];
+        lx->tok.len = 1;
+        lx->cur = p + 1;
+        return 0;
+    }
+    lx->tok.len = 1;
+    return gql__lex_other(lx, p);
 }
 
 /* ---- parser helpers ------------------------------------------------------------ */
@@ -822,7 +817,8 @@ static gql_ast_sel_t *gql__parse_selection(gql__parser_t *ps)
             s->kind = GQL_SEL_SPREAD;
             s->name_loc = lx->tok.loc;
             if (gql_parse_name(lx, &s->name)) return NULL;
-            if (gql_parse_directives(lx, false, &s->dirs, &s->ndirs)) return NULL;
+            if (lx->tok.kind == GQL_TOK_AT && gql_parse_directives(lx, false, &s->dirs, &s->ndirs))
+                return NULL;
             return s;
         }
         s->kind = GQL_SEL_INLINE;
@@ -831,7 +827,8 @@ static gql_ast_sel_t *gql__parse_selection(gql__parser_t *ps)
             s->tc_loc = lx->tok.loc;
             if (gql_parse_name(lx, &s->type_cond)) return NULL;
         }
-        if (gql_parse_directives(lx, false, &s->dirs, &s->ndirs)) return NULL;
+        if (lx->tok.kind == GQL_TOK_AT && gql_parse_directives(lx, false, &s->dirs, &s->ndirs))
+            return NULL;
         s->selset = gql__parse_selset(ps);
         return s->selset ? s : NULL;
     }
@@ -843,7 +840,8 @@ static gql_ast_sel_t *gql__parse_selection(gql__parser_t *ps)
         if (gql_lex_next(lx) || gql_parse_name(lx, &s->name)) return NULL;
     }
     if (gql__parse_args(lx, false, &s->args, &s->nargs)) return NULL;
-    if (gql_parse_directives(lx, false, &s->dirs, &s->ndirs)) return NULL;
+    if (lx->tok.kind == GQL_TOK_AT && gql_parse_directives(lx, false, &s->dirs, &s->ndirs))
+        return NULL;
     if (lx->tok.kind == GQL_TOK_LBRACE) {
         s->selset = gql__parse_selset(ps);
         if (s->selset == NULL) return NULL;
@@ -987,6 +985,17 @@ static const char *gql__parse_desc(gql_lexer_t *lx, int *rc)
     return d;
 }
 
+/* The start every SDL member shares: an optional description, then the
+ * member's location. */
+static int gql__item_start(gql_lexer_t *lx, gql_sdl_item_t *it)
+{
+    int rc;
+    memset(it, 0, sizeof *it);
+    it->desc = gql__parse_desc(lx, &rc);
+    it->loc = lx->tok.loc;
+    return rc;
+}
+
 /* InputValueDefinition list in ( ) or { } */
 static int gql__parse_ivalues(gql_lexer_t *lx, gql_tok_kind_t open, gql_tok_kind_t close,
                               gql_sdl_item_t **out, uint32_t *n)
@@ -998,10 +1007,7 @@ static int gql__parse_ivalues(gql_lexer_t *lx, gql_tok_kind_t open, gql_tok_kind
     if (open == GQL_TOK_LBRACE && lx->tok.kind == close) return gql__unexpected(lx);
     do {
         gql_sdl_item_t it;
-        memset(&it, 0, sizeof it);
-        it.desc = gql__parse_desc(lx, &rc);
-        if (rc) return -1;
-        it.loc = lx->tok.loc;
+        if (gql__item_start(lx, &it)) return -1;
         if (gql_parse_name(lx, &it.name) || gql_expect(lx, GQL_TOK_COLON)) return -1;
         it.type = gql_parse_type(lx);
         if (it.type == NULL) return -1;
@@ -1025,10 +1031,7 @@ static int gql__parse_fields_def(gql_lexer_t *lx, gql_sdl_def_t *d)
     if (lx->tok.kind == GQL_TOK_RBRACE) return gql__unexpected(lx);
     do {
         gql_sdl_item_t it;
-        memset(&it, 0, sizeof it);
-        it.desc = gql__parse_desc(lx, &rc);
-        if (rc) return -1;
-        it.loc = lx->tok.loc;
+        if (gql__item_start(lx, &it)) return -1;
         if (gql_parse_name(lx, &it.name)) return -1;
         if (gql__parse_ivalues(lx, GQL_TOK_LPAREN, GQL_TOK_RPAREN, &it.args, &it.nargs)) return -1;
         if (gql_expect(lx, GQL_TOK_COLON)) return -1;
@@ -1129,10 +1132,7 @@ static int gql__sdl_enum_values(gql_lexer_t *lx, gql_sdl_def_t *d)
     }
     do {
         gql_sdl_item_t it;
-        memset(&it, 0, sizeof it);
-        it.desc = gql__parse_desc(lx, &rc);
-        if (rc) return -1;
-        it.loc = lx->tok.loc;
+        if (gql__item_start(lx, &it)) return -1;
         if (gql_peek_keyword(lx, "true") || gql_peek_keyword(lx, "false") ||
             gql_peek_keyword(lx, "null")) {
             gql_parse_error(lx, lx->tok.loc,

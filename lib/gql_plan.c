@@ -94,6 +94,14 @@ static const char *gql__argsig(arena_t *a, const gql_ast_sel_t *n)
     return s;
 }
 
+/* The arguments of g as written, made when first compared: most keys
+ * are never compared with another of the same field and type. */
+static const char *gql__gk_sig(arena_t *a, gql_gkey_t *g)
+{
+    if (g->argsig == NULL) g->argsig = gql__argsig(a, g->node);
+    return g->argsig;
+}
+
 /* The group key of a new collected field: shared with every field of the
  * plan with the same parent type, definition and arguments. `link` false
  * (a frozen plan's stray set, see gql_plan_fields) makes a key of its own:
@@ -101,16 +109,17 @@ static const char *gql__argsig(arena_t *a, const gql_ast_sel_t *n)
 static gql_gkey_t *gql__gkey(gql_plan_t *pl, arena_t *a, const gql_type_t *t, gql_cfield_t *cf,
                              bool link)
 {
-    const char *sig = gql__argsig(a, cf->nodes[0]);
-    size_t h = cf->def ? ((size_t)cf->def->index * 31u + t->index) & (GQL__GK_BUCKETS - 1) : 0;
-    if (link && cf->def)
-        for (gql_gkey_t *g = pl->gk[h]; g; g = g->next)
-            if (g->def == cf->def && g->ptype == t && strcmp(g->argsig, sig) == 0) return g;
     gql_gkey_t *g = arena_calloc(a, 1, sizeof *g);
     g->ptype = t;
     g->def = cf->def;
-    g->argsig = sig;
+    g->node = cf->nodes[0];
+    g->argsig = g->node->nargs ? NULL : "";
+    size_t h = cf->def ? ((size_t)cf->def->index * 31u + t->index) & (GQL__GK_BUCKETS - 1) : 0;
     if (link && cf->def) {
+        for (gql_gkey_t *o = pl->gk[h]; o; o = o->next)
+            if (o->def == cf->def && o->ptype == t &&
+                strcmp(gql__gk_sig(pl->a, o), gql__gk_sig(a, g)) == 0)
+                return o; /* g stays unused in the arena */
         g->next = pl->gk[h];
         pl->gk[h] = g;
     }
@@ -140,9 +149,9 @@ static void gql__collect(gql_plan_t *pl, arena_t *a, const gql_value_t *vars, co
                 memset(cf, 0, sizeof *cf);
                 cf->index = set->n++;
                 cf->key = key;
-                cf->def = s->def && s->def->owner == t
-                              ? s->def
-                              : gql_field_lookup(pl->s, t, s->name, t == pl->s->query);
+                cf->def = gql_field_in(s->def, t);
+                if (cf->def == NULL)
+                    cf->def = gql_field_lookup(pl->s, t, s->name, t == pl->s->query);
                 pl->ncfields++;
             }
             GQL_GROW(a, cf->nodes, cf->n, cf->cap);

@@ -49,6 +49,14 @@ static int gql__cmp_name(const char *a, size_t alen, const char *b, size_t blen)
 
 gql_type_t *gql_schema_type(const gql_schema_t *s, const char *name, size_t len)
 {
+    if (s->type_hash) { /* built with the index (gql__build_index) */
+        for (uint32_t h = gql_name_hash(name, len);; h++) {
+            uint32_t k = s->type_hash[h & s->type_hash_mask];
+            if (k == 0) return NULL;
+            gql_type_t *t = s->types[k - 1];
+            if (t->name_len == len && gql_bytes_eq(t->name, name, len)) return t;
+        }
+    }
     uint32_t lo = 0, hi = s->ntypes;
     while (lo < hi) {
         uint32_t mid = (lo + hi) / 2;
@@ -65,18 +73,42 @@ gql_type_t *gql_schema_type(const gql_schema_t *s, const char *name, size_t len)
 
 gql_field_t *gql_type_field(const gql_type_t *t, const char *name, size_t len)
 {
-    uint32_t lo = 0, hi = t->nfields;
-    while (lo < hi) {
-        uint32_t mid = (lo + hi) / 2;
-        gql_field_t *f = &t->fields[t->field_order[mid]];
-        int c = gql__cmp_name(name, len, f->name, f->name_len);
-        if (c == 0) return f;
-        if (c < 0)
-            hi = mid;
-        else
-            lo = mid + 1;
+    if (t->field_hash == NULL) return NULL; /* no fields */
+    for (uint32_t h = gql_name_hash(name, len);; h++) {
+        uint32_t k = t->field_hash[h & t->field_hash_mask];
+        if (k == 0) return NULL;
+        gql_field_t *f = &t->fields[k - 1];
+        if (f->name_len == len && gql_bytes_eq(f->name, name, len)) return f;
     }
-    return NULL;
+}
+
+/* An open-addressing table of n names (name(i) the i-th) at most half
+ * full: slot holds i + 1, 0 is empty. */
+static uint32_t *gql__name_table(arena_t *a, uint32_t n,
+                                 const char *(*name)(const void *, uint32_t), const void *ctx,
+                                 uint32_t *mask)
+{
+    uint32_t size = 8;
+    while (size < 2 * n) size *= 2;
+    uint32_t *tab = arena_calloc(a, size, sizeof *tab);
+    *mask = size - 1;
+    for (uint32_t i = 0; i < n; i++) {
+        const char *nm = name(ctx, i);
+        uint32_t h = gql_name_hash(nm, strlen(nm));
+        while (tab[h & *mask]) h++;
+        tab[h & *mask] = i + 1;
+    }
+    return tab;
+}
+
+static const char *gql__field_name_at(const void *ctx, uint32_t i)
+{
+    return ((const gql_type_t *)ctx)->fields[i].name;
+}
+
+static const char *gql__type_name_at(const void *ctx, uint32_t i)
+{
+    return ((const gql_schema_t *)ctx)->types[i]->name;
 }
 
 const gql_directive_t *gql_schema_directive(const gql_schema_t *s, const char *name, size_t len)
@@ -230,12 +262,6 @@ static int gql__ivalues(gql__build_t *b, const gql_sdl_item_t *items, uint32_t n
     return 0;
 }
 
-static int gql__cmp_field_idx(const void *x, const void *y, void *ctx)
-{
-    const gql_type_t *t = ctx;
-    return strcmp(t->fields[*(const uint32_t *)x].name, t->fields[*(const uint32_t *)y].name);
-}
-
 static int gql__fill_type(gql__build_t *b, gql_type_t *t)
 {
     arena_t *a = &b->s->arena;
@@ -247,7 +273,6 @@ static int gql__fill_type(gql__build_t *b, gql_type_t *t)
             return gql__serr(b, d->loc, "type \"%s\" must define one or more fields.", t->name);
         t->nfields = d->nitems;
         t->fields = arena_calloc(a, d->nitems, sizeof *t->fields);
-        t->field_order = arena_alloc(a, d->nitems * sizeof *t->field_order);
         for (uint32_t i = 0; i < d->nitems; i++) {
             const gql_sdl_item_t *it = &d->items[i];
             gql_field_t *f = &t->fields[i];
@@ -264,9 +289,8 @@ static int gql__fill_type(gql__build_t *b, gql_type_t *t)
             f->nargs = it->nargs;
             if (gql__ivalues(b, it->args, it->nargs, &f->args)) return -1;
             gql__deprecation(b, it->dirs, it->ndirs, &f->deprecated, &f->reason);
-            t->field_order[i] = i;
         }
-        qsort_r(t->field_order, t->nfields, sizeof *t->field_order, gql__cmp_field_idx, t);
+        t->field_hash = gql__name_table(a, t->nfields, gql__field_name_at, t, &t->field_hash_mask);
         t->nifaces = d->nifaces;
         t->ifaces = arena_calloc(a, d->nifaces ? d->nifaces : 1, sizeof *t->ifaces);
         for (uint32_t i = 0; i < d->nifaces; i++) {
@@ -333,12 +357,17 @@ static int gql__check_impl(gql__build_t *b, gql_type_t *t)
     for (uint32_t i = 0; i < t->nifaces; i++) {
         gql_type_t *it = t->ifaces[i];
         for (uint32_t j = 0; j < it->nfields; j++) {
-            const gql_field_t *f = &it->fields[j];
-            if (!gql_type_field(t, f->name, strlen(f->name)))
+            gql_field_t *f = &it->fields[j];
+            const gql_field_t *own = gql_type_field(t, f->name, strlen(f->name));
+            if (!own)
                 return gql__serr(b, t->loc,
                                  "Interface field %s.%s expected but %s does not "
                                  "provide it.",
                                  it->name, f->name, t->name);
+            /* what execution and validation ask of a field selected through an interface */
+            f->impls = arena_realloc(&b->s->arena, f->impls, f->nimpls * sizeof *f->impls,
+                                     (f->nimpls + 1) * sizeof *f->impls);
+            f->impls[f->nimpls++] = (struct gql_field_impl){t, own};
         }
     }
     return 0;
@@ -603,6 +632,7 @@ static void gql__build_index(gql__build_t *b, gql_type_t *meta)
     s->types = arena_alloc(a, s->ntypes * sizeof *s->types);
     memcpy(s->types, s->order, s->ntypes * sizeof *s->types);
     qsort(s->types, s->ntypes, sizeof *s->types, gql__cmp_type);
+    s->type_hash = gql__name_table(a, s->ntypes, gql__type_name_at, s, &s->type_hash_mask);
     s->t_string = gql_schema_type(s, "String", 6);
     s->t_boolean = gql_schema_type(s, "Boolean", 7);
     s->t_int = gql_schema_type(s, "Int", 3);

@@ -449,9 +449,10 @@ static void gql__walk_field(gql__v_t *v, gql_ast_sel_t *s, const gql_type_t *par
         GQL__VERR(v, &s->selset->loc, 1,
                   "Field \"%s\" must not have a selection since type \"%s\" has no subfields.",
                   gql__n(v, s->name), gql__tr(v, f->type));
-    gql__check_args(v, s->args, s->nargs, f ? f->args : NULL, f ? f->nargs : 0, f != NULL, false,
-                    parent ? parent->name : "", s->name, s->loc);
-    gql__check_dirs(v, s->dirs, s->ndirs, GQL_DL_FIELD);
+    if (s->nargs || (f && f->nargs)) /* most fields have none: no call */
+        gql__check_args(v, s->args, s->nargs, f ? f->args : NULL, f ? f->nargs : 0, f != NULL,
+                        false, parent ? parent->name : "", s->name, s->loc);
+    if (s->ndirs) gql__check_dirs(v, s->dirs, s->ndirs, GQL_DL_FIELD);
     if (gql_name_eq(s->name, "__schema") || gql_name_eq(s->name, "__type")) {
         gql_name_t visiting[64];
         long keep = v->budget;
@@ -640,10 +641,10 @@ static void gql__fmap_collect(gql__v_t *v, const gql_type_t *parent, const gql_a
         if (s->kind == GQL_SEL_FIELD) {
             gql_name_t key = gql_sel_key(s);
             const gql_field_t *def = NULL;
-            if (parent && (parent->kind == GQL_T_OBJECT || parent->kind == GQL_T_INTERFACE))
-                def = s->def && s->def->owner == parent
-                          ? s->def
-                          : gql_type_field(parent, s->name.p, s->name.len);
+            if (parent && (parent->kind == GQL_T_OBJECT || parent->kind == GQL_T_INTERFACE)) {
+                def = gql_field_in(s->def, parent);
+                if (def == NULL) def = gql_type_field(parent, s->name.p, s->name.len);
+            }
             gql__fgroup_t *g = NULL;
             for (uint32_t k = 0; k < m->n; k++)
                 if (gql_names_eq(m->groups[k].key, key)) g = &m->groups[k];

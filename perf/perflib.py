@@ -231,8 +231,13 @@ def metrics(base_url):
     status, data = http("GET", base_url + "/metrics")
     if status != 200:
         raise RuntimeError("/metrics answered %d" % status)
+    return parse_metrics(data)
+
+
+def parse_metrics(data):
+    """Prometheus text (bytes) -> {"name{labels}": float}; histogram buckets skipped."""
     out = {}
-    for line in data.decode().splitlines():
+    for line in data.decode(errors="replace").splitlines():
         if not line or line.startswith("#") or "_bucket{" in line:
             continue
         name, _, value = line.rpartition(" ")

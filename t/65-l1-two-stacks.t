@@ -32,7 +32,6 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 import cachestack  # noqa: E402
 import l1storm  # noqa: E402
-import pymongo  # noqa: E402
 import redisproxy  # noqa: E402
 import taplib  # noqa: E402
 
@@ -73,17 +72,7 @@ def main():
 
 
 def storms(t, a, b, proxy):
-    token = a.write_token()
-    t.is_(a.oponn("migrate").returncode, 0, "oponn migrate")
-    c = cachestack.Client(a.http_port, token)
-    stores, books, fruit = cachestack.seed(c)
-    db = pymongo.MongoClient(a.mongo_uri)[a.mongo_db]
-    hot = {"stores": stores, "books": books, "fruit": fruit}
-    sh = l1storm.Shared(hot, l1storm.truth(db, hot))
-    has_l1 = "oponn_l1_hits_total" in l1storm.metrics(b)
-    if not has_l1:
-        t.diag("this build has no L1 (no oponn_l1_hits_total in /metrics): B reads Redis, "
-               "which A wrote before answering, so no read should be stale at all")
+    token, c, sh, db, has_l1 = l1storm.seeded(t, a, b)
     bound = LEASE_MS + SLACK_MS
 
     def storm(name, middle=None, seed=0):

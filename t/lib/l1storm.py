@@ -25,8 +25,17 @@ attribute says otherwise, or leaves it out although it says it belongs
 import http.client
 import json
 import multiprocessing as mp
+import os
 import random
+import sys
 import time
+
+import cachestack
+import pymongo
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))), "perf"))
+import perflib  # noqa: E402
 
 VMAX = 4096  # versions tracked per record (a storm writes far fewer per record)
 CTX = mp.get_context("spawn")
@@ -362,22 +371,26 @@ def truth(db, hot):
 def metrics(s):
     """The stack's /metrics as {"name{labels}": float} (buckets left out)."""
     st, _, raw = s.http("GET", "/metrics")
-    out = {}
-    if st != 200:
-        return out
-    for line in raw.decode(errors="replace").splitlines():
-        if not line or line.startswith("#") or "_bucket{" in line:
-            continue
-        name, _, value = line.rpartition(" ")
-        try:
-            out[name] = float(value)
-        except ValueError:
-            pass
-    return out
+    return perflib.parse_metrics(raw) if st == 200 else {}
 
 
-def delta(a, b):
-    return {k: b[k] - a.get(k, 0.0) for k in b}
+delta = perflib.metrics_delta
+
+
+def seeded(t, w, r):
+    """The hot set written through stack w (migrated first), the shared
+    record of acknowledged writes, MongoDB; and the check that stack r runs
+    with L1 (on by default: the storms are its proof)."""
+    token = w.write_token()
+    t.is_(w.oponn("migrate").returncode, 0, "oponn migrate")
+    c = cachestack.Client(w.http_port, token)
+    stores, books, fruit = cachestack.seed(c)
+    db = pymongo.MongoClient(w.mongo_uri)[w.mongo_db]
+    hot = {"stores": stores, "books": books, "fruit": fruit}
+    sh = Shared(hot, truth(db, hot))
+    has_l1 = "oponn_l1_hits_total" in metrics(r)
+    t.ok(has_l1, "L1 is on (oponn_l1_hits_total in /metrics) with the default knobs")
+    return token, c, sh, db, has_l1
 
 
 def summary(name, tot, m=None):

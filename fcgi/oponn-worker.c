@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -66,16 +67,47 @@ static void worker_l1_verify(app_t *app)
     if (fclose(f) == 0) rename(tmp, path);
 }
 
-/* `oponn cache verify` checks each worker's L1 with SIGUSR2. The signal is
- * blocked during a request, so this runs only while the worker waits in
- * accept() or between two requests: no Redis command, no allocation is in
- * progress then. */
+/* `oponn cache verify` checks each worker's L1 with SIGUSR2. The check talks
+ * to Redis and allocates, so it must not interrupt the worker anywhere but
+ * inside the accept() system call: a request blocks the signal, but
+ * FCGX_Accept_r also frees and allocates around its accept(). So libfcgi's
+ * accept() is this file's (below): the handler checks at once only while the
+ * worker is in it, and otherwise leaves the check pending for the next
+ * accept(), which runs it before waiting. */
+static volatile sig_atomic_t worker_in_accept, worker_verify_pending;
+
 static void worker_on_verify(int sig)
 {
     (void)sig;
+    if (!worker_in_accept) {
+        worker_verify_pending = 1;
+        return;
+    }
     int saved = errno;
     if (worker_app) worker_l1_verify(worker_app);
     errno = saved;
+}
+
+/* libfcgi's accept() (the executable's definition comes first for the
+ * shared library too). SA_RESTART on SIGUSR2 makes accept4 go on waiting
+ * after a check; a stop signal (no SA_RESTART) still interrupts it. */
+int accept(int fd, __SOCKADDR_ARG addr, socklen_t *restrict len)
+{
+    sigset_t usr2, old;
+    sigemptyset(&usr2);
+    sigaddset(&usr2, SIGUSR2);
+    sigprocmask(SIG_BLOCK, &usr2, &old);
+    if (worker_verify_pending) {
+        worker_verify_pending = 0;
+        if (worker_app) worker_l1_verify(worker_app);
+    }
+    worker_in_accept = 1;
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    int s = accept4(fd, addr, len, 0);
+    int saved = errno;
+    worker_in_accept = 0;
+    errno = saved;
+    return s;
 }
 
 static const char *worker_param(FCGX_Request *r, const char *name)

@@ -251,8 +251,11 @@ int cache_inval_sync(cache_inval_t *l, err_t *e)
         return err_set(e, ERR_UNAVAILABLE, "invalidation link down");
     }
     if (cache_inval__send_ping(l, ctx, now) != 0) {
+        /* The message first: losing the link frees ctx (and its errstr). */
+        err_set(e, ERR_UNAVAILABLE, "invalidation link: %s",
+                ctx->errstr[0] ? ctx->errstr : "PING not sent");
         cache_inval__lost(l);
-        return err_set(e, ERR_UNAVAILABLE, "invalidation link: %s", ctx->errstr);
+        return -1;
     }
     cache_inval__rt(l);
     while (l->ping_out) {

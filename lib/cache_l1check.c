@@ -108,8 +108,18 @@ int cache_l1_check(cache_t *c, cache_l1_report_fn fn, void *ud, long *entries, l
 {
     *entries = *mismatches = 0;
     if (c->l1 == NULL) return 0;
-    /* Invalidations in flight first: what they drop is not a mismatch. */
-    if (cache_inval_sync(c->link, e) != 0) return -1;
+    /* Invalidations in flight first: what they drop is not a mismatch. A
+     * link that cannot sync (Redis just restarted, say) means L1 serves
+     * nothing until it is back; it is emptied, so nothing is left to check. */
+    err_t le = {0};
+    if (cache_inval_sync(c->link, &le) != 0) {
+        cache__l1_inval(c, NULL, 0);
+        char line[700];
+        snprintf(line, sizeof line, "L1 worker %ld: %s: emptied, serving nothing until it is back",
+                 (long)getpid(), le.msg);
+        fn(ud, line);
+        return 0;
+    }
     cache__l1_copy_t cp = {BUF_INIT, BUF_INIT, 0};
     cache_l1_each(c->l1, cache__l1_copy, &cp);
     arena_t a;

@@ -108,7 +108,7 @@ static void cmd_cache__usage(FILE *f)
  * (pids from the shared metrics page); each writes its findings to
  * run_dir/l1verify.<pid> (worker_l1_verify in fcgi/oponn-worker.c). A worker that does not answer
  * within 5 s (a long request) is named, not counted. Returns the status. */
-static int cmd_cache__verify_l1(const cfg_t *cfg, int status)
+static int cmd_cache__verify_l1(const cfg_t *cfg, int status, err_t *e)
 {
     int pids[256];
     int n = metrics_l1_pids(pids, 256);
@@ -153,7 +153,10 @@ static int cmd_cache__verify_l1(const cfg_t *cfg, int status)
     fprintf(stderr, "oponn cache verify: L1 of %d workers: %ld entries, %ld mismatches\n", answered,
             entries, mismatches);
     if (mismatches) return CMD_MISMATCH;
-    if (failed && status == CMD_OK) return CMD_FAILED;
+    if (failed && status == CMD_OK) {
+        err_set(e, ERR_UNAVAILABLE, "the L1 of %d worker(s) could not be checked", failed);
+        return CMD_FAILED;
+    }
     return status;
 }
 
@@ -173,7 +176,7 @@ int cmd_cache(int argc, char **argv)
         return CMD_USAGE;
     }
     cfg_t cfg;
-    err_t e;
+    err_t e = {0};
     cache_t *c = cmd_cache_open("oponn cache");
     if (c == NULL || cfg_load(&cfg, &e) != 0) {
         cache_close(c);
@@ -195,7 +198,7 @@ int cmd_cache(int argc, char **argv)
             fprintf(stderr, "oponn cache verify: %ld entities, %ld batches, %ld mismatches\n",
                     v.entities, v.batches, v.mismatches);
             if (v.mismatches) status = CMD_MISMATCH;
-            status = cmd_cache__verify_l1(&cfg, status);
+            status = cmd_cache__verify_l1(&cfg, status, &e);
         }
         cmd_cache__source_close(&m);
     } else if (strcmp(sub, "flush") == 0) {

@@ -76,12 +76,8 @@ def storms(t, s, proxy):
     token, c, sh, db, has_l1 = l1storm.seeded(t, s, s)
 
     def storm(name, middle=None, seed=0):
-        m0 = l1storm.metrics(s)
-        tot = l1storm.run(s.http_port, s.http_port, token, sh, SEED + seed, PHASE_S, MIN_W,
-                          MIN_R, middle=middle)
-        m = l1storm.delta(m0, l1storm.metrics(s))
-        for line in l1storm.summary(name, tot, m):
-            t.diag(line)
+        tot, m = l1storm.measured(t, s, s, token, sh, SEED + seed, PHASE_S, MIN_W, MIN_R, name,
+                                  middle)
         t.ok(tot["reads"] >= MIN_R and tot["writes"] >= MIN_W and not tot["missing"],
              "%s: the storm ran (%d writes, %d reads)" % (name, tot["writes"], tot["reads"]),
              tot["error"])

@@ -76,12 +76,8 @@ def storms(t, a, b, proxy):
     bound = LEASE_MS + SLACK_MS
 
     def storm(name, middle=None, seed=0):
-        m0 = l1storm.metrics(b)
-        tot = l1storm.run(a.http_port, b.http_port, token, sh, SEED + seed, PHASE_S, MIN_W,
-                          MIN_R, middle=middle)
-        m = l1storm.delta(m0, l1storm.metrics(b))
-        for line in l1storm.summary(name, tot, m):
-            t.diag(line)
+        tot, m = l1storm.measured(t, a, b, token, sh, SEED + seed, PHASE_S, MIN_W, MIN_R, name,
+                                  middle)
         w = tot["windows"]
         t.diag("%s: %d stale reads of %d on B; window max %s ms (bound: lease %d + slack %.0f = "
                "%.0f ms)" % (name, tot["stale"], tot["reads"],

@@ -36,6 +36,16 @@ def _command_name(msg):
     return None
 
 
+
+def upstream(port):
+    """A blocking connection to 127.0.0.1:port (the proxied server), or None."""
+    try:
+        u = socket.create_connection(("127.0.0.1", port), timeout=5)
+    except OSError:
+        return None
+    u.settimeout(None)
+    return u
+
 class _Conn:
     """What the proxy knows of one client connection."""
 
@@ -78,10 +88,8 @@ class FaultProxy:
             if self.hang:
                 threading.Thread(target=self._swallow, args=(c,), daemon=True).start()
                 continue
-            try:
-                u = socket.create_connection(("127.0.0.1", self.upstream_port), timeout=5)
-                u.settimeout(None)
-            except OSError:
+            u = upstream(self.upstream_port)
+            if u is None:
                 c.close()
                 continue
             self._keep(u)

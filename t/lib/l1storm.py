@@ -377,6 +377,17 @@ def metrics(s):
 delta = perflib.metrics_delta
 
 
+def measured(t, w, r, token, sh, seed, phase_s, min_w, min_r, name, middle=None):
+    """One storm (writes through stack w, reads through r) with the /metrics
+    delta of r around it, its summary lines printed: (totals, delta)."""
+    m0 = metrics(r)
+    tot = run(w.http_port, r.http_port, token, sh, seed, phase_s, min_w, min_r, middle=middle)
+    m = delta(m0, metrics(r))
+    for line in summary(name, tot, m):
+        t.diag(line)
+    return tot, m
+
+
 def seeded(t, w, r):
     """The hot set written through stack w (migrated first), the shared
     record of acknowledged writes, MongoDB; and the check that stack r runs

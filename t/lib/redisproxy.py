@@ -13,6 +13,8 @@ as a lease. Threads only; stop() closes every socket.
 import socket
 import threading
 
+from faultproxy import upstream
+
 
 class _Pair:
     def __init__(self, client, upstream):
@@ -70,10 +72,8 @@ class RedisProxy:
                 c, _ = self.lsock.accept()
             except OSError:
                 return
-            try:
-                u = socket.create_connection(("127.0.0.1", self.upstream_port), timeout=5)
-                u.settimeout(None)
-            except OSError:
+            u = upstream(self.upstream_port)
+            if u is None:
                 c.close()
                 continue
             p = _Pair(c, u)

@@ -90,7 +90,7 @@
       "per worker: near cache (L1) of entity and list reads, bytes (LRU; 0 = off)")                \
     X(INT, l1_lease_ms, "OPONN_L1_LEASE_MS", "250", 1, 60000,                                      \
       "L1 answers only while its invalidation link proved alive within this many ms")              \
-    X(INT, l1_max_age_ms, "OPONN_L1_MAX_AGE_MS", "300000", 1, 86400000,                             \
+    X(INT, l1_max_age_ms, "OPONN_L1_MAX_AGE_MS", "300000", 1, 86400000,                            \
       "backstop: no L1 entry is served older than this")                                           \
     X(STR, write_mode, "OPONN_WRITE_MODE", "through", 0, 0,                                        \
       "`through` (MongoDB, then cache) or `behind` (cache + queue; oponn-writer applies)")         \

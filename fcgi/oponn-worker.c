@@ -69,11 +69,13 @@ static void worker_l1_verify(app_t *app)
 
 /* `oponn cache verify` checks each worker's L1 with SIGUSR2. The check talks
  * to Redis and allocates, so it must not interrupt the worker anywhere but
- * inside the accept() system call: a request blocks the signal, but
- * FCGX_Accept_r also frees and allocates around its accept(). So libfcgi's
- * accept() is this file's (below): the handler checks at once only while the
- * worker is in it, and otherwise leaves the check pending for the next
- * accept(), which runs it before waiting. */
+ * in accept(): a request blocks the signal, but FCGX_Accept_r also frees and
+ * allocates around its accept() with the signal open. So libfcgi's accept()
+ * is this file's (below): from the moment it sets worker_in_accept, the
+ * handler runs the check itself (it then interrupts only this file's flag
+ * tests or the accept4 system call); before, it leaves the check pending,
+ * and accept() runs it before waiting. No system call of its own: this is
+ * on every request's path. */
 static volatile sig_atomic_t worker_in_accept, worker_verify_pending;
 
 static void worker_on_verify(int sig)
@@ -93,16 +95,18 @@ static void worker_on_verify(int sig)
  * after a check; a stop signal (no SA_RESTART) still interrupts it. */
 int accept(int fd, __SOCKADDR_ARG addr, socklen_t *restrict len)
 {
-    sigset_t usr2, old;
-    sigemptyset(&usr2);
-    sigaddset(&usr2, SIGUSR2);
-    sigprocmask(SIG_BLOCK, &usr2, &old);
-    if (worker_verify_pending) {
+    for (;;) {
+        worker_in_accept = 1;
+        if (!worker_verify_pending) break;
+        worker_in_accept = 0; /* a signal now leaves it pending: the loop runs it again */
         worker_verify_pending = 0;
         if (worker_app) worker_l1_verify(worker_app);
     }
-    worker_in_accept = 1;
-    sigprocmask(SIG_SETMASK, &old, NULL);
+    if (worker_stop) { /* stopped while FCGX_Accept_r prepared: do not wait */
+        worker_in_accept = 0;
+        errno = EINTR;
+        return -1;
+    }
     int s = accept4(fd, addr, len, 0);
     int saved = errno;
     worker_in_accept = 0;

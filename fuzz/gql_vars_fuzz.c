@@ -11,7 +11,7 @@
  *   mode 2  GET ?query=<op percent-encoded>&variables=R  (R percent-decoded)
  *   mode 3  GET ?R then &query=<op>  (R: any query string; a query=, variables=
  *           or operationName= in R wins, being first)
- * Mode 0 also reads R with the engine's own JSON reader (gql_json_in.c) and
+ * Mode 0 also reads R with the arena JSON reader (lib/json_in.c) and
  * with cJSON_Parse and aborts unless both refuse it or both print the same.
  * Seeds: fuzz/regress/gql_vars_fuzz/. `make fuzz` runs it; t/25 replays
  * fuzz/regress/gql_vars_fuzz/ through t/prog/gql_vars_fuzz_replay.c.
@@ -81,15 +81,15 @@ static void fz__http(const char *method, const char *qs, const char *body, size_
     buf_free(&resp.body);
 }
 
-/* gql_json_read and cJSON_Parse agree on text. */
+/* json_in_read and cJSON_Parse agree on text. */
 static void fz__same_json(const char *text)
 {
-    const cJSON *ours = gql_json_read(&fz_arena, text);
+    const cJSON *ours = json_in_read(&fz_arena, text, strlen(text));
     cJSON *theirs = cJSON_Parse(text);
     char *a = ours ? cJSON_PrintUnformatted(ours) : NULL;
     char *b = theirs ? cJSON_PrintUnformatted(theirs) : NULL;
     if ((ours == NULL) != (theirs == NULL) || (a && b && strcmp(a, b) != 0) || (!a != !b)) {
-        fprintf(stderr, "gql_vars_fuzz: gql_json_read and cJSON_Parse differ on %s\n%s\n%s\n", text,
+        fprintf(stderr, "gql_vars_fuzz: json_in_read and cJSON_Parse differ on %s\n%s\n%s\n", text,
                 a ? a : "(refused)", b ? b : "(refused)");
         abort();
     }

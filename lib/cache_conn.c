@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <poll.h>
 #include <time.h>
 
 struct cache_conn {
@@ -437,12 +436,9 @@ redisContext *cache_conn_current(const cache_conn_t *c)
     return c->ctx;
 }
 
-int cache_conn_drop_if_closed(cache_conn_t *c)
+void cache_conn_drop_closed(cache_conn_t *c)
 {
-    if (c->ctx == NULL || c->ctx->fd < 0) return 0;
-    struct pollfd p = {.fd = c->ctx->fd, .events = POLLIN};
-    if (poll(&p, 1, 0) <= 0 || (p.revents & (POLLIN | POLLHUP | POLLERR)) == 0) return 0;
+    if (c->ctx == NULL) return;
     snprintf(c->last_error, sizeof c->last_error, "Redis closed the connection");
     cache_conn_failed(c);
-    return 1;
 }

@@ -83,10 +83,10 @@ void cache_conn_on_connect(cache_conn_t *c, cache_conn_connect_fn fn, void *ud);
 /* The live context without connecting (NULL when there is none). */
 redisContext *cache_conn_current(const cache_conn_t *c);
 
-/* Drops a connection that Redis closed while it was idle (its socket is
- * readable: between commands only EOF or an error can be waiting), without
- * blocking. 1 when it was dropped. */
-int cache_conn_drop_if_closed(cache_conn_t *c);
+/* Drops a connection whose socket the caller found readable while it was
+ * idle: between commands only EOF or an error can be waiting, so Redis
+ * closed it. (The caller polls, so that one poll can watch several.) */
+void cache_conn_drop_closed(cache_conn_t *c);
 
 /* Round trips made by this process (monotonic); connects that succeeded
  * (each one starts a new connection epoch: see cache module). */

@@ -24,9 +24,10 @@ struct cache {
     /* The near cache (cache_l1_enable; NULL: off) and its invalidation link. */
     cache_l1_t *l1;
     cache_inval_t *link;
-    buf_t epoch_key;     /* its invalidation empties L1 */
-    uint64_t fence_seen; /* metrics_fence() at the last sync of the link */
-    int l1_state;        /* at the request's start: CACHE_L1_OFF/ON/BYPASS */
+    buf_t epoch_key;         /* its invalidation empties L1 */
+    uint64_t fence_seen;     /* metrics_fence() at the last sync of the link */
+    uint64_t l1_bytes_shown; /* the oponn_l1_bytes gauge as last written */
+    int l1_state;            /* at the request's start: CACHE_L1_OFF/ON/BYPASS */
     uint64_t req_hits, req_misses;
     /* The epoch the last Redis read saw: an L1 hit reports it as its read's
      * epoch (any epoch read before a fill's MongoDB read is a sound token:

@@ -33,6 +33,7 @@ struct cache_inval {
     int64_t ping_ms;        /* when it was sent */
     int ping_out;           /* its PONG is still to come */
     int64_t leased_from_ms; /* sending time of the last answered PING; 0: none */
+    int64_t drained_ms;     /* when cache_inval_drain last ran */
     uint64_t rts;
     cache_inval_stats_t st;
 };
@@ -223,15 +224,25 @@ static void cache_inval__retrack(cache_inval_t *l)
 
 void cache_inval_drain(cache_inval_t *l, int64_t now_ms)
 {
-    if (cache_conn_drop_if_closed(l->tracked)) cache_inval__forget(l);
-    if (l->sub_gen == 0 || cache_conn_current(l->sub) == NULL) {
+    l->drained_ms = now_ms;
+    /* One poll watches both sockets: the tracked connection is idle between
+     * requests, so its socket is readable only when Redis closed it. */
+    redisContext *tctx = cache_conn_current(l->tracked);
+    redisContext *sctx = l->sub_gen ? cache_conn_current(l->sub) : NULL;
+    struct pollfd p[2] = {{.fd = tctx ? tctx->fd : -1, .events = POLLIN},
+                          {.fd = sctx ? sctx->fd : -1, .events = POLLIN}};
+    if (poll(p, 2, 0) > 0 && (p[0].revents & (POLLIN | POLLHUP | POLLERR))) {
+        cache_conn_drop_closed(l->tracked);
+        cache_inval__forget(l);
+    }
+    if (l->sub_gen == 0 || sctx == NULL) {
         if (l->sub_gen) cache_inval__lost(l);
         if (cache_inval__connect(l) != 0) return;
+        p[1].revents = 0; /* a new subscriber: read at the next drain */
     }
     cache_inval__retrack(l);
     redisContext *ctx = cache_conn_current(l->sub);
-    struct pollfd p = {.fd = ctx->fd, .events = POLLIN};
-    if (poll(&p, 1, 0) > 0) {
+    if (p[1].revents) {
         if (redisBufferRead(ctx) != REDIS_OK || cache_inval__consume(l, ctx) != 0) {
             cache_inval__lost(l);
             return;
@@ -240,6 +251,11 @@ void cache_inval_drain(cache_inval_t *l, int64_t now_ms)
     if (!l->ping_out && now_ms - l->ping_ms >= l->lease_ms / 4) {
         if (cache_inval__send_ping(l, ctx, now_ms) != 0) cache_inval__lost(l);
     }
+}
+
+void cache_inval_tick(cache_inval_t *l, int64_t now_ms)
+{
+    if (now_ms - l->drained_ms >= CACHE_INVAL_TICK_MS) cache_inval_drain(l, now_ms);
 }
 
 int cache_inval_sync(cache_inval_t *l, err_t *e)

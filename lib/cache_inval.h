@@ -11,8 +11,9 @@
  * (written, deleted, expired, evicted; FLUSHALL reports "everything"), and
  * the link hands each one to a callback.
  *
- * Liveness (the lease). cache_inval_drain(), called before each request,
- * reads what arrived without blocking and, now and then, sends a PING
+ * Liveness (the lease). cache_inval_drain(), called before each request
+ * (at most once a millisecond: cache_inval_tick), reads what arrived
+ * without blocking and, now and then, sends a PING
  * without waiting; its PONG, read at a later drain, proves that every
  * invalidation Redis sent before it has been handed over: the link is then
  * "leased" for lease_ms from the PING's sending. cache_inval_sync() does the
@@ -57,6 +58,15 @@ void cache_inval_close(cache_inval_t *l);
  * lease. Finds a tracked connection that Redis closed (EOF waiting on its
  * socket) and drops it. */
 void cache_inval_drain(cache_inval_t *l, int64_t now_ms);
+
+/* cache_inval_drain() when CACHE_INVAL_TICK_MS or more passed since the
+ * last one: what a busy reader calls before each request. A drain is a
+ * system call; at thousands of requests a second per worker, draining once
+ * a millisecond costs a fraction of one, and delays what it reads (other
+ * instances' writes; this instance's are fenced, cache_inval_sync) by at
+ * most that millisecond. */
+#define CACHE_INVAL_TICK_MS 1
+void cache_inval_tick(cache_inval_t *l, int64_t now_ms);
 
 /* A blocking PING/PONG on the subscriber: every invalidation Redis queued
  * before is handled on return 0. -1 (ERR_UNAVAILABLE): the link failed and

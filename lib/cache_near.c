@@ -34,6 +34,7 @@ int cache_l1_enable(cache_t *c, const cfg_t *cfg, err_t *e)
     if (cfg->l1_bytes == 0 || c->l1) return 0;
     cache_key_fixed(&c->keys, &c->epoch_key, "epoch");
     c->l1 = cache_l1_new((size_t)cfg->l1_bytes, cfg->l1_max_age_ms);
+    c->l1_bytes_shown = UINT64_MAX; /* the first request writes the gauge (and its pid) */
     if (cache_inval_open(&c->link, cfg, c->conn, cfg->l1_lease_ms, cache__l1_inval, c, e) != 0) {
         cache_l1_free(c->l1);
         c->l1 = NULL;
@@ -69,14 +70,17 @@ void cache_request_begin(cache_t *c)
         c->l1_state = CACHE_L1_OFF;
         return;
     }
-    cache_inval_drain(c->link, cache_l1_now_ms());
+    cache_inval_tick(c->link, cache_l1_now_ms());
     /* No sync here: a mutation, or a request L1 cannot answer, would pay
      * its round trip for nothing. The first L1 lookup syncs when needed. */
     int on = cache_inval_ready(c->link) && !metrics_cache_distrusted(NULL);
     c->l1_state = on ? CACHE_L1_ON : CACHE_L1_BYPASS;
     cache_l1_stats_t st;
     cache_l1_stats(c->l1, &st);
-    metrics_l1_bytes(st.bytes);
+    if (st.bytes != c->l1_bytes_shown) { /* the gauge is shared memory: write on change */
+        metrics_l1_bytes(st.bytes);
+        c->l1_bytes_shown = st.bytes;
+    }
 }
 
 void cache_request_l1(const cache_t *c, cache_l1_req_t *out)

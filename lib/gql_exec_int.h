@@ -11,6 +11,7 @@
 #define OPONN_GQL_EXEC_INT_H
 
 #include "gql_int.h"
+#include "json_in.h"
 
 /* ---- execution plan (gql_plan.c) ------------------------------------------------ */
 
@@ -125,12 +126,6 @@ static inline gql_ast_def_t *gql_doc_fragment(gql_doc_t *doc, gql_name_t name)
             return &doc->defs[i];
     return NULL;
 }
-
-/* ---- variables JSON (gql_json_in.c) ---------------------------------------- */
-
-/* text (NUL-terminated) read as cJSON_Parse would, into cJSON nodes in a
- * (never cJSON_Delete them); NULL when it is not JSON. */
-const struct cJSON *gql_json_read(arena_t *a, const char *text);
 
 /* ---- coercion (gql_coerce.c) ------------------------------------------------ */
 

@@ -219,7 +219,7 @@ gql_op_t gql_prepare(const gql_schema_t *s, gql_request_t *req)
     if (gql__check_limits(p, lim, a)) return GQL_OP_NONE;
     const cJSON *vars = req->variables;
     if (vars == NULL && req->variables_json && req->variables_json[0]) {
-        vars = gql_json_read(a, req->variables_json);
+        vars = json_in_read(a, req->variables_json, strlen(req->variables_json));
         if (vars == NULL || !(cJSON_IsObject(vars) || cJSON_IsNull(vars))) {
             gql__req_error(p, ERR_BAD_INPUT, NULL, 0,
                            "Variables are invalid JSON or not an object.");

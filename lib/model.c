@@ -8,6 +8,8 @@
  */
 #include "model.h"
 
+#include "json_in.h"
+
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
@@ -354,15 +356,20 @@ static int model__int_of(const cJSON *v, int64_t *out)
 static int model__from_json(const model_table_t *t, arena_t *a, const char *json, size_t len,
                             void *obj, err_t *e)
 {
-    cJSON *root = cJSON_ParseWithLength(json, len);
+    /* Every cached record is read back here, so the arena reader: its
+     * strings are already the arena's, and no node is freed. */
+    const cJSON *root = json_in_read(a, json, len);
     if (!cJSON_IsObject(root)) {
-        cJSON_Delete(root);
         return err_set(e, ERR_INTERNAL, "%s JSON: not a JSON object", t->what);
     }
     int rc = 0;
+    const cJSON *next = root->child; /* *_to_json writes the fields in table order */
     for (size_t i = 0; i < t->n && rc == 0; i++) {
         const model__field_t *f = &t->fields[i];
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, f->name);
+        const cJSON *v = next && next->string && strcmp(next->string, f->name) == 0
+                             ? next
+                             : cJSON_GetObjectItemCaseSensitive(root, f->name);
+        if (v) next = v->next;
         bool null = v == NULL || cJSON_IsNull(v);
         if (null && (f->flags & MF_REQUIRED) && f->type != MT_STRS) {
             rc = err_set(e, ERR_INTERNAL, "%s JSON: %s is missing", t->what, f->name);
@@ -374,7 +381,7 @@ static int model__from_json(const model_table_t *t, arena_t *a, const char *json
             *AT(obj, f->off, const char *) = NULL;
             if (null) break;
             if (!cJSON_IsString(v)) goto bad;
-            *AT(obj, f->off, const char *) = arena_strdup(a, v->valuestring);
+            *AT(obj, f->off, const char *) = v->valuestring;
             break;
         case MT_STRS: {
             if (!cJSON_IsArray(v)) goto bad;
@@ -385,7 +392,7 @@ static int model__from_json(const model_table_t *t, arena_t *a, const char *json
             cJSON_ArrayForEach(it, v)
             {
                 if (!cJSON_IsString(it)) goto bad;
-                arr[j++] = arena_strdup(a, it->valuestring);
+                arr[j++] = it->valuestring;
             }
             *AT(obj, f->off, const char **) = arr;
             *AT(obj, f->off2, size_t) = n;
@@ -416,7 +423,6 @@ static int model__from_json(const model_table_t *t, arena_t *a, const char *json
     bad:
         rc = err_set(e, ERR_INTERNAL, "%s JSON: %s has the wrong type", t->what, f->name);
     }
-    cJSON_Delete(root);
     return rc;
 }
 

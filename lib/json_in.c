@@ -1,44 +1,33 @@
 /*
- * gql_json_in.c — the variables JSON of a request (gql_request_t
- * .variables_json) read into cJSON-shaped nodes in the request's arena.
- *
- * Why not cJSON_Parse: it mallocs every node and string and reads numbers
- * through strtod and localeconv; for the few variables of a request that
- * cost more than executing a 37-field query from the document cache. The
- * nodes are plain cJSON structs, so coercion reads them with the cJSON
- * accessors; they are never given to cJSON_Delete (the arena owns them).
- *
- * Accepts exactly what cJSON_Parse accepts (fuzz/gql_vars_fuzz.c compares
- * the two): a byte order mark, bytes <= 0x20 as whitespace, anything after
- * the value ignored,
- * numbers as the longest run of [0-9+-.eE] strtod reads, raw control bytes
- * inside strings, and cJSON's nesting limit.
+ * json_in.c — JSON text read into cJSON-shaped nodes in an arena (see
+ * json_in.h).
  */
-#include "gql_exec_int.h"
+#include "json_in.h"
 
-#include "cJSON.h"
-
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 typedef struct {
     const char *p, *end;
     arena_t *a;
     int depth;
-} gql__jr_t;
+} json_in__t;
 
-static void gql__jr_ws(gql__jr_t *r)
+static void json_in__ws(json_in__t *r)
 {
     while (r->p < r->end && (unsigned char)*r->p <= 32) r->p++;
 }
 
-static cJSON *gql__jr_node(gql__jr_t *r, int type)
+static cJSON *json_in__node(json_in__t *r, int type)
 {
     cJSON *n = arena_calloc(r->a, 1, sizeof *n);
     n->type = type;
     return n;
 }
 
-static unsigned gql__jr_hex4(const char *p)
+static unsigned json_in__hex4(const char *p)
 {
     unsigned v = 0;
     for (int i = 0; i < 4; i++) {
@@ -58,15 +47,15 @@ static unsigned gql__jr_hex4(const char *p)
 
 /* \uXXXX (and a following low surrogate) at p as UTF-8 into out; the
  * bytes read, or 0 when invalid (cJSON's utf16_literal_to_utf8). */
-static size_t gql__jr_utf16(const char *p, const char *end, char *out, size_t *olen)
+static size_t json_in__utf16(const char *p, const char *end, char *out, size_t *olen)
 {
     if (end - p < 6) return 0;
-    unsigned long cp, first = gql__jr_hex4(p + 2);
+    unsigned long cp, first = json_in__hex4(p + 2);
     size_t seq = 6;
     if (first >= 0xDC00 && first <= 0xDFFF) return 0;
     if (first >= 0xD800 && first <= 0xDBFF) {
         if (end - p < 12 || p[6] != '\\' || p[7] != 'u') return 0;
-        unsigned long second = gql__jr_hex4(p + 8);
+        unsigned long second = json_in__hex4(p + 8);
         if (second < 0xDC00 || second > 0xDFFF) return 0;
         cp = 0x10000 + (((first & 0x3FF) << 10) | (second & 0x3FF));
         seq = 12;
@@ -98,7 +87,7 @@ static size_t gql__jr_utf16(const char *p, const char *end, char *out, size_t *o
 }
 
 /* A string at r->p ('"'): NUL-terminated in the arena, or NULL. */
-static char *gql__jr_string(gql__jr_t *r)
+static char *json_in__string(json_in__t *r)
 {
     const char *s = r->p + 1, *q = s;
     size_t escapes = 0;
@@ -141,7 +130,7 @@ static char *gql__jr_string(gql__jr_t *r)
             break;
         case 'u': {
             size_t len;
-            n = gql__jr_utf16(p, q, w, &len);
+            n = json_in__utf16(p, q, w, &len);
             if (n == 0) return NULL;
             w += len;
             break;
@@ -156,16 +145,16 @@ static char *gql__jr_string(gql__jr_t *r)
     return out;
 }
 
-static cJSON *gql__jr_value(gql__jr_t *r);
+static cJSON *json_in__value(json_in__t *r);
 
 /* The members of an array or object at r->p ('[' or '{'). */
-static cJSON *gql__jr_container(gql__jr_t *r, bool object)
+static cJSON *json_in__container(json_in__t *r, bool object)
 {
     if (++r->depth > CJSON_NESTING_LIMIT) return NULL;
-    cJSON *c = gql__jr_node(r, object ? cJSON_Object : cJSON_Array), *tail = NULL;
+    cJSON *c = json_in__node(r, object ? cJSON_Object : cJSON_Array), *tail = NULL;
     char close = object ? '}' : ']';
     r->p++;
-    gql__jr_ws(r);
+    json_in__ws(r);
     if (r->p < r->end && *r->p == close) {
         r->p++;
         r->depth--;
@@ -174,14 +163,14 @@ static cJSON *gql__jr_container(gql__jr_t *r, bool object)
     for (;;) {
         char *key = NULL;
         if (object) {
-            gql__jr_ws(r);
-            if (r->p >= r->end || *r->p != '"' || (key = gql__jr_string(r)) == NULL) return NULL;
-            gql__jr_ws(r);
+            json_in__ws(r);
+            if (r->p >= r->end || *r->p != '"' || (key = json_in__string(r)) == NULL) return NULL;
+            json_in__ws(r);
             if (r->p >= r->end || *r->p != ':') return NULL;
             r->p++;
         }
-        gql__jr_ws(r);
-        cJSON *v = gql__jr_value(r);
+        json_in__ws(r);
+        cJSON *v = json_in__value(r);
         if (v == NULL) return NULL;
         v->string = key;
         if (tail) {
@@ -191,7 +180,7 @@ static cJSON *gql__jr_container(gql__jr_t *r, bool object)
             c->child = v;
         }
         tail = v;
-        gql__jr_ws(r);
+        json_in__ws(r);
         if (r->p < r->end && *r->p == ',') {
             r->p++;
             continue;
@@ -205,7 +194,7 @@ static cJSON *gql__jr_container(gql__jr_t *r, bool object)
     return c;
 }
 
-static cJSON *gql__jr_number(gql__jr_t *r)
+static cJSON *json_in__number(json_in__t *r)
 {
     char buf[64];
     size_t n = 0;
@@ -229,53 +218,54 @@ static cJSON *gql__jr_number(gql__jr_t *r)
         d = strtod(tmp, &stop);
     }
     if (stop == tmp) return NULL;
-    cJSON *v = gql__jr_node(r, cJSON_Number);
+    cJSON *v = json_in__node(r, cJSON_Number);
     v->valuedouble = d;
     v->valueint = d >= INT32_MAX ? INT32_MAX : d <= (double)INT32_MIN ? INT32_MIN : (int)d;
     r->p += stop - tmp;
     return v;
 }
 
-static bool gql__jr_lit(gql__jr_t *r, const char *lit, size_t n)
+static bool json_in__lit(json_in__t *r, const char *lit, size_t n)
 {
     if ((size_t)(r->end - r->p) < n || memcmp(r->p, lit, n) != 0) return false;
     r->p += n;
     return true;
 }
 
-static cJSON *gql__jr_value(gql__jr_t *r)
+static cJSON *json_in__value(json_in__t *r)
 {
     if (r->p >= r->end) return NULL;
     switch (*r->p) {
     case 'n':
-        return gql__jr_lit(r, "null", 4) ? gql__jr_node(r, cJSON_NULL) : NULL;
+        return json_in__lit(r, "null", 4) ? json_in__node(r, cJSON_NULL) : NULL;
     case 'f':
-        return gql__jr_lit(r, "false", 5) ? gql__jr_node(r, cJSON_False) : NULL;
+        return json_in__lit(r, "false", 5) ? json_in__node(r, cJSON_False) : NULL;
     case 't':
-        if (!gql__jr_lit(r, "true", 4)) return NULL;
-        cJSON *t = gql__jr_node(r, cJSON_True);
+        if (!json_in__lit(r, "true", 4)) return NULL;
+        cJSON *t = json_in__node(r, cJSON_True);
         t->valueint = 1;
         return t;
     case '"': {
-        char *s = gql__jr_string(r);
+        char *s = json_in__string(r);
         if (s == NULL) return NULL;
-        cJSON *v = gql__jr_node(r, cJSON_String);
+        cJSON *v = json_in__node(r, cJSON_String);
         v->valuestring = s;
         return v;
     }
     case '[':
-        return gql__jr_container(r, false);
+        return json_in__container(r, false);
     case '{':
-        return gql__jr_container(r, true);
+        return json_in__container(r, true);
     default:
-        return *r->p == '-' || (*r->p >= '0' && *r->p <= '9') ? gql__jr_number(r) : NULL;
+        return *r->p == '-' || (*r->p >= '0' && *r->p <= '9') ? json_in__number(r) : NULL;
     }
 }
 
-const cJSON *gql_json_read(arena_t *a, const char *text)
+const cJSON *json_in_read(arena_t *a, const char *text, size_t len)
 {
-    gql__jr_t r = {text, text + strlen(text), a, 0};
-    if (strncmp(text, "\xEF\xBB\xBF", 3) == 0) r.p += 3; /* a UTF-8 byte order mark, as cJSON */
-    gql__jr_ws(&r);
-    return gql__jr_value(&r);
+    json_in__t r = {text, text + len, a, 0};
+    if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0)
+        r.p += 3; /* a UTF-8 byte order mark, as cJSON */
+    json_in__ws(&r);
+    return json_in__value(&r);
 }

@@ -2,7 +2,7 @@
  * gql_http.c — GraphQL over HTTP on top of the engine (http_req_t in,
  * http_resp_t out), as the GraphQL-over-HTTP spec and ../shared/API.md say.
  *
- * Owns: POST application/json bodies (parsed with cJSON, freed here),
+ * Owns: POST application/json bodies (read into the request's arena),
  * GET ?query=&variables=&operationName=&extensions= with percent-decoding,
  * the response media type (application/graphql-response+json when the
  * client accepts it, else application/json) and the status codes, by the
@@ -24,7 +24,7 @@
  */
 #include "gql.h"
 
-#include "cJSON.h"
+#include "json_in.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -69,9 +69,10 @@ static char *gql__urldecode(arena_t *a, const char *s, size_t n, size_t *outlen)
     return out;
 }
 
-/* Why a request body cannot be JSON text, or NULL. cJSON is lenient where
- * RFC 8259 is not: it takes invalid UTF-8 (which then reaches MongoDB as
- * invalid BSON) and raw control characters (a raw NUL cut the query short).
+/* Why a request body cannot be JSON text, or NULL. The reader (as cJSON) is
+ * lenient where RFC 8259 is not: it takes invalid UTF-8 (which then reaches
+ * MongoDB as invalid BSON) and raw control characters (a raw NUL cut the
+ * query short).
  * Outside strings only tab, LF and CR may appear below 0x20, and inside a
  * string none may, so one pass over the bytes is enough. */
 static const char *gql__json_text_bad(const char *p, size_t n)
@@ -121,23 +122,18 @@ static const char *gql__param(arena_t *a, const char *qs, const char *name, size
 
 /* Parses a GET parameter that must hold a JSON object (variables,
  * extensions): NULL and "" mean absent (*out = NULL), as does JSON null.
- * Returns NULL with *out set (the caller frees it with cJSON_Delete), or why
- * the parameter cannot be taken (in the arena). The text is NUL-terminated
- * and free of %00 (gql__param_bad ran first), so the whole string must be
- * one JSON value. */
-static const char *gql__param_object(arena_t *a, const char *name, const char *p, cJSON **out)
+ * Returns NULL with *out set (in the arena), or why the parameter cannot be
+ * taken (in the arena). The text is NUL-terminated and free of %00
+ * (gql__param_bad ran first), so the whole string must be one JSON value. */
+static const char *gql__param_object(arena_t *a, const char *name, const char *p, const cJSON **out)
 {
     *out = NULL;
     if (p == NULL || p[0] == '\0') return NULL;
-    cJSON *v = cJSON_ParseWithOpts(p, NULL, true);
+    const cJSON *v = json_in_read_whole(a, p, strlen(p));
     if (v != NULL && (cJSON_IsObject(v) || cJSON_IsNull(v))) {
-        if (cJSON_IsObject(v))
-            *out = v;
-        else
-            cJSON_Delete(v);
+        if (cJSON_IsObject(v)) *out = v;
         return NULL;
     }
-    cJSON_Delete(v);
     size_t len = strlen(name) + 64;
     char *msg = arena_alloc(a, len);
     snprintf(msg, len, "The query string parameter \"%s\" must be a JSON object.", name);
@@ -165,8 +161,8 @@ int gql_http_handle(const gql_http_t *h, const http_req_t *req, http_resp_t *res
                         .extensions = h->extensions,
                         .deadline_ns = h->deadline_ns,
                         .doc_cache = h->doc_cache};
-    /* the parsed POST body, or a GET's variables; freed before returning */
-    cJSON *json = NULL;
+    /* the parsed POST body, or a GET's variables (in the arena) */
+    const cJSON *json = NULL;
     bool is_get = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
     if (is_get) {
         size_t qlen = 0, vlen = 0, olen = 0, elen = 0;
@@ -190,12 +186,10 @@ int gql_http_handle(const gql_http_t *h, const http_req_t *req, http_resp_t *res
          * extension is implemented. */
         if (bad == NULL) bad = gql__param_object(a, "variables", vars, &json);
         if (bad == NULL) {
-            cJSON *e = NULL;
+            const cJSON *e = NULL;
             bad = gql__param_object(a, "extensions", ext, &e);
-            cJSON_Delete(e);
         }
         if (bad) {
-            cJSON_Delete(json);
             gql__respond_error(resp, 400, ERR_BAD_INPUT, bad);
             return 0;
         }
@@ -213,9 +207,8 @@ int gql_http_handle(const gql_http_t *h, const http_req_t *req, http_resp_t *res
             gql__respond_error(resp, 400, ERR_BAD_INPUT, why);
             return 0;
         }
-        json = cJSON_ParseWithLength(req->body, req->body_len);
+        json = json_in_read(a, req->body, req->body_len);
         if (json == NULL || !cJSON_IsObject(json)) {
-            cJSON_Delete(json);
             gql__respond_error(resp, 400, ERR_BAD_INPUT,
                                "The request body is not a JSON object: send "
                                "{\"query\": \"...\", \"variables\": {...}}.");
@@ -232,7 +225,6 @@ int gql_http_handle(const gql_http_t *h, const http_req_t *req, http_resp_t *res
             : x && !cJSON_IsObject(x) && !cJSON_IsNull(x) ? "\"extensions\" must be an object."
                                                           : NULL;
         if (bad) {
-            cJSON_Delete(json);
             gql__respond_error(resp, 400, ERR_BAD_INPUT, bad);
             return 0;
         }
@@ -249,7 +241,6 @@ int gql_http_handle(const gql_http_t *h, const http_req_t *req, http_resp_t *res
     if (op == GQL_OP_MUTATION && is_get) {
         resp->allow = "POST";
         gql__respond_error(resp, 405, ERR_BAD_INPUT, "Mutations are only allowed over POST.");
-        cJSON_Delete(json);
         return 0;
     }
     if (op == GQL_OP_MUTATION && h->authorize_mutation) {
@@ -257,7 +248,6 @@ int gql_http_handle(const gql_http_t *h, const http_req_t *req, http_resp_t *res
         if (h->authorize_mutation(h->user_ctx, req, &e) != 0) {
             gql__respond_error(resp, 401, e.code == ERR_OK ? ERR_UNAUTH : e.code,
                                e.msg[0] ? e.msg : "This mutation needs a valid write token.");
-            cJSON_Delete(json);
             return 0;
         }
     }
@@ -266,6 +256,5 @@ int gql_http_handle(const gql_http_t *h, const http_req_t *req, http_resp_t *res
      * type reads that from the status, a legacy application/json client
      * from the body (and many treat any 4xx as a transport failure). */
     resp->status = st == GQL_REQUEST_ERROR && modern ? 400 : 200;
-    cJSON_Delete(json);
     return 0;
 }

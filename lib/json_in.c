@@ -89,7 +89,15 @@ static size_t json_in__utf16(const char *p, const char *end, char *out, size_t *
 /* A string at r->p ('"'): NUL-terminated in the arena, or NULL. */
 static char *json_in__string(json_in__t *r)
 {
-    const char *s = r->p + 1, *q = s;
+    const char *s = r->p + 1, *q = memchr(s, '"', (size_t)(r->end - s));
+    if (q && memchr(s, '\\', (size_t)(q - s)) == NULL) { /* most strings: no escape */
+        char *out = arena_alloc(r->a, (size_t)(q - s) + 1);
+        memcpy(out, s, (size_t)(q - s));
+        out[q - s] = '\0';
+        r->p = q + 1;
+        return out;
+    }
+    q = s;
     size_t escapes = 0;
     while (q < r->end && *q != '"') {
         if (*q == '\\') {
@@ -261,11 +269,24 @@ static cJSON *json_in__value(json_in__t *r)
     }
 }
 
-const cJSON *json_in_read(arena_t *a, const char *text, size_t len)
+static const cJSON *json_in__read(arena_t *a, const char *text, size_t len, bool whole)
 {
     json_in__t r = {text, text + len, a, 0};
     if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0)
-        r.p += 3; /* a UTF-8 byte order mark, as cJSON */
+        r.p += 3; /* a byte order mark, as cJSON */
     json_in__ws(&r);
-    return json_in__value(&r);
+    const cJSON *v = json_in__value(&r);
+    if (v == NULL || !whole) return v;
+    json_in__ws(&r);
+    return r.p == r.end ? v : NULL;
+}
+
+const cJSON *json_in_read(arena_t *a, const char *text, size_t len)
+{
+    return json_in__read(a, text, len, false);
+}
+
+const cJSON *json_in_read_whole(arena_t *a, const char *text, size_t len)
+{
+    return json_in__read(a, text, len, true);
 }

@@ -81,21 +81,31 @@ static void fz__http(const char *method, const char *qs, const char *body, size_
     buf_free(&resp.body);
 }
 
-/* json_in_read and cJSON_Parse agree on text. */
-static void fz__same_json(const char *text)
+/* ours and theirs read the same text the same way (both refuse it, or
+ * both print the same JSON); aborts otherwise. */
+static void fz__agree(const char *what, const char *text, const cJSON *ours, cJSON *theirs)
 {
-    const cJSON *ours = json_in_read(&fz_arena, text, strlen(text));
-    cJSON *theirs = cJSON_Parse(text);
     char *a = ours ? cJSON_PrintUnformatted(ours) : NULL;
     char *b = theirs ? cJSON_PrintUnformatted(theirs) : NULL;
     if ((ours == NULL) != (theirs == NULL) || (a && b && strcmp(a, b) != 0) || (!a != !b)) {
-        fprintf(stderr, "gql_vars_fuzz: json_in_read and cJSON_Parse differ on %s\n%s\n%s\n", text,
-                a ? a : "(refused)", b ? b : "(refused)");
+        fprintf(stderr, "gql_vars_fuzz: %s differ on %s\n%s\n%s\n", what, text, a ? a : "(refused)",
+                b ? b : "(refused)");
         abort();
     }
     free(a);
     free(b);
     cJSON_Delete(theirs);
+}
+
+/* json_in_read and cJSON_Parse agree on text, and json_in_read_whole and
+ * cJSON_ParseWithOpts(require_null_terminated) too (GET parameters). */
+static void fz__same_json(const char *text)
+{
+    fz__agree("json_in_read and cJSON_Parse", text, json_in_read(&fz_arena, text, strlen(text)),
+              cJSON_Parse(text));
+    fz__agree("json_in_read_whole and cJSON_ParseWithOpts", text,
+              json_in_read_whole(&fz_arena, text, strlen(text)),
+              cJSON_ParseWithOpts(text, NULL, true));
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

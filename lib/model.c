@@ -353,11 +353,152 @@ static int model__int_of(const cJSON *v, int64_t *out)
     return 0;
 }
 
+/* ---- the JSON *_to_json wrote, read straight into the struct */
+
+/* A string at *p ('"') without escapes, copied into the arena; NULL for
+ * anything else. */
+static const char *model__own_str(arena_t *a, const char **p, const char *end)
+{
+    const char *s = *p + 1, *q;
+    if (*p >= end || **p != '"' || (q = memchr(s, '"', (size_t)(end - s))) == NULL ||
+        memchr(s, '\\', (size_t)(q - s)) != NULL)
+        return NULL;
+    *p = q + 1;
+    return arena_strndup(a, s, (size_t)(q - s));
+}
+
+/* The number at *p read as the general reader reads it (json_in.c):
+ * *is_int when it is an integer of at most 15 digits (then *n). 0, or -1
+ * when it is not a number this reader takes. */
+static int model__own_num(const char **p, const char *end, int64_t *n, double *d, bool *is_int)
+{
+    const char *s = *p, *q = s + (s < end && *s == '-');
+    uint64_t u = 0;
+    while (q < end && q - s < 16 && *q >= '0' && *q <= '9') u = u * 10 + (uint64_t)(*q++ - '0');
+    size_t digits = (size_t)(q - s) - (*s == '-');
+    *is_int = digits > 0 && digits <= 15 && q < end && (*q == ',' || *q == '}' || *q == ']');
+    if (*is_int) {
+        *n = *s == '-' ? -(int64_t)u : (int64_t)u;
+        *d = (double)*n;
+        *p = q;
+        return 0;
+    }
+    char buf[64];
+    size_t k = 0;
+    while (s + k < end && k < sizeof buf - 1 && strchr("0123456789+-.eE", s[k]) && s[k]) k++;
+    if (k == 0 || k == sizeof buf - 1) return -1;
+    memcpy(buf, s, k);
+    buf[k] = '\0';
+    char *stop;
+    *d = strtod(buf, &stop);
+    if (stop != buf + k) return -1;
+    *p = s + k;
+    return 0;
+}
+
+/* One field's value at *p into obj; 0, or -1 when it is not what *_to_json
+ * writes for a valid record. */
+static int model__own_value(const model__field_t *f, arena_t *a, const char **p, const char *end,
+                            void *obj)
+{
+    if (end - *p >= 4 && memcmp(*p, "null", 4) == 0) {
+        if ((f->flags & MF_REQUIRED) || f->type == MT_STRS || f->type == MT_KIND) return -1;
+        *p += 4;
+        switch (f->type) {
+        case MT_ID:
+        case MT_STR:
+            *AT(obj, f->off, const char *) = NULL;
+            break;
+        case MT_INT:
+        case MT_VERSION:
+        case MT_TIME:
+            *AT(obj, f->off, int64_t) = 0;
+            if (f->type == MT_INT) *AT(obj, f->off2, bool) = false;
+            break;
+        case MT_DBL:
+            *AT(obj, f->off, double) = 0;
+            *AT(obj, f->off2, bool) = false;
+            break;
+        default:
+            return -1;
+        }
+        return 0;
+    }
+    int64_t n;
+    double d;
+    bool is_int;
+    switch (f->type) {
+    case MT_ID:
+    case MT_STR:
+        return (*AT(obj, f->off, const char *) = model__own_str(a, p, end)) ? 0 : -1;
+    case MT_STRS: {
+        if (*p >= end || **p != '[') return -1;
+        size_t cnt = 0, cap = 4;
+        const char **arr = arena_alloc(a, cap * sizeof *arr);
+        for ((*p)++; *p < end && **p != ']';) {
+            if (cnt && *(*p)++ != ',') return -1;
+            if (cnt == cap) {
+                const char **bigger = arena_alloc(a, 2 * cap * sizeof *arr);
+                memcpy(bigger, arr, cnt * sizeof *arr);
+                arr = bigger;
+                cap *= 2;
+            }
+            if ((arr[cnt++] = model__own_str(a, p, end)) == NULL) return -1;
+        }
+        if (*p >= end) return -1;
+        (*p)++;
+        *AT(obj, f->off, const char **) = arr;
+        *AT(obj, f->off2, size_t) = cnt;
+        return 0;
+    }
+    case MT_INT:
+    case MT_VERSION:
+    case MT_TIME:
+        if (model__own_num(p, end, &n, &d, &is_int) != 0 || !is_int) return -1;
+        *AT(obj, f->off, int64_t) = n;
+        if (f->type == MT_INT) *AT(obj, f->off2, bool) = true;
+        return 0;
+    case MT_DBL:
+        if (model__own_num(p, end, &n, &d, &is_int) != 0) return -1;
+        *AT(obj, f->off, double) = d;
+        *AT(obj, f->off2, bool) = true;
+        return 0;
+    case MT_KIND: {
+        const char *k = model__own_str(a, p, end);
+        return k && fruit_kind_parse(k, AT(obj, f->off, fruit_kind_t), NULL) == 0 ? 0 : -1;
+    }
+    }
+    return -1;
+}
+
+/* The JSON of *_to_json (the cache's), read without building a tree: keys
+ * in table order, no whitespace, strings without escapes. 0, or -1 for
+ * anything else: the general reader then decides, and says what is wrong.
+ * Every cached record comes back through here (a list of 100 members is
+ * 100 of them), so it is worth the second reader. */
+static int model__from_own_json(const model_table_t *t, arena_t *a, const char *p, const char *end,
+                                void *obj)
+{
+    if (p >= end || *p++ != '{') return -1;
+    for (size_t i = 0; i < t->n; i++) {
+        const model__field_t *f = &t->fields[i];
+        size_t kl = strlen(f->name);
+        if ((size_t)(end - p) < kl + 3 || p[0] != '"' || memcmp(p + 1, f->name, kl) != 0 ||
+            p[kl + 1] != '"' || p[kl + 2] != ':')
+            return -1;
+        p += kl + 3;
+        if (model__own_value(f, a, &p, end, obj) != 0) return -1;
+        if (p >= end || *p++ != (i + 1 < t->n ? ',' : '}')) return -1;
+    }
+    return 0;
+}
+
 static int model__from_json(const model_table_t *t, arena_t *a, const char *json, size_t len,
                             void *obj, err_t *e)
 {
-    /* Every cached record is read back here, so the arena reader: its
-     * strings are already the arena's, and no node is freed. */
+    if (model__from_own_json(t, a, json, json + len, obj) == 0) return 0;
+    /* Anything else (another writer's spacing or order, escapes, errors):
+     * the arena reader, whose strings are already the arena's. */
     const cJSON *root = json_in_read(a, json, len);
     if (!cJSON_IsObject(root)) {
         return err_set(e, ERR_INTERNAL, "%s JSON: not a JSON object", t->what);

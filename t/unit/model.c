@@ -172,6 +172,62 @@ int main(void)
               "\"version\":2,\"created_at\":0,\"updated_at\":0}",
               "bookstore JSON");
 
+    /* The cache's own JSON is read by a direct reader; anything else (spacing,
+     * order, escapes, errors) by the general one: both must agree. */
+    static const char *own[] = {
+        "{\"id\":\"b1\",\"isbn\":null,\"title\":\"Пикник на "
+        "обочине\",\"authors\":[\"А\",\"Б\",\"В\","
+        "\"Г\",\"Д\"],\"year\":-300,\"price\":1e2,\"bookstore_id\":\"s\",\"version\":9,"
+        "\"created_at\":123456789012345,\"updated_at\":0}",
+        "{\"id\":\"b1\", \"isbn\":null,\"title\":\"Пикник на "
+        "обочине\",\"authors\":[\"А\",\"Б\",\"В\","
+        "\"Г\",\"Д\"],\"year\":-300,\"price\":100,\"bookstore_id\":\"s\",\"version\":9,"
+        "\"created_at\":123456789012345,\"updated_at\":0}",
+        "{\"isbn\":null,\"id\":\"b1\",\"title\":\"Пикник на "
+        "\\u043eбочине\",\"authors\":[\"А\",\"Б\","
+        "\"В\",\"Г\",\"Д\"],\"year\":-300.0,\"price\":100.0,\"bookstore_id\":\"s\",\"version\":9,"
+        "\"created_at\":123456789012345,\"updated_at\":0,\"extra\":1}",
+    };
+    buf_reset(&j);
+    for (size_t i = 0; i < sizeof own / sizeof own[0]; i++) {
+        ok(book_from_json(&a, own[i], strlen(own[i]), &b2, &e) == 0, "book JSON %zu read: %s", i,
+           e.msg);
+        buf_reset(&j2);
+        book_to_json(&b2, &j2);
+        if (i == 0) buf_puts(&j, j2.data);
+        check_str(j2.data, j.data, "book JSON read the same, whatever its spacing and order");
+    }
+    ok(b2.n_authors == 5 && strcmp(b2.authors[4], "Д") == 0 && b2.year == -300 && b2.price == 100 &&
+           b2.isbn == NULL,
+       "book JSON fields");
+    static const char *refused[] = {
+        "{\"id\":null,\"isbn\":null,\"title\":\"t\",\"authors\":[],\"year\":1,\"price\":1,"
+        "\"bookstore_id\":\"s\",\"version\":9,\"created_at\":1,\"updated_at\":0}",
+        "{\"id\":\"b\",\"isbn\":null,\"title\":\"t\",\"authors\":null,\"year\":1,\"price\":1,"
+        "\"bookstore_id\":\"s\",\"version\":9,\"created_at\":1,\"updated_at\":0}",
+        "{\"id\":\"b\",\"isbn\":null,\"title\":\"t\",\"authors\":[],\"year\":1.5,\"price\":1,"
+        "\"bookstore_id\":\"s\",\"version\":9,\"created_at\":1,\"updated_at\":0}",
+        "{\"id\":\"b\",\"isbn\":null,\"title\":\"t\",\"authors\":[],\"year\":1,\"price\":1,"
+        "\"bookstore_id\":\"s\",\"version\":99999999999999999,\"created_at\":1,\"updated_at\":0}",
+        "{\"id\":\"b\",\"isbn\":null,\"title\":\"t\",\"authors\":[1],\"year\":1,\"price\":1,"
+        "\"bookstore_id\":\"s\",\"version\":9,\"created_at\":1,\"updated_at\":0}",
+        "{\"id\":\"b\",\"isbn\":null,\"title\":\"t\",\"authors\":[],\"year\":1,\"price\":\"1\","
+        "\"bookstore_id\":\"s\",\"version\":9,\"created_at\":1,\"updated_at\":0}",
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        ok(book_from_json(&a, refused[i], strlen(refused[i]), &b2, &e) == -1 &&
+               e.code == ERR_INTERNAL,
+           "wrong book JSON %zu refused: %s", i, e.msg);
+    }
+    static const char *fruit_own =
+        "{\"id\":\"x\",\"kind\":\"APPLE\",\"breed\":\"Gala\",\"size\":7,\"colour\":\"red\","
+        "\"acidity\":3.0100000000000002,\"version\":1,\"created_at\":5,\"updated_at\":6}";
+    ok(fruit_from_json(&a, fruit_own, strlen(fruit_own), &f2, &e) == 0 && f2.kind == FRUIT_APPLE &&
+           f2.size == 7 && strcmp(f2.colour, "red") == 0 && f2.acidity == 3.0100000000000002,
+       "fruit JSON read directly: %s", e.msg);
+    ok(fruit_from_json(&a, "{\"id\":\"x\",\"kind\":\"PEAR\"}", 26, &f2, &e) == -1,
+       "unknown fruit kind refused: %s", e.msg);
+
     /* BSON round trip */
     b = sample_book();
     bson_t doc = BSON_INITIALIZER;

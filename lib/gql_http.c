@@ -77,12 +77,16 @@ static char *gql__urldecode(arena_t *a, const char *s, size_t n, size_t *outlen)
  * string none may, so one pass over the bytes is enough. */
 static const char *gql__json_text_bad(const char *p, size_t n)
 {
+    bool ascii = true;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)p[i];
         if (c < 0x20 && c != '\t' && c != '\n' && c != '\r')
             return "The request body has a raw control character; escape it (\\u00XX).";
+        ascii &= c < 0x80;
     }
-    if (u8_check((const uint8_t *)p, n) != NULL) return "The request body is not valid UTF-8.";
+    /* most bodies are ASCII, which is valid UTF-8 */
+    if (!ascii && u8_check((const uint8_t *)p, n) != NULL)
+        return "The request body is not valid UTF-8.";
     return NULL;
 }
 

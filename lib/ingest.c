@@ -123,7 +123,11 @@ int ingest_ol_parse(arena_t *a, const char *body, size_t len, ingest_page_t *out
         return err_set(e, ERR_BAD_INPUT, "response has no \"docs\" array: not a search.json page");
     }
     const cJSON *nf = cJSON_GetObjectItemCaseSensitive(root, "numFound");
-    out->num_found = cJSON_IsNumber(nf) ? (int64_t)nf->valuedouble : -1;
+    /* a count, or -1: junk (3e118, NaN) must not reach an int64 conversion */
+    out->num_found =
+        cJSON_IsNumber(nf) && nf->valuedouble >= 0 && nf->valuedouble <= 9007199254740992.0
+            ? (int64_t)nf->valuedouble
+            : -1;
     size_t n = (size_t)cJSON_GetArraySize(docs);
     out->docs = n;
     out->books = arena_calloc(a, n ? n : 1, sizeof *out->books);

@@ -31,6 +31,18 @@ int main(void)
     ok(ingest_ol_parse(&a, S(page), &pg, &e) == 0, "page parses: %s", e.msg);
     check_int(pg.docs, 6, "6 records");
     check_int(pg.num_found, 5, "numFound read");
+    {
+        arena_t b;
+        arena_init(&b, 0);
+        ingest_page_t junk;
+        const char *huge = "{\"numFound\": 3.28889e+118, \"docs\": []}";
+        ok(ingest_ol_parse(&b, S(huge), &junk, &e) == 0 && junk.num_found == -1,
+           "a numFound no int64 holds reads as unknown (-1)");
+        const char *neg = "{\"numFound\": -5, \"docs\": []}";
+        ok(ingest_ol_parse(&b, S(neg), &junk, &e) == 0 && junk.num_found == -1,
+           "a negative numFound reads as unknown (-1)");
+        arena_destroy(&b);
+    }
     check_int(pg.n, 3, "3 valid");
     check_int(pg.n_skipped, 3, "3 skipped");
     check_str(pg.books[0].isbn, "9780340960196", "smallest ISBN-13 chosen");

@@ -39,6 +39,19 @@ t.diag("seed %d, %d operations, then %d store operations (OPONN_TEST_SEED / OPON
 rng = random.Random(SEED)
 
 
+def verify(s):
+    """`oponn cache verify` must find 0 mismatches (test); what it printed
+    goes to stderr too when it did not, so a failure in `make test` (prove
+    shows stderr, not the TAP diagnostics) explains itself."""
+    v = s.oponn("cache", "verify")
+    good = v.returncode == 0 and "0 mismatches" in v.stderr
+    if not good:
+        print("t/52 seed %d: oponn cache verify exited %d\n%s%s" % (SEED, v.returncode,
+              v.stdout[-2000:], v.stderr), file=sys.stderr)
+    t.ok(good, "then oponn cache verify: 0 mismatches", v.stdout[-2000:] + v.stderr)
+    return v
+
+
 def evalsha_calls(port):
     out = subprocess.run(["redis-cli", "-p", str(port), "INFO", "commandstats"],
                          capture_output=True, text=True).stdout
@@ -377,9 +390,7 @@ with taplib.stack(workers=2) as s:
              and counts["refused as expected"] > 0, what, counts)
     else:
         t.skip(what, "too few operations (%d) to be sure each happened" % OPS)
-    v = s.oponn("cache", "verify")
-    t.ok(v.returncode == 0 and "0 mismatches" in v.stderr, "then oponn cache verify: 0 mismatches",
-         v.stdout[-2000:] + v.stderr)
+    v = verify(s)
     t.diag(v.stderr.strip())
     st1 = stats(s)
 
@@ -425,9 +436,7 @@ with taplib.stack(workers=2) as s:
     t.ok(len(mismatches) == before, "store phase: %d operations, 0 mismatches between the cached "
          "bookstores pages, bookstoreByName, bookCount and MongoDB (seed %d)" % (STORE_OPS, SEED),
          "\n".join(mismatches[before:before + 20]))
-    v = s.oponn("cache", "verify")
-    t.ok(v.returncode == 0 and "0 mismatches" in v.stderr, "then oponn cache verify: 0 mismatches",
-         v.stdout[-2000:] + v.stderr)
+    v = verify(s)
     total, pct = share(st0, stats(s), "bookstores, bookstoreByName, bookCount")
     t.ok(total > 0 and pct >= 90.0, "at least 90%% of these reads' affected batches patched in "
          "place (%.1f%%)" % pct)

@@ -46,6 +46,11 @@ typedef struct {
     const gql_field_t *def;
     gql_gkey_t *gk;
     gql_cset_t *sub; /* collected sub-fields, one set per concrete type (list) */
+    /* the key as the response writes it, in a frozen plan (else p is
+     * NULL): okey.p[-2..-1] is `,"`, okey.p[len..len+1] is `":`, and 16
+     * readable bytes follow, so the writer copies `,"key":` in fixed
+     * 16-byte moves (see gql_plan.c) */
+    gql_name_t okey;
 } gql_cfield_t;
 
 /* The fields collected for one concrete type, in response order. */
@@ -166,8 +171,7 @@ typedef struct gql_rnode gql_rnode_t;
 struct gql_rnode {
     uint8_t kind;
     bool nonnull;
-    int32_t index; /* in a list; -1 for a field */
-    gql_name_t key;
+    int32_t index; /* in a list; -1 for a field (its key is its parent's set's) */
     gql_rnode_t *parent;
     union {
         gql_value_t leaf;
@@ -176,13 +180,20 @@ struct gql_rnode {
             uint32_t n;
         } list;
         struct {
-            gql_rnode_t *vals;
+            gql_rnode_t *vals; /* one per field of set, in its order */
+            const gql_cset_t *set;
             uint32_t n;
         } obj;
     } u;
 };
 
 /* ---- JSON output (gql_json_out.c) ------------------------------------------- */
+
+/* The response key of n, a field's slot in an object. */
+static inline gql_name_t gql_rnode_key(const gql_rnode_t *n)
+{
+    return n->parent->u.obj.set->fields[n - n->parent->u.obj.vals].key;
+}
 
 /* The result tree as JSON ("null" for a nulled node). */
 void gql_json_write_node(buf_t *b, const gql_rnode_t *n);

@@ -44,22 +44,41 @@ static inline void gql__copy(char *d, const char *s, size_t n)
     }
 }
 
+/* A gql_cfield_t.okey's n bytes at kp, in 16-byte moves (both sides
+ * have the room: the key's slack, the caller's room check). */
+static inline void gql__copy_key(char *d, const char *kp, size_t n)
+{
+    memcpy(d, kp, 16); /* most keys */
+    for (size_t o = 16; o < n; o += 16) memcpy(d + o, kp + o, 16);
+}
+
+/* `,"key":` of f at w (room for its length + 20), without the ',' for the
+ * first field; returns the end. */
+static inline char *gql__key_at(char *w, const gql_cfield_t *f, bool first)
+{
+    if (f->okey.p) {
+        size_t kn = f->okey.len + 4 - first;
+        gql__copy_key(w, f->okey.p - 2 + first, kn);
+        return w + kn;
+    }
+    if (!first) *w++ = ',';
+    *w++ = '"';
+    gql__copy(w, f->key.p, f->key.len);
+    w += f->key.len;
+    *w++ = '"';
+    *w++ = ':';
+    return w;
+}
+
 static inline void gql__put(buf_t *b, const char *p, size_t n)
 {
     gql__copy(gql__room(b, n), p, n);
     b->len += n;
 }
 
-/* Integers without printf (the response writer's hottest path). */
-void gql_json_put_int(buf_t *b, int64_t v)
+/* v in decimal at w (room for 20 bytes); returns the length. */
+static size_t gql__int_text_slow(char *w, int64_t v)
 {
-    if (v >= 0 && v < 10) { /* counts, flags, versions: most integers */
-        char *w = gql__room(b, 1);
-        w[0] = (char)('0' + v);
-        w[1] = '\0';
-        b->len++;
-        return;
-    }
     static const char pairs[] =
         "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
         "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
@@ -79,7 +98,26 @@ void gql_json_put_int(buf_t *b, int64_t v)
         *--p = (char)('0' + u);
     }
     if (v < 0) *--p = '-';
-    gql__put(b, p, (size_t)(e - p));
+    size_t n = (size_t)(e - p);
+    memcpy(w, p, n);
+    return n;
+}
+
+/* The same, one digit (counts, flags, versions: most integers) without a
+ * call. */
+static inline size_t gql__int_text(char *w, int64_t v)
+{
+    if (v >= 0 && v < 10) {
+        *w = (char)('0' + v);
+        return 1;
+    }
+    return gql__int_text_slow(w, v);
+}
+
+/* Integers without printf (the response writer's hottest path). */
+void gql_json_put_int(buf_t *b, int64_t v)
+{
+    b->len += gql__int_text(gql__room(b, 21), v);
     b->data[b->len] = '\0';
 }
 
@@ -247,16 +285,12 @@ static void gql__write_node(buf_t *b, const gql_rnode_t *n)
         for (uint32_t i = 0; i < n->u.obj.n; i++) {
             const gql_rnode_t *c = &n->u.obj.vals[i];
             const gql_value_t *lv = &c->u.leaf;
+            const gql_cfield_t *f = &n->u.obj.set->fields[i];
             if (c->kind == GQL_RN_LEAF && (lv->kind == GQL_STRING || lv->kind == GQL_ENUM) &&
                 !gql__str_special(lv->u.s.ptr, lv->u.s.len)) {
                 /* ,"key":"value" with one room check (most fields) */
-                char *w = gql__room(b, c->key.len + lv->u.s.len + 6);
-                if (i) *w++ = ',';
-                *w++ = '"';
-                gql__copy(w, c->key.p, c->key.len);
-                w += c->key.len;
-                *w++ = '"';
-                *w++ = ':';
+                char *w = gql__room(b, f->key.len + 20 + lv->u.s.len + 2);
+                w = gql__key_at(w, f, i == 0);
                 *w++ = '"';
                 gql__copy(w, lv->u.s.ptr, lv->u.s.len);
                 w += lv->u.s.len;
@@ -264,14 +298,12 @@ static void gql__write_node(buf_t *b, const gql_rnode_t *n)
                 b->len = (size_t)(w - b->data);
                 continue;
             }
-            /* ,"key": in one go; names need no escaping */
-            char *w = gql__room(b, c->key.len + 4);
-            if (i) *w++ = ',';
-            *w++ = '"';
-            gql__copy(w, c->key.p, c->key.len);
-            w += c->key.len;
-            *w++ = '"';
-            *w++ = ':';
+            char *w = gql__room(b, f->key.len + 20 + 21);
+            w = gql__key_at(w, f, i == 0);
+            if (c->kind == GQL_RN_LEAF && lv->kind == GQL_INT) { /* ,"key":digits likewise */
+                b->len = (size_t)(w - b->data) + gql__int_text(w, lv->u.i);
+                continue;
+            }
             b->len = (size_t)(w - b->data);
             if (c->kind == GQL_RN_LEAF)
                 gql__write_leaf(b, &c->u.leaf);

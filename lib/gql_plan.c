@@ -171,6 +171,27 @@ static void gql__collect(gql_plan_t *pl, arena_t *a, const gql_value_t *vars, co
     }
 }
 
+/* The okeys of set's fields (see gql_cfield_t.okey): one piece
+ * `,"a":,"b":...` and 16 zero bytes. Names need no JSON escaping. Only a
+ * plan kept across requests has them: made per request they cost more
+ * than the writer saves. */
+static void gql__out_keys(arena_t *a, gql_cset_t *set)
+{
+    size_t total = 16;
+    for (uint32_t j = 0; j < set->n; j++) total += set->fields[j].key.len + 4;
+    char *w = arena_alloc(a, total);
+    for (uint32_t j = 0; j < set->n; j++) {
+        gql_name_t key = set->fields[j].key;
+        *w++ = ',';
+        *w++ = '"';
+        set->fields[j].okey = (gql_name_t){w, key.len};
+        for (uint32_t i = 0; i < key.len; i++) *w++ = key.p[i]; /* short: no call */
+        *w++ = '"';
+        *w++ = ':';
+    }
+    memset(w, 0, 16);
+}
+
 gql_cset_t *gql_plan_fields(gql_plan_t *pl, const gql_type_t *t, gql_cfield_t *src,
                             const gql_value_t *vars, arena_t *scratch)
 {
@@ -206,6 +227,7 @@ gql_cset_t *gql_plan_fields(gql_plan_t *pl, const gql_type_t *t, gql_cfield_t *s
 static int gql__complete_set(gql_plan_t *pl, gql_cset_t *set, long budget, int depth)
 {
     if (depth > GQL_MAX_NESTING) return -1;
+    gql__out_keys(pl->a, set);
     for (uint32_t j = 0; j < set->n; j++) {
         gql_cfield_t *cf = &set->fields[j];
         if (cf->def == NULL) continue;

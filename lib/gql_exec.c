@@ -441,13 +441,9 @@ static void gql__obj_slots(gql__ex_t *ex, gql__witem_t *it, const gql_cset_t *se
     it->node->u.obj.n = set->n;
     it->node->u.obj.set = set;
     it->node->u.obj.vals = arena_alloc(ex->a, (set->n ? set->n : 1) * sizeof *it->node->u.obj.vals);
-    for (uint32_t j = 0; j < set->n; j++) { /* the value is set when the field completes */
-        gql_rnode_t *c = &it->node->u.obj.vals[j];
-        c->kind = GQL_RN_PENDING;
-        c->nonnull = false;
-        c->index = -1;
-        c->parent = it->node;
-    }
+    for (uint32_t j = 0; j < set->n; j++) /* the value is set when the field completes */
+        it->node->u.obj.vals[j] =
+            (gql_rnode_t){.kind = GQL_RN_PENDING, .index = -1, .parent = it->node};
 }
 
 typedef struct {
@@ -534,6 +530,7 @@ static void gql__call_group(gql__ex_t *ex, gql__group_t *g, const gql_type_t *pt
     if (gk->r != ex->r || gk->fn == NULL) {
         gk->fn = gql__resolver(ex, f, ptype);
         gk->r = ex->r;
+        gk->plain = f->nargs == 0 && gk->fn;
     }
     gql_value_t args = {.kind = GQL_INPUT_OBJECT}; /* most fields have no arguments */
     const char *msg = NULL;
@@ -615,6 +612,23 @@ static inline void gql__complete_one(gql__ex_t *ex, gql_cfield_t *cf, const gql_
     gql__complete(ex, cf, rt, v, slot, next, nnext, capnext);
 }
 
+/* gql__call_group for a group of one run whose key is plain: no checks
+ * left to make. */
+static inline void gql__call_plain(gql__ex_t *ex, gql__group_t *g, size_t m, void **parents,
+                                   gql_value_t *out)
+{
+    static const gql_value_t no_args = {.kind = GQL_INPUT_OBJECT};
+    gql__callinfo_t ci = {ex, NULL, NULL, m, g};
+    gql_call_t *call = &ex->call;
+    call->type_name = g->ptype->name;
+    call->field_name = g->def->name;
+    call->args = &no_args;
+    call->internal_ = &ci;
+    call->err.code = ERR_OK;
+    call->err.msg[0] = '\0';
+    if (g->cf0->gk->fn(call, m, parents, out) != 0) gql__group_error(ex, call, m, out);
+}
+
 /* Calls group g and completes its answers. */
 static void gql__run_group(gql__ex_t *ex, gql__group_t *g, gql__witem_t **next, uint32_t *nnext,
                            uint32_t *capnext)
@@ -632,13 +646,15 @@ static void gql__run_group(gql__ex_t *ex, gql__group_t *g, gql__witem_t **next, 
     }
     if (m == 0) return;
     gql_value_t *out = g->out;
-    if (g->nruns == 1)
+    gql_gkey_t *gk = g->cf0->gk;
+    if (g->nruns == 1 && gk->plain && gk->r == ex->r && !ex->nulled && !ex->req->deadline_ns)
+        gql__call_plain(ex, g, m, gql__run_parents(ex, g->run), out);
+    else if (g->nruns == 1)
         gql__call_group(ex, g, g->ptype, m, gql__run_parents(ex, g->run), NULL, NULL, out);
     else
         gql__call_group(ex, g, g->ptype, m, g->parents, g->slots, g->cfs, out);
     const gql_field_t *f = g->cf0->def;
     const gql_typeref_t *rt = f ? f->type : &ex->s->t_string->named;
-    gql_gkey_t *gk = g->cf0->gk;
     if (!gk->out_done) {
         gk->out_kind = (int8_t)gql__output_kind(ex->s, rt);
         gk->out_done = true;
@@ -688,7 +704,9 @@ static void gql__level(gql__ex_t *ex, gql__witem_t *items, uint32_t n, int only_
         run = &runs[nruns++];
         *run = (gql__run_t){it, 1, set, NULL};
     }
-    /* the groups, their sizes and runs */
+    /* the groups, their sizes and runs (room for the most there can be) */
+    for (uint32_t r = 0; r < nruns; r++) gs.cap += runs[r].set->n;
+    gs.v = arena_alloc(a, (gs.cap ? gs.cap : 1) * sizeof *gs.v);
     for (uint32_t r = 0; r < nruns; r++) {
         uint32_t j0, j1;
         gql__field_range(runs[r].set, only_field, &j0, &j1);

@@ -31,6 +31,7 @@ struct gql_gkey {
     /* the resolver of the key for the table `r` (gql_exec.c's, set on first use) */
     const void *r;
     gql_resolve_fn fn;
+    bool plain;      /* for r: a field of the schema without arguments, fn set */
     int8_t out_kind; /* gql_exec.c's gql__output_kind of the field's type, once out_done */
     bool out_done;
 };

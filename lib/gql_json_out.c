@@ -49,7 +49,8 @@ static inline void gql__copy(char *d, const char *s, size_t n)
 static inline void gql__copy_key(char *d, const char *kp, size_t n)
 {
     memcpy(d, kp, 16); /* most keys */
-    for (size_t o = 16; o < n; o += 16) memcpy(d + o, kp + o, 16);
+    if (__builtin_expect(n > 16, 0))
+        for (size_t o = 16; o < n; o += 16) memcpy(d + o, kp + o, 16);
 }
 
 /* `,"key":` of f at w (room for its length + 20), without the ',' for the
@@ -83,6 +84,16 @@ static size_t gql__int_text_slow(char *w, int64_t v)
         "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
         "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
         "8081828384858687888990919293949596979899";
+    if (v >= 10 && v < 10000) { /* years, counts: two digit pairs at most */
+        unsigned u = (unsigned)v, hi = u / 100, lo = u % 100;
+        size_t n = u >= 1000 ? 4 : u >= 100 ? 3 : 2;
+        char *q = w;
+        if (n == 4) *q++ = pairs[hi * 2];
+        if (n >= 3) *q++ = pairs[hi * 2 + 1];
+        q[0] = pairs[lo * 2];
+        q[1] = pairs[lo * 2 + 1];
+        return n;
+    }
     char tmp[24], *e = tmp + sizeof tmp, *p = e;
     uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
     while (u >= 100) { /* two digits a division */

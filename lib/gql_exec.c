@@ -602,13 +602,14 @@ static inline void gql__complete_one(gql__ex_t *ex, gql_cfield_t *cf, const gql_
                                      int same, bool nonnull, gql_value_t *v, gql_rnode_t *slot,
                                      gql__witem_t **next, uint32_t *nnext, uint32_t *capnext)
 {
-    if (!gql__alive(ex, slot->parent)) return; /* nulled by a sibling in this batch */
-    if (gql__as_is(same, v)) {
-        slot->nonnull = nonnull; /* gql__complete's first case, without the call */
+    if (gql__as_is(same, v)) { /* gql__complete's first case, without the call (a
+                                * nulled parent is not written: no alive check) */
+        slot->nonnull = nonnull;
         slot->kind = GQL_RN_LEAF;
         slot->u.leaf = *v;
         return;
     }
+    if (!gql__alive(ex, slot->parent)) return; /* nulled by a sibling in this batch */
     gql__complete(ex, cf, rt, v, slot, next, nnext, capnext);
 }
 

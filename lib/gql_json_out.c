@@ -53,16 +53,15 @@ static inline void gql__copy_key(char *d, const char *kp, size_t n)
         for (size_t o = 16; o < n; o += 16) memcpy(d + o, kp + o, 16);
 }
 
-/* `,"key":` of f at w (room for its length + 20), without the ',' for the
- * first field; returns the end. */
-static inline char *gql__key_at(char *w, const gql_cfield_t *f, bool first)
+/* `,"key":` of f at w (room for its length + 20); returns the end. */
+static inline char *gql__key_at(char *w, const gql_cfield_t *f)
 {
     if (f->okey.p) {
-        size_t kn = f->okey.len + 4 - first;
-        gql__copy_key(w, f->okey.p - 2 + first, kn);
+        size_t kn = f->okey.len + 4;
+        gql__copy_key(w, f->okey.p - 2, kn);
         return w + kn;
     }
-    if (!first) *w++ = ',';
+    *w++ = ',';
     *w++ = '"';
     gql__copy(w, f->key.p, f->key.len);
     w += f->key.len;
@@ -291,8 +290,9 @@ static void gql__write_node(buf_t *b, const gql_rnode_t *n)
         }
         gql__putc(b, ']');
         break;
-    case GQL_RN_OBJ:
-        gql__putc(b, '{');
+    case GQL_RN_OBJ: {
+        /* every field as ,"key":value; the first ',' becomes the '{' */
+        size_t open = b->len;
         for (uint32_t i = 0; i < n->u.obj.n; i++) {
             const gql_rnode_t *c = &n->u.obj.vals[i];
             const gql_value_t *lv = &c->u.leaf;
@@ -301,7 +301,7 @@ static void gql__write_node(buf_t *b, const gql_rnode_t *n)
                 !gql__str_special(lv->u.s.ptr, lv->u.s.len)) {
                 /* ,"key":"value" with one room check (most fields) */
                 char *w = gql__room(b, f->key.len + 20 + lv->u.s.len + 2);
-                w = gql__key_at(w, f, i == 0);
+                w = gql__key_at(w, f);
                 *w++ = '"';
                 gql__copy(w, lv->u.s.ptr, lv->u.s.len);
                 w += lv->u.s.len;
@@ -309,8 +309,7 @@ static void gql__write_node(buf_t *b, const gql_rnode_t *n)
                 b->len = (size_t)(w - b->data);
                 continue;
             }
-            char *w = gql__room(b, f->key.len + 20 + 21);
-            w = gql__key_at(w, f, i == 0);
+            char *w = gql__key_at(gql__room(b, f->key.len + 20 + 21), f);
             if (c->kind == GQL_RN_LEAF && lv->kind == GQL_INT) { /* ,"key":digits likewise */
                 b->len = (size_t)(w - b->data) + gql__int_text(w, lv->u.i);
                 continue;
@@ -321,8 +320,13 @@ static void gql__write_node(buf_t *b, const gql_rnode_t *n)
             else
                 gql__write_node(b, c);
         }
+        if (b->len == open)
+            gql__putc(b, '{');
+        else
+            b->data[open] = '{';
         gql__putc(b, '}');
         break;
+    }
     default:
         gql__put(b, "null", 4);
         break;

@@ -441,9 +441,13 @@ static void gql__obj_slots(gql__ex_t *ex, gql__witem_t *it, const gql_cset_t *se
     it->node->u.obj.n = set->n;
     it->node->u.obj.set = set;
     it->node->u.obj.vals = arena_alloc(ex->a, (set->n ? set->n : 1) * sizeof *it->node->u.obj.vals);
-    for (uint32_t j = 0; j < set->n; j++) /* the value is set when the field completes */
-        it->node->u.obj.vals[j] =
-            (gql_rnode_t){.kind = GQL_RN_PENDING, .index = -1, .parent = it->node};
+    for (uint32_t j = 0; j < set->n; j++) { /* the value is set when the field completes */
+        gql_rnode_t *c = &it->node->u.obj.vals[j];
+        c->kind = GQL_RN_PENDING;
+        c->nonnull = false;
+        c->index = -1;
+        c->parent = it->node;
+    }
 }
 
 typedef struct {

@@ -137,24 +137,27 @@ void gql_json_put_int(buf_t *b, int64_t v)
  * is the shortest form, as JavaScript prints it. Otherwise buf_put_double. */
 static void gql__put_double(buf_t *b, double v)
 {
-    if (isfinite(v) && v == floor(v) && fabs(v) < 1e15) {
+    if (!isfinite(v)) {
+        buf_put_double(b, v);
+        return;
+    }
+    /* (double)(int64_t)x == x: x is integral (|x| < 9e15; no libm call) */
+    if (fabs(v) < 1e15 && v == (double)(int64_t)v) {
         gql_json_put_int(b, (int64_t)v);
         return;
     }
     double p = 10;
-    for (int k = 1; k <= 8 && isfinite(v); k++, p *= 10) {
+    for (int k = 1; k <= 8; k++, p *= 10) {
         double x = v * p;
-        if (fabs(x) < 9e15 && x == floor(x) && x / p == v) {
+        if (fabs(x) < 9e15 && x == (double)(int64_t)x && x / p == v) {
             uint64_t u = (uint64_t)fabs(x), scale = (uint64_t)p;
-            char frac[16];
+            char *w = gql__room(b, 32), *w0 = w; /* sign, 15 digits, '.' */
+            if (v < 0) *w++ = '-';
+            w += gql__int_text(w, (int64_t)(u / scale));
+            *w++ = '.';
             uint64_t f = u % scale;
-            for (int i = k - 1; i >= 0; i--, f /= 10) frac[i] = (char)('0' + f % 10);
-            if (v < 0) gql__putc(b, '-');
-            gql_json_put_int(b, (int64_t)(u / scale));
-            gql__putc(b, '.');
-            /* not gql__copy: its long-copy branch makes gcc -O1 see k as negative */
-            memcpy(gql__room(b, (size_t)k), frac, (size_t)k);
-            b->len += (size_t)k;
+            for (int i = k - 1; i >= 0; i--, f /= 10) w[i] = (char)('0' + f % 10);
+            b->len += (size_t)(w - w0) + (size_t)k;
             return;
         }
     }

@@ -635,8 +635,9 @@ static inline void gql__call_plain(gql__ex_t *ex, gql__group_t *g, size_t m, voi
 }
 
 /* Calls group g and completes its answers. */
-static void gql__run_group(gql__ex_t *ex, gql__group_t *g, gql__witem_t **next, uint32_t *nnext,
-                           uint32_t *capnext)
+__attribute__((always_inline)) static inline void gql__run_group(gql__ex_t *ex, gql__group_t *g,
+                                                                 gql__witem_t **next,
+                                                                 uint32_t *nnext, uint32_t *capnext)
 {
     if (g->nruns == 1 && ex->nulled) gql__group_arrays(ex, g);
     size_t m = g->n;
@@ -680,6 +681,47 @@ static void gql__run_group(gql__ex_t *ex, gql__group_t *g, gql__witem_t **next, 
                           capnext);
 }
 
+/* Whether every run of a level has a solo set of its own: each field is
+ * then a group of one run (what gql__group_of would find, without it). */
+static bool gql__level_solo(gql__run_t *runs, uint32_t nruns, uint64_t stamp)
+{
+    bool solo = true;
+    for (uint32_t r = 0; r < nruns; r++) {
+        gql_cset_t *set = (gql_cset_t *)runs[r].set;
+        solo = solo && set->solo && set->stamp != stamp;
+        set->stamp = stamp;
+    }
+    return solo;
+}
+
+/* A solo level: runs in order, each field's call in set order (the order
+ * of first appearance gql__level's groups have). */
+static void gql__level_direct(gql__ex_t *ex, gql__run_t *runs, uint32_t nruns, gql__witem_t **next,
+                              uint32_t *nnext, uint32_t *capnext)
+{
+    size_t total = 0;
+    for (uint32_t r = 0; r < nruns; r++) total += (size_t)runs[r].n * runs[r].set->n;
+    gql_value_t *outs = arena_calloc(ex->a, total ? total : 1, sizeof *outs);
+    gql__group_t g; /* one at a time; the arrays are set only when needed */
+    for (uint32_t r = 0; r < nruns; r++) {
+        const gql_cset_t *set = runs[r].set;
+        for (uint32_t j = 0; j < set->n; j++, outs += runs[r].n) {
+            gql_cfield_t *cf = &set->fields[j];
+            g.ptype = set->type;
+            g.def = cf->def;
+            g.cf0 = cf;
+            g.run = &runs[r];
+            g.nruns = 1;
+            g.n = runs[r].n;
+            g.out = outs;
+            g.selected = NULL;
+            g.nselected = 0;
+            g.selected_done = false;
+            gql__run_group(ex, &g, next, nnext, capnext);
+        }
+    }
+}
+
 /* One level: every item's fields, grouped into one resolver call per
  * (parent type, field, arguments). Groups are called in order of first
  * appearance, members in item order. */
@@ -708,6 +750,10 @@ static void gql__level(gql__ex_t *ex, gql__witem_t *items, uint32_t n, int only_
         }
         run = &runs[nruns++];
         *run = (gql__run_t){it, 1, set, NULL};
+    }
+    if (only_field < 0 && gql__level_solo(runs, nruns, stamp)) {
+        gql__level_direct(ex, runs, nruns, next, nnext, capnext);
+        return;
     }
     /* the groups, their sizes and runs (room for the most there can be) */
     for (uint32_t r = 0; r < nruns; r++) gs.cap += runs[r].set->n;

@@ -26,14 +26,19 @@ struct gql_gkey {
     const gql_ast_sel_t *node; /* the first selection, whose arguments are the key's */
     const char *argsig;        /* its arguments as written ("" none), NULL until needed */
     gql_gkey_t *next;          /* the plan's hash chain */
+    /* the depths (bit d: a set at depth d, the root set's 0) of the fields
+     * with this key; depth_shared: two at one depth (or one past 63), so
+     * they can meet in one level (a level is one depth of the response) */
+    uint64_t depths;
     uint64_t stamp;
-    uint32_t group;
     /* the resolver of the key for the table `r` (gql_exec.c's, set on first use) */
     const void *r;
     gql_resolve_fn fn;
+    uint32_t group;
     bool plain;      /* for r: a field of the schema without arguments, fn set */
     int8_t out_kind; /* gql_exec.c's gql__output_kind of the field's type, once out_done */
     bool out_done;
+    bool depth_shared;
 };
 
 typedef struct gql_cset gql_cset_t;
@@ -44,6 +49,7 @@ typedef struct {
     const gql_ast_sel_t **nodes;
     uint32_t n, cap;
     uint32_t index; /* in its gql_cset_t */
+    uint32_t depth; /* its set's */
     const gql_field_t *def;
     gql_gkey_t *gk;
     gql_cset_t *sub; /* collected sub-fields, one set per concrete type (list) */
@@ -59,6 +65,11 @@ struct gql_cset {
     const gql_type_t *type;
     gql_cfield_t *fields;
     uint32_t n, cap;
+    uint32_t depth; /* 0 for the operation's */
+    /* a frozen plan's set whose keys no other field shares: a level whose
+     * sets are solo (each in one run) calls field by field, no grouping */
+    bool solo;
+    uint64_t stamp; /* the level that last ran it (gql_exec.c) */
     gql_cset_t *next;
 };
 

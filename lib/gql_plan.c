@@ -107,9 +107,12 @@ static const char *gql__gk_sig(arena_t *a, gql_gkey_t *g)
  * (a frozen plan's stray set, see gql_plan_fields) makes a key of its own:
  * fewer fields per resolver call, the same answers. */
 static gql_gkey_t *gql__gkey(gql_plan_t *pl, arena_t *a, const gql_type_t *t, gql_cfield_t *cf,
-                             bool link)
+                             uint32_t depth, bool link)
 {
     gql_gkey_t *g = arena_calloc(a, 1, sizeof *g);
+    uint64_t bit = depth < 64 ? (uint64_t)1 << depth : 0;
+    g->depths = bit;
+    g->depth_shared = bit == 0;
     g->ptype = t;
     g->def = cf->def;
     g->node = cf->nodes[0];
@@ -118,8 +121,11 @@ static gql_gkey_t *gql__gkey(gql_plan_t *pl, arena_t *a, const gql_type_t *t, gq
     if (link && cf->def) {
         for (gql_gkey_t *o = pl->gk[h]; o; o = o->next)
             if (o->def == cf->def && o->ptype == t &&
-                strcmp(gql__gk_sig(pl->a, o), gql__gk_sig(a, g)) == 0)
+                strcmp(gql__gk_sig(pl->a, o), gql__gk_sig(a, g)) == 0) {
+                o->depth_shared = o->depth_shared || bit == 0 || (o->depths & bit);
+                o->depths |= bit;
                 return o; /* g stays unused in the arena */
+            }
         g->next = pl->gk[h];
         pl->gk[h] = g;
     }
@@ -148,6 +154,7 @@ static void gql__collect(gql_plan_t *pl, arena_t *a, const gql_value_t *vars, co
                 cf = &set->fields[set->n];
                 memset(cf, 0, sizeof *cf);
                 cf->index = set->n++;
+                cf->depth = set->depth;
                 cf->key = key;
                 cf->def = gql_field_in(s->def, t);
                 if (cf->def == NULL)
@@ -204,6 +211,7 @@ gql_cset_t *gql_plan_fields(gql_plan_t *pl, const gql_type_t *t, gql_cfield_t *s
     arena_t *a = link ? pl->a : scratch;
     gql_cset_t *set = arena_calloc(a, 1, sizeof *set);
     set->type = t;
+    set->depth = src ? src->depth + 1 : 0;
     const gql_ast_def_t *visited[256];
     uint32_t nvisited = 0;
     if (src == NULL) {
@@ -214,7 +222,7 @@ gql_cset_t *gql_plan_fields(gql_plan_t *pl, const gql_type_t *t, gql_cfield_t *s
                 gql__collect(pl, a, vars, t, src->nodes[i]->selset, set, visited, &nvisited);
     }
     for (uint32_t j = 0; j < set->n; j++)
-        set->fields[j].gk = gql__gkey(pl, a, t, &set->fields[j], link);
+        set->fields[j].gk = gql__gkey(pl, a, t, &set->fields[j], set->depth, link);
     if (link) {
         set->next = *head;
         *head = set;
@@ -245,6 +253,16 @@ static int gql__complete_set(gql_plan_t *pl, gql_cset_t *set, long budget, int d
     return 0;
 }
 
+/* gql_cset_t.solo for set and the sets under it, once the keys are final. */
+static void gql__mark_solo(gql_cset_t *set)
+{
+    set->solo = true;
+    for (uint32_t j = 0; j < set->n; j++) {
+        if (set->fields[j].gk->depth_shared) set->solo = false;
+        for (gql_cset_t *sub = set->fields[j].sub; sub; sub = sub->next) gql__mark_solo(sub);
+    }
+}
+
 int gql_plan_complete(gql_plan_t *pl, const gql_type_t *root, long budget)
 {
     if (root) {
@@ -252,6 +270,7 @@ int gql_plan_complete(gql_plan_t *pl, const gql_type_t *root, long budget)
         if (pl->var_dep || pl->ncfields > budget || gql__complete_set(pl, set, budget, 0))
             return -1;
     }
+    for (gql_cset_t *set = pl->root_sets; set; set = set->next) gql__mark_solo(set);
     pl->frozen = true;
     return 0;
 }

@@ -9,7 +9,8 @@
  * is the request's arena and sets are collected as execution reaches them.
  * For a cached document, gql_plan_complete collects every set execution can
  * reach once, in the entry's arena; the plan is then frozen: execution only
- * reads it (apart from the level stamps, see gql_exec_int.h), so a hit does
+ * reads it (apart from the level stamps of keys and sets and a key's
+ * resolver cache, see gql_exec_int.h), so a hit does
  * no collection, no name lookup and no allocation for it.
  */
 #include "gql_exec_int.h"

@@ -21,6 +21,7 @@ typedef struct {
     arena_t *a;
     const gql_schema_t *s;
     const gql_value_t *vars; /* coerced variables; NULL while coercing variables */
+    bool json_kept;          /* the JSON's strings live as long as the arena: no copies */
     char err[300];
 } gql__co_t;
 
@@ -32,6 +33,7 @@ static inline void gql__co_init(gql__co_t *c, arena_t *a, const gql_schema_t *s,
     c->a = a;
     c->s = s;
     c->vars = vars;
+    c->json_kept = false;
     c->err[0] = '\0';
 }
 
@@ -212,6 +214,13 @@ static int gql__from_ast(gql__co_t *c, const gql_ast_value_t *v, const gql_typer
     }
     /* scalars */
     if (!nt->builtin) return gql__untyped(c, v, out);
+    if (nt == c->s->t_int && v->kind == GQL_AV_INT && v->s.len && v->s.len <= 9 &&
+        v->s.p[0] != '-') { /* the lexer's digits, in range: no copy, no strtoll */
+        int64_t x = 0;
+        for (uint32_t i = 0; i < v->s.len; i++) x = x * 10 + (v->s.p[i] - '0');
+        *out = gql_int(x);
+        return 0;
+    }
     const char *txt = v->s.p ? arena_strndup(c->a, v->s.p, v->s.len) : "";
     if (nt == c->s->t_int) {
         if (v->kind != GQL_AV_INT)
@@ -269,6 +278,13 @@ static int gql__json_input_object(gql__co_t *c, const cJSON *j, const gql_type_t
     return 0;
 }
 
+/* A JSON string as a value: the JSON's own bytes when they are kept. */
+static gql_value_t gql__json_str(const gql__co_t *c, const cJSON *j)
+{
+    size_t n = strlen(j->valuestring);
+    return gql_str(c->json_kept ? j->valuestring : arena_strndup(c->a, j->valuestring, n), n);
+}
+
 /* A custom scalar takes the JSON as it is, as a value. */
 static int gql__json_custom(gql__co_t *c, const cJSON *j, const gql_typeref_t *t, gql_value_t *out)
 {
@@ -317,9 +333,9 @@ static int gql__json_builtin(gql__co_t *c, const cJSON *j, const gql_type_t *nt,
     } else if (nt == c->s->t_string) {
         if (!cJSON_IsString(j))
             return gql__co_fail(c, "String cannot represent a non string value.");
-        *out = gql_str(arena_strdup(c->a, j->valuestring), strlen(j->valuestring));
+        *out = gql__json_str(c, j);
     } else if (cJSON_IsString(j)) { /* ID */
-        *out = gql_str(arena_strdup(c->a, j->valuestring), strlen(j->valuestring));
+        *out = gql__json_str(c, j);
     } else if (cJSON_IsNumber(j) && j->valuedouble == floor(j->valuedouble) &&
                fabs(j->valuedouble) < 9e15) {
         const char *s = arena_printf(c->a, "%lld", (long long)j->valuedouble);
@@ -403,7 +419,7 @@ static void gql__var_error(gql_errors_t *es, err_code_t code, const gql_loc_t *l
 }
 
 uint32_t gql_coerce_vars(const gql_schema_t *s, arena_t *a, const gql_ast_def_t *op,
-                         const void *vars_, gql_value_t *out, gql_errors_t *es)
+                         const void *vars_, bool vars_kept, gql_value_t *out, gql_errors_t *es)
 {
     const cJSON *vars = vars_;
     uint32_t nerr = es->count;
@@ -418,6 +434,7 @@ uint32_t gql_coerce_vars(const gql_schema_t *s, arena_t *a, const gql_ast_def_t 
         const cJSON *j = cJSON_IsObject(vars) ? cJSON_GetObjectItemCaseSensitive(vars, name) : NULL;
         gql__co_t c;
         gql__co_init(&c, a, s, NULL);
+        c.json_kept = vars_kept;
         gql_value_t v;
         if (t == NULL) continue; /* validation reported it */
         if (j == NULL) {

@@ -86,13 +86,26 @@ typedef struct {
     gql_cfield_t *src; /* the field whose sub-selection this object answers; NULL = root */
 } gql__witem_t;
 
+/* Consecutive items of a level with the same set (siblings, mostly): a
+ * field of the set that no other run of the level shares a group key with
+ * is one resolver call over the run's objects, in place. */
+typedef struct {
+    const gql__witem_t *items; /* the run's first item */
+    uint32_t n;
+    const gql_cset_t *set;
+    void **parents; /* the items' objects, made when a call needs them */
+} gql__run_t;
+
 /* One resolver call: every (item, field) of a level with the same parent
  * type, field and arguments as written, even from different selections. */
 typedef struct {
     const gql_type_t *ptype;
     const gql_field_t *def;
     gql_cfield_t *cf0; /* arguments are coerced from its first node */
-    /* member k: parent object, its result slot for the field, the field */
+    /* run: the group's only run (field cf0) while nruns is 1; else the
+     * arrays: member k's parent object, its result slot, its field */
+    gql__run_t *run;
+    uint32_t nruns;
     void **parents;
     gql_rnode_t **slots;
     gql_cfield_t **cfs;
@@ -124,10 +137,21 @@ typedef struct {
 typedef struct {
     gql__ex_t *ex;
     gql_rnode_t **slots;
-    gql_cfield_t **cfs; /* per slot */
+    gql_cfield_t **cfs; /* per slot; both NULL for a group's only run */
     size_t m;           /* slots in this call */
     gql__group_t *g;
 } gql__callinfo_t;
+
+/* Member i's result slot and field in a call. */
+static gql_rnode_t *gql__ci_slot(const gql__callinfo_t *ci, size_t i)
+{
+    if (ci->slots) return ci->slots[i];
+    return &ci->g->run->items[i].node->u.obj.vals[ci->g->cf0->index];
+}
+static gql_cfield_t *gql__ci_cf(const gql__callinfo_t *ci, size_t i)
+{
+    return ci->cfs ? ci->cfs[i] : ci->g->cf0;
+}
 
 static const gql_typeref_t *gql__nullable(const gql_typeref_t *t)
 {
@@ -145,8 +169,10 @@ static char *gql__path_json(gql__ex_t *ex, const gql_rnode_t *n)
         if (i != k - 1) buf_putc(&b, ',');
         if (chain[i]->index >= 0)
             buf_printf(&b, "%d", chain[i]->index);
-        else
-            buf_put_json_str(&b, chain[i]->key.p, chain[i]->key.len);
+        else {
+            gql_name_t key = gql_rnode_key(chain[i]);
+            buf_put_json_str(&b, key.p, key.len);
+        }
     }
     buf_putc(&b, ']');
     char *s = arena_strndup(ex->a, b.data, b.len);
@@ -192,7 +218,7 @@ void gql_call_error(gql_call_t *call, size_t i, err_code_t code, const char *fmt
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    gql__field_error(ci->ex, ci->slots[i], ci->cfs[i], code, msg);
+    gql__field_error(ci->ex, gql__ci_slot(ci, i), gql__ci_cf(ci, i), code, msg);
 }
 
 /* Adds the names selected under ss to g's (each once). */
@@ -228,9 +254,9 @@ const char *const *gql_selected(gql_call_t *call, size_t *n)
         g->selected_done = true;
         uint32_t cap = 0;
         for (size_t u = 0; u < ci->m; u++) {
-            const gql_cfield_t *cf = ci->cfs[u];
+            const gql_cfield_t *cf = gql__ci_cf(ci, u);
             bool seen = false; /* the distinct selections batched into this call */
-            for (size_t v = 0; v < u && !seen; v++) seen = ci->cfs[v] == cf;
+            for (size_t v = 0; v < u && !seen; v++) seen = gql__ci_cf(ci, v) == cf;
             if (seen) continue;
             long budget = 10000;
             for (uint32_t k = 0; k < cf->n; k++)
@@ -413,13 +439,13 @@ static void gql__obj_slots(gql__ex_t *ex, gql__witem_t *it, const gql_cset_t *se
 {
     if (it->node->u.obj.vals) return;
     it->node->u.obj.n = set->n;
+    it->node->u.obj.set = set;
     it->node->u.obj.vals = arena_alloc(ex->a, (set->n ? set->n : 1) * sizeof *it->node->u.obj.vals);
     for (uint32_t j = 0; j < set->n; j++) { /* the value is set when the field completes */
         gql_rnode_t *c = &it->node->u.obj.vals[j];
         c->kind = GQL_RN_PENDING;
         c->nonnull = false;
         c->index = -1;
-        c->key = set->fields[j].key;
         c->parent = it->node;
     }
 }
@@ -443,6 +469,8 @@ static gql__group_t *gql__group_of(gql__ex_t *ex, gql__groups_t *gs, gql_cfield_
     g->ptype = ptype;
     g->def = cf->def;
     g->cf0 = cf;
+    g->run = NULL;
+    g->nruns = 0;
     g->n = 0;
     g->selected = NULL;
     g->nselected = 0;
@@ -506,6 +534,7 @@ static void gql__call_group(gql__ex_t *ex, gql__group_t *g, const gql_type_t *pt
     if (gk->r != ex->r || gk->fn == NULL) {
         gk->fn = gql__resolver(ex, f, ptype);
         gk->r = ex->r;
+        gk->plain = f->nargs == 0 && gk->fn;
     }
     gql_value_t args = {.kind = GQL_INPUT_OBJECT}; /* most fields have no arguments */
     const char *msg = NULL;
@@ -544,6 +573,155 @@ static inline void gql__field_range(const gql_cset_t *set, int only_field, uint3
     }
 }
 
+/* The objects of run r's items (once per run: every field of the run
+ * passes the same array). */
+static void **gql__run_parents(gql__ex_t *ex, gql__run_t *r)
+{
+    if (r->parents == NULL) {
+        r->parents = arena_alloc(ex->a, r->n * sizeof *r->parents);
+        for (uint32_t k = 0; k < r->n; k++) r->parents[k] = r->items[k].obj;
+    }
+    return r->parents;
+}
+
+/* Gives a group the arrays of a group of several runs (for one run that
+ * loses its items to a sibling's null: they are then filtered in place). */
+static void gql__group_arrays(gql__ex_t *ex, gql__group_t *g)
+{
+    gql__run_t *r = g->run;
+    uint32_t j = g->cf0->index;
+    g->parents = arena_alloc(ex->a, r->n * sizeof *g->parents);
+    g->slots = arena_alloc(ex->a, r->n * sizeof *g->slots);
+    g->cfs = arena_alloc(ex->a, r->n * sizeof *g->cfs);
+    for (uint32_t k = 0; k < r->n; k++) {
+        g->parents[k] = r->items[k].obj;
+        g->slots[k] = &r->items[k].node->u.obj.vals[j];
+        g->cfs[k] = g->cf0;
+    }
+    g->nruns = 0;
+}
+
+/* Completes out[k], the answer of member k of g for field type rt. */
+static inline void gql__complete_one(gql__ex_t *ex, gql_cfield_t *cf, const gql_typeref_t *rt,
+                                     int same, bool nonnull, gql_value_t *v, gql_rnode_t *slot,
+                                     gql__witem_t **next, uint32_t *nnext, uint32_t *capnext)
+{
+    if (gql__as_is(same, v)) { /* gql__complete's first case, without the call (a
+                                * nulled parent is not written: no alive check) */
+        slot->nonnull = nonnull;
+        slot->kind = GQL_RN_LEAF;
+        slot->u.leaf = *v;
+        return;
+    }
+    if (!gql__alive(ex, slot->parent)) return; /* nulled by a sibling in this batch */
+    gql__complete(ex, cf, rt, v, slot, next, nnext, capnext);
+}
+
+/* gql__call_group for a group of one run whose key is plain: no checks
+ * left to make. */
+static inline void gql__call_plain(gql__ex_t *ex, gql__group_t *g, size_t m, void **parents,
+                                   gql_value_t *out)
+{
+    static const gql_value_t no_args = {.kind = GQL_INPUT_OBJECT};
+    gql__callinfo_t ci = {ex, NULL, NULL, m, g};
+    gql_call_t *call = &ex->call;
+    call->type_name = g->ptype->name;
+    call->field_name = g->def->name;
+    call->args = &no_args;
+    call->internal_ = &ci;
+    call->err.code = ERR_OK;
+    call->err.msg[0] = '\0';
+    if (g->cf0->gk->fn(call, m, parents, out) != 0) gql__group_error(ex, call, m, out);
+}
+
+/* Calls group g and completes its answers. */
+__attribute__((always_inline)) static inline void gql__run_group(gql__ex_t *ex, gql__group_t *g,
+                                                                 gql__witem_t **next,
+                                                                 uint32_t *nnext, uint32_t *capnext)
+{
+    if (g->nruns == 1 && ex->nulled) gql__group_arrays(ex, g);
+    size_t m = g->n;
+    if (g->nruns != 1 && ex->nulled) { /* drop the parents an earlier group nulled */
+        m = 0;
+        for (uint32_t k = 0; k < g->n; k++) {
+            if (!gql__alive(ex, g->slots[k]->parent)) continue;
+            g->parents[m] = g->parents[k];
+            g->slots[m] = g->slots[k];
+            g->cfs[m++] = g->cfs[k];
+        }
+    }
+    if (m == 0) return;
+    gql_value_t *out = g->out;
+    gql_gkey_t *gk = g->cf0->gk;
+    if (g->nruns == 1 && gk->plain && gk->r == ex->r && !ex->nulled && !ex->req->deadline_ns)
+        gql__call_plain(ex, g, m, gql__run_parents(ex, g->run), out);
+    else if (g->nruns == 1)
+        gql__call_group(ex, g, g->ptype, m, gql__run_parents(ex, g->run), NULL, NULL, out);
+    else
+        gql__call_group(ex, g, g->ptype, m, g->parents, g->slots, g->cfs, out);
+    const gql_field_t *f = g->cf0->def;
+    const gql_typeref_t *rt = f ? f->type : &ex->s->t_string->named;
+    if (!gk->out_done) {
+        gk->out_kind = (int8_t)gql__output_kind(ex->s, rt);
+        gk->out_done = true;
+    }
+    int same = gk->out_kind;
+    bool nonnull = rt->kind == GQL_TR_NONNULL;
+    if (g->nruns == 1) {
+        const gql__witem_t *its = g->run->items;
+        gql_cfield_t *cf = g->cf0;
+        uint32_t j = cf->index;
+        for (size_t k = 0; k < m; k++)
+            gql__complete_one(ex, cf, rt, same, nonnull, &out[k], &its[k].node->u.obj.vals[j], next,
+                              nnext, capnext);
+        return;
+    }
+    for (size_t k = 0; k < m; k++)
+        gql__complete_one(ex, g->cfs[k], rt, same, nonnull, &out[k], g->slots[k], next, nnext,
+                          capnext);
+}
+
+/* Whether every run of a level has a solo set of its own: each field is
+ * then a group of one run (what gql__group_of would find, without it). */
+static bool gql__level_solo(gql__run_t *runs, uint32_t nruns, uint64_t stamp)
+{
+    bool solo = true;
+    for (uint32_t r = 0; r < nruns; r++) {
+        gql_cset_t *set = (gql_cset_t *)runs[r].set;
+        solo = solo && set->solo && set->stamp != stamp;
+        set->stamp = stamp;
+    }
+    return solo;
+}
+
+/* A solo level: runs in order, each field's call in set order (the order
+ * of first appearance gql__level's groups have). */
+static void gql__level_direct(gql__ex_t *ex, gql__run_t *runs, uint32_t nruns, gql__witem_t **next,
+                              uint32_t *nnext, uint32_t *capnext)
+{
+    size_t total = 0;
+    for (uint32_t r = 0; r < nruns; r++) total += (size_t)runs[r].n * runs[r].set->n;
+    gql_value_t *outs = arena_calloc(ex->a, total ? total : 1, sizeof *outs);
+    gql__group_t g; /* one at a time; the arrays are set only when needed */
+    for (uint32_t r = 0; r < nruns; r++) {
+        const gql_cset_t *set = runs[r].set;
+        for (uint32_t j = 0; j < set->n; j++, outs += runs[r].n) {
+            gql_cfield_t *cf = &set->fields[j];
+            g.ptype = set->type;
+            g.def = cf->def;
+            g.cf0 = cf;
+            g.run = &runs[r];
+            g.nruns = 1;
+            g.n = runs[r].n;
+            g.out = outs;
+            g.selected = NULL;
+            g.nselected = 0;
+            g.selected_done = false;
+            gql__run_group(ex, &g, next, nnext, capnext);
+        }
+    }
+}
+
 /* One level: every item's fields, grouped into one resolver call per
  * (parent type, field, arguments). Groups are called in order of first
  * appearance, members in item order. */
@@ -553,88 +731,84 @@ static void gql__level(gql__ex_t *ex, gql__witem_t *items, uint32_t n, int only_
     arena_t *a = ex->a;
     gql__groups_t gs = {NULL, 0, 0};
     uint64_t stamp = gql_plan_next_stamp(ex->plan);
-    gql_cset_t **sets = arena_alloc(a, (n ? n : 1) * sizeof *sets);
+    gql__run_t *runs = arena_alloc(a, (n ? n : 1) * sizeof *runs), *run = NULL;
+    uint32_t nruns = 0;
     gql_cset_t *set = NULL; /* siblings mostly share their set */
-    /* each item's set and result slots; the groups and their sizes */
+    /* the runs of items with the same set, with their result slots */
     for (uint32_t i = 0; i < n; i++) {
         gql__witem_t *it = &items[i];
         if (set == NULL || set->type != it->type || it->src != items[i - 1].src)
             set = gql_plan_fields(ex->plan, it->type, it->src, &ex->p->vars, a);
-        sets[i] = NULL;
-        if (it->node->kind != GQL_RN_OBJ) continue;
-        sets[i] = set;
+        if (it->node->kind != GQL_RN_OBJ) {
+            run = NULL;
+            continue;
+        }
         gql__obj_slots(ex, it, set);
-        uint32_t j0, j1;
-        gql__field_range(set, only_field, &j0, &j1);
-        for (uint32_t j = j0; j < j1; j++)
-            gql__group_of(ex, &gs, &set->fields[j], it->type, stamp)->n++;
+        if (run && run->set == set) {
+            run->n++;
+            continue;
+        }
+        run = &runs[nruns++];
+        *run = (gql__run_t){it, 1, set, NULL};
     }
-    size_t total = 0; /* one array of each for the whole level */
-    for (uint32_t gi = 0; gi < gs.n; gi++) total += gs.v[gi].n;
-    void **parents = arena_alloc(a, (total ? total : 1) * sizeof *parents);
-    gql_rnode_t **slots = arena_alloc(a, (total ? total : 1) * sizeof *slots);
-    gql_cfield_t **cfs = arena_alloc(a, (total ? total : 1) * sizeof *cfs);
+    if (only_field < 0 && gql__level_solo(runs, nruns, stamp)) {
+        gql__level_direct(ex, runs, nruns, next, nnext, capnext);
+        return;
+    }
+    /* the groups, their sizes and runs (room for the most there can be) */
+    for (uint32_t r = 0; r < nruns; r++) gs.cap += runs[r].set->n;
+    gs.v = arena_alloc(a, (gs.cap ? gs.cap : 1) * sizeof *gs.v);
+    for (uint32_t r = 0; r < nruns; r++) {
+        uint32_t j0, j1;
+        gql__field_range(runs[r].set, only_field, &j0, &j1);
+        for (uint32_t j = j0; j < j1; j++) {
+            gql__group_t *g =
+                gql__group_of(ex, &gs, &runs[r].set->fields[j], runs[r].items->type, stamp);
+            g->n += runs[r].n;
+            if (g->nruns++ == 0) g->run = &runs[r];
+        }
+    }
+    size_t total = 0, shared = 0; /* one array of each for the whole level */
+    for (uint32_t gi = 0; gi < gs.n; gi++) {
+        total += gs.v[gi].n;
+        if (gs.v[gi].nruns > 1) shared += gs.v[gi].n;
+    }
     gql_value_t *outs = arena_calloc(a, total ? total : 1, sizeof *outs);
-    for (uint32_t gi = 0, at = 0; gi < gs.n; gi++) {
+    void **parents = NULL;
+    gql_rnode_t **slots = NULL;
+    gql_cfield_t **cfs = NULL;
+    if (shared) {
+        parents = arena_alloc(a, shared * sizeof *parents);
+        slots = arena_alloc(a, shared * sizeof *slots);
+        cfs = arena_alloc(a, shared * sizeof *cfs);
+    }
+    for (uint32_t gi = 0, at = 0, sat = 0; gi < gs.n; gi++) {
         gql__group_t *g = &gs.v[gi];
-        g->parents = parents + at;
-        g->slots = slots + at;
-        g->cfs = cfs + at;
         g->out = outs + at;
         at += g->n;
+        if (g->nruns == 1) continue;
+        g->parents = parents + sat;
+        g->slots = slots + sat;
+        g->cfs = cfs + sat;
+        sat += g->n;
         g->n = 0;
     }
-    for (uint32_t i = 0; i < n; i++) {
-        gql__witem_t *it = &items[i];
-        gql_cset_t *is = sets[i];
-        if (is == NULL) continue;
+    /* the members of groups of several runs */
+    for (uint32_t r = 0; shared && r < nruns; r++) {
         uint32_t j0, j1;
-        gql__field_range(is, only_field, &j0, &j1);
-        gql_rnode_t *vals = it->node->u.obj.vals;
+        gql__field_range(runs[r].set, only_field, &j0, &j1);
         for (uint32_t j = j0; j < j1; j++) {
-            gql_cfield_t *cf = &is->fields[j];
+            gql_cfield_t *cf = &runs[r].set->fields[j];
             gql__group_t *g = &gs.v[cf->gk->group];
-            g->parents[g->n] = it->obj;
-            g->slots[g->n] = &vals[j];
-            g->cfs[g->n++] = cf;
-        }
-    }
-    for (uint32_t gi = 0; gi < gs.n; gi++) {
-        gql__group_t *g = &gs.v[gi];
-        size_t m = g->n;
-        if (ex->nulled) { /* drop the parents an earlier group nulled */
-            m = 0;
-            for (uint32_t k = 0; k < g->n; k++) {
-                if (!gql__alive(ex, g->slots[k]->parent)) continue;
-                g->parents[m] = g->parents[k];
-                g->slots[m] = g->slots[k];
-                g->cfs[m++] = g->cfs[k];
+            if (g->nruns == 1) continue;
+            for (uint32_t k = 0; k < runs[r].n; k++) {
+                g->parents[g->n] = runs[r].items[k].obj;
+                g->slots[g->n] = &runs[r].items[k].node->u.obj.vals[j];
+                g->cfs[g->n++] = cf;
             }
         }
-        if (m == 0) continue;
-        gql_value_t *out = g->out;
-        gql__call_group(ex, g, g->ptype, m, g->parents, g->slots, g->cfs, out);
-        const gql_field_t *f = g->cf0->def;
-        const gql_typeref_t *rt = f ? f->type : &ex->s->t_string->named;
-        gql_gkey_t *gk = g->cf0->gk;
-        if (!gk->out_done) {
-            gk->out_kind = (int8_t)gql__output_kind(ex->s, rt);
-            gk->out_done = true;
-        }
-        int same = gk->out_kind;
-        bool nonnull = rt->kind == GQL_TR_NONNULL;
-        for (size_t k = 0; k < m; k++) {
-            gql_rnode_t *slot = g->slots[k];
-            if (!gql__alive(ex, slot->parent)) continue; /* nulled by a sibling in this batch */
-            if (gql__as_is(same, &out[k])) {
-                slot->nonnull = nonnull; /* gql__complete's first case, without the call */
-                slot->kind = GQL_RN_LEAF;
-                slot->u.leaf = out[k];
-                continue;
-            }
-            gql__complete(ex, g->cfs[k], rt, &out[k], slot, next, nnext, capnext);
-        }
     }
+    for (uint32_t gi = 0; gi < gs.n; gi++) gql__run_group(ex, &gs.v[gi], next, nnext, capnext);
 }
 
 int64_t gql_now_ns(void)

@@ -27,13 +27,19 @@ struct gql_gkey {
     const gql_ast_sel_t *node; /* the first selection, whose arguments are the key's */
     const char *argsig;        /* its arguments as written ("" none), NULL until needed */
     gql_gkey_t *next;          /* the plan's hash chain */
+    /* the depths (bit d: a set at depth d, the root set's 0) of the fields
+     * with this key; depth_shared: two at one depth (or one past 63), so
+     * they can meet in one level (a level is one depth of the response) */
+    uint64_t depths;
     uint64_t stamp;
-    uint32_t group;
     /* the resolver of the key for the table `r` (gql_exec.c's, set on first use) */
     const void *r;
     gql_resolve_fn fn;
+    uint32_t group;
+    bool plain;      /* for r: a field of the schema without arguments, fn set */
     int8_t out_kind; /* gql_exec.c's gql__output_kind of the field's type, once out_done */
     bool out_done;
+    bool depth_shared;
 };
 
 typedef struct gql_cset gql_cset_t;
@@ -44,9 +50,15 @@ typedef struct {
     const gql_ast_sel_t **nodes;
     uint32_t n, cap;
     uint32_t index; /* in its gql_cset_t */
+    uint32_t depth; /* its set's */
     const gql_field_t *def;
     gql_gkey_t *gk;
     gql_cset_t *sub; /* collected sub-fields, one set per concrete type (list) */
+    /* the key as the response writes it, in a frozen plan (else p is
+     * NULL): okey.p[-2..-1] is `,"`, okey.p[len..len+1] is `":`, and 16
+     * readable bytes follow, so the writer copies `,"key":` in fixed
+     * 16-byte moves (see gql_plan.c) */
+    gql_name_t okey;
 } gql_cfield_t;
 
 /* The fields collected for one concrete type, in response order. */
@@ -54,6 +66,11 @@ struct gql_cset {
     const gql_type_t *type;
     gql_cfield_t *fields;
     uint32_t n, cap;
+    uint32_t depth; /* 0 for the operation's */
+    /* a frozen plan's set whose keys no other field shares: a level whose
+     * sets are solo (each in one run) calls field by field, no grouping */
+    bool solo;
+    uint64_t stamp; /* the level that last ran it (gql_exec.c) */
     gql_cset_t *next;
 };
 
@@ -134,9 +151,10 @@ const gql_value_t *gql_var_get(const gql_value_t *vars, gql_name_t name);
 
 /* Coerces the operation's variables from vars (a cJSON object or NULL) into
  * *out (GQL_INPUT_OBJECT); each invalid or missing variable adds a request
- * error to es. Returns the number of errors added. */
+ * error to es. Returns the number of errors added. vars_kept: vars lives as
+ * long as a (gql_json_read's), so string values point into it. */
 uint32_t gql_coerce_vars(const gql_schema_t *s, arena_t *a, const gql_ast_def_t *op,
-                         const void *vars, gql_value_t *out, gql_errors_t *es);
+                         const void *vars, bool vars_kept, gql_value_t *out, gql_errors_t *es);
 
 /* Resolves the types and names of op's variables once, into a (the
  * arena of a cached document, which op lives in). */
@@ -161,8 +179,7 @@ typedef struct gql_rnode gql_rnode_t;
 struct gql_rnode {
     uint8_t kind;
     bool nonnull;
-    int32_t index; /* in a list; -1 for a field */
-    gql_name_t key;
+    int32_t index; /* in a list; -1 for a field (its key is its parent's set's) */
     gql_rnode_t *parent;
     union {
         gql_value_t leaf;
@@ -171,13 +188,20 @@ struct gql_rnode {
             uint32_t n;
         } list;
         struct {
-            gql_rnode_t *vals;
+            gql_rnode_t *vals; /* one per field of set, in its order */
+            const gql_cset_t *set;
             uint32_t n;
         } obj;
     } u;
 };
 
 /* ---- JSON output (gql_json_out.c) ------------------------------------------- */
+
+/* The response key of n, a field's slot in an object. */
+static inline gql_name_t gql_rnode_key(const gql_rnode_t *n)
+{
+    return n->parent->u.obj.set->fields[n - n->parent->u.obj.vals].key;
+}
 
 /* The result tree as JSON ("null" for a nulled node). */
 void gql_json_write_node(buf_t *b, const gql_rnode_t *n);

@@ -44,26 +44,55 @@ static inline void gql__copy(char *d, const char *s, size_t n)
     }
 }
 
+/* A gql_cfield_t.okey's n bytes at kp, in 16-byte moves (both sides
+ * have the room: the key's slack, the caller's room check). */
+static inline void gql__copy_key(char *d, const char *kp, size_t n)
+{
+    memcpy(d, kp, 16); /* most keys */
+    if (__builtin_expect(n > 16, 0))
+        for (size_t o = 16; o < n; o += 16) memcpy(d + o, kp + o, 16);
+}
+
+/* `,"key":` of f at w (room for its length + 20); returns the end. */
+static inline char *gql__key_at(char *w, const gql_cfield_t *f)
+{
+    if (f->okey.p) {
+        size_t kn = f->okey.len + 4;
+        gql__copy_key(w, f->okey.p - 2, kn);
+        return w + kn;
+    }
+    *w++ = ',';
+    *w++ = '"';
+    gql__copy(w, f->key.p, f->key.len);
+    w += f->key.len;
+    *w++ = '"';
+    *w++ = ':';
+    return w;
+}
+
 static inline void gql__put(buf_t *b, const char *p, size_t n)
 {
     gql__copy(gql__room(b, n), p, n);
     b->len += n;
 }
 
-/* Integers without printf (the response writer's hottest path). */
-void gql_json_put_int(buf_t *b, int64_t v)
+/* v in decimal at w (room for 20 bytes); returns the length. */
+static size_t gql__int_text_slow(char *w, int64_t v)
 {
-    if (v >= 0 && v < 10) { /* counts, flags, versions: most integers */
-        char *w = gql__room(b, 1);
-        w[0] = (char)('0' + v);
-        w[1] = '\0';
-        b->len++;
-        return;
-    }
     static const char pairs[] =
         "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
         "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
         "8081828384858687888990919293949596979899";
+    if (v >= 10 && v < 10000) { /* years, counts: two digit pairs at most */
+        unsigned u = (unsigned)v, hi = u / 100, lo = u % 100;
+        size_t n = u >= 1000 ? 4 : u >= 100 ? 3 : 2;
+        char *q = w;
+        if (n == 4) *q++ = pairs[hi * 2];
+        if (n >= 3) *q++ = pairs[hi * 2 + 1];
+        q[0] = pairs[lo * 2];
+        q[1] = pairs[lo * 2 + 1];
+        return n;
+    }
     char tmp[24], *e = tmp + sizeof tmp, *p = e;
     uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
     while (u >= 100) { /* two digits a division */
@@ -79,7 +108,26 @@ void gql_json_put_int(buf_t *b, int64_t v)
         *--p = (char)('0' + u);
     }
     if (v < 0) *--p = '-';
-    gql__put(b, p, (size_t)(e - p));
+    size_t n = (size_t)(e - p);
+    memcpy(w, p, n);
+    return n;
+}
+
+/* The same, one digit (counts, flags, versions: most integers) without a
+ * call. */
+static inline size_t gql__int_text(char *w, int64_t v)
+{
+    if (v >= 0 && v < 10) {
+        *w = (char)('0' + v);
+        return 1;
+    }
+    return gql__int_text_slow(w, v);
+}
+
+/* Integers without printf (the response writer's hottest path). */
+void gql_json_put_int(buf_t *b, int64_t v)
+{
+    b->len += gql__int_text(gql__room(b, 21), v);
     b->data[b->len] = '\0';
 }
 
@@ -89,24 +137,27 @@ void gql_json_put_int(buf_t *b, int64_t v)
  * is the shortest form, as JavaScript prints it. Otherwise buf_put_double. */
 static void gql__put_double(buf_t *b, double v)
 {
-    if (isfinite(v) && v == floor(v) && fabs(v) < 1e15) {
+    if (!isfinite(v)) {
+        buf_put_double(b, v);
+        return;
+    }
+    /* (double)(int64_t)x == x: x is integral (|x| < 9e15; no libm call) */
+    if (fabs(v) < 1e15 && v == (double)(int64_t)v) {
         gql_json_put_int(b, (int64_t)v);
         return;
     }
     double p = 10;
-    for (int k = 1; k <= 8 && isfinite(v); k++, p *= 10) {
+    for (int k = 1; k <= 8; k++, p *= 10) {
         double x = v * p;
-        if (fabs(x) < 9e15 && x == floor(x) && x / p == v) {
+        if (fabs(x) < 9e15 && x == (double)(int64_t)x && x / p == v) {
             uint64_t u = (uint64_t)fabs(x), scale = (uint64_t)p;
-            char frac[16];
+            char *w = gql__room(b, 32), *w0 = w; /* sign, 15 digits, '.' */
+            if (v < 0) *w++ = '-';
+            w += gql__int_text(w, (int64_t)(u / scale));
+            *w++ = '.';
             uint64_t f = u % scale;
-            for (int i = k - 1; i >= 0; i--, f /= 10) frac[i] = (char)('0' + f % 10);
-            if (v < 0) gql__putc(b, '-');
-            gql_json_put_int(b, (int64_t)(u / scale));
-            gql__putc(b, '.');
-            /* not gql__copy: its long-copy branch makes gcc -O1 see k as negative */
-            memcpy(gql__room(b, (size_t)k), frac, (size_t)k);
-            b->len += (size_t)k;
+            for (int i = k - 1; i >= 0; i--, f /= 10) w[i] = (char)('0' + f % 10);
+            b->len += (size_t)(w - w0) + (size_t)k;
             return;
         }
     }
@@ -242,21 +293,18 @@ static void gql__write_node(buf_t *b, const gql_rnode_t *n)
         }
         gql__putc(b, ']');
         break;
-    case GQL_RN_OBJ:
-        gql__putc(b, '{');
+    case GQL_RN_OBJ: {
+        /* every field as ,"key":value; the first ',' becomes the '{' */
+        size_t open = b->len;
         for (uint32_t i = 0; i < n->u.obj.n; i++) {
             const gql_rnode_t *c = &n->u.obj.vals[i];
             const gql_value_t *lv = &c->u.leaf;
+            const gql_cfield_t *f = &n->u.obj.set->fields[i];
             if (c->kind == GQL_RN_LEAF && (lv->kind == GQL_STRING || lv->kind == GQL_ENUM) &&
                 !gql__str_special(lv->u.s.ptr, lv->u.s.len)) {
                 /* ,"key":"value" with one room check (most fields) */
-                char *w = gql__room(b, c->key.len + lv->u.s.len + 6);
-                if (i) *w++ = ',';
-                *w++ = '"';
-                gql__copy(w, c->key.p, c->key.len);
-                w += c->key.len;
-                *w++ = '"';
-                *w++ = ':';
+                char *w = gql__room(b, f->key.len + 20 + lv->u.s.len + 2);
+                w = gql__key_at(w, f);
                 *w++ = '"';
                 gql__copy(w, lv->u.s.ptr, lv->u.s.len);
                 w += lv->u.s.len;
@@ -264,22 +312,24 @@ static void gql__write_node(buf_t *b, const gql_rnode_t *n)
                 b->len = (size_t)(w - b->data);
                 continue;
             }
-            /* ,"key": in one go; names need no escaping */
-            char *w = gql__room(b, c->key.len + 4);
-            if (i) *w++ = ',';
-            *w++ = '"';
-            gql__copy(w, c->key.p, c->key.len);
-            w += c->key.len;
-            *w++ = '"';
-            *w++ = ':';
+            char *w = gql__key_at(gql__room(b, f->key.len + 20 + 21), f);
+            if (c->kind == GQL_RN_LEAF && lv->kind == GQL_INT) { /* ,"key":digits likewise */
+                b->len = (size_t)(w - b->data) + gql__int_text(w, lv->u.i);
+                continue;
+            }
             b->len = (size_t)(w - b->data);
             if (c->kind == GQL_RN_LEAF)
                 gql__write_leaf(b, &c->u.leaf);
             else
                 gql__write_node(b, c);
         }
+        if (b->len == open)
+            gql__putc(b, '{');
+        else
+            b->data[open] = '{';
         gql__putc(b, '}');
         break;
+    }
     default:
         gql__put(b, "null", 4);
         break;

@@ -9,7 +9,8 @@
  * is the request's arena and sets are collected as execution reaches them.
  * For a cached document, gql_plan_complete collects every set execution can
  * reach once, in the entry's arena; the plan is then frozen: execution only
- * reads it (apart from the level stamps, see gql_exec_int.h), so a hit does
+ * reads it (apart from the level stamps of keys and sets and a key's
+ * resolver cache, see gql_exec_int.h), so a hit does
  * no collection, no name lookup and no allocation for it.
  */
 #include "gql_exec_int.h"
@@ -107,9 +108,12 @@ static const char *gql__gk_sig(arena_t *a, gql_gkey_t *g)
  * (a frozen plan's stray set, see gql_plan_fields) makes a key of its own:
  * fewer fields per resolver call, the same answers. */
 static gql_gkey_t *gql__gkey(gql_plan_t *pl, arena_t *a, const gql_type_t *t, gql_cfield_t *cf,
-                             bool link)
+                             uint32_t depth, bool link)
 {
     gql_gkey_t *g = arena_calloc(a, 1, sizeof *g);
+    uint64_t bit = depth < 64 ? (uint64_t)1 << depth : 0;
+    g->depths = bit;
+    g->depth_shared = bit == 0;
     g->ptype = t;
     g->def = cf->def;
     g->node = cf->nodes[0];
@@ -118,8 +122,11 @@ static gql_gkey_t *gql__gkey(gql_plan_t *pl, arena_t *a, const gql_type_t *t, gq
     if (link && cf->def) {
         for (gql_gkey_t *o = pl->gk[h]; o; o = o->next)
             if (o->def == cf->def && o->ptype == t &&
-                strcmp(gql__gk_sig(pl->a, o), gql__gk_sig(a, g)) == 0)
+                strcmp(gql__gk_sig(pl->a, o), gql__gk_sig(a, g)) == 0) {
+                o->depth_shared = o->depth_shared || bit == 0 || (o->depths & bit);
+                o->depths |= bit;
                 return o; /* g stays unused in the arena */
+            }
         g->next = pl->gk[h];
         pl->gk[h] = g;
     }
@@ -148,6 +155,7 @@ static void gql__collect(gql_plan_t *pl, arena_t *a, const gql_value_t *vars, co
                 cf = &set->fields[set->n];
                 memset(cf, 0, sizeof *cf);
                 cf->index = set->n++;
+                cf->depth = set->depth;
                 cf->key = key;
                 cf->def = gql_field_in(s->def, t);
                 if (cf->def == NULL)
@@ -171,6 +179,27 @@ static void gql__collect(gql_plan_t *pl, arena_t *a, const gql_value_t *vars, co
     }
 }
 
+/* The okeys of set's fields (see gql_cfield_t.okey): one piece
+ * `,"a":,"b":...` and 16 zero bytes. Names need no JSON escaping. Only a
+ * plan kept across requests has them: made per request they cost more
+ * than the writer saves. */
+static void gql__out_keys(arena_t *a, gql_cset_t *set)
+{
+    size_t total = 16;
+    for (uint32_t j = 0; j < set->n; j++) total += set->fields[j].key.len + 4;
+    char *w = arena_alloc(a, total);
+    for (uint32_t j = 0; j < set->n; j++) {
+        gql_name_t key = set->fields[j].key;
+        *w++ = ',';
+        *w++ = '"';
+        set->fields[j].okey = (gql_name_t){w, key.len};
+        for (uint32_t i = 0; i < key.len; i++) *w++ = key.p[i]; /* short: no call */
+        *w++ = '"';
+        *w++ = ':';
+    }
+    memset(w, 0, 16);
+}
+
 gql_cset_t *gql_plan_fields(gql_plan_t *pl, const gql_type_t *t, gql_cfield_t *src,
                             const gql_value_t *vars, arena_t *scratch)
 {
@@ -183,6 +212,7 @@ gql_cset_t *gql_plan_fields(gql_plan_t *pl, const gql_type_t *t, gql_cfield_t *s
     arena_t *a = link ? pl->a : scratch;
     gql_cset_t *set = arena_calloc(a, 1, sizeof *set);
     set->type = t;
+    set->depth = src ? src->depth + 1 : 0;
     const gql_ast_def_t *visited[256];
     uint32_t nvisited = 0;
     if (src == NULL) {
@@ -193,7 +223,7 @@ gql_cset_t *gql_plan_fields(gql_plan_t *pl, const gql_type_t *t, gql_cfield_t *s
                 gql__collect(pl, a, vars, t, src->nodes[i]->selset, set, visited, &nvisited);
     }
     for (uint32_t j = 0; j < set->n; j++)
-        set->fields[j].gk = gql__gkey(pl, a, t, &set->fields[j], link);
+        set->fields[j].gk = gql__gkey(pl, a, t, &set->fields[j], set->depth, link);
     if (link) {
         set->next = *head;
         *head = set;
@@ -206,6 +236,7 @@ gql_cset_t *gql_plan_fields(gql_plan_t *pl, const gql_type_t *t, gql_cfield_t *s
 static int gql__complete_set(gql_plan_t *pl, gql_cset_t *set, long budget, int depth)
 {
     if (depth > GQL_MAX_NESTING) return -1;
+    gql__out_keys(pl->a, set);
     for (uint32_t j = 0; j < set->n; j++) {
         gql_cfield_t *cf = &set->fields[j];
         if (cf->def == NULL) continue;
@@ -223,6 +254,16 @@ static int gql__complete_set(gql_plan_t *pl, gql_cset_t *set, long budget, int d
     return 0;
 }
 
+/* gql_cset_t.solo for set and the sets under it, once the keys are final. */
+static void gql__mark_solo(gql_cset_t *set)
+{
+    set->solo = true;
+    for (uint32_t j = 0; j < set->n; j++) {
+        if (set->fields[j].gk->depth_shared) set->solo = false;
+        for (gql_cset_t *sub = set->fields[j].sub; sub; sub = sub->next) gql__mark_solo(sub);
+    }
+}
+
 int gql_plan_complete(gql_plan_t *pl, const gql_type_t *root, long budget)
 {
     if (root) {
@@ -230,6 +271,7 @@ int gql_plan_complete(gql_plan_t *pl, const gql_type_t *root, long budget)
         if (pl->var_dep || pl->ncfields > budget || gql__complete_set(pl, set, budget, 0))
             return -1;
     }
+    for (gql_cset_t *set = pl->root_sets; set; set = set->next) gql__mark_solo(set);
     pl->frozen = true;
     return 0;
 }

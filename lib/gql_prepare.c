@@ -23,6 +23,10 @@ typedef struct {
     long work; /* selections visited, fragments re-walked at each spread */
     int max_depth_seen;
     const gql_limits_t *lim;
+    /* lim's bounds copied here: read through lim they are reloaded at
+     * every selection (the counters' stores might alias them) */
+    long max_work, max_fields, max_aliases, max_cost;
+    int max_depth;
     bool over;
 } gql__lim_t;
 
@@ -32,7 +36,7 @@ static void gql__limits_walk(gql__lim_t *l, const gql_ast_selset_t *ss, int dept
     for (uint32_t i = 0; i < ss->n && !l->over; i++) {
         const gql_ast_sel_t *s = ss->items[i];
         /* spreads of spreads can double at each level without adding fields */
-        if (++l->work > 100L * l->lim->max_fields + 10000) {
+        if (++l->work > l->max_work) {
             l->over = true;
             return;
         }
@@ -41,8 +45,8 @@ static void gql__limits_walk(gql__lim_t *l, const gql_ast_selset_t *ss, int dept
             if (s->alias.len) l->aliases++;
             l->cost += mult;
             if (depth > l->max_depth_seen) l->max_depth_seen = depth;
-            if (l->fields > l->lim->max_fields || l->aliases > l->lim->max_aliases ||
-                l->cost > l->lim->max_cost || depth > l->lim->max_depth) {
+            if (l->fields > l->max_fields || l->aliases > l->max_aliases || l->cost > l->max_cost ||
+                depth > l->max_depth) {
                 l->over = true;
                 return;
             }
@@ -174,7 +178,13 @@ static bool gql__from_cache(const gql_schema_t *s, gql_request_t *req, gql_prepa
 static int gql__check_limits(gql_prepared_t *p, const gql_limits_t *lim, arena_t *a)
 {
     if (p->entry && p->entry->lim_ok && memcmp(&p->entry->lim, lim, sizeof *lim) == 0) return 0;
-    gql__lim_t l = {.doc = p->doc, .lim = lim};
+    gql__lim_t l = {.doc = p->doc,
+                    .lim = lim,
+                    .max_work = 100L * lim->max_fields + 10000,
+                    .max_fields = lim->max_fields,
+                    .max_aliases = lim->max_aliases,
+                    .max_cost = lim->max_cost,
+                    .max_depth = lim->max_depth};
     gql__limits_walk(&l, p->op->selset, 1, 1, 0);
     if (!l.over) {
         if (p->entry) {
@@ -226,6 +236,8 @@ gql_op_t gql_prepare(const gql_schema_t *s, gql_request_t *req)
             return GQL_OP_NONE;
         }
     }
-    if (gql_coerce_vars(s, a, p->op, vars, &p->vars, &p->errors)) p->request_error = true;
+    /* gql_json_read's strings live in the request's arena: values point at them */
+    if (gql_coerce_vars(s, a, p->op, vars, vars != req->variables, &p->vars, &p->errors))
+        p->request_error = true;
     return p->request_error ? GQL_OP_NONE : p->op_type;
 }

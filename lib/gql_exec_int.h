@@ -152,7 +152,7 @@ const gql_value_t *gql_var_get(const gql_value_t *vars, gql_name_t name);
 /* Coerces the operation's variables from vars (a cJSON object or NULL) into
  * *out (GQL_INPUT_OBJECT); each invalid or missing variable adds a request
  * error to es. Returns the number of errors added. vars_kept: vars lives as
- * long as a (gql_json_read's), so string values point into it. */
+ * long as a (json_in_read's), so string values point into it. */
 uint32_t gql_coerce_vars(const gql_schema_t *s, arena_t *a, const gql_ast_def_t *op,
                          const void *vars, bool vars_kept, gql_value_t *out, gql_errors_t *es);
 

@@ -236,7 +236,7 @@ gql_op_t gql_prepare(const gql_schema_t *s, gql_request_t *req)
             return GQL_OP_NONE;
         }
     }
-    /* gql_json_read's strings live in the request's arena: values point at them */
+    /* json_in_read's strings live in the request's arena: values point at them */
     if (gql_coerce_vars(s, a, p->op, vars, vars != req->variables, &p->vars, &p->errors))
         p->request_error = true;
     return p->request_error ? GQL_OP_NONE : p->op_type;

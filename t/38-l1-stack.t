@@ -6,11 +6,14 @@
 # write answered by one worker is seen by the very next read on the OTHER
 # worker, whose L1 held the old value (the write fence makes it sync its
 # invalidation link first); /metrics carries the oponn_l1_* series; FLUSHALL
-# empties every L1; `oponn cache verify` checks every worker's L1; with
-# OPONN_L1_BYTES=0 the answers say "l1":"off".
+# empties every L1; `oponn cache verify` checks every worker's L1, and an
+# entry whose Redis TTL runs out under the check (the check's read drops it)
+# is no mismatch; with OPONN_L1_BYTES=0 the answers say "l1":"off".
 import os
+import signal
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 import taplib  # noqa: E402
@@ -154,6 +157,50 @@ with taplib.stack(workers=2) as s:
             break
     t.ok(d["book"]["version"] == version, "after FLUSHALL: the current version", d)
     t.is_(hits, 0, "after FLUSHALL: no L1 answer before the first refill")
+
+# A negative entry whose TTL runs out during the check: the check's own read
+# makes Redis drop the key (lazily, reporting it as it does), which is no
+# mismatch. Active expiry off (DEBUG, which Redis refuses unless enabled), so
+# the key outlives its TTL (1 s) until that read; Redis's clock says when it
+# has run out.
+with taplib.stack(workers=1, env={"OPONN_NEGATIVE_TTL_S": "1"},
+                  redis_args=["--enable-debug-command", "local"]) as s:
+    def rcli(*args):
+        return subprocess.run(["redis-cli", "-p", str(s.redis_port)] + list(args),
+                              capture_output=True, text=True).stdout.strip()
+
+    t.is_(s.oponn("migrate").returncode, 0, "oponn migrate")
+    t.is_(rcli("DEBUG", "SET-ACTIVE-EXPIRE", "0"), "OK", "Redis's active expiry off")
+    unknown = "0123456789abcdef01234567"
+    BOOK = 'query($id:ID!){ book(id:$id) { id title version } }'
+
+    def q1(query, variables=None):
+        st, b, raw = taplib.gql(s, query, variables, headers={"X-Oponn-Debug": "1"})
+        assert b is not None, raw
+        return b.get("data"), b.get("errors"), b.get("extensions", {})
+
+    pid = q1(BOOK, {"id": unknown})[2]["workerPid"]
+    l1_hit_everywhere(q1, BOOK, {"id": unknown}, {pid}, "an unknown id: a negative entry in L1",
+                      check=lambda d: d["book"] is None)
+    keys = rcli("--scan", "--pattern", "*%s*" % unknown).split()
+    until = int(rcli("PEXPIRETIME", keys[0])) if len(keys) == 1 else 0
+    t.ok(until > 0, "its Redis entry has a TTL", keys)
+    for _ in range(1000):  # about 5 ms a call: bounded well past the 1 s
+        sec, usec = rcli("TIME").split()
+        if int(sec) * 1000 + int(usec) // 1000 > until:
+            break
+    # the worker's own check (what `oponn cache verify` signals after its
+    # Redis-against-MongoDB pass, whose reads would drop the key first)
+    out = os.path.join(s.run_dir, "l1verify.%d" % pid)
+    os.kill(pid, signal.SIGUSR2)
+    for _ in range(500):  # the worker renames the file into place when done
+        if os.path.exists(out):
+            break
+        time.sleep(0.01)
+    got = open(out).read().strip() if os.path.exists(out) else "(no answer in 5 s)"
+    t.is_(got.splitlines()[-1], "entries=1 mismatches=0",
+          "a TTL running out under the check is no mismatch")
+    t.is_(rcli("EXISTS", keys[0] if keys else "-"), "0", "the entry is gone from Redis")
 
 with taplib.stack(workers=1, env={"OPONN_L1_BYTES": "0"}) as s:
     q, m, books = run(s)

@@ -5,6 +5,7 @@
 #include "cache_query.h"
 
 #include "buf.h"
+#include "json_in.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -154,6 +155,16 @@ static int cache_query__list(buf_t *out, const cJSON *list, const char *name, er
     return 0;
 }
 
+/* out += a b c val */
+static void cache_query__put3(buf_t *out, const char *a, const char *b, const char *c,
+                              const buf_t *val)
+{
+    buf_puts(out, a);
+    buf_puts(out, b);
+    buf_puts(out, c);
+    buf_append(out, val->data, val->len);
+}
+
 static const cJSON *cache_query__arg(const cJSON *args, const char *name, err_t *e)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(args, name);
@@ -168,9 +179,11 @@ int cache_query_canon(arena_t *a, const cache_query_decl_t *q, const char *args_
                       cache_query_t *out, err_t *e)
 {
     memset(out, 0, sizeof *out);
-    cJSON *args = cJSON_Parse(args_json ? args_json : "{}");
+    /* the request's arena holds the parse: a batch read of 100 ids parses
+     * 100 strings here on every read */
+    const char *text = args_json ? args_json : "{}";
+    const cJSON *args = json_in_read(a, text, strlen(text));
     if (args == NULL || !cJSON_IsObject(args)) {
-        cJSON_Delete(args);
         return err_set(e, ERR_BAD_INPUT, "%s: arguments are not a JSON object", q->name);
     }
     buf_t canon = BUF_INIT, pred = BUF_INIT, val = BUF_INIT, norm = BUF_INIT;
@@ -196,17 +209,18 @@ int cache_query_canon(arena_t *a, const cache_query_decl_t *q, const char *args_
         } else if (cache_query__value(&val, v, f->type, f->arg, e) != 0) {
             goto out;
         }
-        buf_printf(&canon, "%s%s=%s", i ? ";" : "", f->arg, val.data);
-        buf_printf(&norm, "%s\"%s\":%s", norm.len ? "," : "{", f->arg, val.data);
-        buf_printf(&pred, ",\"%s\":%s", f->op == CACHE_OP_RANGE ? "lo" : "v", val.data);
+        /* appends, not buf_printf: val is 100 ids of a batch read */
+        cache_query__put3(&canon, i ? ";" : "", f->arg, "=", &val);
+        cache_query__put3(&norm, norm.len ? ",\"" : "{\"", f->arg, "\":", &val);
+        cache_query__put3(&pred, ",\"", f->op == CACHE_OP_RANGE ? "lo" : "v", "\":", &val);
         if (f->op == CACHE_OP_RANGE) {
             const cJSON *hi = cache_query__arg(args, f->arg_hi, e);
             if (hi == NULL) goto out;
             buf_reset(&val);
             if (cache_query__value(&val, hi, f->type, f->arg_hi, e) != 0) goto out;
-            buf_printf(&canon, ";%s=%s", f->arg_hi, val.data);
-            buf_printf(&norm, ",\"%s\":%s", f->arg_hi, val.data);
-            buf_printf(&pred, ",\"hi\":%s", val.data);
+            cache_query__put3(&canon, ";", f->arg_hi, "=", &val);
+            cache_query__put3(&norm, ",\"", f->arg_hi, "\":", &val);
+            cache_query__put3(&pred, ",\"", "hi", "\":", &val);
         }
         buf_putc(&pred, '}');
     }
@@ -258,7 +272,6 @@ int cache_query_canon(arena_t *a, const cache_query_decl_t *q, const char *args_
     out->pred_json = arena_strndup(a, pred.data, pred.len);
     rc = 0;
 out:
-    cJSON_Delete(args);
     buf_free(&canon);
     buf_free(&pred);
     buf_free(&val);

@@ -54,21 +54,24 @@ static int cache_key__hexval(char c)
 
 int cache_key_unescape(buf_t *out, const char *s, size_t n, err_t *e)
 {
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '%') {
-            int hi = i + 2 < n ? cache_key__hexval(s[i + 1]) : -1;
-            int lo = i + 2 < n ? cache_key__hexval(s[i + 2]) : -1;
-            if (hi < 0 || lo < 0) {
-                return err_set(e, ERR_BAD_INPUT, "bad escape at byte %zu of cache key", i);
-            }
-            buf_putc(out, (char)(hi << 4 | lo));
-            i += 2;
-        } else if (cache_key__plain((unsigned char)s[i])) {
-            buf_putc(out, s[i]);
-        } else {
+    /* runs of plain bytes appended at once: every member of a cached list
+     * comes back through here */
+    for (size_t i = 0; i < n;) {
+        size_t j = i;
+        while (j < n && cache_key__plain((unsigned char)s[j])) j++;
+        buf_append(out, s + i, j - i);
+        if (j == n) break;
+        if (s[j] != '%') {
             return err_set(e, ERR_BAD_INPUT, "byte 0x%02x cannot appear in an escaped id",
-                           (unsigned char)s[i]);
+                           (unsigned char)s[j]);
         }
+        int hi = j + 2 < n ? cache_key__hexval(s[j + 1]) : -1;
+        int lo = j + 2 < n ? cache_key__hexval(s[j + 2]) : -1;
+        if (hi < 0 || lo < 0) {
+            return err_set(e, ERR_BAD_INPUT, "bad escape at byte %zu of cache key", j);
+        }
+        buf_putc(out, (char)(hi << 4 | lo));
+        i = j + 3;
     }
     return 0;
 }

@@ -136,6 +136,19 @@ static size_t buf__utf8_len(const unsigned char *s, size_t n)
     return len;
 }
 
+/* 1 when the 8 bytes at s are printable ASCII other than '"' and '\\'
+ * (nothing to escape or validate): tested a word at a time, because most
+ * of an answer's bytes are such strings. */
+static int buf__json_plain8(const unsigned char *s)
+{
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    uint64_t x;
+    memcpy(&x, s, sizeof x);
+    uint64_t q = x ^ (ones * '"'), bs = x ^ (ones * '\\');
+    uint64_t bad = x | ((x - ones * 0x20) & ~x) | ((q - ones) & ~q) | ((bs - ones) & ~bs);
+    return (bad & highs) == 0;
+}
+
 void buf_put_json_str(buf_t *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
@@ -145,6 +158,8 @@ void buf_put_json_str(buf_t *b, const char *s, size_t n)
     size_t run = 0; /* start of a run of bytes that need no escaping */
     size_t i = 0;
     while (i < n) {
+        while (i + 8 <= n && buf__json_plain8(p + i)) i += 8;
+        if (i == n) break;
         unsigned char c = p[i];
         if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
             i++;

@@ -7,6 +7,8 @@
 #include "err.h"
 #include "tap.h"
 
+#include <cjson/cJSON.h>
+
 #include <stdlib.h>
 
 int main(void)
@@ -42,6 +44,50 @@ int main(void)
     buf_put_double(&b, 1.0 / 0.0);
     check_str(b.data, "2 0.1 null", "doubles");
     buf_free(&b);
+
+    /* JSON strings, against cJSON's printer on valid UTF-8 (where both
+     * escape the same bytes the same way): random mixes of plain runs (the
+     * word-at-a-time path), quotes, backslashes, control bytes and 2-4 byte
+     * characters, at every offset. */
+    {
+        static const char *const pieces[] = {"abcdefgh",
+                                             "xyz",
+                                             "\"",
+                                             "\\",
+                                             "\n",
+                                             "\x01",
+                                             "\x1f",
+                                             "\x7f",
+                                             "\xc3\xa9",
+                                             "\xe2\x82\xac",
+                                             "\xf0\x9f\x98\x80",
+                                             " ",
+                                             "0123456789abcdef"};
+        unsigned seed = 12345;
+        int bad = 0;
+        for (int round = 0; round < 2000 && !bad; round++) {
+            char in[256];
+            size_t n = 0;
+            for (int k = (int)((seed = seed * 1103515245u + 12345u) >> 16) % 12; k > 0; k--) {
+                const char *pc = pieces[((seed = seed * 1103515245u + 12345u) >> 16) % 13];
+                memcpy(in + n, pc, strlen(pc));
+                n += strlen(pc);
+            }
+            in[n] = '\0';
+            buf_t mine = BUF_INIT;
+            buf_put_json_str(&mine, in, n);
+            cJSON *node = cJSON_CreateString(in);
+            char *theirs = cJSON_PrintUnformatted(node);
+            if (strcmp(mine.data, theirs) != 0) {
+                bad = 1;
+                tap_diag("differ on round %d: %s vs %s", round, mine.data, theirs);
+            }
+            free(theirs);
+            cJSON_Delete(node);
+            buf_free(&mine);
+        }
+        ok(!bad, "JSON strings escape as cJSON does (2000 random strings)");
+    }
 
     cfg_t c;
     unsetenv("OPONN_HTTP_PORT");

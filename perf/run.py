@@ -46,7 +46,8 @@ PERF_SWEEPS=0, PERF_PROFILE=0, PERF_RESULTS (default perf/results), PERF_KEEP=1
 MONGODB_URI (a real MongoDB instead of the stand-in; the data set is loaded
 into OPONN_MONGODB_DB, default oponn_perf), PERF_DRAIN_S (30: (6)'s watch
 window), PERF_DRAIN_WRITES (3000: writes per drain measurement of (6)),
-PERF_ONLY=6 ((6) alone on the same stack and data set, about 5 minutes under load;
+PERF_WALK_DRAIN_S (40: how long a warm-up walk waits for the answers to
+the items it sent before it gives up on them), PERF_ONLY=6 ((6) alone on the same stack and data set, about 5 minutes under load;
 results in a temporary directory unless PERF_RESULTS is set). Issue 22
 (light_bench, below): PERF_ONLY=light (only the ceilings, (3), (4) and
 light_bench), PERF_LIGHT_BASE (a commit to measure "before" on),

@@ -11,7 +11,8 @@
 --                 is done (wrk runs for its whole -d; the caller stops it)
 -- Each response that is not 200, or whose body holds "errors", counts as a
 -- GraphQL error; done() prints one machine-readable line that perf/perflib.py
--- reads:  PERF_JSON {"requests":…,"gql_errors":…,"p50_us":…,…}
+-- reads:  PERF_JSON {"requests":…,"gql_errors":…,"p50_us":…,…,"walk_items":…,
+-- "walk_answered":…} (a walk's items sent, and answered, over all threads)
 local C = {}
 
 C.threads = tonumber(os.getenv("PERF_THREADS") or "1")
@@ -102,6 +103,7 @@ function C.next_item(t)
   end
   C.pos = C.pos + C.threads
   C.sent = (C.sent or 0) + 1
+  walk_items = C.sent -- thread globals, summed by done()
   return v
 end
 
@@ -145,6 +147,7 @@ function response(status, headers, body)
   -- A walk counts the answers to its items (not to C.idle()'s requests).
   if C.walk and not (body and body:find('"__typename"', 1, true)) then
     C.answered = (C.answered or 0) + 1
+    walk_answered = C.answered
     C.walk_check()
   end
   if status ~= 200 or body == nil or body:find('"errors"', 1, true) then
@@ -163,19 +166,22 @@ function setup(thread)
 end
 
 function done(summary, latency, requests)
-  local e = 0
+  local e, items, answered = 0, 0, 0
   for _, t in ipairs(all_threads) do
     e = e + (t:get("gql_errors") or 0)
+    items = items + (t:get("walk_items") or 0)
+    answered = answered + (t:get("walk_answered") or 0)
   end
   local se = summary.errors
   io.write(string.format(
     'PERF_JSON {"requests":%d,"duration_us":%d,"bytes":%d,"gql_errors":%d,' ..
     '"connect_errors":%d,"read_errors":%d,"write_errors":%d,"timeouts":%d,"status_errors":%d,' ..
-    '"p50_us":%d,"p90_us":%d,"p99_us":%d,"max_us":%d,"mean_us":%.1f}\n',
+    '"p50_us":%d,"p90_us":%d,"p99_us":%d,"max_us":%d,"mean_us":%.1f,' ..
+    '"walk_items":%d,"walk_answered":%d}\n',
     summary.requests, summary.duration, summary.bytes, e,
     se.connect, se.read, se.write, se.timeout, se.status,
     latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max,
-    latency.mean))
+    latency.mean, items, answered))
 end
 
 return C

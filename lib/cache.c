@@ -725,15 +725,17 @@ int cache__batch_value(arena_t *a, const char *v, size_t vlen, cache_batch_t *ou
     return rc;
 }
 
-/* A hit's join targets: each distinct one read once, with one MGET (a
- * second round trip; see docs/cache.md). Targets not cached, of another
- * epoch, negative or held keep join_json NULL: the repository reads them. */
+/* A hit's join targets: each distinct one read once, from L1 or else with
+ * one MGET (a second round trip; see docs/cache.md). Targets not cached, of
+ * another epoch, negative or held keep join_json NULL: the repository reads
+ * them. The targets the MGET found go into L1 as entities (read after
+ * snap): a few hundred stores serve every cached list, so a worker's next
+ * lists need no MGET, whether their own batch comes from L1 or Redis. */
 static int cache__batch_joins(cache_t *c, arena_t *a, cache_batch_t *out, const char *epoch,
-                              const char ***tkeys, size_t *ntk, err_t *e)
+                              const cache_l1_snap_t *snap, err_t *e)
 {
-    size_t n = out->n, nk = 0, nt = 0;
+    size_t n = out->n, nk = 0;
     const char **argv = arena_alloc(a, (n + 1) * sizeof *argv);
-    const char **targets = arena_alloc(a, (n ? n : 1) * sizeof *targets);
     size_t *slot = arena_alloc(a, (n ? n : 1) * sizeof *slot);
     argv[0] = "MGET";
     buf_t k = BUF_INIT;
@@ -753,7 +755,6 @@ static int cache__batch_joins(cache_t *c, arena_t *a, cache_batch_t *out, const 
         if (seen) continue;
         buf_reset(&k);
         cache_key_entity(&c->keys, &k, m->join_kind, m->join_id);
-        targets[nt++] = arena_strndup(a, k.data, k.len);
         /* A target L1 holds needs no MGET (and a fully L1-held join no
          * second round trip). */
         cache_entry_t ce;
@@ -761,26 +762,37 @@ static int cache__batch_joins(cache_t *c, arena_t *a, cache_batch_t *out, const 
             m->join_json = ce.status == CACHE_HIT ? ce.json : NULL;
             continue;
         }
-        argv[1 + nk] = targets[nt - 1];
+        argv[1 + nk] = arena_strndup(a, k.data, k.len);
         slot[i] = nk++;
     }
-    buf_free(&k);
-    *tkeys = targets;
-    *ntk = nt;
-    if (nk == 0) return 0;
+    if (nk == 0) {
+        buf_free(&k);
+        return 0;
+    }
     redisReply *r = cache_conn_command_argv(c->conn, e, (int)nk + 1, argv, NULL);
     if (r == NULL) {
+        buf_free(&k);
         metrics_inc(METRIC_CACHE_DEGRADED);
         return -1;
     }
     if (r->type != REDIS_REPLY_ARRAY || r->elements != nk) {
+        buf_free(&k);
         freeReplyObject(r);
         return err_set(e, ERR_INTERNAL, "cached batch: unexpected MGET reply");
     }
-    for (size_t i = 0; i < n; i++) {
-        if (slot[i] == (size_t)-1) continue;
-        out->members[i].join_json = cache__entity_json(a, r->element[slot[i]], epoch);
+    const char **got = arena_alloc(a, nk * sizeof *got);
+    for (size_t j = 0; j < nk; j++) {
+        got[j] = cache__entity_json(a, r->element[j], epoch);
+        if (got[j] == NULL) continue;
+        cache_entry_t ce = {.status = CACHE_HIT, .json = got[j]};
+        buf_reset(&k);
+        buf_puts(&k, argv[1 + j]);
+        cache__l1_put_entity(c, snap, &k, &ce);
     }
+    for (size_t i = 0; i < n; i++) {
+        if (slot[i] != (size_t)-1) out->members[i].join_json = got[slot[i]];
+    }
+    buf_free(&k);
     freeReplyObject(r);
     return 0;
 }
@@ -799,14 +811,6 @@ static int cache__l1_batch(cache_t *c, arena_t *a, const buf_t *lk, cache_batch_
     p += sizeof len;
     err_t e = {0};
     if ((size_t)(end - p) < len || cache__batch_value(a, p, len, out, &e) != 0) return 0;
-    p += len;
-    for (size_t i = 0; i < out->n && p + sizeof len <= end; i++) {
-        memcpy(&len, p, sizeof len);
-        p += sizeof len;
-        if (len == UINT32_MAX) continue;
-        out->members[i].join_json = arena_strndup(a, p, len);
-        p += len;
-    }
     out->epoch = arena_strndup(a, c->last_epoch.data ? c->last_epoch.data : "", c->last_epoch.len);
     out->status = CACHE_HIT;
     return 1;
@@ -832,12 +836,21 @@ int cache_batch_get(cache_t *c, arena_t *a, const char *query, const char *args_
      * Redis hit checks too: the hash alone could collide). */
     buf_append(&lk, bk.data, bk.len + 1);
     buf_puts(&lk, out->query.canon);
+    cache_l1_snap_t snap;
     if (cache__l1_batch(c, a, &lk, out)) {
         buf_free(&bk);
         buf_free(&lk);
-        return 0;
+        if (!q->join_field) return 0;
+        /* L1 holds the batch, not its join targets (entities of their own
+         * in L1, each dropped by its own key): the targets L1 lacks come
+         * from Redis. */
+        cache__l1_snap(c, &snap);
+        if (cache__batch_joins(c, a, out, out->epoch, &snap, e) == 0) return 0;
+        out->status = CACHE_MISS;
+        out->members = NULL;
+        out->n = 0;
+        return -1;
     }
-    cache_l1_snap_t snap;
     cache__l1_snap(c, &snap);
     size_t koff[1 + CACHE_QUERY_MAX_TABLES];
     koff[0] = 0;
@@ -883,15 +896,12 @@ int cache_batch_get(cache_t *c, arena_t *a, const char *query, const char *args_
         strcmp(b->element[1]->str, out->query.canon) == 0) {
         out->exhaustive = cache__str_el(b, 2) && strcmp(b->element[2]->str, "1") == 0;
         rc = cache__batch_value(a, b->element[3]->str, b->element[3]->len, out, e);
-        const char **tkeys = NULL;
-        size_t ntk = 0;
-        if (rc == 0 && q->join_field)
-            rc = cache__batch_joins(c, a, out, out->epoch, &tkeys, &ntk, e);
+        if (rc == 0 && q->join_field) rc = cache__batch_joins(c, a, out, out->epoch, &snap, e);
         if (rc == 0) {
             out->status = CACHE_HIT;
             metrics_inc(METRIC_BATCH_HITS);
-            cache__l1_put_batch(c, &snap, &lk, b->element[3]->str, b->element[3]->len, out, bk.data,
-                                tkeys, ntk);
+            cache__l1_put_batch(c, &snap, &lk, b->element[3]->str, b->element[3]->len,
+                                out->exhaustive, bk.data);
         } else {
             out->members = NULL;
             out->n = 0;

@@ -57,9 +57,9 @@ int cache__l1_entity(cache_t *c, arena_t *a, const buf_t *ek, cache_entry_t *out
 void cache__l1_put_entity(cache_t *c, const cache_l1_snap_t *snap, const buf_t *ek,
                           const cache_entry_t *ce);
 /* A batch hit Redis gave (its materialised value v), read after snap, into
- * L1, depending on the batch key and its join targets' keys. */
+ * L1, depending on the batch key (join targets are L1 entities of their
+ * own). */
 void cache__l1_put_batch(cache_t *c, const cache_l1_snap_t *snap, const buf_t *lk, const char *v,
-                         size_t vlen, const cache_batch_t *b, const char *bkey,
-                         const char *const *tkeys, size_t ntk);
+                         size_t vlen, int exhaustive, const char *bkey);
 
 #endif

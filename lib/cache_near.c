@@ -177,32 +177,22 @@ int cache__l1_entity(cache_t *c, arena_t *a, const buf_t *ek, cache_entry_t *out
 /* -------------------------------------------------------------- batches */
 
 /* A batch answer in L1: "x" exhaustive, the materialised value's length and
- * bytes, then each member's join JSON (length, or UINT32_MAX for none). */
+ * bytes; it depends on the batch key only. Its join targets are not copied
+ * in: they are L1 entities of their own (cache__batch_joins), so a store
+ * held once serves every list that joins it, and a list entry is about the
+ * size of its value (1,000 lists of 100 books fit the default L1 nearly
+ * whole, where copies of their stores did not). */
 void cache__l1_put_batch(cache_t *c, const cache_l1_snap_t *snap, const buf_t *lk, const char *v,
-                         size_t vlen, const cache_batch_t *b, const char *bkey,
-                         const char *const *tkeys, size_t ntk)
+                         size_t vlen, int exhaustive, const char *bkey)
 {
     if (c->l1 == NULL || vlen > UINT32_MAX) return;
     buf_t val = BUF_INIT;
-    buf_putc(&val, b->exhaustive ? '1' : '0');
+    buf_putc(&val, exhaustive ? '1' : '0');
     uint32_t len = (uint32_t)vlen;
     buf_append(&val, (const char *)&len, sizeof len);
     buf_append(&val, v, vlen);
-    for (size_t i = 0; i < b->n; i++) {
-        const char *j = b->members[i].join_json;
-        len = j ? (uint32_t)strlen(j) : UINT32_MAX;
-        buf_append(&val, (const char *)&len, sizeof len);
-        if (j) buf_append(&val, j, len);
-    }
-    size_t nd = 1 + ntk;
-    const char **deps = malloc(nd * sizeof *deps);
-    size_t *dlens = malloc(nd * sizeof *dlens);
-    if (deps == NULL || dlens == NULL) abort();
-    deps[0] = bkey;
-    for (size_t i = 0; i < ntk; i++) deps[1 + i] = tkeys[i];
-    for (size_t i = 0; i < nd; i++) dlens[i] = strlen(deps[i]);
-    cache__l1_put(c, snap, 'b', lk->data, lk->len, val.data, val.len, deps, dlens, nd);
-    free(deps);
-    free(dlens);
+    const char *deps[1] = {bkey};
+    size_t dlens[1] = {strlen(bkey)};
+    cache__l1_put(c, snap, 'b', lk->data, lk->len, val.data, val.len, deps, dlens, 1);
     buf_free(&val);
 }

@@ -71,6 +71,7 @@ def parse_wrk(out):
         for p in ("50", "90", "99"):
             r["p" + p] = j["p%s_us" % p] / 1e3
         r["max"] = j["max_us"] / 1e3
+        r["walk_items"], r["walk_answered"] = j.get("walk_items"), j.get("walk_answered")
     # A GraphQL error already counts non-200 answers; socket errors on top.
     r["errors"] = max(r["gql_errors"], r["non2xx"]) + r["socket_errors"]
     return r

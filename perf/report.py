@@ -317,7 +317,53 @@ class Report:
                 r["version"], what, r.get("lists") or "", fmt(num(r["redis_usec"]), 1),
                 fmt(num(r.get("round_trips")), 2) if r.get("round_trips") else "",
                 fmt(num(r["client_usec"]), 1)))
+        out += self.light_before_after(rows)
         return "\n".join(out)
+
+    @staticmethod
+    def light_before_after(rows):
+        """With PERF_LIGHT_BASE: each light_bench line before and after side
+        by side, and issue 22's rule for writes: a write may not get slower
+        by more than the read gained, weighted by the 90/10 mix (9 reads per
+        write: apples writes against fruitBySize reads, books writes against
+        bookstoresForBooks reads)."""
+        before = [r for r in rows if r["version"].startswith("before")]
+        after = [r for r in rows if r["version"] == "after"]
+        if not before or not after:
+            return []
+
+        def key(r):
+            return (r["what"], r.get("query") or r.get("table"), r.get("apple") or r.get("book")
+                    or "", r.get("lists") or "")
+        b = {key(r): num(r["redis_usec"]) for r in before}
+        a = {key(r): num(r["redis_usec"]) for r in after}
+        gain = {}
+        for q in ("fruitBySize", "bookstoresForBooks"):
+            k = ("read", q, "", "")
+            if b.get(k) is not None and a.get(k) is not None:
+                gain[q] = b[k] - a[k]
+        read_of = {"apples": "fruitBySize", "books": "bookstoresForBooks"}
+        out = ["", "Before (%s) and after, side by side (Redis µs per call, the same run); "
+               "a write's rule (issue 22): it may get slower by at most 9 × what the read of "
+               "its table gained (90 %% reads / 10 %% writes: 9 reads per write; apples "
+               "writes against fruitBySize, books writes against bookstoresForBooks):"
+               % before[0]["version"][len("before "):].strip("()"), "",
+               "| measured | lists of the table | before µs | after µs | after − before | "
+               "allowed: 9 × read gain | |", "|---|---:|---:|---:|---:|---:|---|"]
+        for k in sorted(set(a) & set(b), key=lambda k: (k[0], k[1], k[2], int(k[3] or -1))):
+            what, q, which, lists = k
+            d = a[k] - b[k]
+            if what == "read":
+                out.append("| read %s | | %s | %s | %s | | |" % (
+                    q, fmt(b[k], 1), fmt(a[k], 1), fmt(d, 1)))
+                continue
+            g = gain.get(read_of.get(q))
+            allowed = 9 * g if g is not None else None
+            verdict = "–" if allowed is None else ("holds" if d <= allowed else "**does not hold**")
+            out.append("| write %s (%s) | %s | %s | %s | %s | %s | %s |" % (
+                q, which, lists, fmt(b[k], 1), fmt(a[k], 1), fmt(d, 1),
+                fmt(allowed, 1) if allowed is not None else "–", verdict))
+        return out
 
     def l1(self):
         """Issue 23 (L1 near cache): its targets, (1) with L1 on and off

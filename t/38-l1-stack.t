@@ -5,10 +5,12 @@
 # a batch (fruitBySize) and a batch with its join (bookstoresForBooks); a
 # write answered by one worker is seen by the very next read on the OTHER
 # worker, whose L1 held the old value (the write fence makes it sync its
-# invalidation link first); /metrics carries the oponn_l1_* series; FLUSHALL
-# empties every L1; `oponn cache verify` checks every worker's L1, and an
-# entry whose Redis TTL runs out under the check (the check's read drops it)
-# is no mismatch; with OPONN_L1_BYTES=0 the answers say "l1":"off".
+# invalidation link first), and so is a store rename by the next
+# bookstoresForBooks (the list and its stores are separate L1 entries);
+# /metrics carries the oponn_l1_* series; FLUSHALL empties every L1; `oponn
+# cache verify` checks every worker's L1, and an entry whose Redis TTL runs
+# out under the check (the check's read drops it) is no mismatch; with
+# OPONN_L1_BYTES=0 the answers say "l1":"off".
 import os
 import signal
 import subprocess
@@ -46,7 +48,7 @@ def run(s):
     for i in range(6):
         m('mutation($s:Int!){ createFruit(kind:APPLE, input:{breed:"B", size:$s, colour:"red", '
           'acidity:3.5}) { id } }', {"s": 3 + i % 2})
-    return q, m, books
+    return q, m, books, store
 
 
 def vals_of(s, name):
@@ -80,7 +82,7 @@ def l1_hit_everywhere(q, query, variables, want_pids, name, check=None):
 
 
 with taplib.stack(workers=2) as s:
-    q, m, books = run(s)
+    q, m, books, store = run(s)
     BOOK = 'query($id:ID!){ book(id:$id) { id title version } }'
     pids = set()
     for _ in range(MAX_TRIES):
@@ -120,6 +122,32 @@ with taplib.stack(workers=2) as s:
     t.ok(not stale and other_reads == 5,
          "5 writes: each seen by the next read on the other worker (0 stale reads)",
          (stale, other_reads))
+
+    # A store renamed by one worker; the next bookstoresForBooks on the other
+    # one (whose L1 holds the list, and the store as an entity of its own)
+    # names it anew. Each read is checked to come from L1 alone first.
+    BFB = 'query($ids:[ID!]!){ bookstoresForBooks(bookIds:$ids) { bookId bookstore { id name } } }'
+    stale, other_reads = [], 0
+    for k in range(3):
+        name = "L1 Store renamed %d" % k
+        b = m('mutation($id:ID!,$n:String!){ updateBookstore(id:$id, input:{name:$n}) { name } }',
+              {"id": store, "n": name})
+        writer = b["extensions"]["workerPid"]
+        for _ in range(MAX_TRIES):
+            d, err, ext = q(BFB, {"ids": books[:5]})
+            names_seen = {x["bookstore"]["name"] for x in d["bookstoresForBooks"]}
+            if err or names_seen != {name}:
+                stale.append((k, ext["workerPid"], writer, d, err))
+            if ext["workerPid"] != writer:
+                other_reads += 1
+                break
+        l1_hit_everywhere(q, BFB, {"ids": books[:5]}, pids,
+                          "bookstoresForBooks from L1 again after store rename %d" % k,
+                          check=lambda d, name=name: {x["bookstore"]["name"] for x in
+                                                      d["bookstoresForBooks"]} == {name})
+    t.ok(not stale and other_reads == 3,
+         "3 store renames: each seen by the next bookstoresForBooks on the other worker "
+         "(0 stale reads)", (stale, other_reads))
 
     st, _, raw = s.http("GET", "/metrics", b"", {})
     text = raw.decode() if isinstance(raw, bytes) else raw
@@ -203,7 +231,7 @@ with taplib.stack(workers=1, env={"OPONN_NEGATIVE_TTL_S": "1"},
     t.is_(rcli("EXISTS", keys[0] if keys else "-"), "0", "the entry is gone from Redis")
 
 with taplib.stack(workers=1, env={"OPONN_L1_BYTES": "0"}) as s:
-    q, m, books = run(s)
+    q, m, books, store = run(s)
     d, err, ext = q('query($id:ID!){ book(id:$id) { id } }', {"id": books[0]})
     d, err, ext = q('query($id:ID!){ book(id:$id) { id } }', {"id": books[0]})
     t.ok(ext.get("l1") == "off" and ext.get("l1Hits") == 0 and ext.get("redisRoundTrips") == 1,

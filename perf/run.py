@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """perf/run.py — oponn's load tests (`make perf`); perf/report.py writes the report.
 
-One command, bounded (full: about 12-16 minutes; PERF_QUICK=1: about 3), loopback
+One command, bounded (full: about 23 minutes; PERF_QUICK=1: about 3), loopback
 only. It brings up its own stack on free ports in a temporary directory
 (etc/stack.py: Redis, the MongoDB endpoint — MONGODB_URI if set, else the
 development stand-in —, the spawn-fcgi pool, nginx), plus, in the same run:
@@ -889,7 +889,7 @@ class Bench:
 
     def time_for(self, seconds, what):
         """Whether `what` (about `seconds`) fits in the run's time budget
-        (PERF_BUDGET_S, default 16 minutes), keeping room for (6) and the
+        (PERF_BUDGET_S, default 25 minutes), keeping room for (6) and the
         shutdown; records a note when it does not."""
         # (6) takes about 2.5 min on a loaded machine (warm-up, mixed run,
         # five write measurements and their drains).

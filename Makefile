@@ -17,7 +17,7 @@ CC      ?= cc
 BUILD   ?= build
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -fno-strict-aliasing
-PKGS    := libmongoc-1.0 libbson-1.0 hiredis libcjson libcurl fcgi
+PKGS    := libmongoc-1.0 libbson-1.0 hiredis libcjson libcurl
 # Read when make starts: on a fresh machine the -dev packages arrive only with
 # `deps`, so targets that install them (run, test, perf) build through a
 # second make, which reads these after the install.

@@ -20,7 +20,7 @@ set -euo pipefail
 # What the deployed service needs at run time.
 RUNTIME_PKGS=(
   nginx spawn-fcgi multiwatch redis-server redis-tools
-  libfcgi0ldbl libhiredis0.14 libmongoc-1.0-0 libbson-1.0-0 libcurl4 libcjson1
+  libhiredis0.14 libmongoc-1.0-0 libbson-1.0-0 libcurl4 libcjson1
   libunistring2 ca-certificates curl python3
   stunnel4
 )
@@ -28,7 +28,7 @@ RUNTIME_PKGS=(
 # NODE_PKGS and npm ci) the GraphiQL page.
 COMPILE_PKGS=(
   build-essential pkg-config make
-  libfcgi-dev libhiredis-dev libmongoc-dev libbson-dev libcurl4-openssl-dev
+  libhiredis-dev libmongoc-dev libbson-dev libcurl4-openssl-dev
   libcjson-dev libunistring-dev
 )
 # What testing needs on top (chromium: the GraphiQL browser test).

@@ -450,7 +450,8 @@ class Stack:
         subst["@RATE_ZONE@"], subst["@RATE_LIMIT_REQ@"] = nginx_rate_lines(rate, burst)
         subst["@REAL_IP@"] = nginx_real_ip_lines(
             self.extra_env.get("OPONN_TRUSTED_PROXIES", os.environ.get("OPONN_TRUSTED_PROXIES")))
-        keepalive = int(os.environ.get("OPONN_NGINX_KEEPALIVE", "0"))
+        keepalive = int(self.extra_env.get("OPONN_NGINX_KEEPALIVE",
+                                            os.environ.get("OPONN_NGINX_KEEPALIVE", "32")))
         if keepalive > 0:
             subst["@UPSTREAM_KEEPALIVE@"] = "keepalive %d;" % keepalive
             subst["@KEEP_CONN@"] = "fastcgi_keep_conn on;"

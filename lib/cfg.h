@@ -111,8 +111,8 @@
       "bearer token mutations need; unset = every mutation refused")                               \
     X(INT, nginx_workers, "OPONN_NGINX_WORKERS", "1", 1, 64,                                       \
       "nginx worker_processes (`make run`)")                                                       \
-    X(INT, nginx_keepalive, "OPONN_NGINX_KEEPALIVE", "0", 0, 1024,                                 \
-      "FastCGI connections nginx keeps open to the pool; 0 = none (see README: pool)")             \
+    X(INT, nginx_keepalive, "OPONN_NGINX_KEEPALIVE", "32", 0, 1024,                                \
+      "idle FastCGI connections each nginx worker keeps open to the pool; 0 = none")               \
     X(STR, nginx_access_log, "OPONN_NGINX_ACCESS_LOG", "off", 0, 0,                                \
       "nginx access_log setting (`make run`), e.g. a file path")                                   \
     X(INT, rate_limit, "OPONN_RATE_LIMIT", "200", 0, 1000000,                                      \

@@ -2,10 +2,13 @@
 """perf/keepalive.py — should nginx keep FastCGI connections to the pool open?
 
 Side by side in one run on this machine: nginx -> spawn-fcgi/multiwatch pool of
-OPONN_WORKERS (default 2) single-threaded libfcgi processes answering a constant
-120-byte body (build/perf/fcgi_constant), driven by wrk over loopback, once
-without upstream keepalive (oponn's default) and once with `keepalive 32` +
-`fastcgi_keep_conn on`. Each configuration is run ROUNDS times, alternating, and
+OPONN_WORKERS (default 2) single-threaded processes running oponn-worker's own
+loop (lib/fcgi_server.c) answering a constant 120-byte body
+(build/perf/fcgi_constant.c), driven by wrk over loopback, once without upstream
+keepalive and once with `keepalive 32` + `fastcgi_keep_conn on` (oponn's
+default). Besides req/s it reports the CPU time nginx and the pool spent per
+request (from /proc, the processes of the stack), which the noise of a shared
+machine moves less than req/s. Each configuration is run ROUNDS times, alternating, and
 the median is reported, so machine noise hits both alike.
 
 Writes perf/keepalive.md. Bounded: ROUNDS x 2 x DURATION seconds.
@@ -27,9 +30,18 @@ CONNS = int(os.environ.get("CONNS", "32"))
 WORKERS = int(os.environ.get("OPONN_WORKERS", "2"))
 
 
-def wrk(url):
-    r = perflib.wrk(url, conns=CONNS, threads=2, duration=DURATION)
-    return r["rps"], r["p50"], r["p99"], r["errors"]
+def server_cpu(s):
+    """CPU seconds so far of nginx and the pool (their process trees)."""
+    pids = [p for name in ("nginx", "pool") if name in s.procs
+            for p in perflib.tree(s.procs[name].pid)]
+    return sum(perflib.cpu_seconds(p) for p in pids)
+
+
+def wrk(s):
+    c0 = server_cpu(s)
+    r = perflib.wrk(s.url, conns=CONNS, threads=2, duration=DURATION)
+    cpu_us = (server_cpu(s) - c0) * 1e6 / max(1, r["requests"])
+    return r["rps"], r["p50"], r["p99"], r["errors"], cpu_us
 
 
 def run(keepalive):
@@ -39,7 +51,7 @@ def run(keepalive):
     with Stack(d, workers=WORKERS, worker=os.path.join(ROOT, "build", "perf", "fcgi_constant"),
                mongo_uri="mongodb://unused") as s:
         s.start(services=("pool", "nginx"))
-        return wrk(s.url)
+        return wrk(s)
 
 
 def main():
@@ -49,8 +61,9 @@ def main():
             res = run(ka)
             results[ka].append(res)
             print("round %d keepalive=%-2d  %8.0f req/s  p50 %.2f ms  p99 %.2f ms  errors %d"
+                  "  server CPU %.1f us/req"
                   % (r + 1, ka, *res), file=sys.stderr)
-    med = {ka: [statistics.median(x[i] for x in v) for i in range(4)] for ka, v in results.items()}
+    med = {ka: [statistics.median(x[i] for x in v) for i in range(5)] for ka, v in results.items()}
     ratio = med[32][0] / med[0][0]
     lines = [
         "# nginx → FastCGI pool: upstream keepalive or not",
@@ -59,18 +72,21 @@ def main():
         "%d s per run, %d alternating rounds, medians. Machine: %d cores." % (
             WORKERS, CONNS, DURATION, ROUNDS, os.cpu_count()),
         "",
-        "| upstream | req/s | p50 ms | p99 ms | errors |",
-        "|---|---|---|---|---|",
+        "| upstream | req/s | p50 ms | p99 ms | errors | nginx + pool CPU µs/req |",
+        "|---|---|---|---|---|---|",
     ]
-    for ka, name in ((0, "no keepalive (oponn default)"), (32, "keepalive 32 + fastcgi_keep_conn")):
-        rps, p50, p99, err = med[ka]
-        lines.append("| %s | %.0f | %.2f | %.2f | %d |" % (name, rps, p50, p99, err))
+    for ka, name in ((0, "no keepalive"), (32, "keepalive 32 + fastcgi_keep_conn (oponn default)")):
+        rps, p50, p99, err, cpu = med[ka]
+        lines.append("| %s | %.0f | %.2f | %.2f | %d | %.1f |" % (name, rps, p50, p99, err, cpu))
     p99_ratio = med[32][2] / med[0][2]
-    lines += ["", "With keepalive: throughput x%.2f, p99 latency x%.1f." % (ratio, p99_ratio), "",
-              "A kept-alive connection pins a single-threaded worker to one nginx connection; "
-              "requests arriving on other connections wait behind it, which is what the p99 "
-              "shows. oponn runs without upstream keepalive (`OPONN_NGINX_KEEPALIVE=0`) unless "
-              "a measurement like this one says otherwise.", ""]
+    cpu_ratio = med[32][4] / med[0][4]
+    lines += ["", "With keepalive: throughput x%.2f, p99 latency x%.2f, server CPU per request "
+              "x%.2f." % (ratio, p99_ratio, cpu_ratio), "",
+              "Each worker serves every connection nginx keeps open to it, one request at a "
+              "time, so a kept-alive connection saves nginx its connect and close and the "
+              "worker its accept and close, without pinning the worker to one connection. "
+              "oponn runs with `OPONN_NGINX_KEEPALIVE=32` unless a measurement like this one "
+              "says otherwise.", ""]
     with open(os.path.join(HERE, "keepalive.md"), "w") as f:
         f.write("\n".join(lines))
     print("\n".join(lines))

@@ -286,7 +286,6 @@ def machine():
     info["gcc"] = _version(["cc", "--version"])
     info["libmongoc"] = _version(["pkg-config", "--modversion", "libmongoc-1.0"])
     info["hiredis"] = _version(["pkg-config", "--modversion", "hiredis"])
-    info["fcgi"] = _version(["dpkg-query", "-W", "-f=${Version}", "libfcgi0ldbl"], r"(\S+)")
     info["load_before"] = open("/proc/loadavg").read().split()[:3]
     return info
 

@@ -1103,8 +1103,8 @@ class Report:
                                                   if mach.get("nice") else "")),
                 ("nginx / Redis / wrk", "%s / %s / %s" % (mach["nginx"], mach["redis"],
                                                           mach["wrk"])),
-                ("compiler, libmongoc, hiredis, libfcgi", "gcc %s, %s, %s, %s" % (
-                    mach["gcc"], mach["libmongoc"], mach["hiredis"], mach["fcgi"])),
+                ("compiler, libmongoc, hiredis", "gcc %s, %s, %s" % (
+                    mach["gcc"], mach["libmongoc"], mach["hiredis"])),
                 ("Node.js (peers)", "%s; %s" % (mach["node"], ", ".join(
                     "%s %s" % kv for kv in sorted((mach.get("peer_packages") or {}).items()))
                     or "package versions not recorded")),

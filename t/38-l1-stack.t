@@ -22,6 +22,11 @@ import taplib  # noqa: E402
 
 t = taplib.Tap()
 MAX_TRIES = 400  # requests spent to reach a given worker (the kernel picks it)
+# One request at a time reaches a given worker only if each request takes a new
+# connection (the kernel hands it to a waiting worker): with upstream keep-alive
+# (the default) nginx sends a lone client's requests down the one connection it
+# keeps, to one worker. The storms (t/64, t/65) run with keep-alive.
+NEW_CONN = {"OPONN_NGINX_KEEPALIVE": "0"}
 
 
 def run(s):
@@ -81,7 +86,7 @@ def l1_hit_everywhere(q, query, variables, want_pids, name, check=None):
     return seen
 
 
-with taplib.stack(workers=2) as s:
+with taplib.stack(workers=2, env=NEW_CONN) as s:
     q, m, books, store = run(s)
     BOOK = 'query($id:ID!){ book(id:$id) { id title version } }'
     pids = set()

@@ -3,9 +3,9 @@
 # OPONN_WORKER_WRAPPER's argument (Stack(worker_wrapper=...)), a few thousand
 # mixed requests (queries that hit and miss the cache, mutations with the
 # token, refused mutations, malformed requests, GET), then a graceful stop
-# (SIGTERM: the worker leaves its accept loop and exits through app_close).
+# (SIGTERM: the worker leaves its request loop and exits through app_close).
 # The valgrind log must show no definite or indirect leak and no invalid
-# access. No suppressions are needed (libmongoc, hiredis and libfcgi free
+# access. No suppressions are needed (libmongoc and hiredis free
 # their global state in mongoc_cleanup/app_close); add a commented
 # --suppressions file here only for a report that is not oponn's to fix.
 # Runs on the normal build only (valgrind and ASan do not mix).

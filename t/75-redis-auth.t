@@ -100,8 +100,11 @@ with taplib.stack(workers=2, env=env, redis_args=["--requirepass", PW]) as s:
     debug_query(s, q, {"id": sid})
     st, b = debug_query(s, q, {"id": sid})
     ext = (b or {}).get("extensions", {})
+    # A hit from Redis, or from the worker's L1, which holds only what Redis
+    # gave it over the authenticated connection (with upstream keep-alive the
+    # same worker answers both reads, so it is usually L1).
     t.ok(st == 200 and b["data"]["bookstore"]["name"] == "Auth Store" and ext.get("mongodbCommands") == 0
-         and ext.get("redisRoundTrips", 0) >= 1,
+         and (ext.get("redisRoundTrips", 0) >= 1 or ext.get("l1Hits", 0) >= 1),
          "through the stack with AUTH, the second read is a cache hit (0 MongoDB commands)", b)
     st, _, hz = s.http("GET", "/healthz")
     seen.append(hz.decode(errors="replace"))

@@ -434,31 +434,34 @@ static int res_query_fruit_by(gql_call_t *call, size_t n, void *const *parents, 
 
 static int res_book_field(gql_call_t *call, size_t n, void *const *parents, gql_value_t *out)
 {
+    /* One field for every parent of the call: pick it once, then loop. */
     const char *f = call->field_name;
-    EACH(i)
-    {
-        const book_t *b = parents[i];
-        if (strcmp(f, "id") == 0) {
-            out[i] = res__str(b->id);
-        } else if (strcmp(f, "isbn") == 0) {
-            out[i] = res__str(b->isbn);
-        } else if (strcmp(f, "title") == 0) {
-            out[i] = res__str(b->title);
-        } else if (strcmp(f, "authors") == 0) {
+#define BOOK(i) ((const book_t *)parents[i])
+    if (strcmp(f, "id") == 0) {
+        EACH(i) out[i] = res__str(BOOK(i)->id);
+    } else if (strcmp(f, "isbn") == 0) {
+        EACH(i) out[i] = res__str(BOOK(i)->isbn);
+    } else if (strcmp(f, "title") == 0) {
+        EACH(i) out[i] = res__str(BOOK(i)->title);
+    } else if (strcmp(f, "authors") == 0) {
+        EACH(i)
+        {
+            const book_t *b = BOOK(i);
             out[i] = gql_list(call->arena, b->n_authors);
             for (size_t k = 0; k < b->n_authors; k++) {
                 out[i].u.list.items[k] = res__str(b->authors[k]);
             }
-        } else if (strcmp(f, "year") == 0) {
-            out[i] = b->has_year ? gql_int(b->year) : gql_null();
-        } else if (strcmp(f, "price") == 0) {
-            out[i] = b->has_price ? gql_float(b->price) : gql_null();
-        } else if (strcmp(f, "version") == 0) {
-            out[i] = gql_int(b->version);
-        } else {
-            out[i] = gql_errorf(call->arena, ERR_INTERNAL, "no resolver for Book.%s", f);
         }
+    } else if (strcmp(f, "year") == 0) {
+        EACH(i) out[i] = BOOK(i)->has_year ? gql_int(BOOK(i)->year) : gql_null();
+    } else if (strcmp(f, "price") == 0) {
+        EACH(i) out[i] = BOOK(i)->has_price ? gql_float(BOOK(i)->price) : gql_null();
+    } else if (strcmp(f, "version") == 0) {
+        EACH(i) out[i] = gql_int(BOOK(i)->version);
+    } else {
+        EACH(i) out[i] = gql_errorf(call->arena, ERR_INTERNAL, "no resolver for Book.%s", f);
     }
+#undef BOOK
     return 0;
 }
 
@@ -481,22 +484,21 @@ static int res_book_bookstore(gql_call_t *call, size_t n, void *const *parents, 
 
 static int res_bookstore_field(gql_call_t *call, size_t n, void *const *parents, gql_value_t *out)
 {
+    /* One field for every parent of the call: pick it once, then loop. */
     const char *f = call->field_name;
-    EACH(i)
-    {
-        const bookstore_t *s = parents[i];
-        if (strcmp(f, "id") == 0) {
-            out[i] = res__str(s->id);
-        } else if (strcmp(f, "name") == 0) {
-            out[i] = res__str(s->name);
-        } else if (strcmp(f, "city") == 0) {
-            out[i] = res__str(s->city);
-        } else if (strcmp(f, "version") == 0) {
-            out[i] = gql_int(s->version);
-        } else {
-            out[i] = gql_errorf(call->arena, ERR_INTERNAL, "no resolver for Bookstore.%s", f);
-        }
+#define STORE(i) ((const bookstore_t *)parents[i])
+    if (strcmp(f, "id") == 0) {
+        EACH(i) out[i] = res__str(STORE(i)->id);
+    } else if (strcmp(f, "name") == 0) {
+        EACH(i) out[i] = res__str(STORE(i)->name);
+    } else if (strcmp(f, "city") == 0) {
+        EACH(i) out[i] = res__str(STORE(i)->city);
+    } else if (strcmp(f, "version") == 0) {
+        EACH(i) out[i] = gql_int(STORE(i)->version);
+    } else {
+        EACH(i) out[i] = gql_errorf(call->arena, ERR_INTERNAL, "no resolver for Bookstore.%s", f);
     }
+#undef STORE
     return 0;
 }
 
@@ -537,30 +539,32 @@ static int res_bookstore_books(gql_call_t *call, size_t n, void *const *parents,
 
 static int res_fruit_field(gql_call_t *call, size_t n, void *const *parents, gql_value_t *out)
 {
+    /* One field for every parent of the call: pick it once, then loop. */
     const char *f = call->field_name;
-    EACH(i)
-    {
-        const fruit_t *x = parents[i];
-        if (strcmp(f, "id") == 0) {
-            out[i] = res__str(x->id);
-        } else if (strcmp(f, "kind") == 0) {
-            const char *k = fruit_kind_name(x->kind);
+#define FRUIT(i) ((const fruit_t *)parents[i])
+    if (strcmp(f, "id") == 0) {
+        EACH(i) out[i] = res__str(FRUIT(i)->id);
+    } else if (strcmp(f, "kind") == 0) {
+        EACH(i)
+        {
+            const char *k = fruit_kind_name(FRUIT(i)->kind);
             out[i] = gql_enum(k, strlen(k));
-        } else if (strcmp(f, "breed") == 0) {
-            out[i] = res__str(x->breed);
-        } else if (strcmp(f, "size") == 0) {
-            out[i] = gql_int(x->size);
-        } else if (strcmp(f, "colour") == 0) {
-            out[i] = res__str(x->colour);
-        } else if (strcmp(f, "acidity") == 0) {
-            out[i] = gql_float(x->acidity);
-        } else if (strcmp(f, "version") == 0) {
-            out[i] = gql_int(x->version);
-        } else {
-            out[i] =
-                gql_errorf(call->arena, ERR_INTERNAL, "no resolver for %s.%s", call->type_name, f);
         }
+    } else if (strcmp(f, "breed") == 0) {
+        EACH(i) out[i] = res__str(FRUIT(i)->breed);
+    } else if (strcmp(f, "size") == 0) {
+        EACH(i) out[i] = gql_int(FRUIT(i)->size);
+    } else if (strcmp(f, "colour") == 0) {
+        EACH(i) out[i] = res__str(FRUIT(i)->colour);
+    } else if (strcmp(f, "acidity") == 0) {
+        EACH(i) out[i] = gql_float(FRUIT(i)->acidity);
+    } else if (strcmp(f, "version") == 0) {
+        EACH(i) out[i] = gql_int(FRUIT(i)->version);
+    } else {
+        EACH(i)
+        out[i] = gql_errorf(call->arena, ERR_INTERNAL, "no resolver for %s.%s", call->type_name, f);
     }
+#undef FRUIT
     return 0;
 }
 

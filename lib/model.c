@@ -383,6 +383,24 @@ static int model__own_num(const char **p, const char *end, int64_t *n, double *d
         *p = q;
         return 0;
     }
+    /* A plain decimal of at most 15 digits (every price and acidity): the
+     * digits as an integer are exact, so is 10^k for k <= 22, and IEEE
+     * division rounds correctly: the same double strtod gives, without it. */
+    if (digits > 0 && digits <= 15 && q < end && *q == '.') {
+        static const double pow10[] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                       1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
+        const char *f = ++q;
+        while (q < end && digits < 15 && *q >= '0' && *q <= '9') {
+            u = u * 10 + (uint64_t)(*q++ - '0');
+            digits++;
+        }
+        if (q > f && q < end && (*q == ',' || *q == '}' || *q == ']')) {
+            double v = (double)u / pow10[q - f];
+            *d = *s == '-' ? -v : v;
+            *p = q;
+            return 0;
+        }
+    }
     char buf[64];
     size_t k = 0;
     while (s + k < end && k < sizeof buf - 1 && strchr("0123456789+-.eE", s[k]) && s[k]) k++;

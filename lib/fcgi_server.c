@@ -86,12 +86,18 @@ static int fcgi_server_conn_ready(const fcgi_server_t *s, fcgi_server_conn_t *c,
 /* Takes the connections waiting on the listening socket (another worker
  * may have taken them first: EAGAIN) and answers what they already sent. */
 static void fcgi_server_accept(const fcgi_server_t *s, fcgi_server_conn_t **conns, int *nconns,
-                               buf_t *out, int *stop)
+                               buf_t *out, int *stop, int *out_of_fds)
 {
     while (*nconns < FCGI_SERVER_MAX_CONNS && !*stop) {
         int fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
-            if (errno == EMFILE || errno == ENFILE) err_log("fcgi: accept: %s", strerror(errno));
+            if (errno == EMFILE || errno == ENFILE) {
+                /* The connection stays queued (another worker may take it):
+                 * stop polling the socket until one of ours closes, or poll
+                 * would report it ready forever. */
+                err_log("fcgi: accept: %s; waiting for a connection to close", strerror(errno));
+                *out_of_fds = 1;
+            }
             return;
         }
         fcgi_server_conn_t *c = calloc(1, sizeof *c);
@@ -125,11 +131,12 @@ int fcgi_server_run(const fcgi_server_t *s, err_t *e)
     struct pollfd *pfd = calloc(FCGI_SERVER_MAX_CONNS + 2, sizeof *pfd);
     if (conns == NULL || pfd == NULL) abort();
     buf_t out = BUF_INIT;
-    int nconns = 0, stop = 0;
+    int nconns = 0, stop = 0, out_of_fds = 0;
     while (!stop) {
         pfd[0] = (struct pollfd){.fd = sfd, .events = POLLIN};
-        pfd[1] = (struct pollfd){.fd = nconns < FCGI_SERVER_MAX_CONNS ? s->listen_fd : -1,
-                                 .events = POLLIN};
+        pfd[1] =
+            (struct pollfd){.fd = nconns < FCGI_SERVER_MAX_CONNS && !out_of_fds ? s->listen_fd : -1,
+                            .events = POLLIN};
         for (int i = 0; i < nconns; i++)
             pfd[2 + i] = (struct pollfd){.fd = conns[i]->fd, .events = POLLIN};
         int polled = nconns;
@@ -151,9 +158,11 @@ int fcgi_server_run(const fcgi_server_t *s, err_t *e)
                 fcgi_conn_free(&conns[i]->proto);
                 free(conns[i]);
                 conns[i] = conns[--nconns];
+                out_of_fds = 0;
             }
         }
-        if (!stop && (pfd[1].revents & POLLIN)) fcgi_server_accept(s, conns, &nconns, &out, &stop);
+        if (!stop && (pfd[1].revents & POLLIN))
+            fcgi_server_accept(s, conns, &nconns, &out, &stop, &out_of_fds);
     }
     for (int i = 0; i < nconns; i++) {
         close(conns[i]->fd);

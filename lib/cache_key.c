@@ -33,15 +33,17 @@ int cache_key_init(cache_keys_t *k, const char *prefix, err_t *e)
 void cache_key_escape(buf_t *out, const char *id, size_t n)
 {
     static const char hex[] = "0123456789ABCDEF";
-    buf_reserve(out, n);
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)id[i];
-        if (cache_key__plain(c)) {
-            buf_putc(out, (char)c);
-        } else {
-            char esc[3] = {'%', hex[c >> 4], hex[c & 15]};
-            buf_append(out, esc, 3);
-        }
+    /* runs of plain bytes appended at once: every key of every read is
+     * escaped here */
+    for (size_t i = 0; i < n;) {
+        size_t j = i;
+        while (j < n && cache_key__plain((unsigned char)id[j])) j++;
+        buf_append(out, id + i, j - i);
+        if (j == n) break;
+        unsigned char c = (unsigned char)id[j];
+        char esc[3] = {'%', hex[c >> 4], hex[c & 15]};
+        buf_append(out, esc, 3);
+        i = j + 1;
     }
 }
 

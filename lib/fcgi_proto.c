@@ -111,7 +111,10 @@ static int fcgi_decode_params(fcgi_conn_t *c, err_t *e)
 {
     buf_t raw = c->env;
     c->env = (buf_t)BUF_INIT;
+    /* A pair's lengths take at least 2 bytes, its '=' and NUL 2: the
+     * strings never outgrow the encoding, so they are written in place. */
     buf_reserve(&c->env, raw.len + 1);
+    char *w = c->env.data;
     const unsigned char *p = (const unsigned char *)raw.data, *end = p + raw.len;
     int rc = 0;
     while (p < end) {
@@ -122,12 +125,17 @@ static int fcgi_decode_params(fcgi_conn_t *c, err_t *e)
             break;
         }
         p += a + b;
-        buf_append(&c->env, p, strnlen((const char *)p, nl));
-        buf_putc(&c->env, '=');
-        buf_append(&c->env, p + nl, strnlen((const char *)p + nl, vl));
-        buf_putc(&c->env, '\0');
+        size_t n1 = strnlen((const char *)p, nl), n2 = strnlen((const char *)p + nl, vl);
+        memcpy(w, p, n1);
+        w += n1;
+        *w++ = '=';
+        memcpy(w, p + nl, n2);
+        w += n2;
+        *w++ = '\0';
         p += nl + vl;
     }
+    c->env.len = (size_t)(w - c->env.data);
+    *w = '\0';
     buf_free(&raw);
     return rc;
 }

@@ -74,6 +74,35 @@ int main(void)
               "graphql-response+json when accepted");
     check_str(resp.body.data, "{\"data\":{\"hello\":\"hi\"}}", "variables and operationName");
 
+    /* The body check reads 8 bytes at a time: one bad byte at every offset
+     * of a 44-byte body (a raw control character, a byte of invalid UTF-8)
+     * is found, and a tab or a valid 2-byte character there is not. */
+    {
+        static const char base[] = "{\"query\":\"{ hello(x: \\\"abcdefghij\\\") }\"}";
+        size_t len = sizeof base - 1, found_ctl = 0, found_u8 = 0, fine = 0;
+        char body[64];
+        for (size_t at = 0; at < len; at++) {
+            static const char *const subs[] = {"\x01", "\xff", "\t", "\xc3\xa9"};
+            for (int k = 0; k < 4; k++) {
+                size_t sl = strlen(subs[k]);
+                memcpy(body, base, at);
+                memcpy(body + at, subs[k], sl);
+                memcpy(body + at + sl, base + at + 1, len - at); /* NUL included */
+                q = mkreq(&a, "POST", "", "application/json", "", body);
+                gql_http_handle(&h, &q, &resp);
+                int ctl = resp.status == 400 && strstr(resp.body.data, "raw control character");
+                int u8 = resp.status == 400 && strstr(resp.body.data, "not valid UTF-8");
+                found_ctl += k == 0 && ctl;
+                found_u8 += k == 1 && u8;
+                fine += k >= 2 && !ctl && !u8;
+                arena_reset(&a);
+            }
+        }
+        check_int(found_ctl, len, "a raw control character at every offset is refused");
+        check_int(found_u8, len, "invalid UTF-8 at every offset is refused");
+        check_int(fine, 2 * len, "a tab or a valid 2-byte character at any offset is not");
+    }
+
     q = mkreq(&a, "POST", "", "application/json", "", "{\"query\": ");
     gql_http_handle(&h, &q, &resp);
     check_int(resp.status, 400, "bad JSON 400");

@@ -128,6 +128,8 @@ typedef struct {
     int inserted; /* now matches: inserted in sort position */
     int removed;  /* no longer matches: removed */
     int dropped;  /* could not be patched exactly: dropped (refilled on read) */
+    int visited;  /* cached batches the write looked at: those it could change
+                     (docs/cache.md, "Which batches a write visits") */
 } cache_reconcile_t;
 
 /* A write of (kind, id) at `version` with its new JSON: sets the entity and

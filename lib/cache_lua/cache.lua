@@ -65,7 +65,8 @@ local STATS = P .. ':stats'
 if bumped == 1 then redis.call('HINCRBY', STATS, 'epoch_bumps', 1) end
 
 -- Percent-encoding, byte for byte the same as cache_key_escape() (checked by
--- t/31-cache-lua.t); used only for ids read out of JSON (joins).
+-- t/31-cache-lua.t); used for ids read out of JSON (joins, id lists) and for
+-- the string values batches are indexed by (ival).
 local function esc(s)
     return (string.gsub(s, '[^A-Za-z0-9%-%._]', function(c)
         return string.format('%%%02X', string.byte(c))
@@ -864,7 +865,7 @@ function ops.mget()
 end
 
 -- put / del: the write of one record, with the reconciliation of every cached
--- batch of its table, in one call.
+-- batch of its table it could change (reconcile_targets), in one call.
 --   ARGV[5] tail, ARGV[6] kind, ARGV[7] version, ARGV[8] JSON ("" for del),
 --   ARGV[9] entity ttl, ARGV[10] tombstone ttl, ARGV[11] batch ttl,
 --   ARGV[12] "behind" to enqueue for the writer, ARGV[13] queue max length,

@@ -1176,6 +1176,7 @@ end
 
 -- Test-only entry points (pure helpers, no data written).
 function ops.esc() return esc(ARGV[5]) end
+function ops.ival() return ival(cjson.decode(ARGV[5])) or '' end
 function ops.match()
     return matches(cjson.decode(ARGV[5]), cjson.decode(ARGV[6]), ARGV[7]) and 1 or 0
 end

@@ -178,6 +178,12 @@ static void suite_lua(void)
          "{\"id\":\"c\"}", "books", 0, "not in list"},
         {"{\"t\":[\"books\"],\"f\":[{\"k\":\"id\",\"o\":\"in\",\"v\":[]}],\"s\":[]}",
          "{\"id\":\"c\"}", "books", 0, "empty list matches nothing"},
+        {"{\"t\":[\"books\"],\"f\":[{\"k\":\"id\",\"o\":\"in\",\"ids\":\",sa,sb%3Ac,\"}],"
+         "\"s\":[]}",
+         "{\"id\":\"b:c\"}", "books", 1, "write view: in its id string"},
+        {"{\"t\":[\"books\"],\"f\":[{\"k\":\"id\",\"o\":\"in\",\"ids\":\",sa,sb%3Ac,\"}],"
+         "\"s\":[]}",
+         "{\"id\":\"b\"}", "books", 0, "write view: a prefix of a listed id is not listed"},
         {"{\"t\":[\"apples\",\"oranges\"],\"f\":[{\"k\":\"size\",\"o\":\"eq\",\"v\":3},"
          "{\"k\":\"colour\",\"o\":\"eq\",\"v\":\"red\"}],\"s\":[]}",
          "{\"size\":3,\"colour\":\"red\"}", "oranges", 1, "two filters, both hold"},
@@ -188,6 +194,38 @@ static void suite_lua(void)
     for (size_t i = 0; i < sizeof m / sizeof m[0]; i++) {
         const char *args[3] = {m[i].pred, m[i].doc, m[i].kind};
         check_str(t_script(c, "match", 3, args), m[i].want ? "1" : "0", "match: %s", m[i].why);
+    }
+
+    /* The index form of filter values (lists filed by value): equal
+     * exactly when the predicate's equality holds; "" = not indexable. */
+    static const struct {
+        const char *a, *b;
+        int same;
+    } iv[] = {
+        {"5", "5.0", 1},
+        {"5", "\"5\"", 0},
+        {"0", "-0", 1},
+        {"true", "1", 0},
+        {"true", "true", 1},
+        {"\"a:b\"", "\"a%3Ab\"", 0},
+        {"0.1", "0.10000000000000001", 1},
+        {"0.1", "0.1000000000000001", 0},
+        {"1e300", "1e300", 1},
+        {"\"x,y\"", "\"x,y\"", 1},
+        {"\"\"", "0", 0},
+    };
+    for (size_t i = 0; i < sizeof iv / sizeof iv[0]; i++) {
+        const char *a[1] = {iv[i].a}, *b[1] = {iv[i].b};
+        char fa[96];
+        snprintf(fa, sizeof fa, "%s", t_script(c, "ival", 1, a));
+        const char *fb = t_script(c, "ival", 1, b);
+        ok(fa[0] && !strpbrk(fa, ":,") && (strcmp(fa, fb) == 0) == iv[i].same,
+           "index form: %s %s %s (%s, %s)", iv[i].a, iv[i].same ? "==" : "!=", iv[i].b, fa, fb);
+    }
+    static const char *const noindex[] = {"null", "[1]", "{\"a\":1}"};
+    for (size_t i = 0; i < 3; i++) {
+        const char *a[1] = {noindex[i]};
+        check_str(t_script(c, "ival", 1, a), "", "index form: %s is not indexable", noindex[i]);
     }
 
     /* Sort members: breed then id, byte order, null first, NUL-safe. */

@@ -969,6 +969,51 @@ function ops.bcount()
     return out
 end
 
+-- bindex: KEYS[2] a batch key. Is the batch filed where the writes of its
+-- tables look for it (see "Which batches a write visits"): its P:tables
+-- entries, P:ri for each listed id (id-keyed), each member's P:lv pair
+-- (indexed by value)? `oponn cache verify` asks for every batch; a batch
+-- that is not filed would miss a write. A batch of another epoch, or whose
+-- members were evicted (the next write drops it), has nothing to check.
+-- Writes nothing. -> what is missing, one string each ({} = nothing)
+function ops.bindex()
+    local bkey = KEYS[2]
+    local b = redis.call('HMGET', bkey, 'g', 'p', 'm')
+    if b[1] ~= EPOCH or not b[2] then return {} end
+    local pred = cjson.decode(b[2])
+    local bid = string.sub(bkey, #P + 2)
+    local idx = P .. ':tables'
+    local out = {}
+    local keyed, pair = id_keyed(pred), index_pair(pred)
+    for _, t in ipairs(pred.t) do
+        local entry = keyed and (t .. ':i:' .. bid) or
+            (pair and (t .. ':v:' .. pair .. ':' .. bid) or (t .. ':' .. bid))
+        -- an older version filed every non-id batch as t:bid: writes visit it
+        if not redis.call('ZSCORE', idx, entry) and
+            not (pair and redis.call('ZSCORE', idx, t .. ':' .. bid)) then
+            out[#out + 1] = 'P:tables lacks ' .. entry
+        end
+        for _, id in ipairs(keyed and pred.f[1].v or {}) do
+            if redis.call('SISMEMBER', P .. ':ri:' .. t .. ':' .. esc(tostring(id)), bid) == 0 then
+                out[#out + 1] = 'P:ri:' .. t .. ':' .. esc(tostring(id)) .. ' lacks it'
+            end
+        end
+    end
+    local zkey = bkey .. ':z'
+    if pair and tonumber(b[3]) == redis.call('ZCARD', zkey) then
+        for _, m in ipairs(redis.call('ZRANGE', zkey, 0, -1)) do
+            local tail = tail_of(m)
+            local lv = P .. ':lv:' .. string.match(tail, '^([^:]+):')
+            local listed = redis.call('HGET', lv, tail)
+            if not (listed and string.find(listed, ',' .. pair .. ',', 1, true)) and
+                not redis.call('ZSCORE', idx, string.match(tail, '^([^:]+):') .. ':' .. bid) then
+                out[#out + 1] = 'P:lv ' .. tail .. ' lacks ' .. pair
+            end
+        end
+    end
+    return out
+end
+
 -- bfill: KEYS[2] batch key. ARGV[5] predicate JSON, ARGV[6] exhaustive
 -- ("1"/"0"), ARGV[7] the miss's token: the epoch it read, ";", the table
 -- counters joined by ",", ARGV[8] batch ttl,

@@ -61,6 +61,7 @@ static cache_t *t_open(const char *prefix)
 }
 
 static redisReply *t_cmd(cache_t *c, const char *fmt, ...);
+static void t_report(void *ud, const char *line);
 
 /* Deletes every key of the prefix, so a suite starts from nothing. */
 static void t_flush(cache_t *c)
@@ -865,6 +866,14 @@ static const char *t_vf_args(int what, int size, const char *colour, int limit)
     return arena_printf(&T_arena, "{\"min\":3.0,\"max\":3.5,\"limit\":%d}", limit);
 }
 
+static const char *t_vf_hash(const char *name, const char *args)
+{
+    err_t e;
+    cache_query_t q;
+    cache_query_canon(&T_arena, cache_query_find(name), args, &q, &e);
+    return q.hash;
+}
+
 static const char *t_vf_name(int what)
 {
     return what == 's' ? "fruitBySize" : what == 'c' ? "fruitByColour" : "fruitByAcidity";
@@ -913,6 +922,50 @@ static int t_vf_put(cache_t *c, cache_t *mon, int i, cache_reconcile_t *rc, long
     int r = cache_put(c, CACHE_APPLES, T_vf[i].id, T_vf[i].version, t_vf_json(&T_vf[i]), rc, &e);
     *hmgets = t_cmdstat(mon, "hmget") - h0;
     return r;
+}
+
+/* MongoDB for cache_verify in the visits suite: T_vf. */
+static int t_vs_fetch(void *ud, arena_t *a, cache_kind_t k, const char *id, const char **json,
+                      err_t *e)
+{
+    (void)ud, (void)a, (void)e;
+    *json = NULL;
+    for (int i = 0; i < 24; i++) {
+        if (k == CACHE_APPLES && T_vf[i].live && strcmp(T_vf[i].id, id) == 0)
+            *json = t_vf_json(&T_vf[i]);
+    }
+    return 0;
+}
+
+static int t_vs_query(void *ud, arena_t *a, const cache_query_t *q, cache_doc_t **docs, size_t *n,
+                      int *exhaustive, err_t *e)
+{
+    (void)ud, (void)e;
+    cJSON *p = cJSON_Parse(q->pred_json);
+    const cJSON *args = cJSON_GetObjectItemCaseSensitive(p, "a");
+    const cJSON *sz = cJSON_GetObjectItemCaseSensitive(args, "size");
+    const cJSON *col = cJSON_GetObjectItemCaseSensitive(args, "colour");
+    int what = strcmp(q->decl->name, "fruitBySize") == 0     ? 's'
+               : strcmp(q->decl->name, "fruitByColour") == 0 ? 'c'
+                                                             : 'a';
+    *docs = arena_calloc(a, 24, sizeof **docs);
+    *n = (size_t)t_vf_query(what, sz ? sz->valueint : 0,
+                            col ? arena_strdup(a, col->valuestring) : "", 3.0, 3.5, (int)q->limit,
+                            *docs, exhaustive);
+    cJSON_Delete(p);
+    return 0;
+}
+
+static long t_vs_verify(cache_t *c)
+{
+    err_t e;
+    cache_source_t src = {NULL, t_vs_fetch, t_vs_query};
+    cache_verify_t v;
+    if (cache_verify(c, &src, t_report, NULL, &v, &e) != 0) {
+        printf("# verify: %s\n", e.msg);
+        return -1;
+    }
+    return v.mismatches;
 }
 
 static void suite_visits(void)
@@ -1037,6 +1090,20 @@ static void suite_visits(void)
     r = t_cmd(c, "ZLEXCOUNT tvis:tables [apples: (apples;");
     check_int(r->integer, 112 + fills, "the live lists stay indexed");
     freeReplyObject(r);
+
+    /* cache verify checks that every list is filed where writes look. */
+    check_int(t_vs_verify(c), 0, "cache verify: 0 mismatches");
+    r = t_cmd(c, "HDEL tvis:lv:apples apples:a00");
+    freeReplyObject(r);
+    long mis = t_vs_verify(c);
+    ok(mis > 0, "cache verify reports the lists a write of a00 would now miss (%ld)", mis);
+    T_vf[0].acidity = 3.3; /* a write puts the record's index back */
+    put = t_vf_put(c, mon, 0, &rc, &hm);
+    ok(put == 1 && t_vs_verify(c) == 0, "a write of it files it again: 0 mismatches");
+    r = t_cmd(c, "ZREM tvis:tables oranges:v:colour:sred:q:fruitByColour:%s",
+              t_vf_hash("fruitByColour", t_vf_args('c', 0, "red", 20)));
+    freeReplyObject(r);
+    check_int(t_vs_verify(c), 1, "cache verify reports a list missing from P:tables");
     cache_close(c);
     cache_close(mon);
 }

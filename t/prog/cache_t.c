@@ -815,7 +815,7 @@ static void suite_cmdstats(void)
  * independent check. */
 
 typedef struct {
-    char id[8];
+    char id[16];
     const char *breed, *colour;
     int size, version;
     double acidity;

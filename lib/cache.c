@@ -610,9 +610,10 @@ static int cache__write(cache_t *c, int is_del, cache_kind_t k, const char *id, 
         if (c->behind) err_wrap(e, "write-behind: write not accepted");
         return -1;
     }
-    if (cache__is(r, 0, "ok") && r->elements == 5) {
+    if (cache__is(r, 0, "ok") && r->elements == 6) {
         cache_reconcile_t got = {(int)r->element[1]->integer, (int)r->element[2]->integer,
-                                 (int)r->element[3]->integer, (int)r->element[4]->integer};
+                                 (int)r->element[3]->integer, (int)r->element[4]->integer,
+                                 (int)r->element[5]->integer};
         metrics_add(METRIC_BATCH_PATCHED, (uint64_t)got.patched);
         metrics_add(METRIC_BATCH_INSERTED, (uint64_t)got.inserted);
         metrics_add(METRIC_BATCH_REMOVED, (uint64_t)got.removed);

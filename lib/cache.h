@@ -128,10 +128,14 @@ typedef struct {
     int inserted; /* now matches: inserted in sort position */
     int removed;  /* no longer matches: removed */
     int dropped;  /* could not be patched exactly: dropped (refilled on read) */
+    int visited;  /* cached batches the write looked at: those it could change
+                     (docs/cache.md, "Which batches a write visits") */
 } cache_reconcile_t;
 
 /* A write of (kind, id) at `version` with its new JSON: sets the entity and
- * reconciles every cached batch of the kind, in ONE script call. Also
+ * reconciles every cached batch of the kind it could change (the batches
+ * that may hold the record or that its new version may enter), in ONE
+ * script call. Also
  * cancels outstanding leases. In write-behind mode it also enqueues the
  * write for oponn-writer (same call). Returns 1 done (also when this very
  * version is cached already: a fill may have brought it, and the batches

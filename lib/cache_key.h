@@ -23,11 +23,21 @@
  *   P:ri:K:E          record -> id-keyed batches listing its id (SET of
  *                     batch ids; `id IN [...]` queries: books, bookstoresForBooks)
  *   P:q:NAME:HASH     cached batch: hash {g epoch, p predicate JSON, x exhaustive,
- *                     m member count, "@K:E" -> that member's sort string}
+ *                     m member count, v materialised value, c canonical
+ *                     arguments, w write view (id-keyed batches only),
+ *                     "@K:E" -> that member's sort string}
  *   P:q:NAME:HASH:z   its ordered members (ZSET, score 0, lexical order)
- *   P:tables          index of batches: ZSET of "K:q:NAME:HASH" (reconciled
- *                     by every write of K: ZRANGEBYLEX [K:q: (K:q;) and
- *                     "K:i:q:NAME:HASH" (id-keyed, found through P:ri)
+ *   P:tables          index of batches, one entry per table read (no TTL):
+ *                     "K:q:NAME:HASH" (reconciled by every write of K:
+ *                     ZRANGEBYLEX [K:q: (K:q;), "K:i:q:NAME:HASH" (id-keyed,
+ *                     found through P:ri) and "K:v:FIELD:VAL:q:NAME:HASH"
+ *                     (an equality filter FIELD = VAL, found by a write's
+ *                     old and new values of FIELD)
+ *   P:lv:K            record -> the "FIELD:VAL" pairs of the K:v batches that
+ *                     may hold it: hash {"K:E" -> ",FIELD:VAL,...,"} (no TTL)
+ *   P:vf:K            the FIELDs K's batches are indexed by (SET, no TTL)
+ *   P:sweep           the P:tables entry the fills' sweep of expired batches
+ *                     stopped at (no TTL)
  *   P:tv:K            table write counter (refuses batch fills that raced a write)
  *   P:pend:K          write-behind writes of kind K not yet in MongoDB (counter)
  *   P:pendr:K:E       the same per record: while > 0 nothing read from

@@ -65,11 +65,27 @@ local STATS = P .. ':stats'
 if bumped == 1 then redis.call('HINCRBY', STATS, 'epoch_bumps', 1) end
 
 -- Percent-encoding, byte for byte the same as cache_key_escape() (checked by
--- t/31-cache-lua.t); used only for ids read out of JSON (joins).
+-- t/31-cache-lua.t); used for ids read out of JSON (joins, id lists) and for
+-- the string values batches are indexed by (ival).
 local function esc(s)
     return (string.gsub(s, '[^A-Za-z0-9%-%._]', function(c)
         return string.format('%%%02X', string.byte(c))
     end))
+end
+
+-- The index form of a filter value: the same string for values eqv() finds
+-- equal (5 and 5.0), different strings otherwise; nil for a value no record
+-- can equal (null, a list, NaN). Holds no ':' or ','.
+local function ival(v)
+    local t = type(v)
+    if t == 'string' then return 's' .. esc(v) end
+    if t == 'number' then
+        if v ~= v then return nil end
+        if v == 0 then v = 0 end -- -0 == 0
+        return 'n' .. string.format('%.17g', v)
+    end
+    if t == 'boolean' then return v and 'b1' or 'b0' end
+    return nil
 end
 
 -- The kinds of lib/kind.c (t/unit/kind.c checks this line against its rows).
@@ -123,6 +139,9 @@ local function matches(pred, doc, kind)
                 local r = cmp_ok(v, f.hi)
                 if not r then return false end
             end
+        elseif f.o == 'in' and f.ids then -- a write view (write_view)
+            local iv = ival(v)
+            if not iv or not string.find(f.ids, ',' .. iv .. ',', 1, true) then return false end
         elseif f.o == 'in' then
             local found = false
             for _, x in ipairs(f.v) do
@@ -291,23 +310,107 @@ end
 
 -- --------------------------------------------------------------- batches
 
--- A batch whose only filter is `id IN [...]` (books(ids), bookstoresForBooks)
--- can hold a record only if the record's id is listed, so it is indexed by
--- its listed ids (P:ri:K:E, a set of batch ids) instead of being visited by
--- every write of its table; in P:tables it stands as "K:i:<bid>", outside the
--- "K:q:" range that reconcile scans, for stats and drop_table.
+-- Which batches a write visits (issue 22, item 3): a write's Redis time
+-- grows with the batches it could change, not with every cached batch of
+-- its table. P:tables files each batch once per table it reads, in one of
+-- three forms:
+--
+--   K:i:<bid>               the only filter is `id IN [...]` (books(ids),
+--                           bookstoresForBooks): found through P:ri:K:E, the
+--                           batches that list the written record's id
+--   K:v:<field>:<val>:<bid> an equality filter field = val (fruitBySize,
+--                           fruitByColour, bookstoreBooks, bookstoreByName):
+--                           found by the record's new value of the field
+--                           (it may enter) and by the values it is listed
+--                           under, P:lv:K (it may leave or change there)
+--   K:<bid>                 anything else (<bid> is "q:NAME:HASH": a range,
+--                           no filter): every write of K visits it
+--
+-- P:lv:K is a hash {tail -> ",field:val,...,"}: the index pairs of the
+-- K:v batches that may hold the record. bfill adds its batch's pair for
+-- every member; a write visits every batch under those pairs (so every
+-- indexed batch the record is in) and under its new values, then sets the
+-- record's field to the pairs of the batches it is still in. So it is never
+-- missing a batch that holds the record, as long as it is not lost: it has
+-- no TTL, like P:tables (never evicted under volatile-* or noeviction). One
+-- field per record listed in an indexed batch: bounded by the table's size.
+-- P:vf:K (a set) names the fields K's batches are indexed by.
 local function id_keyed(pred)
     local f = pred.f
     return #f == 1 and f[1].o == 'in' and f[1].k == 'id'
 end
 
-local function batch_drop(bid, pred_json, pred)
+-- "field:val" of the equality filter a batch is indexed by, or nil (not
+-- indexed by value).
+local function index_pair(pred)
+    if id_keyed(pred) then return nil end
+    for _, f in ipairs(pred.f) do
+        if f.o == 'eq' and type(f.k) == 'string' and string.find(f.k, '^[%w_]+$') then
+            local iv = ival(f.v)
+            if iv then return f.k .. ':' .. iv end
+        end
+    end
+    return nil
+end
+
+-- The batch id of a P:tables entry of table kind (any of the three forms).
+local function entry_bid(kind, entry)
+    local rest = string.sub(entry, #kind + 2)
+    local form = string.sub(rest, 1, 2)
+    if form == 'i:' then return string.sub(rest, 3) end
+    if form == 'v:' then return string.match(rest, '^v:[^:]*:[^:]*:(.*)$') end
+    return rest
+end
+
+-- What a write needs of an id-keyed batch's predicate, without its id list
+-- and arguments (a 100-id predicate took a third of a book write's visit
+-- to copy and decode): field "w" of the batch, with the ids as one string
+-- ",ival,ival,...," that matches() searches. Only strings and small
+-- integers, so cjson.encode (14 significant digits) loses nothing.
+local function write_view(pred)
+    local ids = {}
+    for _, v in ipairs(pred.f[1].v) do
+        local iv = ival(v)
+        if iv then ids[#ids + 1] = iv end
+    end
+    return cjson.encode({t = pred.t, s = pred.s, l = pred.l, j = pred.j,
+        f = {{k = 'id', o = 'in', ids = ',' .. table.concat(ids, ',') .. ','}}})
+end
+
+-- Drops a batch (pred_json: its stored predicate, read here when nil).
+local function batch_drop(bid, pred, pred_json)
     local bkey = P .. ':' .. bid
+    pred_json = pred_json or redis.call('HGET', bkey, 'p')
     redis.call('DEL', bkey, bkey .. ':z')
+    local pair = index_pair(pred)
     for _, t in ipairs(pred.t) do
         redis.call('ZREM', P .. ':tables', t .. ':' .. bid, t .. ':i:' .. bid)
+        if pair then redis.call('ZREM', P .. ':tables', t .. ':v:' .. pair .. ':' .. bid) end
     end
-    redis.call('HSET', P .. ':dropped', bid, pred_json)
+    if pred_json then redis.call('HSET', P .. ':dropped', bid, pred_json) end
+end
+
+-- Entries of batches that expired stay in P:tables until a write that
+-- visits them, or this sweep, removes them. Each bfill looks at the next n
+-- entries after a cursor (P:sweep, wrapping around), so the index holds
+-- O(live batches) entries even under values no write visits again (the
+-- bookstoreByName of a name nobody takes).
+local function sweep(n)
+    local idx, cur = P .. ':tables', P .. ':sweep'
+    local from = redis.call('GET', cur)
+    local got = redis.call('ZRANGEBYLEX', idx, from and ('(' .. from) or '-', '+', 'LIMIT', 0, n)
+    if #got == 0 then
+        redis.call('DEL', cur)
+        return
+    end
+    for _, entry in ipairs(got) do
+        local kind = string.match(entry, '^([^:]+):')
+        local bid = kind and entry_bid(kind, entry)
+        if not bid or redis.call('HGET', P .. ':' .. bid, 'g') ~= EPOCH then
+            redis.call('ZREM', idx, entry)
+        end
+    end
+    redis.call('SET', cur, got[#got])
 end
 
 local function last_other(zkey, old_m)
@@ -433,98 +536,165 @@ local function value_patch(bkey, pred, action, tail, json, new_m, gone)
     end
 end
 
--- Reconciles every cached batch reading table `kind` with the write of the
--- record whose tail is `tail`: newdoc is its decoded new version and newjson
--- its text (both nil for a delete). Returns counts {patched, inserted, removed, dropped}.
-local function reconcile(kind, tail, newdoc, newjson, batch_ttl)
-    local c = {0, 0, 0, 0}
+-- Reconciles one batch `bid` with the write of record `tail` (kind `kind`;
+-- newdoc and newjson nil for a delete). `entry` is the batch's P:tables
+-- entry, false when it was found through P:ri (id-keyed: its write view "w"
+-- is read instead of its predicate). Counts into c; returns the action
+-- ('none' for a batch gone, of an old epoch, or left alone).
+local function reconcile_one(kind, tail, bid, entry, newdoc, newjson, c)
+    local bkey = P .. ':' .. bid
+    local zkey = bkey .. ':z'
     local rkey = P .. ':rb:' .. tail
-    local rikey = P .. ':ri:' .. tail
-    local bids, entries = {}, {}
-    for _, entry in ipairs(redis.call('ZRANGEBYLEX', P .. ':tables', '[' .. kind .. ':q:',
-        '(' .. kind .. ':q;')) do
-        bids[#bids + 1] = string.sub(entry, #kind + 2)
-        entries[#entries + 1] = entry
-    end
-    for _, bid in ipairs(redis.call('SMEMBERS', rikey)) do
-        bids[#bids + 1] = bid
-        entries[#entries + 1] = false -- indexed by id: stale ones leave the id set
-    end
-    for i, bid in ipairs(bids) do
-        local entry = entries[i]
-        local bkey = P .. ':' .. bid
-        local zkey = bkey .. ':z'
-        local b = redis.call('HMGET', bkey, 'g', 'p', 'x', 'm')
-        if b[1] ~= EPOCH or not b[2] then
-            -- expired or from an old epoch
-            if entry then
-                redis.call('ZREM', P .. ':tables', entry)
-            else
-                redis.call('SREM', rikey, bid)
-                redis.call('ZREM', P .. ':tables', kind .. ':i:' .. bid)
-            end
-        elseif tonumber(b[4]) ~= redis.call('ZCARD', zkey) then
-            batch_drop(bid, b[2], cjson.decode(b[2])) -- members evicted
-            c[4] = c[4] + 1
+    local b = redis.call('HMGET', bkey, 'g', entry and 'p' or 'w', 'x', 'm', '@' .. tail)
+    local pj = b[2]
+    if b[1] == EPOCH and not pj then pj = redis.call('HGET', bkey, 'p') end -- no "w" yet
+    if b[1] ~= EPOCH or not pj then
+        -- expired or from an old epoch
+        if entry then
+            redis.call('ZREM', P .. ':tables', entry)
         else
-            local pred = cjson.decode(b[2])
-            local x = (b[3] == '1')
-            local old_m = redis.call('HGET', bkey, '@' .. tail)
-            if old_m and not redis.call('ZSCORE', zkey, old_m) then old_m = nil end
-            local new_m = nil
-            if newdoc and matches(pred, newdoc, kind) then new_m = member_of(pred, newdoc, tail) end
-            local action, gone_tail = 'none', nil
-            if old_m or new_m then
-                local n = redis.call('ZCARD', zkey)
-                action = decide(pred.l, x, n, old_m, new_m, last_other(zkey, old_m))
-            end
-            if action == 'patch' then
-                c[1] = c[1] + 1
-            elseif action == 'move' then
-                redis.call('ZREM', zkey, old_m)
-                redis.call('ZADD', zkey, 0, new_m)
-                redis.call('HSET', bkey, '@' .. tail, new_m)
-                redis.call('HSET', rkey, bid, new_m)
-                c[1] = c[1] + 1
-            elseif action == 'insert' or action == 'insert_evict' then
-                redis.call('ZADD', zkey, 0, new_m)
-                redis.call('HSET', bkey, '@' .. tail, new_m)
-                redis.call('HSET', rkey, bid, new_m)
-                redis.call('EXPIRE', zkey, redis.call('TTL', bkey))
-                if action == 'insert' then redis.call('HINCRBY', bkey, 'm', 1) end
-                if action == 'insert_evict' then
-                    local gone = redis.call('ZRANGE', zkey, -1, -1)[1]
-                    redis.call('ZREM', zkey, gone)
-                    gone_tail = tail_of(gone)
-                    redis.call('HDEL', bkey, '@' .. gone_tail)
-                    redis.call('HDEL', P .. ':rb:' .. gone_tail, bid)
-                    redis.call('HSET', bkey, 'x', '0')
-                end
-                c[2] = c[2] + 1
-            elseif action == 'exclude' then
-                redis.call('HSET', bkey, 'x', '0')
-                c[1] = c[1] + 1
-            elseif action == 'remove' then
-                redis.call('ZREM', zkey, old_m)
-                redis.call('HINCRBY', bkey, 'm', -1)
-                redis.call('HDEL', bkey, '@' .. tail)
-                redis.call('HDEL', rkey, bid)
-                c[3] = c[3] + 1
-            elseif action == 'drop' then
-                batch_drop(bid, b[2], pred)
-                redis.call('HDEL', rkey, bid)
-                c[4] = c[4] + 1
-            end
-            if action ~= 'none' and action ~= 'drop' and action ~= 'exclude' then
-                value_patch(bkey, pred, action, tail, newjson, new_m, gone_tail)
+            redis.call('SREM', P .. ':ri:' .. tail, bid)
+            redis.call('ZREM', P .. ':tables', kind .. ':i:' .. bid)
+        end
+        return 'none'
+    end
+    local pred = cjson.decode(pj)
+    local n = tonumber(b[4])
+    if n ~= redis.call('ZCARD', zkey) then
+        batch_drop(bid, pred, entry and pj) -- members evicted
+        c[4] = c[4] + 1
+        return 'drop'
+    end
+    local x = (b[3] == '1')
+    local old_m = b[5]
+    if old_m and not redis.call('ZSCORE', zkey, old_m) then old_m = nil end
+    local new_m = nil
+    if newdoc and matches(pred, newdoc, kind) then new_m = member_of(pred, newdoc, tail) end
+    local action, gone_tail = 'none', nil
+    if old_m and new_m == old_m then
+        action = 'patch' -- decide()'s first answer, without its ZRANGE
+    elseif old_m or new_m then
+        action = decide(pred.l, x, n, old_m, new_m, last_other(zkey, old_m))
+    end
+    if action == 'patch' then
+        c[1] = c[1] + 1
+    elseif action == 'move' then
+        redis.call('ZREM', zkey, old_m)
+        redis.call('ZADD', zkey, 0, new_m)
+        redis.call('HSET', bkey, '@' .. tail, new_m)
+        redis.call('HSET', rkey, bid, new_m)
+        c[1] = c[1] + 1
+    elseif action == 'insert' or action == 'insert_evict' then
+        redis.call('ZADD', zkey, 0, new_m)
+        redis.call('HSET', bkey, '@' .. tail, new_m)
+        redis.call('HSET', rkey, bid, new_m)
+        redis.call('EXPIRE', zkey, redis.call('TTL', bkey))
+        if action == 'insert' then redis.call('HINCRBY', bkey, 'm', 1) end
+        if action == 'insert_evict' then
+            local gone = redis.call('ZRANGE', zkey, -1, -1)[1]
+            redis.call('ZREM', zkey, gone)
+            gone_tail = tail_of(gone)
+            redis.call('HDEL', bkey, '@' .. gone_tail)
+            redis.call('HDEL', P .. ':rb:' .. gone_tail, bid)
+            redis.call('HSET', bkey, 'x', '0')
+        end
+        c[2] = c[2] + 1
+    elseif action == 'exclude' then
+        redis.call('HSET', bkey, 'x', '0')
+        c[1] = c[1] + 1
+    elseif action == 'remove' then
+        redis.call('ZREM', zkey, old_m)
+        redis.call('HINCRBY', bkey, 'm', -1)
+        redis.call('HDEL', bkey, '@' .. tail)
+        redis.call('HDEL', rkey, bid)
+        c[3] = c[3] + 1
+    elseif action == 'drop' then
+        batch_drop(bid, pred, entry and pj)
+        redis.call('HDEL', rkey, bid)
+        c[4] = c[4] + 1
+    end
+    if action ~= 'none' and action ~= 'drop' and action ~= 'exclude' then
+        value_patch(bkey, pred, action, tail, newjson, new_m, gone_tail)
+    end
+    return action
+end
+
+-- The batches a write of record `tail` of table `kind` must visit (see
+-- "Which batches a write visits"), each once: a list of {bid, entry
+-- (false: found through P:ri), index pair (nil: not indexed by value)},
+-- and the record's P:lv field as read.
+local function reconcile_targets(kind, tail, newdoc)
+    local idx = P .. ':tables'
+    local out, seen = {}, {}
+    local function add(bid, entry, pair)
+        if not seen[bid] then
+            seen[bid] = true
+            out[#out + 1] = {bid, entry, pair}
+        end
+    end
+    for _, entry in ipairs(redis.call('ZRANGEBYLEX', idx, '[' .. kind .. ':q:',
+        '(' .. kind .. ':q;')) do
+        add(string.sub(entry, #kind + 2), entry, nil)
+    end
+    for _, bid in ipairs(redis.call('SMEMBERS', P .. ':ri:' .. tail)) do add(bid, false, nil) end
+    local listed = redis.call('HGET', P .. ':lv:' .. kind, tail)
+    local prs, has = {}, {}
+    for pr in string.gmatch(listed or '', '[^,]+') do
+        if not has[pr] then
+            has[pr] = true
+            prs[#prs + 1] = pr
+        end
+    end
+    if newdoc then
+        for _, k in ipairs(redis.call('SMEMBERS', P .. ':vf:' .. kind)) do
+            local iv = ival(newdoc[k])
+            local pr = iv and (k .. ':' .. iv)
+            if pr and not has[pr] then
+                has[pr] = true
+                prs[#prs + 1] = pr
             end
         end
     end
+    for _, pr in ipairs(prs) do
+        local pre = kind .. ':v:' .. pr .. ':'
+        for _, entry in ipairs(redis.call('ZRANGEBYLEX', idx, '[' .. pre,
+            '(' .. kind .. ':v:' .. pr .. ';')) do
+            add(string.sub(entry, #pre + 1), entry, pr)
+        end
+    end
+    return out, listed
+end
+
+-- Reconciles the cached batches reading table `kind` that the write of the
+-- record whose tail is `tail` could change: newdoc is its decoded new
+-- version and newjson its text (both nil for a delete). Returns counts
+-- {patched, inserted, removed, dropped, visited}.
+local function reconcile(kind, tail, newdoc, newjson, batch_ttl)
+    local c = {0, 0, 0, 0, 0}
+    local targets, listed = reconcile_targets(kind, tail, newdoc)
+    local still, has = {}, {} -- index pairs of the batches the record is in afterwards
+    for _, t in ipairs(targets) do
+        local action = reconcile_one(kind, tail, t[1], t[2], newdoc, newjson, c)
+        if t[3] and not has[t[3]] and (action == 'patch' or action == 'move' or
+            action == 'insert' or action == 'insert_evict') then
+            has[t[3]] = true
+            still[#still + 1] = t[3]
+        end
+    end
+    c[5] = #targets
+    if #still > 0 then
+        local s = ',' .. table.concat(still, ',') .. ','
+        if s ~= listed then redis.call('HSET', P .. ':lv:' .. kind, tail, s) end
+    elseif listed then
+        redis.call('HDEL', P .. ':lv:' .. kind, tail)
+    end
+    local rkey = P .. ':rb:' .. tail
     if redis.call('EXISTS', rkey) == 1 then redis.call('EXPIRE', rkey, batch_ttl) end
     stat('patched', c[1])
     stat('inserted', c[2])
     stat('removed', c[3])
     stat('dropped', c[4])
+    stat('visited', c[5])
     return c
 end
 
@@ -534,11 +704,10 @@ local function drop_table(kind)
     local idx = redis.call('ZRANGEBYLEX', P .. ':tables', '[' .. kind .. ':', '(' .. kind .. ';')
     local n = 0
     for _, entry in ipairs(idx) do
-        local bid = string.sub(entry, #kind + 2)
-        if string.sub(bid, 1, 2) == 'i:' then bid = string.sub(bid, 3) end
-        local pj = redis.call('HGET', P .. ':' .. bid, 'p')
+        local bid = entry_bid(kind, entry)
+        local pj = bid and redis.call('HGET', P .. ':' .. bid, 'p')
         if pj then
-            batch_drop(bid, pj, cjson.decode(pj))
+            batch_drop(bid, cjson.decode(pj), pj)
             n = n + 1
         else
             redis.call('ZREM', P .. ':tables', entry)
@@ -546,6 +715,45 @@ local function drop_table(kind)
     end
     stat('dropped', n)
     return n
+end
+
+-- Files a batch just filled in P:tables (see "Which batches a write
+-- visits"), with what each form needs: P:ri and the write view "w" for an
+-- id-keyed batch; P:vf and each member's P:lv pair for one indexed by value.
+local function batch_index(bid, pred, members, ttl)
+    local idx = P .. ':tables'
+    if id_keyed(pred) then
+        redis.call('HSET', P .. ':' .. bid, 'w', write_view(pred))
+        for _, t in ipairs(pred.t) do
+            redis.call('ZADD', idx, 0, t .. ':i:' .. bid)
+            for _, id in ipairs(pred.f[1].v) do
+                local rikey = P .. ':ri:' .. t .. ':' .. esc(tostring(id))
+                redis.call('SADD', rikey, bid)
+                redis.call('EXPIRE', rikey, ttl)
+            end
+        end
+        return
+    end
+    local pair = index_pair(pred)
+    if not pair then
+        for _, t in ipairs(pred.t) do redis.call('ZADD', idx, 0, t .. ':' .. bid) end
+        return
+    end
+    local field = string.match(pair, '^([^:]*)')
+    for _, t in ipairs(pred.t) do
+        redis.call('ZADD', idx, 0, t .. ':v:' .. pair .. ':' .. bid)
+        redis.call('ZREM', idx, t .. ':' .. bid) -- filed by an older version
+        redis.call('SADD', P .. ':vf:' .. t, field)
+    end
+    for _, m in ipairs(members) do
+        local lvkey = P .. ':lv:' .. string.match(m[1], '^([^:]+):')
+        local listed = redis.call('HGET', lvkey, m[1])
+        if not listed then
+            redis.call('HSET', lvkey, m[1], ',' .. pair .. ',')
+        elseif not string.find(listed, ',' .. pair .. ',', 1, true) then
+            redis.call('HSET', lvkey, m[1], listed .. pair .. ',')
+        end
+    end
 end
 
 -- ------------------------------------------------------------ operations
@@ -657,12 +865,12 @@ function ops.mget()
 end
 
 -- put / del: the write of one record, with the reconciliation of every cached
--- batch of its table, in one call.
+-- batch of its table it could change (reconcile_targets), in one call.
 --   ARGV[5] tail, ARGV[6] kind, ARGV[7] version, ARGV[8] JSON ("" for del),
 --   ARGV[9] entity ttl, ARGV[10] tombstone ttl, ARGV[11] batch ttl,
 --   ARGV[12] "behind" to enqueue for the writer, ARGV[13] queue max length,
 --   ARGV[14] raw id (stream field)
--- -> {'ok', patched, inserted, removed, dropped} | {'stale'} | {'full'}
+-- -> {'ok', patched, inserted, removed, dropped, visited} | {'stale'} | {'full'}
 local function write(is_del)
     local key = P .. ':' .. ARGV[5]
     local kind = ARGV[6]
@@ -689,7 +897,7 @@ local function write(is_del)
     -- held (MongoDB answers its reads) and its table's batches are dropped.
     if cur and cur.hold and ARGV[12] ~= 'behind' then
         redis.call('INCR', P .. ':tv:' .. kind)
-        return {'ok', 0, 0, 0, drop_table(kind)}
+        return {'ok', 0, 0, 0, drop_table(kind), 0}
     end
     if cur and cur.v > version then
         stat('stale_refused', 1)
@@ -722,7 +930,7 @@ local function write(is_del)
         redis.call('INCR', P .. ':pend:' .. kind)
         redis.call('INCR', P .. ':pendr:' .. ARGV[5])
     end
-    return {'ok', c[1], c[2], c[3], c[4]}
+    return {'ok', c[1], c[2], c[3], c[4], c[5]}
 end
 
 function ops.put() return write(false) end
@@ -757,6 +965,51 @@ function ops.bcount()
             n = tonumber(b[4])
         end
         out[#out + 1] = n
+    end
+    return out
+end
+
+-- bindex: KEYS[2] a batch key. Is the batch filed where the writes of its
+-- tables look for it (see "Which batches a write visits"): its P:tables
+-- entries, P:ri for each listed id (id-keyed), each member's P:lv pair
+-- (indexed by value)? `oponn cache verify` asks for every batch; a batch
+-- that is not filed would miss a write. A batch of another epoch, or whose
+-- members were evicted (the next write drops it), has nothing to check.
+-- Writes nothing. -> what is missing, one string each ({} = nothing)
+function ops.bindex()
+    local bkey = KEYS[2]
+    local b = redis.call('HMGET', bkey, 'g', 'p', 'm')
+    if b[1] ~= EPOCH or not b[2] then return {} end
+    local pred = cjson.decode(b[2])
+    local bid = string.sub(bkey, #P + 2)
+    local idx = P .. ':tables'
+    local out = {}
+    local keyed, pair = id_keyed(pred), index_pair(pred)
+    for _, t in ipairs(pred.t) do
+        local entry = keyed and (t .. ':i:' .. bid) or
+            (pair and (t .. ':v:' .. pair .. ':' .. bid) or (t .. ':' .. bid))
+        -- an older version filed every non-id batch as t:bid: writes visit it
+        if not redis.call('ZSCORE', idx, entry) and
+            not (pair and redis.call('ZSCORE', idx, t .. ':' .. bid)) then
+            out[#out + 1] = 'P:tables lacks ' .. entry
+        end
+        for _, id in ipairs(keyed and pred.f[1].v or {}) do
+            if redis.call('SISMEMBER', P .. ':ri:' .. t .. ':' .. esc(tostring(id)), bid) == 0 then
+                out[#out + 1] = 'P:ri:' .. t .. ':' .. esc(tostring(id)) .. ' lacks it'
+            end
+        end
+    end
+    local zkey = bkey .. ':z'
+    if pair and tonumber(b[3]) == redis.call('ZCARD', zkey) then
+        for _, m in ipairs(redis.call('ZRANGE', zkey, 0, -1)) do
+            local tail = tail_of(m)
+            local lv = P .. ':lv:' .. string.match(tail, '^([^:]+):')
+            local listed = redis.call('HGET', lv, tail)
+            if not (listed and string.find(listed, ',' .. pair .. ',', 1, true)) and
+                not redis.call('ZSCORE', idx, string.match(tail, '^([^:]+):') .. ':' .. bid) then
+                out[#out + 1] = 'P:lv ' .. tail .. ' lacks ' .. pair
+            end
+        end
     end
     return out
 end
@@ -834,18 +1087,7 @@ function ops.bfill()
     if v then redis.call('HSET', KEYS[2], 'v', v) end
     redis.call('EXPIRE', KEYS[2], ttl)
     if #members > 0 then redis.call('EXPIRE', zkey, ttl) end
-    if id_keyed(pred) then
-        for _, t in ipairs(pred.t) do
-            redis.call('ZADD', P .. ':tables', 0, t .. ':i:' .. bid)
-            for _, id in ipairs(pred.f[1].v) do
-                local rikey = P .. ':ri:' .. t .. ':' .. esc(tostring(id))
-                redis.call('SADD', rikey, bid)
-                redis.call('EXPIRE', rikey, ttl)
-            end
-        end
-    else
-        for _, t in ipairs(pred.t) do redis.call('ZADD', P .. ':tables', 0, t .. ':' .. bid) end
-    end
+    batch_index(bid, pred, members, ttl)
     for j = mend + 1, #ARGV, 3 do
         local key = P .. ':' .. ARGV[j]
         local cur = curs[(j - 11) / 3 + 1]
@@ -853,6 +1095,7 @@ function ops.bfill()
             entity_set(key, tonumber(ARGV[j + 1]), ARGV[j + 2], ARGV[9])
         end
     end
+    sweep(2)
     if redis.call('HDEL', P .. ':dropped', bid) == 1 then
         stat('refilled', 1)
         return 'refilled'
@@ -978,6 +1221,7 @@ end
 
 -- Test-only entry points (pure helpers, no data written).
 function ops.esc() return esc(ARGV[5]) end
+function ops.ival() return ival(cjson.decode(ARGV[5])) or '' end
 function ops.match()
     return matches(cjson.decode(ARGV[5]), cjson.decode(ARGV[6]), ARGV[7]) and 1 or 0
 end

@@ -6,7 +6,8 @@
  * Suites: lua (the script's predicate, ordering and patch decisions,
  * table-driven), entity (leases, negative entries, the forced stale-set
  * interleaving, epochs), batch (reads, fills, joins, races), cmdstats (one
- * EVALSHA per write for K = 1, 10, 100 batches), model SEED OPS (randomized
+ * EVALSHA per write for K = 1, 10, 100 batches), visits (a write visits
+ * only the lists it could change, and patches them right), model SEED OPS (randomized
  * comparison with an in-memory ground truth), outage (driven over stdin by
  * t/34-cache-outage.t). Driven by t/3x-*.t; prints TAP.
  */
@@ -60,6 +61,7 @@ static cache_t *t_open(const char *prefix)
 }
 
 static redisReply *t_cmd(cache_t *c, const char *fmt, ...);
+static void t_report(void *ud, const char *line);
 
 /* Deletes every key of the prefix, so a suite starts from nothing. */
 static void t_flush(cache_t *c)
@@ -177,6 +179,12 @@ static void suite_lua(void)
          "{\"id\":\"c\"}", "books", 0, "not in list"},
         {"{\"t\":[\"books\"],\"f\":[{\"k\":\"id\",\"o\":\"in\",\"v\":[]}],\"s\":[]}",
          "{\"id\":\"c\"}", "books", 0, "empty list matches nothing"},
+        {"{\"t\":[\"books\"],\"f\":[{\"k\":\"id\",\"o\":\"in\",\"ids\":\",sa,sb%3Ac,\"}],"
+         "\"s\":[]}",
+         "{\"id\":\"b:c\"}", "books", 1, "write view: in its id string"},
+        {"{\"t\":[\"books\"],\"f\":[{\"k\":\"id\",\"o\":\"in\",\"ids\":\",sa,sb%3Ac,\"}],"
+         "\"s\":[]}",
+         "{\"id\":\"b\"}", "books", 0, "write view: a prefix of a listed id is not listed"},
         {"{\"t\":[\"apples\",\"oranges\"],\"f\":[{\"k\":\"size\",\"o\":\"eq\",\"v\":3},"
          "{\"k\":\"colour\",\"o\":\"eq\",\"v\":\"red\"}],\"s\":[]}",
          "{\"size\":3,\"colour\":\"red\"}", "oranges", 1, "two filters, both hold"},
@@ -187,6 +195,38 @@ static void suite_lua(void)
     for (size_t i = 0; i < sizeof m / sizeof m[0]; i++) {
         const char *args[3] = {m[i].pred, m[i].doc, m[i].kind};
         check_str(t_script(c, "match", 3, args), m[i].want ? "1" : "0", "match: %s", m[i].why);
+    }
+
+    /* The index form of filter values (lists filed by value): equal
+     * exactly when the predicate's equality holds; "" = not indexable. */
+    static const struct {
+        const char *a, *b;
+        int same;
+    } iv[] = {
+        {"5", "5.0", 1},
+        {"5", "\"5\"", 0},
+        {"0", "-0", 1},
+        {"true", "1", 0},
+        {"true", "true", 1},
+        {"\"a:b\"", "\"a%3Ab\"", 0},
+        {"0.1", "0.10000000000000001", 1},
+        {"0.1", "0.1000000000000001", 0},
+        {"1e300", "1e300", 1},
+        {"\"x,y\"", "\"x,y\"", 1},
+        {"\"\"", "0", 0},
+    };
+    for (size_t i = 0; i < sizeof iv / sizeof iv[0]; i++) {
+        const char *a[1] = {iv[i].a}, *b[1] = {iv[i].b};
+        char fa[96];
+        snprintf(fa, sizeof fa, "%s", t_script(c, "ival", 1, a));
+        const char *fb = t_script(c, "ival", 1, b);
+        ok(fa[0] && !strpbrk(fa, ":,") && (strcmp(fa, fb) == 0) == iv[i].same,
+           "index form: %s %s %s (%s, %s)", iv[i].a, iv[i].same ? "==" : "!=", iv[i].b, fa, fb);
+    }
+    static const char *const noindex[] = {"null", "[1]", "{\"a\":1}"};
+    for (size_t i = 0; i < 3; i++) {
+        const char *a[1] = {noindex[i]};
+        check_str(t_script(c, "ival", 1, a), "", "index form: %s is not indexable", noindex[i]);
     }
 
     /* Sort members: breed then id, byte order, null first, NUL-safe. */
@@ -765,6 +805,307 @@ static void suite_cmdstats(void)
         cache_close(c);
         cache_close(mon);
     }
+}
+
+/* ============================================================== visits */
+
+/* Which lists a write visits (issue 22, item 3): only those it could
+ * change. The script reports the lists it visited (cache_reconcile_t
+ * .visited); INFO commandstats counts one HMGET per visited list, as an
+ * independent check. */
+
+typedef struct {
+    char id[16];
+    const char *breed, *colour;
+    int size, version;
+    double acidity;
+    int live;
+} t_vf_t;
+
+static t_vf_t T_vf[24];
+
+static const char *t_vf_json(const t_vf_t *f)
+{
+    return t_fruit(f->id, "APPLE", f->breed, f->size, f->colour, f->acidity, f->version);
+}
+
+static int t_vf_cmp(const void *a, const void *b)
+{
+    const t_vf_t *x = *(const t_vf_t *const *)a, *y = *(const t_vf_t *const *)b;
+    int c = strcmp(x->breed, y->breed);
+    return c ? c : strcmp(x->id, y->id);
+}
+
+/* The truth of fruitBySize(size, limit) (what = 's'), fruitByColour
+ * (what = 'c') or fruitByAcidity(lo..hi) (what = 'a'), in sort order. */
+static int t_vf_query(int what, int size, const char *colour, double lo, double hi, int limit,
+                      cache_doc_t *docs, int *exhaustive)
+{
+    const t_vf_t *of[24];
+    int n = 0;
+    for (int i = 0; i < 24; i++) {
+        const t_vf_t *f = &T_vf[i];
+        if (!f->live) continue;
+        if ((what == 's' && f->size == size) || (what == 'c' && strcmp(f->colour, colour) == 0) ||
+            (what == 'a' && f->acidity >= lo && f->acidity <= hi))
+            of[n++] = f;
+    }
+    qsort(of, (size_t)n, sizeof *of, t_vf_cmp);
+    int take = n < limit ? n : limit;
+    for (int i = 0; i < take; i++)
+        docs[i] = (cache_doc_t){CACHE_APPLES, of[i]->id, of[i]->version, t_vf_json(of[i])};
+    *exhaustive = take == n;
+    return take;
+}
+
+static const char *t_vf_args(int what, int size, const char *colour, int limit)
+{
+    if (what == 's') return arena_printf(&T_arena, "{\"size\":%d,\"limit\":%d}", size, limit);
+    if (what == 'c')
+        return arena_printf(&T_arena, "{\"colour\":\"%s\",\"limit\":%d}", colour, limit);
+    return arena_printf(&T_arena, "{\"min\":3.0,\"max\":3.5,\"limit\":%d}", limit);
+}
+
+static const char *t_vf_hash(const char *name, const char *args)
+{
+    err_t e;
+    cache_query_t q;
+    cache_query_canon(&T_arena, cache_query_find(name), args, &q, &e);
+    return q.hash;
+}
+
+static const char *t_vf_name(int what)
+{
+    return what == 's' ? "fruitBySize" : what == 'c' ? "fruitByColour" : "fruitByAcidity";
+}
+
+/* Fills one list from the truth; 1 when stored. */
+static int t_vf_fill(cache_t *c, int what, int size, const char *colour, int limit)
+{
+    err_t e;
+    cache_batch_t b;
+    if (cache_batch_get(c, &T_arena, t_vf_name(what), t_vf_args(what, size, colour, limit), &b,
+                        &e) != 0 ||
+        b.status != CACHE_MISS)
+        return 0;
+    cache_doc_t docs[24];
+    int x, n = t_vf_query(what, size, colour, 3.0, 3.5, limit, docs, &x);
+    return cache_batch_fill(c, &b, docs, (size_t)n, x, &e) == 1;
+}
+
+/* Is the cached list what the truth says (members, order, values)? */
+static int t_vf_same(cache_t *c, int what, int size, const char *colour, int limit)
+{
+    err_t e;
+    cache_batch_t b;
+    if (cache_batch_get(c, &T_arena, t_vf_name(what), t_vf_args(what, size, colour, limit), &b,
+                        &e) != 0 ||
+        b.status != CACHE_HIT)
+        return 0;
+    cache_doc_t docs[24];
+    int x, n = t_vf_query(what, size, colour, 3.0, 3.5, limit, docs, &x);
+    if ((int)b.n != n) return 0;
+    for (int i = 0; i < n; i++) {
+        if (strcmp(b.members[i].id, docs[i].id) != 0 || strcmp(b.members[i].json, docs[i].json))
+            return 0;
+    }
+    return 1;
+}
+
+/* One put of T_vf[i] (version + 1); its reconciliation and the HMGETs
+ * Redis counted during it. */
+static int t_vf_put(cache_t *c, cache_t *mon, int i, cache_reconcile_t *rc, long long *hmgets)
+{
+    err_t e;
+    T_vf[i].version++;
+    long long h0 = t_cmdstat(mon, "hmget");
+    int r = cache_put(c, CACHE_APPLES, T_vf[i].id, T_vf[i].version, t_vf_json(&T_vf[i]), rc, &e);
+    *hmgets = t_cmdstat(mon, "hmget") - h0;
+    return r;
+}
+
+/* MongoDB for cache_verify in the visits suite: T_vf. */
+static int t_vs_fetch(void *ud, arena_t *a, cache_kind_t k, const char *id, const char **json,
+                      err_t *e)
+{
+    (void)ud, (void)a, (void)e;
+    *json = NULL;
+    for (int i = 0; i < 24; i++) {
+        if (k == CACHE_APPLES && T_vf[i].live && strcmp(T_vf[i].id, id) == 0)
+            *json = t_vf_json(&T_vf[i]);
+    }
+    return 0;
+}
+
+static int t_vs_query(void *ud, arena_t *a, const cache_query_t *q, cache_doc_t **docs, size_t *n,
+                      int *exhaustive, err_t *e)
+{
+    (void)ud, (void)e;
+    cJSON *p = cJSON_Parse(q->pred_json);
+    const cJSON *args = cJSON_GetObjectItemCaseSensitive(p, "a");
+    const cJSON *sz = cJSON_GetObjectItemCaseSensitive(args, "size");
+    const cJSON *col = cJSON_GetObjectItemCaseSensitive(args, "colour");
+    int what = strcmp(q->decl->name, "fruitBySize") == 0     ? 's'
+               : strcmp(q->decl->name, "fruitByColour") == 0 ? 'c'
+                                                             : 'a';
+    *docs = arena_calloc(a, 24, sizeof **docs);
+    *n = (size_t)t_vf_query(what, sz ? sz->valueint : 0,
+                            col ? arena_strdup(a, col->valuestring) : "", 3.0, 3.5, (int)q->limit,
+                            *docs, exhaustive);
+    cJSON_Delete(p);
+    return 0;
+}
+
+static long t_vs_verify(cache_t *c)
+{
+    err_t e;
+    cache_source_t src = {NULL, t_vs_fetch, t_vs_query};
+    cache_verify_t v;
+    if (cache_verify(c, &src, t_report, NULL, &v, &e) != 0) {
+        printf("# verify: %s\n", e.msg);
+        return -1;
+    }
+    return v.mismatches;
+}
+
+static void suite_visits(void)
+{
+    static const char *const breeds[4] = {"Braeburn", "Fuji", "Gala", "Jazz"};
+    cache_t *c = t_open("tvis"), *mon = t_open("tvis");
+    err_t e;
+    for (int i = 0; i < 24; i++) {
+        T_vf[i] = (t_vf_t){.breed = breeds[i % 4],
+                           .colour = i % 2 ? "green" : "red",
+                           .size = 1 + i % 5,
+                           .version = 1,
+                           .acidity = 3.0 + (i % 8) / 10.0,
+                           .live = i < 20};
+        snprintf(T_vf[i].id, sizeof T_vf[i].id, "a%02d", i);
+        if (T_vf[i].live) cache_put(c, CACHE_APPLES, T_vf[i].id, 1, t_vf_json(&T_vf[i]), NULL, &e);
+    }
+    /* 13 lists: sizes 1..5 at limits 10 and 20 (all exhaustive: 4 apples
+     * of each size), red and green, one acidity range (not indexed). */
+    int filled = 0;
+    for (int s = 1; s <= 5; s++)
+        filled += t_vf_fill(c, 's', s, NULL, 10) + t_vf_fill(c, 's', s, NULL, 20);
+    filled += t_vf_fill(c, 'c', 0, "red", 20) + t_vf_fill(c, 'c', 0, "green", 20);
+    filled += t_vf_fill(c, 'a', 0, NULL, 20);
+    check_int(filled, 13, "13 lists of apples cached");
+
+    /* a02: size 3, red, acidity 3.2. An acidity change: its size's two
+     * lists, its colour's list, and the range list (not indexed). */
+    cache_reconcile_t rc;
+    long long hm;
+    int put;
+    T_vf[2].acidity = 3.4;
+    put = t_vf_put(c, mon, 2, &rc, &hm);
+    ok(put == 1 && rc.visited == 4 && rc.patched == 4,
+       "a write visits the 4 lists it could change of 13 (visited %d, patched %d)", rc.visited,
+       rc.patched);
+    check_int(hm, 4, "one HMGET per visited list (INFO commandstats)");
+
+    /* 100 more lists of size 1: a write of a size-3 apple still visits 4. */
+    filled = 0;
+    for (int l = 21; l <= 120; l++) filled += t_vf_fill(c, 's', 1, NULL, l);
+    check_int(filled, 100, "100 more lists, of size 1");
+    put = t_vf_put(c, mon, 2, &rc, &hm);
+    ok(put == 1 && rc.visited == 4 && hm == 4,
+       "with 113 lists of the table, the write still visits 4 (visited %d, HMGET %lld)", rc.visited,
+       hm);
+
+    /* a02 moves from size 3 to size 5: the size-3 lists lose it, the size-5
+     * ones gain it (in sort position), 6 lists visited. */
+    T_vf[2].size = 5;
+    put = t_vf_put(c, mon, 2, &rc, &hm);
+    ok(put == 1 && rc.visited == 6 && rc.removed == 2 && rc.inserted == 2 && rc.patched == 2,
+       "a size change visits the old and the new size's lists (visited %d: removed %d, inserted "
+       "%d, patched %d)",
+       rc.visited, rc.removed, rc.inserted, rc.patched);
+    ok(t_vf_same(c, 's', 3, NULL, 10) && t_vf_same(c, 's', 3, NULL, 20),
+       "the old size's lists lost it");
+    ok(t_vf_same(c, 's', 5, NULL, 10) && t_vf_same(c, 's', 5, NULL, 20),
+       "the new size's lists hold it, in sort position, with its new value");
+    ok(t_vf_same(c, 'c', 0, "red", 20) && t_vf_same(c, 'a', 0, NULL, 20),
+       "its colour's list and the range list are patched");
+    put = t_vf_put(c, mon, 2, &rc, &hm);
+    ok(put == 1 && rc.visited == 4 && rc.patched == 4,
+       "the next write no longer visits the old size's lists (visited %d)", rc.visited);
+
+    /* Its record -> lists index and its entity evicted: the write still
+     * finds the lists it is in (P:lv has no TTL), and moves it out. */
+    redisReply *r = t_cmd(c, "DEL tvis:rb:apples:a02 tvis:apples:a02");
+    freeReplyObject(r);
+    T_vf[2].size = 4;
+    T_vf[2].colour = "green";
+    put = t_vf_put(c, mon, 2, &rc, &hm);
+    ok(put == 1 && rc.visited == 7 && rc.removed == 3 && rc.inserted == 3,
+       "evicted record index: a size and colour change still visits old and new lists (visited "
+       "%d, removed %d, inserted %d)",
+       rc.visited, rc.removed, rc.inserted);
+    int same = 1;
+    for (int s = 1; s <= 5; s++)
+        same &= t_vf_same(c, 's', s, NULL, 10) & t_vf_same(c, 's', s, NULL, 20);
+    same &= t_vf_same(c, 'c', 0, "red", 20) & t_vf_same(c, 'c', 0, "green", 20);
+    ok(same && t_vf_same(c, 'a', 0, NULL, 20), "every list matches the truth");
+
+    /* A create enters the lists of its values; a delete leaves them. */
+    T_vf[20].live = 1;
+    T_vf[20].size = 2;
+    put = t_vf_put(c, mon, 20, &rc, &hm);
+    ok(put == 1 && rc.visited == 4 && rc.inserted == 4,
+       "a create visits and enters its size's, its colour's and the range lists (visited %d, "
+       "inserted %d)",
+       rc.visited, rc.inserted);
+    T_vf[20].live = 0;
+    T_vf[20].version++;
+    long long h0 = t_cmdstat(mon, "hmget");
+    put = cache_delete(c, CACHE_APPLES, T_vf[20].id, T_vf[20].version, &rc, &e);
+    hm = t_cmdstat(mon, "hmget") - h0;
+    ok(put == 1 && rc.visited == 4 && rc.removed == 4 && hm == 4,
+       "a delete visits the 4 lists it was in and leaves them (visited %d, removed %d)", rc.visited,
+       rc.removed);
+    r = t_cmd(c, "HEXISTS tvis:lv:apples apples:a20");
+    check_int(r->integer, 0, "and its record -> values entry is gone");
+    freeReplyObject(r);
+    same = 1;
+    for (int s = 1; s <= 5; s++)
+        same &= t_vf_same(c, 's', s, NULL, 10) & t_vf_same(c, 's', s, NULL, 20);
+    same &= t_vf_same(c, 'c', 0, "red", 20) & t_vf_same(c, 'c', 0, "green", 20);
+    ok(same && t_vf_same(c, 'a', 0, NULL, 20), "every list still matches the truth");
+
+    /* An expired list's index entry is swept by later fills. */
+    cache_query_t cq;
+    cache_query_canon(&T_arena, cache_query_find("fruitBySize"), t_vf_args('s', 1, NULL, 21), &cq,
+                      &e);
+    r = t_cmd(c, "DEL tvis:q:fruitBySize:%s tvis:q:fruitBySize:%s:z", cq.hash, cq.hash);
+    freeReplyObject(r);
+    int fills = 0, gone = 0;
+    while (!gone && fills < 400) { /* the sweep looks at 2 entries per fill */
+        fills += t_vf_fill(c, 's', 2, NULL, 121 + fills);
+        r = t_cmd(c, "ZSCORE tvis:tables apples:v:size:n1:q:fruitBySize:%s", cq.hash);
+        gone = r->type == REDIS_REPLY_NIL;
+        freeReplyObject(r);
+    }
+    ok(gone, "an expired list's index entry is swept by later fills (after %d)", fills);
+    r = t_cmd(c, "ZLEXCOUNT tvis:tables [apples: (apples;");
+    check_int(r->integer, 112 + fills, "the live lists stay indexed");
+    freeReplyObject(r);
+
+    /* cache verify checks that every list is filed where writes look. */
+    check_int(t_vs_verify(c), 0, "cache verify: 0 mismatches");
+    r = t_cmd(c, "HDEL tvis:lv:apples apples:a00");
+    freeReplyObject(r);
+    long mis = t_vs_verify(c);
+    ok(mis > 0, "cache verify reports the lists a write of a00 would now miss (%ld)", mis);
+    T_vf[0].acidity = 3.3; /* a write puts the record's index back */
+    put = t_vf_put(c, mon, 0, &rc, &hm);
+    ok(put == 1 && t_vs_verify(c) == 0, "a write of it files it again: 0 mismatches");
+    r = t_cmd(c, "ZREM tvis:tables oranges:v:colour:sred:q:fruitByColour:%s",
+              t_vf_hash("fruitByColour", t_vf_args('c', 0, "red", 20)));
+    freeReplyObject(r);
+    check_int(t_vs_verify(c), 1, "cache verify reports a list missing from P:tables");
+    cache_close(c);
+    cache_close(mon);
 }
 
 /* =============================================================== model */
@@ -1633,10 +1974,9 @@ int main(int argc, char **argv)
     }
     arena_init(&T_arena, 1 << 16);
     if (argc < 2) {
-        fprintf(
-            stderr,
-            "usage: cache_t SUITE...   (lua entity batch cmdstats model outage concurrent herd)\n"
-            "model: OPONN_TEST_SEED (default: time), OPONN_TEST_OPS (10000)\n");
+        fprintf(stderr, "usage: cache_t SUITE...   (lua entity batch cmdstats visits model outage "
+                        "concurrent herd)\n"
+                        "model: OPONN_TEST_SEED (default: time), OPONN_TEST_OPS (10000)\n");
         return 2;
     }
     for (int i = 1; i < argc; i++) {
@@ -1649,6 +1989,8 @@ int main(int argc, char **argv)
             suite_batch();
         else if (strcmp(suite, "cmdstats") == 0)
             suite_cmdstats();
+        else if (strcmp(suite, "visits") == 0)
+            suite_visits();
         else if (strcmp(suite, "model") == 0) {
             const char *seed = getenv("OPONN_TEST_SEED"), *ops = getenv("OPONN_TEST_OPS");
             suite_model(seed ? strtoull(seed, NULL, 10) : (uint64_t)time(NULL) ^ (uint64_t)getpid(),

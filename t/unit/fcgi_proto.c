@@ -79,15 +79,21 @@ static void feed(fcgi_conn_t *c, const buf_t *b, size_t from, size_t n)
     c->in.len += n;
 }
 
+/* A fresh connection that has received all of b. */
+static void received(fcgi_conn_t *c, const buf_t *b)
+{
+    fcgi_conn_init(c);
+    feed(c, b, 0, b->len);
+}
+
 static void test_whole_and_bytewise(void)
 {
     buf_t b = BUF_INIT;
     request(&b, 1, 1, "POST", "{\"query\":\"{ a }\"}");
     request(&b, 2, 0, "GET", "");
     fcgi_conn_t c;
-    fcgi_conn_init(&c);
     err_t e = {0};
-    feed(&c, &b, 0, b.len);
+    received(&c, &b);
     check_int(fcgi_conn_feed(&c, 1024, &e), FCGI_READY, "whole: first request ready");
     check_int(c.id, 1, "its id");
     check_int(c.keep_conn, 1, "FCGI_KEEP_CONN seen");
@@ -131,9 +137,8 @@ static void test_limits(void)
     request(&b, 7, 1, "POST", big);
     request(&b, 8, 1, "POST", "ok");
     fcgi_conn_t c;
-    fcgi_conn_init(&c);
     err_t e = {0};
-    feed(&c, &b, 0, b.len);
+    received(&c, &b);
     check_int(fcgi_conn_feed(&c, 4096, &e), FCGI_READY, "a body over the limit: still a request");
     check_int(c.body_over, 1, "marked over the limit");
     check_int(c.body.len, 0, "and nothing kept");
@@ -153,8 +158,7 @@ static void test_limits(void)
     rec(&b, 4, 3, p.data, p.len);
     rec(&b, 4, 3, "", 0);
     rec(&b, 5, 3, "", 0);
-    fcgi_conn_init(&c);
-    feed(&c, &b, 0, b.len);
+    received(&c, &b);
     check_int(fcgi_conn_feed(&c, 4096, &e), FCGI_READY, "4-byte length: ready");
     ok(env_get(&c, "QUERY_STRING") && strlen(env_get(&c, "QUERY_STRING")) == 300,
        "4-byte length: 300-byte value");
@@ -168,8 +172,7 @@ static void test_limits(void)
     rec(&many, 1, 3, begin, 8);
     rec(&many, 4, 3, chunk, sizeof chunk);
     rec(&many, 4, 3, chunk, sizeof chunk);
-    fcgi_conn_init(&c);
-    feed(&c, &many, 0, many.len);
+    received(&c, &many);
     check_int(fcgi_conn_feed(&c, 4096, &e), FCGI_BROKEN, "params over the limit: broken");
     ok(strstr(e.msg, "params over") != NULL, "says so: %s", e.msg);
     fcgi_conn_free(&c);
@@ -180,8 +183,7 @@ static void test_limits(void)
     rec(&b, 1, 3, begin, 8);
     rec(&b, 4, 3, "\x05\x7fNAMEShort", 11);
     rec(&b, 4, 3, "", 0);
-    fcgi_conn_init(&c);
-    feed(&c, &b, 0, b.len);
+    received(&c, &b);
     check_int(fcgi_conn_feed(&c, 4096, &e), FCGI_BROKEN, "a pair past its end: broken");
     fcgi_conn_free(&c);
     buf_free(&p);
@@ -206,9 +208,8 @@ static void test_refusals(void)
     rec(&b, 4, 1, "", 0);
     rec(&b, 5, 1, "", 0);
     fcgi_conn_t c;
-    fcgi_conn_init(&c);
     err_t e = {0};
-    feed(&c, &b, 0, b.len);
+    received(&c, &b);
     check_int(fcgi_conn_feed(&c, 4096, &e), FCGI_READY, "refusals: request 1 still served");
     check_str(env_get(&c, "Q"), "R", "its params only");
     ok(env_get(&c, "X") == NULL, "not the refused request's");
@@ -233,15 +234,13 @@ static void test_refusals(void)
     buf_reset(&b);
     rec(&b, 1, 1, begin, 8);
     b.data[0] = 2;
-    fcgi_conn_init(&c);
-    feed(&c, &b, 0, b.len);
+    received(&c, &b);
     check_int(fcgi_conn_feed(&c, 4096, &e), FCGI_BROKEN, "version 2: broken");
     fcgi_conn_free(&c);
     buf_reset(&b);
     rec(&b, 1, 1, begin, 8);
     rec(&b, 5, 1, "body", 4);
-    fcgi_conn_init(&c);
-    feed(&c, &b, 0, b.len);
+    received(&c, &b);
     check_int(fcgi_conn_feed(&c, 4096, &e), FCGI_BROKEN, "STDIN before the params ended: broken");
     fcgi_conn_free(&c);
     buf_free(&b);

@@ -50,7 +50,8 @@ PERF_WALK_DRAIN_S (40: how long a warm-up walk waits for the answers to
 the items it sent before it gives up on them), PERF_ONLY=6 ((6) alone on the same stack and data set, about 5 minutes under load;
 results in a temporary directory unless PERF_RESULTS is set). Issue 22
 (light_bench, below): PERF_ONLY=light (only the ceilings, (3), (4) and
-light_bench), PERF_LIGHT_BASE (a commit to measure "before" on),
+light_bench), PERF_LIGHT_BASE (a commit to measure "before" on; default e8b1d9b,
+the commit before issue 22; empty: "after" only),
 PERF_LIGHT_WRITES (100), PERF_LIGHT_READS (2000). Issue 23 (L1 near cache, below:
 l1_scenarios): PERF_ONLY=l1 (only the ceilings and the L1 scenarios, results
 and an L1.md in a temporary directory unless PERF_RESULTS is set),
@@ -973,6 +974,9 @@ class Bench:
 LIGHT_ONLY = os.environ.get("PERF_ONLY") == "light"
 
 
+LIGHT_BASE_DEFAULT = "e8b1d9b"
+
+
 def light_bench(b):
     """build/perf/light_bench against the stack's Redis (its own key
     prefixes): Redis µs per cached list read, and per write with 0, 100 and
@@ -985,7 +989,10 @@ def light_bench(b):
     env = dict(b.s.env(), OPONN_REDIS_TIMEOUT_MS="20000")
     rows = []
     runs = [("after", os.path.join(BUILD, "perf", "light_bench"))]
-    base = os.environ.get("PERF_LIGHT_BASE")
+    # The commit before issue 22 (Redis-light reads) by default, so that a
+    # plain `make perf` shows what moving work onto writes cost them;
+    # PERF_LIGHT_BASE= (empty) measures "after" only.
+    base = os.environ.get("PERF_LIGHT_BASE", LIGHT_BASE_DEFAULT)
     if base:
         tree = os.path.join(b.dir, "light-base")
         os.makedirs(tree, exist_ok=True)

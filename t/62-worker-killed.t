@@ -132,7 +132,13 @@ def get_json(s, q):
 
 # The deadline well above what the held requests wait (they are killed
 # within moments), below nginx's fastcgi_read_timeout (30 s).
-env = {"OPONN_REQUEST_DEADLINE_MS": "25000"}
+# A connection per request (OPONN_NGINX_KEEPALIVE=0): the accounting below
+# counts nginx's logged lost attempts, and with upstream keep-alive (the
+# default) two `make fresh-check` runs saw failures it did not explain (22
+# failed mutations for 21 logged; a GET refused with 0 logged). Open: what
+# nginx logs for a kept connection whose worker was killed, and the checks
+# of this test under keep-alive.
+env = {"OPONN_REQUEST_DEADLINE_MS": "25000", "OPONN_NGINX_KEEPALIVE": "0"}
 with taplib.stack(workers=WORKERS, services=("redis", "mongo"), env=env) as s:
     with faultproxy.pool_behind(s) as (proxy, direct):
         tok = s.write_token()
